@@ -1,0 +1,84 @@
+//! An axum service whose handlers are locked per order.
+//!
+//! - `POST /orders/{id}/pay` — locked on `order:<id>` (from the `Path` extractor);
+//!   a second payment of the same order while one runs answers `409 Conflict`.
+//! - `POST /transfers` with `{"from": 1, "to": 2, "amount": 10}` — locked on
+//!   `transfer:<req.from>:<req.to>` (from the `Json` extractor).
+//!
+//! Run with `cargo run --example axum_orders`, then
+//! `curl -X POST localhost:3000/orders/7/pay`. Uses `REDIS_URL` when set,
+//! otherwise starts a throwaway `redis-server`; `PORT` picks the port (0 = any).
+
+use std::time::Duration;
+
+use axum::extract::{Json, Path};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use distlock::{LockError, distributed_lock};
+use serde::{Deserialize, Serialize};
+
+/// The service's error type: a busy lock is a conflict, anything else a 503.
+#[derive(Debug, thiserror::Error)]
+enum AppError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match self {
+            AppError::Lock(LockError::Timeout { key, .. }) => {
+                (StatusCode::CONFLICT, format!("{key} is being processed, try again")).into_response()
+            }
+            AppError::Lock(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Payment {
+    order: u64,
+    fencing_token: u64,
+}
+
+#[distributed_lock(key = "order:<id>", ttl = "10s", wait = "0s", guard = lock)]
+async fn pay(Path(id): Path<u64>) -> Result<Json<Payment>, AppError> {
+    tokio::time::sleep(Duration::from_millis(300)).await; // talk to the payment provider
+    Ok(Json(Payment { order: id, fencing_token: lock.fencing_token() }))
+}
+
+#[derive(Deserialize)]
+struct Transfer {
+    from: u64,
+    to: u64,
+    amount: u64,
+}
+
+#[distributed_lock(key = "transfer:<req.from>:<req.to>", ttl = "5s", wait = "1s")]
+async fn transfer(Json(req): Json<Transfer>) -> Result<String, AppError> {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Ok(format!("moved {} from {} to {}", req.amount, req.from, req.to))
+}
+
+fn app() -> Router {
+    Router::new().route("/orders/{id}/pay", post(pay)).route("/transfers", post(transfer))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let (url, _server) = match std::env::var("REDIS_URL") {
+        Ok(url) => (url, None),
+        Err(_) => {
+            let server = lock_testkit::RedisServer::try_start()?;
+            (server.url(), Some(server))
+        }
+    };
+    distlock::init(&url).await?;
+    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app()).await?;
+    Ok(())
+}

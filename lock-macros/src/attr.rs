@@ -1,0 +1,368 @@
+//! The attribute's options: `#[distributed_lock(key = "...", ttl = "...", ...)]`.
+//!
+//! Parsing recovers after a bad option, so every mistake in the attribute is
+//! reported in one build rather than one per edit-compile cycle.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use syn::ext::IdentExt;
+use syn::parse::{ParseStream, Parser};
+use syn::spanned::Spanned;
+use syn::{Ident, LitStr, Path, Token};
+
+use crate::diagnostic::{self, Errors};
+use crate::duration;
+
+/// The lease used when `ttl` is not given.
+const DEFAULT_TTL_MILLIS: u64 = 30_000;
+
+/// Every option, with an example value for error messages.
+const OPTIONS: &[(&str, &str)] = &[
+    ("key", "key = \"order:<id>\""),
+    ("ttl", "ttl = \"10s\""),
+    ("wait", "wait = \"500ms\""),
+    ("manager", "manager = \"payments\""),
+    ("guard", "guard = lock"),
+    ("crate", "crate = \"::distlock\""),
+];
+
+/// Names people reach for from other lock libraries.
+const ALIASES: &[(&str, &str)] = &[
+    ("lease", "ttl"),
+    ("expire", "ttl"),
+    ("expiry", "ttl"),
+    ("timeout", "wait"),
+    ("wait_timeout", "wait"),
+    ("retry", "wait"),
+];
+
+/// The options of one `#[distributed_lock]`, validated.
+pub(crate) struct LockArgs {
+    /// The key template literal; `None` only when it was missing (already reported).
+    pub(crate) key: Option<LitStr>,
+    pub(crate) ttl_millis: u64,
+    pub(crate) wait_millis: u64,
+    pub(crate) manager: Option<LitStr>,
+    pub(crate) guard: Option<Ident>,
+    /// Path of the facade crate; `None` means `::distlock`.
+    pub(crate) krate: Option<Path>,
+}
+
+impl LockArgs {
+    /// Parses the attribute's arguments, pushing every problem onto `errors`
+    /// and keeping whatever options were valid.
+    pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> LockArgs {
+        let mut raw = RawArgs::default();
+        let parsed = (|input: ParseStream| {
+            raw.parse(input, errors);
+            Ok(())
+        })
+        .parse2(args);
+        if let Err(error) = parsed {
+            errors.push(error);
+        }
+        raw.finish(errors)
+    }
+}
+
+/// Options as found, before defaults and cross-option checks.
+#[derive(Default)]
+struct RawArgs {
+    seen: Vec<String>,
+    key: Option<LitStr>,
+    ttl: Option<(LitStr, u64)>,
+    wait: Option<u64>,
+    manager: Option<LitStr>,
+    guard: Option<Ident>,
+    krate: Option<Path>,
+}
+
+impl RawArgs {
+    fn parse(&mut self, input: ParseStream, errors: &mut Errors) {
+        while !input.is_empty() {
+            if let Err(error) = self.parse_option(input, errors) {
+                errors.push(error);
+            }
+            skip_to_comma(input);
+            // A trailing comma is fine; `skip_to_comma` stopped at a comma or the end.
+            let _ = input.parse::<Option<Token![,]>>();
+        }
+    }
+
+    /// Parses `name = value`, leaving the input at the `,` that follows.
+    fn parse_option(&mut self, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
+        if input.peek(LitStr) {
+            return Err(input.error(
+                "the key is a named option: write `#[distributed_lock(key = \"...\")]`",
+            ));
+        }
+        let name = input.call(Ident::parse_any).map_err(|_| {
+            input.error(format!(
+                "expected an option like `key = \"order:<id>\"`; valid options: {}",
+                option_list()
+            ))
+        })?;
+        let name_text = name.to_string();
+        let Some(&(_, example)) = OPTIONS.iter().find(|(option, _)| *option == name_text) else {
+            return Err(unknown_option(&name));
+        };
+        if self.seen.contains(&name_text) {
+            // Still consume the value so the next option parses cleanly.
+            skip_to_comma(input);
+            return Err(syn::Error::new(
+                name.span(),
+                format!("duplicate option `{name_text}`: each option may be given once"),
+            ));
+        }
+        self.seen.push(name_text.clone());
+
+        if input.parse::<Option<Token![=]>>()?.is_none() {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("`{name_text}` needs a value, like `{example}`"),
+            ));
+        }
+        let value = take_until_comma(input);
+        if value.is_empty() {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("`{name_text}` needs a value, like `{example}`"),
+            ));
+        }
+
+        match name_text.as_str() {
+            "key" => self.key = Some(string_value(&name, &value, example)?),
+            "ttl" => {
+                let lit = string_value(&name, &value, example)?;
+                let millis = duration_value(&name, &lit)?;
+                if millis == 0 {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "`ttl` must be longer than zero: a lock with no lease expires as soon as it is taken",
+                    ));
+                }
+                self.ttl = Some((lit, millis));
+            }
+            "wait" => {
+                let lit = string_value(&name, &value, example)?;
+                self.wait = Some(duration_value(&name, &lit)?);
+            }
+            "manager" => {
+                let lit = string_value(&name, &value, example)?;
+                if lit.value().is_empty() {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "`manager` must name a registered manager; leave the option out to use the default manager",
+                    ));
+                }
+                self.manager = Some(lit);
+            }
+            "guard" => self.guard = Some(guard_value(&value)?),
+            "crate" => {
+                let lit = string_value(&name, &value, example)?;
+                let path = lit.parse::<Path>().map_err(|_| {
+                    syn::Error::new(
+                        lit.span(),
+                        "`crate` must be the path of the distlock facade, like `crate = \"::distlock\"`",
+                    )
+                })?;
+                self.krate = Some(path);
+            }
+            _ => errors.push(unknown_option(&name)),
+        }
+        Ok(())
+    }
+
+    fn finish(self, errors: &mut Errors) -> LockArgs {
+        if self.key.is_none() && !self.seen.iter().any(|name| name == "key") {
+            errors.push(syn::Error::new(
+                Span::call_site(),
+                "missing `key`: name the lock, like `#[distributed_lock(key = \"order:<id>\")]`",
+            ));
+        }
+        let ttl_millis = self
+            .ttl
+            .as_ref()
+            .map_or(DEFAULT_TTL_MILLIS, |&(_, millis)| millis);
+        LockArgs {
+            key: self.key,
+            ttl_millis,
+            // Waiting as long as one lease lets a crashed holder's lock expire
+            // before the caller gives up.
+            wait_millis: self.wait.unwrap_or(ttl_millis),
+            manager: self.manager,
+            guard: self.guard,
+            krate: self.krate,
+        }
+    }
+}
+
+fn unknown_option(name: &Ident) -> syn::Error {
+    let text = name.to_string();
+    let hint = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == text)
+        .map(|(_, option)| *option)
+        .or_else(|| diagnostic::closest(&text, OPTIONS.iter().map(|(option, _)| *option)))
+        .map(|option| format!("did you mean `{option}`? "))
+        .unwrap_or_default();
+    syn::Error::new(
+        name.span(),
+        format!(
+            "unknown option `{text}`; {hint}valid options: {}",
+            option_list()
+        ),
+    )
+}
+
+fn option_list() -> String {
+    diagnostic::list(&OPTIONS.iter().map(|(option, _)| *option).collect::<Vec<_>>())
+}
+
+fn string_value(name: &Ident, value: &TokenStream, example: &str) -> syn::Result<LitStr> {
+    let not_a_string = || {
+        syn::Error::new_spanned(
+            value,
+            format!("`{name}` must be a string literal, like `{example}`"),
+        )
+    };
+    let lit = syn::parse2::<LitStr>(value.clone()).map_err(|_| not_a_string())?;
+    if !lit.suffix().is_empty() {
+        return Err(not_a_string());
+    }
+    Ok(lit)
+}
+
+fn duration_value(name: &Ident, lit: &LitStr) -> syn::Result<u64> {
+    let text = lit.value();
+    duration::parse_millis(&text).map_err(|error| {
+        syn::Error::new(
+            lit.span(),
+            format!(
+                "invalid `{name}` duration \"{text}\": {error}; durations look like \"250ms\", \"10s\", \"2m\" or \"1m30s\""
+            ),
+        )
+    })
+}
+
+fn guard_value(value: &TokenStream) -> syn::Result<Ident> {
+    if let Ok(lit) = syn::parse2::<LitStr>(value.clone()) {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "`guard` takes an identifier, not a string: write `guard = {}`",
+                if is_plain_identifier(&lit.value()) {
+                    lit.value()
+                } else {
+                    "lock".to_owned()
+                }
+            ),
+        ));
+    }
+    syn::parse2::<Ident>(value.clone()).map_err(|_| {
+        syn::Error::new(
+            value.span(),
+            "`guard` takes the name to bind the lock guard to inside the body, like `guard = lock`",
+        )
+    })
+}
+
+fn is_plain_identifier(text: &str) -> bool {
+    syn::parse_str::<Ident>(text).is_ok()
+}
+
+/// The tokens of one option value: everything up to the next top-level `,`.
+fn take_until_comma(input: ParseStream) -> TokenStream {
+    let mut value = TokenStream::new();
+    while !input.is_empty() && !input.peek(Token![,]) {
+        match input.parse::<TokenTree>() {
+            Ok(token) => value.extend([token]),
+            Err(_) => break,
+        }
+    }
+    value
+}
+
+fn skip_to_comma(input: ParseStream) {
+    let _ = take_until_comma(input);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn parse(args: TokenStream) -> (LockArgs, Vec<String>) {
+        let mut errors = Errors::default();
+        let args = LockArgs::parse(args, &mut errors);
+        (args, errors.messages())
+    }
+
+    #[test]
+    fn all_options() {
+        let (args, errors) = parse(quote!(
+            key = "transfer:<req.from>", ttl = "2s", wait = "500ms", manager = "payments",
+            guard = lock, crate = "dl",
+        ));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(args.key.map(|key| key.value()).as_deref(), Some("transfer:<req.from>"));
+        assert_eq!(args.ttl_millis, 2_000);
+        assert_eq!(args.wait_millis, 500);
+        assert_eq!(args.manager.map(|m| m.value()).as_deref(), Some("payments"));
+        assert_eq!(args.guard.map(|g| g.to_string()).as_deref(), Some("lock"));
+        assert!(args.krate.is_some());
+    }
+
+    #[test]
+    fn defaults() {
+        let (args, errors) = parse(quote!(key = "k"));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(args.ttl_millis, 30_000);
+        assert_eq!(args.wait_millis, 30_000);
+        let (args, _) = parse(quote!(key = "k", ttl = "10s"));
+        assert_eq!(args.wait_millis, 10_000);
+        let (args, errors) = parse(quote!(key = "k", wait = "0s"));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(args.wait_millis, 0);
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let (_, errors) = parse(quote!(tll = "1s", ttl = "0s", wait = "soon", ttl = "1s", guard = "g"));
+        assert_eq!(errors.len(), 6, "{errors:?}");
+        assert!(errors[0].contains("did you mean `ttl`?"), "{errors:?}");
+        assert!(errors[1].contains("longer than zero"), "{errors:?}");
+        assert!(errors[2].contains("invalid `wait` duration"), "{errors:?}");
+        assert!(errors[3].contains("duplicate option `ttl`"), "{errors:?}");
+        assert!(errors[4].contains("write `guard = g`"), "{errors:?}");
+        assert!(errors[5].contains("missing `key`"), "{errors:?}");
+    }
+
+    #[test]
+    fn malformed_arguments_never_panic() {
+        let inputs = [
+            quote!(),
+            quote!("order:<id>"),
+            quote!(key),
+            quote!(key =),
+            quote!(key = , ttl = "1s"),
+            quote!(key = 5),
+            quote!(key = "a" "b"),
+            quote!(= "a"),
+            quote!(,,,),
+            quote!(key = "a",, ttl = "1s"),
+            quote!(crate = "not a path"),
+            quote!(crate = dl),
+            quote!(manager = ""),
+            quote!(guard = _),
+            quote!(guard = a b),
+            quote!(key = "k"x),
+            quote!(timeout = "1s"),
+            quote!(key::path = "1s"),
+            quote!(#[attr] key = "k"),
+        ];
+        for input in inputs {
+            let (_, errors) = parse(input.clone());
+            assert!(!errors.is_empty(), "no error for `{input}`");
+        }
+    }
+}

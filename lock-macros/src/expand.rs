@@ -1,0 +1,480 @@
+//! Code generation: the annotated fn keeps its signature and gets a new body
+//! that takes the lock, runs the original body, and releases the lock.
+//!
+//! On any error the original item is emitted unchanged next to the
+//! `compile_error!`s, so the rest of the crate (and an IDE) still sees the fn.
+
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{AttrStyle, Ident, ItemFn, LitStr, Path, ReturnType, Type};
+
+use crate::attr::LockArgs;
+use crate::bindings::Bindings;
+use crate::diagnostic::{self, Errors};
+use crate::template::{Member, Part, Placeholder, Root, Template};
+
+/// Expands `#[distributed_lock(args)] item`.
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let function = match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(function) => function,
+        Err(error) => {
+            errors.push(not_an_async_fn(&item, error));
+            LockArgs::parse(args, &mut errors);
+            return with_errors(item, &errors);
+        }
+    };
+    let args = LockArgs::parse(args, &mut errors);
+    let checked = Checked::new(&function, &args, &mut errors);
+    match checked {
+        Some(checked) if errors.is_empty() => generate(&function, &args, &checked),
+        _ => with_errors(item, &errors),
+    }
+}
+
+fn with_errors(item: TokenStream, errors: &Errors) -> TokenStream {
+    let mut output = item;
+    output.extend(errors.to_compile_errors());
+    output
+}
+
+/// What the checks of the fn against the options produced, ready to generate.
+struct Checked {
+    /// The expression building the key `String`.
+    key: TokenStream,
+    /// Where the lock error is returned, so a non-`Result` return type is
+    /// reported at the return type.
+    return_span: Span,
+    /// The declared return type, when it can be named inside the body.
+    nameable_return_type: Option<Type>,
+}
+
+impl Checked {
+    fn new(function: &ItemFn, args: &LockArgs, errors: &mut Errors) -> Option<Checked> {
+        let sig = &function.sig;
+        if sig.asyncness.is_none() {
+            let (fn_token, ident) = (&sig.fn_token, &sig.ident);
+            errors.push(syn::Error::new_spanned(
+                quote!(#fn_token #ident),
+                format!(
+                    "`#[distributed_lock]` needs an `async fn`: taking the lock waits on Redis; write `async fn {ident}`"
+                ),
+            ));
+        }
+        let (return_span, nameable_return_type) = match &sig.output {
+            ReturnType::Type(_, ty) => (
+                ty.span(),
+                (!mentions_impl_trait(ty)).then(|| (**ty).clone()),
+            ),
+            ReturnType::Default => {
+                errors.push(syn::Error::new(
+                    sig.ident.span(),
+                    format!(
+                        "`#[distributed_lock]` needs `{}` to return a `Result` whose error type implements `From<distlock::LockError>`: taking the lock can fail",
+                        sig.ident
+                    ),
+                ));
+                (sig.ident.span(), None)
+            }
+        };
+
+        let bindings = Bindings::of(sig);
+        if let Some(guard) = &args.guard
+            && bindings.find(guard).is_some()
+        {
+            errors.push(syn::Error::new(
+                guard.span(),
+                format!(
+                    "`guard = {guard}` would hide the parameter `{guard}` inside the body; pick another name"
+                ),
+            ));
+        }
+
+        let key_lit = args.key.as_ref()?;
+        let template = match Template::parse(&key_lit.value()) {
+            Ok(template) => template,
+            Err(template_errors) => {
+                for error in template_errors {
+                    errors.push(syn::Error::new(key_lit.span(), error));
+                }
+                return None;
+            }
+        };
+        if template.parts.is_empty() {
+            errors.push(syn::Error::new(
+                key_lit.span(),
+                "the lock key is empty; name what the lock protects, like `key = \"order:<id>\"`",
+            ));
+            return None;
+        }
+        let key = key_expression(&template, key_lit, &bindings, args, errors)?;
+        Some(Checked {
+            key,
+            return_span,
+            nameable_return_type,
+        })
+    }
+}
+
+/// `format!("order:{}", key_part(&id))`, or the literal key when there is no
+/// placeholder.
+fn key_expression(
+    template: &Template,
+    key_lit: &LitStr,
+    bindings: &Bindings,
+    args: &LockArgs,
+    errors: &mut Errors,
+) -> Option<TokenStream> {
+    let krate = krate(args);
+    let mut format = String::new();
+    let mut values = Vec::new();
+    let mut reported = Vec::new();
+    for part in &template.parts {
+        match part {
+            Part::Text(text) => format.push_str(&text.replace('{', "{{").replace('}', "}}")),
+            Part::Placeholder(placeholder) => {
+                format.push_str("{}");
+                match placeholder_value(placeholder, bindings, &krate) {
+                    Ok(value) => values.push(value),
+                    Err(message) => {
+                        // One report per unknown root is enough.
+                        if !reported.contains(&message) {
+                            errors.push(syn::Error::new(key_lit.span(), &message));
+                            reported.push(message);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if !reported.is_empty() {
+        return None;
+    }
+
+    let key = if values.is_empty() {
+        let literal = LitStr::new(&format.replace("{{", "{").replace("}}", "}"), key_lit.span());
+        quote!(::std::string::String::from(#literal))
+    } else {
+        let format = LitStr::new(&format, Span::call_site());
+        quote!(::std::format!(#format, #(#values),*))
+    };
+    Some(key)
+}
+
+/// `key_part(&req.from)`, spanned at the parameter that binds `req` so a
+/// missing field or `Display` impl is reported there rather than inside the
+/// macro.
+fn placeholder_value(
+    placeholder: &Placeholder,
+    bindings: &Bindings,
+    krate: &Path,
+) -> Result<TokenStream, String> {
+    let (root, span) = match &placeholder.root {
+        Root::SelfValue => match &bindings.receiver {
+            Some(self_token) => (self_token.to_token_stream(), self_token.span),
+            None => {
+                return Err(format!(
+                    "the placeholder `<{}>` uses `self`, but the fn has no `self` receiver{}",
+                    placeholder.source,
+                    available_suffix(bindings)
+                ));
+            }
+        },
+        Root::Binding(name) => match bindings.find(name) {
+            Some(binding) => (binding.to_token_stream(), binding.span()),
+            None => return Err(unknown_placeholder(placeholder, name, bindings)),
+        },
+    };
+    let members = placeholder.members.iter().map(|member| match member {
+        Member::Named(ident) => {
+            let mut ident = ident.clone();
+            ident.set_span(span);
+            ident.into_token_stream()
+        }
+        Member::Index(index) => syn::Index {
+            index: *index,
+            span,
+        }
+        .into_token_stream(),
+    });
+    Ok(quote_spanned!(span=> #krate::__private::key_part(&#root #(.#members)*)))
+}
+
+fn unknown_placeholder(placeholder: &Placeholder, name: &Ident, bindings: &Bindings) -> String {
+    let available = bindings.available();
+    let name = name.to_string();
+    let suggestion = diagnostic::closest(&name, available.iter().map(String::as_str))
+        .map(|closest| format!("; did you mean `{closest}`?"))
+        .unwrap_or_default();
+    format!(
+        "unknown placeholder `<{}>`: the fn has no parameter binding `{name}`{suggestion}{}",
+        placeholder.source,
+        available_suffix(bindings)
+    )
+}
+
+fn available_suffix(bindings: &Bindings) -> String {
+    let available = bindings.available();
+    if available.is_empty() {
+        "; it has no parameters to build the key from".to_owned()
+    } else {
+        format!(" available: {}", diagnostic::list(&available))
+    }
+}
+
+fn krate(args: &LockArgs) -> Path {
+    args.krate
+        .clone()
+        .unwrap_or_else(|| syn::parse_quote!(::distlock))
+}
+
+/// Whether `ty` contains `impl Trait`, which cannot be written as the type of
+/// a local.
+fn mentions_impl_trait(ty: &Type) -> bool {
+    fn walk(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|token| match token {
+            proc_macro2::TokenTree::Ident(ident) => ident == "impl",
+            proc_macro2::TokenTree::Group(group) => walk(group.stream()),
+            _ => false,
+        })
+    }
+    walk(ty.to_token_stream())
+}
+
+fn generate(function: &ItemFn, args: &LockArgs, checked: &Checked) -> TokenStream {
+    let ItemFn {
+        attrs,
+        vis,
+        modifiers,
+        sig,
+        block,
+    } = function;
+    let outer_attrs = attrs.iter().filter(|attr| matches!(attr.style, AttrStyle::Outer));
+    let inner_attrs = attrs.iter().filter(|attr| matches!(attr.style, AttrStyle::Inner(_)));
+    let defaultness = &modifiers.defaultness;
+
+    let krate = krate(args);
+    let private = quote!(#krate::__private);
+    // Mixed-site locals: the body cannot see or shadow them.
+    let key = Ident::new("__key", Span::mixed_site());
+    let guard = Ident::new("__guard", Span::mixed_site());
+    let output = Ident::new("__output", Span::mixed_site());
+    let acquired = Ident::new("acquired", Span::mixed_site());
+    let error = Ident::new("error", Span::mixed_site());
+
+    let key_expr = &checked.key;
+    let manager = match &args.manager {
+        Some(name) => quote!(::core::option::Option::Some(#name)),
+        None => quote!(::core::option::Option::None),
+    };
+    let ttl = Literal::u64_suffixed(args.ttl_millis);
+    let wait = Literal::u64_suffixed(args.wait_millis);
+    let return_error = quote_spanned! {checked.return_span=>
+        return ::core::result::Result::Err(::core::convert::From::from(#error))
+    };
+
+    let user_guard = args.guard.as_ref().map(|name| {
+        quote!(let #name: &#private::LockGuard = &#guard;)
+    });
+    // Pins the body's output to the declared return type before the body is
+    // checked, so `return Err(Box::new(e))` and `?` coerce as they would in
+    // the original fn. It never runs.
+    let body = match &checked.nameable_return_type {
+        Some(return_type) => {
+            let fake = Ident::new("__return_type", Span::mixed_site());
+            quote! {{
+                #[allow(
+                    unknown_lints,
+                    unreachable_code,
+                    clippy::diverging_sub_expression,
+                    clippy::empty_loop,
+                    clippy::let_unit_value,
+                    clippy::needless_return,
+                )]
+                if false {
+                    let #fake: #return_type = loop {};
+                    return #fake;
+                }
+                #block
+            }}
+        }
+        None => block.to_token_stream(),
+    };
+
+    quote! {
+        #(#outer_attrs)*
+        #vis #defaultness #sig {
+            #(#inner_attrs)*
+            let #key: ::std::string::String = #key_expr;
+            let #guard = match #private::lock(
+                &#private::LockOptions {
+                    manager: #manager,
+                    ttl: ::core::time::Duration::from_millis(#ttl),
+                    wait: ::core::time::Duration::from_millis(#wait),
+                },
+                #key,
+            )
+            .await
+            {
+                ::core::result::Result::Ok(#acquired) => #acquired,
+                ::core::result::Result::Err(#error) => #return_error,
+            };
+            let #output = {
+                #user_guard
+                #private::catch_unwind(async move #body).await
+            };
+            #private::release(#guard).await;
+            #private::finish(#output)
+        }
+    }
+}
+
+/// The error for an item `#[distributed_lock]` cannot apply to.
+fn not_an_async_fn(item: &TokenStream, parse_error: syn::Error) -> syn::Error {
+    if let Ok(declaration) = syn::parse2::<syn::TraitItemFn>(item.clone())
+        && declaration.default.is_none()
+    {
+        return syn::Error::new(
+            declaration.sig.ident.span(),
+            "`#[distributed_lock]` needs the fn's body: put it on the `async fn` in the `impl`, not on the trait's declaration",
+        );
+    }
+    let message = "`#[distributed_lock]` can only be applied to an `async fn`";
+    match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(item) => syn::Error::new_spanned(item_head(&item), message),
+        // Not an item syn understands: its own error points at the problem.
+        Err(_) => parse_error,
+    }
+}
+
+/// The keyword and name of an item, to underline without the whole body.
+fn item_head(item: &syn::Item) -> TokenStream {
+    match item {
+        syn::Item::Struct(item) => {
+            let (token, ident) = (&item.struct_token, &item.ident);
+            quote!(#token #ident)
+        }
+        syn::Item::Enum(item) => {
+            let (token, ident) = (&item.enum_token, &item.ident);
+            quote!(#token #ident)
+        }
+        syn::Item::Union(item) => {
+            let (token, ident) = (&item.union_token, &item.ident);
+            quote!(#token #ident)
+        }
+        syn::Item::Trait(item) => {
+            let (token, ident) = (&item.trait_token, &item.ident);
+            quote!(#token #ident)
+        }
+        syn::Item::Const(item) => {
+            let (token, ident) = (&item.const_token, &item.ident);
+            quote!(#token #ident)
+        }
+        syn::Item::Static(item) => {
+            let (token, ident) = (&item.static_token, &item.ident);
+            quote!(#token #ident)
+        }
+        syn::Item::Type(item) => {
+            let (token, ident) = (&item.type_token, &item.ident);
+            quote!(#token #ident)
+        }
+        syn::Item::Mod(item) => {
+            let (token, ident) = (&item.mod_token, &item.ident);
+            quote!(#token #ident)
+        }
+        syn::Item::Impl(item) => item.impl_token.to_token_stream(),
+        other => other.to_token_stream(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(args: TokenStream, item: TokenStream) -> String {
+        expand(args, item).to_string()
+    }
+
+    #[test]
+    fn generates_lock_around_body() {
+        let output = expand_str(
+            quote!(key = "order:<id>", ttl = "10s"),
+            quote! {
+                /// Pays.
+                #[must_use]
+                pub async fn pay(id: u64, amount: u64) -> Result<u64, AppError> { Ok(id + amount) }
+            },
+        );
+        println!("{output}");
+        assert!(!output.contains("compile_error"), "{output}");
+        assert!(output.contains("# [must_use] pub async fn pay (id : u64 , amount : u64) -> Result < u64 , AppError >"));
+        assert!(output.contains(":: std :: format ! (\"order:{}\" , :: distlock :: __private :: key_part (& id))"));
+        assert!(output.contains("from_millis (10000u64)"));
+        assert!(output.contains("manager : :: core :: option :: Option :: None"));
+        assert!(output.contains("catch_unwind (async move"));
+        assert!(output.contains("release (__guard) . await"));
+        assert!(output.contains("finish (__output)"));
+        assert!(output.contains("let __return_type : Result < u64 , AppError > = loop { }"));
+    }
+
+    #[test]
+    fn field_paths_methods_and_options() {
+        let output = expand_str(
+            quote!(key = "user:<self.tenant>:<pair.0>:{<<x>>}", manager = "payments", wait = "0s", guard = lock, crate = "dl"),
+            quote! {
+                async fn f(&self, pair: (u8, u8)) -> Result<impl Sized, E> { Ok(()) }
+            },
+        );
+        println!("{output}");
+        assert!(!output.contains("compile_error"), "{output}");
+        assert!(output.contains("\"user:{}:{}:{{<x>}}\""));
+        assert!(output.contains("dl :: __private :: key_part (& self . tenant)"));
+        assert!(output.contains("dl :: __private :: key_part (& pair . 0)"));
+        assert!(output.contains("Option :: Some (\"payments\")"));
+        assert!(output.contains("from_millis (0u64)"));
+        assert!(output.contains("let lock : & dl :: __private :: LockGuard = & __guard ;"));
+        assert!(!output.contains("__return_type"), "impl Trait cannot be named");
+    }
+
+    #[test]
+    fn literal_key_needs_no_format() {
+        let output = expand_str(quote!(key = "jobs:{nightly}"), quote!(async fn f() -> R {}));
+        assert!(output.contains(":: std :: string :: String :: from (\"jobs:{nightly}\")"), "{output}");
+    }
+
+    #[test]
+    fn unknown_placeholder_suggests_and_lists() {
+        let output = expand_str(
+            quote!(key = "order:<ordr_id>"),
+            quote!(async fn pay(order_id: u64, amount: u64) -> R { body() }),
+        );
+        assert!(output.contains(
+            "unknown placeholder `<ordr_id>`: the fn has no parameter binding `ordr_id`; did you mean `order_id`? available: `order_id`, `amount`"
+        ), "{output}");
+        // The original fn is still there, untouched.
+        assert!(output.starts_with("async fn pay (order_id : u64 , amount : u64) -> R { body () }"), "{output}");
+    }
+
+    #[test]
+    fn errors_keep_the_original_item() {
+        let cases = [
+            (quote!(), quote!(async fn f() -> R {})),
+            (quote!(key = "a"), quote!(fn f() -> R {})),
+            (quote!(key = "a"), quote!(async fn f() {})),
+            (quote!(key = "<self.x>"), quote!(async fn f() -> R {})),
+            (quote!(key = "<>"), quote!(async fn f() -> R {})),
+            (quote!(key = "a", guard = id), quote!(async fn f(id: u8) -> R {})),
+            (quote!(key = ""), quote!(async fn f() -> R {})),
+            (quote!(key = "a"), quote!(struct S;)),
+            (quote!(key = "a"), quote!(async fn f() -> R;)),
+            (quote!(key = "a"), quote!(this is not rust)),
+            (quote!(key = "a"), quote!()),
+        ];
+        for (args, item) in cases {
+            let output = expand(args.clone(), item.clone()).to_string();
+            assert!(output.starts_with(&item.to_string()), "{output}");
+            assert!(output.contains("compile_error"), "no error for `{args}` on `{item}`: {output}");
+        }
+    }
+}

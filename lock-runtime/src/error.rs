@@ -1,0 +1,88 @@
+//! The one error type of distlock.
+
+use std::time::Duration;
+
+/// Why a lock operation failed.
+///
+/// Each variant is something a caller can act on: wait longer or report
+/// "busy" ([`Timeout`](Self::Timeout)), stop relying on the lock
+/// ([`Lost`](Self::Lost)), retry later or fail the request
+/// ([`Backend`](Self::Backend), [`Connect`](Self::Connect)), or fix the
+/// program's set-up (the rest).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LockError {
+    /// The lock stayed held by another owner for the whole wait.
+    #[error("timed out after {waited:?} waiting for lock `{key}`")]
+    Timeout {
+        /// The lock's key as the caller gave it.
+        key: String,
+        /// How long the caller waited (zero for a single attempt).
+        waited: Duration,
+    },
+    /// The lock is no longer ours: its lease ran out, or another owner holds it now.
+    #[error("lock `{key}` was lost: its lease expired or another owner took it over")]
+    Lost {
+        /// The lock's key as the caller gave it.
+        key: String,
+    },
+    /// Redis answered with an error, or did not answer within the command timeout.
+    #[error("redis failed during an operation on lock `{key}`: {source}")]
+    Backend {
+        /// The lock's key as the caller gave it.
+        key: String,
+        /// What the Redis client reported.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// The manager could not connect to Redis.
+    #[error("cannot connect to redis at {url}: {source}")]
+    Connect {
+        /// The URL, with any password replaced by `***`.
+        url: String,
+        /// What the Redis client reported.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// No manager was registered under this name (see [`init`](crate::init)).
+    #[error("no lock manager named `{name}` is initialized; call distlock::init (or init_named) at start-up")]
+    NotInitialized {
+        /// The manager's name; `default` for the default manager.
+        name: String,
+    },
+    /// A manager was already registered under this name.
+    #[error("a lock manager named `{name}` is already initialized")]
+    AlreadyInitialized {
+        /// The manager's name; `default` for the default manager.
+        name: String,
+    },
+    /// A setting or URL given to distlock is unusable.
+    #[error("invalid lock configuration: {reason}")]
+    InvalidConfig {
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// The lock key itself is unusable (for example, empty).
+    #[error("invalid lock key `{key}`: {reason}")]
+    InvalidKey {
+        /// The key as the caller gave it.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl LockError {
+    pub(crate) fn backend(key: &str, source: redis::RedisError) -> Self {
+        LockError::Backend {
+            key: key.to_owned(),
+            source,
+        }
+    }
+
+    pub(crate) fn invalid_config(reason: impl Into<String>) -> Self {
+        LockError::InvalidConfig {
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Where one lock lives in Redis.
+//!
+//! A lock `K` under prefix `P` uses two keys that share the hash tag `{G}`,
+//! so every script touches a single Redis Cluster slot whatever bytes `K`
+//! holds:
+//!
+//! - `P{G}:lock:K` — the lease, holding the owner token;
+//! - `P{G}:fence` — the fencing counter shared by every lock of group `G`.
+//!
+//! `G` is a stable hash of `K` folded into [`GROUPS`] values, so the number of
+//! never-expiring counter keys is bounded by `GROUPS` no matter how many
+//! distinct lock keys an application uses. Redis hashes only what stands
+//! between the first `{` and the next `}`; the prefix may contain neither, so
+//! the first pair is always ours.
+
+use crate::LockError;
+
+/// How many fencing groups (and so counter keys) there are at most.
+pub(crate) const GROUPS: u64 = 16384;
+
+/// Longest key accepted, in bytes; far below Redis's limit, far above any sane key.
+pub(crate) const MAX_KEY_LEN: usize = 64 * 1024;
+
+/// The Redis keys of one lock.
+#[derive(Debug, Clone)]
+pub(crate) struct LockKeys {
+    pub(crate) lease: String,
+    pub(crate) fence: String,
+}
+
+impl LockKeys {
+    pub(crate) fn new(prefix: &str, key: &str) -> Result<Self, LockError> {
+        if key.is_empty() {
+            return Err(LockError::InvalidKey {
+                key: String::new(),
+                reason: "a lock key must not be empty".into(),
+            });
+        }
+        if key.len() > MAX_KEY_LEN {
+            return Err(LockError::InvalidKey {
+                key: format!("{}…", truncate(key, 64)),
+                reason: format!(
+                    "a lock key may be at most {MAX_KEY_LEN} bytes, this one has {}",
+                    key.len()
+                ),
+            });
+        }
+        let group = fnv1a(key.as_bytes()) % GROUPS;
+        Ok(LockKeys {
+            lease: format!("{prefix}{{{group}}}:lock:{key}"),
+            fence: format!("{prefix}{{{group}}}:fence"),
+        })
+    }
+}
+
+/// Checks a key prefix: it must not contain a hash tag of its own.
+pub(crate) fn validate_prefix(prefix: &str) -> Result<(), LockError> {
+    if prefix.contains(['{', '}']) {
+        return Err(LockError::invalid_config(format!(
+            "key prefix `{prefix}` must not contain `{{` or `}}`: distlock chooses the hash tag itself"
+        )));
+    }
+    Ok(())
+}
+
+/// FNV-1a, 64 bit: stable across processes, versions and platforms, which
+/// `std`'s hasher does not promise.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What Redis hashes: the text between the first `{` and the next `}`.
+    fn hash_tag(key: &str) -> &str {
+        let open = key.find('{').expect("a tag");
+        let close = key[open + 1..].find('}').expect("a closing brace") + open + 1;
+        &key[open + 1..close]
+    }
+
+    #[test]
+    fn both_keys_share_the_tag_whatever_the_key_holds() {
+        for key in ["order:1", "{evil}", "}{", "a b c", "ключ", "\u{0}\u{7f}{}", "{"] {
+            let keys = LockKeys::new("distlock:", key).unwrap();
+            assert_eq!(hash_tag(&keys.lease), hash_tag(&keys.fence), "{key}");
+            assert!(keys.lease.ends_with(key));
+        }
+    }
+
+    #[test]
+    fn groups_are_stable_and_bounded() {
+        let a = LockKeys::new("p:", "order:42").unwrap();
+        let b = LockKeys::new("p:", "order:42").unwrap();
+        assert_eq!(a.fence, b.fence);
+        let tag: u64 = hash_tag(&a.fence).parse().unwrap();
+        assert!(tag < GROUPS);
+    }
+
+    #[test]
+    fn rejects_empty_and_huge_keys_and_tagged_prefixes() {
+        assert!(matches!(LockKeys::new("p:", ""), Err(LockError::InvalidKey { .. })));
+        let huge = "é".repeat(MAX_KEY_LEN);
+        assert!(matches!(LockKeys::new("p:", &huge), Err(LockError::InvalidKey { .. })));
+        assert!(validate_prefix("app:{x}:").is_err());
+        assert!(validate_prefix("app:").is_ok());
+    }
+}

@@ -1,0 +1,33 @@
+//! Runtime of [distlock](https://docs.rs/distlock): lock managers and their
+//! registry, the Lua lock protocol on Redis, guards and waiting.
+//!
+//! Applications depend on the `distlock` facade, which re-exports this crate.
+
+#![deny(missing_docs)]
+
+mod backoff;
+mod error;
+mod guard;
+mod keyspace;
+mod lease;
+mod manager;
+mod protocol;
+mod registry;
+mod request;
+
+#[doc(hidden)]
+pub mod __attribute {
+    //! Support for the code `#[distributed_lock]` generates; see `attribute.rs`.
+    pub use crate::attribute::*;
+}
+mod attribute;
+
+pub use error::LockError;
+pub use guard::{LockGuard, ReleaseOutcome};
+pub use lease::MAX_LEASE;
+pub use manager::{
+    DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX, DEFAULT_TTL, LockManager,
+    LockManagerBuilder,
+};
+pub use registry::{DEFAULT_MANAGER, default_manager, init, init_named, manager, register};
+pub use request::LockRequest;

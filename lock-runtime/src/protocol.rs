@@ -1,0 +1,99 @@
+//! The lock protocol on one Redis server: one Lua script, one round trip, per step.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::{RedisResult, Script};
+
+use crate::keyspace::LockKeys;
+
+static ACQUIRE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/acquire.lua")));
+static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/release.lua")));
+static EXTEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/extend.lua")));
+
+/// What one acquire attempt found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    /// The lock is ours, with this fencing token.
+    Acquired { fencing_token: u64 },
+    /// Someone else holds it; their lease ends within `remaining`
+    /// (`None`: the key has no expiry, so the end is unknown).
+    Held { remaining: Option<Duration> },
+}
+
+/// What the server found when an owner released or extended its lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ownership {
+    /// The lock was still ours (and is now released or extended).
+    Owned,
+    /// The lease had run out: nobody holds the lock.
+    Expired,
+    /// The lease had run out and another owner holds the lock now.
+    TakenOver,
+}
+
+pub(crate) async fn acquire(
+    conn: &mut ConnectionManager,
+    keys: &LockKeys,
+    owner: &str,
+    lease: Duration,
+) -> RedisResult<Attempt> {
+    let (acquired, value): (i64, i64) = ACQUIRE
+        .key(&keys.lease)
+        .key(&keys.fence)
+        .arg(owner)
+        .arg(millis(lease))
+        .invoke_async(conn)
+        .await?;
+    Ok(if acquired == 1 {
+        Attempt::Acquired {
+            fencing_token: value.max(0).unsigned_abs(),
+        }
+    } else {
+        // PTTL: -1 the key has no expiry, -2 it vanished since SET NX failed.
+        Attempt::Held {
+            remaining: match value {
+                -1 => None,
+                ms => Some(Duration::from_millis(ms.max(0).unsigned_abs())),
+            },
+        }
+    })
+}
+
+pub(crate) async fn release(
+    conn: &mut ConnectionManager,
+    keys: &LockKeys,
+    owner: &str,
+) -> RedisResult<Ownership> {
+    let found: i64 = RELEASE.key(&keys.lease).arg(owner).invoke_async(conn).await?;
+    Ok(ownership(found))
+}
+
+pub(crate) async fn extend(
+    conn: &mut ConnectionManager,
+    keys: &LockKeys,
+    owner: &str,
+    lease: Duration,
+) -> RedisResult<Ownership> {
+    let found: i64 = EXTEND
+        .key(&keys.lease)
+        .arg(owner)
+        .arg(millis(lease))
+        .invoke_async(conn)
+        .await?;
+    Ok(ownership(found))
+}
+
+fn ownership(found: i64) -> Ownership {
+    match found {
+        1 => Ownership::Owned,
+        0 => Ownership::Expired,
+        _ => Ownership::TakenOver,
+    }
+}
+
+/// Leases are validated to lie between 1 ms and [`crate::lease::MAX_LEASE`].
+fn millis(lease: Duration) -> u64 {
+    u64::try_from(lease.as_millis()).unwrap_or(u64::MAX)
+}

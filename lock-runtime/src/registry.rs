@@ -1,0 +1,71 @@
+//! The process-wide registry of named lock managers.
+//!
+//! `#[distributed_lock]` finds its manager here by name, so an application
+//! initializes its managers once at start-up and annotated fns anywhere in
+//! the process use them.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, PoisonError, RwLock};
+
+use crate::{LockError, LockManager};
+
+/// Name under which [`init`] registers the default manager.
+pub const DEFAULT_MANAGER: &str = "default";
+
+static MANAGERS: LazyLock<RwLock<HashMap<String, LockManager>>> = LazyLock::new(Default::default);
+
+/// Connects a manager with default settings to `url` and installs it as the
+/// default manager, the one `#[distributed_lock]` uses unless told otherwise.
+///
+/// Fails with [`LockError::AlreadyInitialized`] when called twice.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), distlock::LockError> {
+/// distlock::init("redis://127.0.0.1:6379").await?;
+/// # Ok(()) }
+/// ```
+pub async fn init(url: &str) -> Result<LockManager, LockError> {
+    init_named(DEFAULT_MANAGER, url).await
+}
+
+/// Connects a manager with default settings to `url` and registers it under `name`
+/// (for `#[distributed_lock(manager = "name")]`).
+pub async fn init_named(name: &str, url: &str) -> Result<LockManager, LockError> {
+    ensure_free(name)?;
+    let manager = LockManager::connect(url).await?;
+    register(name, manager.clone())?;
+    Ok(manager)
+}
+
+/// Registers an already built manager under `name`.
+pub fn register(name: &str, manager: LockManager) -> Result<(), LockError> {
+    let mut managers = MANAGERS.write().unwrap_or_else(PoisonError::into_inner);
+    if managers.contains_key(name) {
+        return Err(LockError::AlreadyInitialized { name: name.to_owned() });
+    }
+    managers.insert(name.to_owned(), manager);
+    Ok(())
+}
+
+/// The manager registered under `name`.
+pub fn manager(name: &str) -> Result<LockManager, LockError> {
+    MANAGERS
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(name)
+        .cloned()
+        .ok_or_else(|| LockError::NotInitialized { name: name.to_owned() })
+}
+
+/// The default manager, installed by [`init`].
+pub fn default_manager() -> Result<LockManager, LockError> {
+    manager(DEFAULT_MANAGER)
+}
+
+fn ensure_free(name: &str) -> Result<(), LockError> {
+    let managers = MANAGERS.read().unwrap_or_else(PoisonError::into_inner);
+    if managers.contains_key(name) {
+        return Err(LockError::AlreadyInitialized { name: name.to_owned() });
+    }
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! Throwaway `redis-server` processes for distlock's integration tests.
+//!
+//! Every [`RedisServer`] is a real `redis-server` child process listening on a
+//! free loopback port, with its own temporary working directory and no
+//! persistence. It is killed (and its directory removed) when dropped.
+//!
+//! ```no_run
+//! use lock_testkit::RedisServer;
+//!
+//! let mut server = RedisServer::start();
+//! let url = server.url(); // "redis://127.0.0.1:<port>"
+//! # let _ = url;
+//! server.pause(); // SIGSTOP: the server stops answering
+//! server.resume(); // SIGCONT
+//! server.restart(); // crash + start again on the same port, with empty data
+//! ```
+//!
+//! The binary is taken from the `REDIS_SERVER_BIN` environment variable, or
+//! `redis-server` on `PATH`; see [`RedisServerBuilder::binary`].
+//!
+//! This crate is Unix-only (it signals processes with `kill(2)`); on Linux
+//! servers are additionally killed when the thread that started them exits,
+//! see [`RedisServer`].
+
+mod builder;
+mod launch;
+mod port;
+mod probe;
+mod server;
+
+pub use builder::RedisServerBuilder;
+pub use server::{RedisServer, start_many, try_start_many};

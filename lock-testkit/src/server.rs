@@ -1,0 +1,241 @@
+//! The [`RedisServer`] handle.
+
+use std::fmt;
+use std::io;
+use std::process::Child;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use tempfile::TempDir;
+
+use crate::builder::RedisServerBuilder;
+use crate::launch::{Launched, Launcher, kill_and_reap};
+
+/// A throwaway `redis-server` process on a free loopback port.
+///
+/// The server runs in its own temporary directory with persistence disabled
+/// (`--save ""`, `--appendonly no`), so it always starts with empty data.
+/// Dropping the handle kills the process (`SIGKILL`, even while paused), waits
+/// for it and removes the directory.
+///
+/// # Thread caveat (Linux)
+///
+/// Servers are started with `PR_SET_PDEATHSIG(SIGKILL)`, so they die with the
+/// test process even if it crashes. The kernel sends that signal when the
+/// *thread* that started the server exits. Start and drop a server in the same
+/// test thread (the normal case); do not start one in a short-lived thread
+/// (e.g. Tokio's `spawn_blocking`) or keep one in a `static` initialised by
+/// whichever test runs first, or it will be killed when that thread ends. The
+/// same applies to [`restart`](Self::restart), which starts a new process.
+pub struct RedisServer {
+    /// The running process; `None` after [`stop`](Self::stop). Behind a mutex
+    /// so `&self` methods can reap a process that died on its own.
+    child: Mutex<Option<Child>>,
+    port: u16,
+    /// Dropped after the process is killed in `Drop::drop`.
+    dir: TempDir,
+    launcher: Launcher,
+}
+
+impl RedisServer {
+    /// Starts a fresh server on a free loopback port.
+    ///
+    /// # Panics
+    ///
+    /// Panics with the reason (e.g. how to install `redis-server`) if the
+    /// server cannot be started; see [`try_start`](Self::try_start).
+    #[track_caller]
+    #[must_use = "dropping a RedisServer kills it"]
+    pub fn start() -> RedisServer {
+        Self::try_start().unwrap_or_else(|e| panic!("failed to start redis-server: {e}"))
+    }
+
+    /// Starts a fresh server on a free loopback port with default settings.
+    ///
+    /// # Errors
+    ///
+    /// See [`RedisServerBuilder::start`].
+    pub fn try_start() -> io::Result<RedisServer> {
+        Self::builder().start()
+    }
+
+    /// A builder to choose the binary or pass extra arguments.
+    pub fn builder() -> RedisServerBuilder {
+        RedisServerBuilder::new()
+    }
+
+    pub(crate) fn launch(launcher: Launcher) -> io::Result<RedisServer> {
+        let Launched { child, dir, port } = launcher.on_free_port()?;
+        Ok(RedisServer {
+            child: Mutex::new(Some(child)),
+            port,
+            dir,
+            launcher,
+        })
+    }
+
+    /// The connection URL, `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The loopback port; it stays the same across [`restart`](Self::restart).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The process id, or `None` while the server is not running.
+    pub fn pid(&self) -> Option<u32> {
+        self.live_child().as_ref().map(Child::id)
+    }
+
+    /// Whether the process is running (a paused server counts as running).
+    pub fn is_running(&self) -> bool {
+        self.live_child().is_some()
+    }
+
+    /// Kills the server with `SIGKILL` and waits for it, simulating a crash.
+    ///
+    /// Does nothing if it is not running.
+    pub fn stop(&mut self) {
+        let child = self.child.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(mut child) = child.take() {
+            kill_and_reap(&mut child);
+        }
+    }
+
+    /// Stops the server if needed and starts a new one on the same port with
+    /// empty data, returning once it answers `PING`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the server cannot be started again, e.g. because another
+    /// process took the port meanwhile; see [`try_restart`](Self::try_restart).
+    #[track_caller]
+    pub fn restart(&mut self) {
+        if let Err(e) = self.try_restart() {
+            panic!("failed to restart redis-server on port {}: {e}", self.port);
+        }
+    }
+
+    /// Like [`restart`](Self::restart), but returns an error instead of
+    /// panicking. On error the server is left stopped.
+    ///
+    /// # Errors
+    ///
+    /// See [`RedisServerBuilder::start`].
+    pub fn try_restart(&mut self) -> io::Result<()> {
+        self.stop();
+        let Launched { child, dir, .. } = self.launcher.on_port(self.port)?;
+        // A fresh directory guarantees empty data; the old one is removed here.
+        self.dir = dir;
+        *self.child.get_mut().unwrap_or_else(PoisonError::into_inner) = Some(child);
+        Ok(())
+    }
+
+    /// Freezes the server with `SIGSTOP`: connections are still accepted by the
+    /// kernel, but nothing is answered until [`resume`](Self::resume).
+    ///
+    /// Does nothing if the server is not running.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the signal cannot be sent.
+    #[track_caller]
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP, "SIGSTOP");
+    }
+
+    /// Continues a [`pause`](Self::pause)d server with `SIGCONT`.
+    ///
+    /// Does nothing if the server is not running.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the signal cannot be sent.
+    #[track_caller]
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT, "SIGCONT");
+    }
+
+    #[track_caller]
+    fn signal(&self, signal: libc::c_int, name: &str) {
+        if let Some(child) = self.live_child().as_ref()
+            && let Err(e) = send_signal(child, signal)
+        {
+            panic!(
+                "cannot send {name} to redis-server (pid {}): {e}",
+                child.id()
+            );
+        }
+    }
+
+    /// Locks the child slot, first clearing it if the process has exited.
+    fn live_child(&self) -> MutexGuard<'_, Option<Child>> {
+        let mut guard = self.child.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(child) = guard.as_mut()
+            && !matches!(child.try_wait(), Ok(None))
+        {
+            *guard = None;
+        }
+        guard
+    }
+}
+
+/// Sends `signal` to `child`.
+///
+/// The child has not been reaped (we own its `Child` and only reap it when
+/// taking it out of the slot), so its pid cannot have been reused.
+fn send_signal(child: &Child, signal: libc::c_int) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(child.id()).map_err(io::Error::other)?;
+    // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own
+    // unreaped child, so the signal cannot hit an unrelated process.
+    if unsafe { libc::kill(pid, signal) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let slot = self.child.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(mut child) = slot.take() {
+            // SIGKILL works on stopped processes too; SIGCONT is belt and braces.
+            let _ = send_signal(&child, libc::SIGCONT);
+            kill_and_reap(&mut child);
+        }
+        // `self.dir` is removed after this, once the process is gone.
+    }
+}
+
+impl fmt::Debug for RedisServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisServer")
+            .field("port", &self.port)
+            .field("pid", &self.pid())
+            .field("dir", &self.dir.path())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts `n` independent servers, each on its own port.
+///
+/// # Panics
+///
+/// Panics if any server cannot be started; see [`try_start_many`].
+#[track_caller]
+#[must_use = "dropping a RedisServer kills it"]
+pub fn start_many(n: usize) -> Vec<RedisServer> {
+    try_start_many(n).unwrap_or_else(|e| panic!("failed to start {n} redis-servers: {e}"))
+}
+
+/// Starts `n` independent servers, each on its own port.
+///
+/// They are started one after another in the calling thread (see the thread
+/// caveat on [`RedisServer`]); servers already started are killed on error.
+///
+/// # Errors
+///
+/// See [`RedisServerBuilder::start`].
+pub fn try_start_many(n: usize) -> io::Result<Vec<RedisServer>> {
+    (0..n).map(|_| RedisServer::try_start()).collect()
+}

@@ -1,0 +1,38 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use distlock::LockManager;
+use lock_testkit::RedisServer;
+
+/// A manager on `server` with a short command timeout.
+pub async fn manager(server: &RedisServer) -> LockManager {
+    LockManager::builder(server.url())
+        .command_timeout(Duration::from_secs(2))
+        .build()
+        .await
+        .expect("connect to the test redis")
+}
+
+/// A plain connection for looking at what distlock wrote.
+pub async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .expect("test url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to the test redis")
+}
+
+/// Every key in the server.
+pub async fn all_keys(server: &RedisServer) -> Vec<String> {
+    let mut conn = raw(server).await;
+    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.expect("KEYS");
+    keys.sort();
+    keys
+}
+
+/// The lease key of `key` under the default prefix, found by scanning.
+pub async fn lease_keys(server: &RedisServer) -> Vec<String> {
+    all_keys(server).await.into_iter().filter(|k| k.contains("}:lock:")).collect()
+}
