@@ -1,0 +1,284 @@
+//! `#[distributed_lock]` against a real Redis: every promise of the generated code.
+//!
+//! Each test starts its own Redis and registers its own manager name, so the
+//! tests run in parallel without sharing state.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use distlock::{LockError, LockGuard, distributed_lock};
+use lock_testkit::RedisServer;
+
+#[derive(Debug, thiserror::Error)]
+enum AppError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("rejected: {0}")]
+    Rejected(&'static str),
+}
+
+/// Starts a Redis and registers a manager for it under `name`.
+async fn redis_for(name: &str) -> RedisServer {
+    let server = RedisServer::start();
+    distlock::register(name, common::manager(&server).await).expect("fresh manager name");
+    server
+}
+
+static INSIDE: AtomicUsize = AtomicUsize::new(0);
+static MOST_INSIDE: AtomicUsize = AtomicUsize::new(0);
+
+#[distributed_lock(key = "order:<id>", ttl = "10s", wait = "60s", manager = "exclusion")]
+async fn exclusive(id: u64) -> Result<(), AppError> {
+    let now = INSIDE.fetch_add(1, Ordering::SeqCst) + 1;
+    MOST_INSIDE.fetch_max(now, Ordering::SeqCst);
+    tokio::task::yield_now().await;
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    INSIDE.fetch_sub(1, Ordering::SeqCst);
+    let _ = id;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_calls_never_overlap() {
+    let _redis = redis_for("exclusion").await;
+    let calls: Vec<_> = (0..50).map(|_| tokio::spawn(exclusive(7))).collect();
+    for call in calls {
+        call.await.expect("no panic").expect("locked call");
+    }
+    assert_eq!(MOST_INSIDE.load(Ordering::SeqCst), 1, "two calls ran inside the lock at once");
+}
+
+#[distributed_lock(key = "order:<id>", ttl = "10s", wait = "0s", manager = "parallel")]
+async fn meet(id: u64, barrier: Arc<tokio::sync::Barrier>) -> Result<u64, AppError> {
+    barrier.wait().await;
+    Ok(id)
+}
+
+#[tokio::test]
+async fn different_keys_run_in_parallel() {
+    let _redis = redis_for("parallel").await;
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    // Both bodies must be inside their locks at once to pass the barrier.
+    let both = tokio::time::timeout(Duration::from_secs(5), async {
+        tokio::join!(meet(1, barrier.clone()), meet(2, barrier.clone()))
+    });
+    let (a, b) = both.await.expect("different keys do not wait for each other");
+    assert_eq!((a.unwrap(), b.unwrap()), (1, 2));
+}
+
+static BODY_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[distributed_lock(key = "step:<step>", ttl = "30s", wait = "0s", manager = "release")]
+async fn step(step: &str, fail: bool) -> Result<&'static str, AppError> {
+    BODY_RUNS.fetch_add(1, Ordering::SeqCst);
+    match step {
+        "early" => return Ok("returned early"),
+        "question" => {
+            let parsed: Result<u32, AppError> = Err(AppError::Rejected("by ?"));
+            parsed?;
+        }
+        "panic" if fail => panic!("body panicked"),
+        _ => {}
+    }
+    Ok("finished")
+}
+
+#[tokio::test]
+async fn the_lock_is_gone_when_the_fn_returns_on_every_path() {
+    let redis = redis_for("release").await;
+    assert_eq!(step("normal", false).await.unwrap(), "finished");
+    assert!(common::lease_keys(&redis).await.is_empty(), "normal return left the lock");
+
+    assert_eq!(step("early", false).await.unwrap(), "returned early");
+    assert!(common::lease_keys(&redis).await.is_empty(), "early return left the lock");
+
+    assert!(matches!(step("question", false).await, Err(AppError::Rejected("by ?"))));
+    assert!(common::lease_keys(&redis).await.is_empty(), "`?` left the lock");
+
+    let panicked = tokio::spawn(step("panic", true)).await.expect_err("the panic reaches the caller");
+    assert!(panicked.is_panic());
+    assert!(common::lease_keys(&redis).await.is_empty(), "panic left the lock");
+    // The next call acquires at once (wait = 0s): nothing was left behind.
+    assert_eq!(step("panic", false).await.unwrap(), "finished");
+}
+
+#[distributed_lock(key = "slow:<id>", ttl = "30s", wait = "1s", manager = "cancel")]
+async fn slow(id: u32) -> Result<u32, AppError> {
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    Ok(id)
+}
+
+#[tokio::test]
+async fn a_cancelled_call_releases_within_100ms() {
+    let redis = redis_for("cancel").await;
+    let manager = distlock::manager("cancel").unwrap();
+    let cancelled = tokio::time::timeout(Duration::from_millis(200), slow(1)).await;
+    assert!(cancelled.is_err(), "the call was still running");
+    let started = Instant::now();
+    let guard = manager
+        .lock("slow:1")
+        .wait(Duration::from_millis(100))
+        .acquire()
+        .await
+        .expect("the dropped call released its lock");
+    assert!(started.elapsed() < Duration::from_millis(100));
+    assert_eq!(guard.release().await.unwrap(), distlock::ReleaseOutcome::Released);
+    assert!(common::lease_keys(&redis).await.is_empty());
+}
+
+static GUARDED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[distributed_lock(key = "busy:<id>", ttl = "5s", wait = "0s", manager = "busy")]
+async fn guarded(id: u32) -> Result<(), anyhow::Error> {
+    GUARDED_RUNS.fetch_add(1, Ordering::SeqCst);
+    let _ = id;
+    Ok(())
+}
+
+#[distributed_lock(key = "busy:<id>", ttl = "5s", wait = "300ms", manager = "busy")]
+async fn guarded_waiting(id: u32) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    GUARDED_RUNS.fetch_add(1, Ordering::SeqCst);
+    let _ = id;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_busy_lock_returns_the_error_and_the_body_does_not_run() {
+    let _redis = redis_for("busy").await;
+    let holder = distlock::manager("busy").unwrap().lock("busy:3").acquire().await.unwrap();
+
+    let error = guarded(3).await.expect_err("busy");
+    let error = error.downcast::<LockError>().expect("a LockError inside anyhow");
+    assert!(matches!(&error, LockError::Timeout { key, .. } if key == "busy:3"), "{error}");
+
+    let started = Instant::now();
+    let error = guarded_waiting(3).await.expect_err("busy");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(error.downcast_ref::<LockError>().is_some(), "{error}");
+    assert_eq!(GUARDED_RUNS.load(Ordering::SeqCst), 0, "a body ran without the lock");
+
+    assert_eq!(holder.release().await.unwrap(), distlock::ReleaseOutcome::Released);
+    guarded(3).await.expect("free now");
+    assert_eq!(GUARDED_RUNS.load(Ordering::SeqCst), 1);
+}
+
+#[distributed_lock(key = "x:<id>", manager = "never-registered")]
+async fn unmanaged(id: u32) -> Result<(), AppError> {
+    let _ = id;
+    unreachable!("the body must not run without a lock")
+}
+
+#[tokio::test]
+async fn an_unregistered_manager_is_an_error_not_a_panic() {
+    let error = unmanaged(1).await.unwrap_err();
+    assert!(matches!(error, AppError::Lock(LockError::NotInitialized { name }) if name == "never-registered"));
+}
+
+// --- the key is built from the right values -------------------------------------
+
+struct Tenant {
+    tenant: String,
+}
+
+impl Tenant {
+    #[distributed_lock(key = "user:<self.tenant>:<user_id>", ttl = "5s", manager = "keys", guard = lock)]
+    async fn key_of(&self, user_id: u64) -> Result<String, AppError> {
+        Ok(lock.key().to_owned())
+    }
+
+    #[distributed_lock(key = "user:<self.tenant>:mut", ttl = "5s", manager = "keys", guard = lock)]
+    async fn key_of_mut(&mut self) -> Result<String, AppError> {
+        self.tenant.push('!');
+        Ok(lock.key().to_owned())
+    }
+
+    #[distributed_lock(key = "arc:<self.tenant>", ttl = "5s", manager = "keys", guard = lock)]
+    async fn key_of_arc(self: Arc<Self>) -> Result<String, AppError> {
+        Ok(lock.key().to_owned())
+    }
+}
+
+trait Keyed {
+    async fn key_in_trait(&self, n: u8) -> Result<String, AppError>;
+}
+
+impl Keyed for Tenant {
+    #[distributed_lock(key = "trait:<self.tenant>:<n>", ttl = "5s", manager = "keys", guard = lock)]
+    async fn key_in_trait(&self, n: u8) -> Result<String, AppError> {
+        Ok(lock.key().to_owned())
+    }
+}
+
+#[distributed_lock(key = "generic:<item>", ttl = "5s", manager = "keys", guard = lock)]
+async fn generic_key<T>(item: T, _extra: impl Send) -> Result<String, AppError>
+where
+    T: std::fmt::Display + Send,
+{
+    Ok(lock.key().to_owned())
+}
+
+struct Wrapper<T>(T);
+struct Order {
+    id: u64,
+    region: &'static str,
+}
+struct Transfer {
+    from: u32,
+    to: u32,
+}
+
+#[distributed_lock(key = "pat<<<id>>>:<a>-<b>:<region>:<req.from>>><req.to>", ttl = "5s", manager = "keys", guard = lock)]
+async fn pattern_key(
+    Wrapper(id): Wrapper<u64>,
+    (a, b): (u32, u32),
+    &Order { region, .. }: &Order,
+    Wrapper(req): Wrapper<Transfer>,
+) -> Result<String, AppError> {
+    Ok(lock.key().to_owned())
+}
+
+fn held(guard: &LockGuard) -> bool {
+    !guard.remaining().is_zero()
+}
+
+#[distributed_lock(key = "order:<order.id>", ttl = "5s", manager = "keys", guard = lock)]
+async fn field_key(order: &Order) -> Result<(String, bool), AppError> {
+    Ok((lock.key().to_owned(), held(lock)))
+}
+
+#[tokio::test]
+async fn methods_generics_and_patterns_lock_the_right_key() {
+    let _redis = redis_for("keys").await;
+    let mut tenant = Tenant { tenant: "acme".into() };
+    assert_eq!(tenant.key_of(7).await.unwrap(), "user:acme:7");
+    assert_eq!(tenant.key_in_trait(3).await.unwrap(), "trait:acme:3");
+    assert_eq!(tenant.key_of_mut().await.unwrap(), "user:acme:mut");
+    assert_eq!(tenant.tenant, "acme!");
+    assert_eq!(Arc::new(tenant).key_of_arc().await.unwrap(), "arc:acme!");
+    assert_eq!(generic_key("g-1", ()).await.unwrap(), "generic:g-1");
+    assert_eq!(generic_key(42u8, 1).await.unwrap(), "generic:42");
+    let order = Order { id: 9, region: "eu" };
+    assert_eq!(
+        pattern_key(Wrapper(9), (1, 2), &order, Wrapper(Transfer { from: 5, to: 6 })).await.unwrap(),
+        "pat<9>:1-2:eu:5>6"
+    );
+    assert_eq!(field_key(&order).await.unwrap(), ("order:9".to_owned(), true));
+}
+
+fn assert_send<T: Send>(value: T) -> T {
+    value
+}
+
+#[tokio::test]
+async fn the_generated_future_is_send_and_works_on_a_spawned_task() {
+    let _redis = redis_for("send").await;
+    #[distributed_lock(key = "send:<id>", ttl = "5s", manager = "send")]
+    async fn spawned(id: u32) -> Result<u32, AppError> {
+        tokio::task::yield_now().await;
+        Ok(id)
+    }
+    assert_eq!(tokio::spawn(assert_send(spawned(5))).await.unwrap().unwrap(), 5);
+}

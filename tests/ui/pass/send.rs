@@ -1,0 +1,55 @@
+// The generated future is `Send` whenever the body's is.
+use std::sync::Arc;
+
+use distlock::{LockError, distributed_lock};
+
+#[derive(Debug)]
+pub struct AppError;
+
+impl From<LockError> for AppError {
+    fn from(_: LockError) -> Self {
+        AppError
+    }
+}
+
+fn assert_send<T: Send>(_: T) {}
+
+#[distributed_lock(key = "order:<id>", guard = lock)]
+async fn pay(id: u64, note: String) -> Result<u64, AppError> {
+    tokio::task::yield_now().await;
+    let _ = (note, lock.fencing_token());
+    Ok(id)
+}
+
+pub struct Service {
+    pub name: String,
+}
+
+impl Service {
+    #[distributed_lock(key = "svc:<self.name>:<id>")]
+    pub async fn handle(self: Arc<Self>, id: u64) -> Result<u64, AppError> {
+        tokio::task::yield_now().await;
+        Ok(id)
+    }
+
+    #[distributed_lock(key = "svc:<self.name>")]
+    pub async fn handle_ref(&self) -> Result<usize, AppError> {
+        tokio::task::yield_now().await;
+        Ok(self.name.len())
+    }
+}
+
+// A `!Sync` argument used only in the key: it is formatted before any await.
+#[distributed_lock(key = "cell:<cell>")]
+async fn not_sync_in_key(cell: std::cell::Cell<u8>) -> Result<(), AppError> {
+    tokio::task::yield_now().await;
+    Ok(())
+}
+
+fn main() {
+    assert_send(pay(1, String::new()));
+    let service = Arc::new(Service { name: "s".into() });
+    assert_send(service.clone().handle(1));
+    assert_send(service.handle_ref());
+    let _ = not_sync_in_key;
+}
