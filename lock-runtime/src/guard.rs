@@ -1,11 +1,13 @@
 //! The proof of holding a lock, and what releasing it found.
 
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::keyspace::LockKeys;
+use crate::local_queue::LocalTurn;
 use crate::protocol::{self, Ownership};
+use crate::reentrancy::HeldLock;
 use crate::{LockError, LockManager, lease};
 
 /// What [`LockGuard::release`] found in Redis.
@@ -18,6 +20,9 @@ pub enum ReleaseOutcome {
     Expired,
     /// The lease had run out and another owner had acquired the lock.
     TakenOver,
+    /// This guard joined a lock its task already held (a reentrant
+    /// acquisition); the outermost holder keeps the lock and releases it.
+    Nested,
 }
 
 /// A held lock.
@@ -40,7 +45,14 @@ struct Held {
     keys: LockKeys,
     owner: String,
     fencing_token: u64,
-    valid_until: Mutex<Instant>,
+    /// Shared with nested guards of the same lock.
+    valid_until: Arc<Mutex<Instant>>,
+    /// This process's turn on the key; the next local waiter's turn starts
+    /// when it drops, after the release. `None` for a nested guard, and for a
+    /// lock taken after a stuck turn holder's validity ran out.
+    turn: Option<LocalTurn>,
+    /// Joined a lock the task already held; the outer guard releases it.
+    nested: bool,
 }
 
 impl LockGuard {
@@ -51,7 +63,12 @@ impl LockGuard {
         owner: String,
         fencing_token: u64,
         valid_until: Instant,
+        turn: Option<LocalTurn>,
     ) -> Self {
+        let valid_until = Arc::new(Mutex::new(valid_until));
+        if let Some(turn) = &turn {
+            turn.hold(valid_until.clone());
+        }
         LockGuard {
             held: Some(Held {
                 manager,
@@ -59,9 +76,44 @@ impl LockGuard {
                 keys,
                 owner,
                 fencing_token,
-                valid_until: Mutex::new(valid_until),
+                valid_until,
+                turn,
+                nested: false,
             }),
         }
+    }
+
+    /// A guard for a lock the task already holds further out.
+    pub(crate) fn nested(manager: LockManager, keys: LockKeys, outer: HeldLock) -> Self {
+        LockGuard {
+            held: Some(Held {
+                manager,
+                key: outer.key,
+                keys,
+                owner: outer.owner,
+                fencing_token: outer.fencing_token,
+                valid_until: outer.valid_until,
+                turn: None,
+                nested: true,
+            }),
+        }
+    }
+
+    /// What a nested acquisition inside this guard's scope joins.
+    pub(crate) fn held_lock(&self) -> Option<HeldLock> {
+        self.held().map(|held| HeldLock {
+            manager: held.manager.id(),
+            key: held.key.clone(),
+            owner: held.owner.clone(),
+            fencing_token: held.fencing_token,
+            valid_until: held.valid_until.clone(),
+        })
+    }
+
+    /// Whether this guard joined a lock its task already held; releasing it
+    /// leaves the lock to the outer holder.
+    pub fn is_nested(&self) -> bool {
+        self.held().is_some_and(|held| held.nested)
     }
 
     /// The lock's key, as given to [`LockManager::lock`].
@@ -135,11 +187,15 @@ impl LockGuard {
 
 impl Held {
     async fn release(self) -> Result<ReleaseOutcome, LockError> {
+        if self.nested {
+            return Ok(ReleaseOutcome::Nested);
+        }
         let mut conn = self.manager.connection();
-        let found = protocol::release(&mut conn, &self.keys, &self.owner)
-            .await
-            .map_err(|source| LockError::backend(&self.key, source))?;
-        Ok(match found {
+        let found = protocol::release(&mut conn, &self.keys, &self.owner).await;
+        // The next waiter of this process gets its turn only now that the
+        // release has reached Redis (or failed).
+        drop(self.turn);
+        Ok(match found.map_err(|source| LockError::backend(&self.key, source))? {
             Ownership::Owned => ReleaseOutcome::Released,
             Ownership::Expired => ReleaseOutcome::Expired,
             Ownership::TakenOver => ReleaseOutcome::TakenOver,
@@ -152,6 +208,9 @@ impl Drop for LockGuard {
         let Some(held) = self.held.take() else {
             return;
         };
+        if held.nested {
+            return; // the outer holder releases
+        }
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {

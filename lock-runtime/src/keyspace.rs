@@ -5,7 +5,8 @@
 //! holds:
 //!
 //! - `P{G}:lock:K` — the lease, holding the owner token;
-//! - `P{G}:fence` — the fencing counter shared by every lock of group `G`.
+//! - `P{G}:fence` — the fencing counter shared by every lock of group `G`;
+//! - `P{G}:wake:K` — the pub/sub channel on which a release wakes waiters.
 //!
 //! `G` is a stable hash of `K` folded into [`GROUPS`] values, so the number of
 //! never-expiring counter keys is bounded by `GROUPS` no matter how many
@@ -26,6 +27,7 @@ pub(crate) const MAX_KEY_LEN: usize = 64 * 1024;
 pub(crate) struct LockKeys {
     pub(crate) lease: String,
     pub(crate) fence: String,
+    pub(crate) channel: String,
 }
 
 impl LockKeys {
@@ -49,6 +51,7 @@ impl LockKeys {
         Ok(LockKeys {
             lease: format!("{prefix}{{{group}}}:lock:{key}"),
             fence: format!("{prefix}{{{group}}}:fence"),
+            channel: format!("{prefix}{{{group}}}:wake:{key}"),
         })
     }
 }

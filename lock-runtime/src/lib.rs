@@ -5,15 +5,17 @@
 
 #![deny(missing_docs)]
 
-mod backoff;
 mod error;
 mod guard;
 mod keyspace;
 mod lease;
+mod local_queue;
 mod manager;
 mod protocol;
+mod reentrancy;
 mod registry;
 mod request;
+mod wakeup;
 
 #[doc(hidden)]
 pub mod __attribute {

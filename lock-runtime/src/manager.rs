@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use crate::local_queue::LocalQueues;
+use crate::wakeup::Wakeups;
 use crate::{LockError, LockRequest, keyspace, lease};
 
 /// Default prefix of every Redis key distlock writes.
@@ -20,8 +22,9 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Hands out locks on one Redis server.
 ///
 /// A manager holds one multiplexed, reconnecting connection
-/// ([`redis::aio::ConnectionManager`]) shared by every lock it hands out;
-/// cloning a manager is cheap and shares that connection.
+/// ([`redis::aio::ConnectionManager`]) shared by every lock it hands out, and
+/// one pub/sub connection, opened at the first wait, on which releases wake
+/// waiters. Cloning a manager is cheap and shares both.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), distlock::LockError> {
@@ -44,6 +47,8 @@ pub struct LockManager {
 
 struct Inner {
     connection: ConnectionManager,
+    wakeups: Wakeups,
+    queues: LocalQueues,
     url: String,
     key_prefix: String,
     default_ttl: Duration,
@@ -86,6 +91,19 @@ impl LockManager {
     /// A handle on the shared connection (cheap: it is multiplexed).
     pub(crate) fn connection(&self) -> ConnectionManager {
         self.inner.connection.clone()
+    }
+
+    pub(crate) fn wakeups(&self) -> &Wakeups {
+        &self.inner.wakeups
+    }
+
+    pub(crate) fn queues(&self) -> &LocalQueues {
+        &self.inner.queues
+    }
+
+    /// Identifies this manager (and its clones) within the process.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
     }
 }
 
@@ -160,7 +178,7 @@ impl LockManagerBuilder {
             .set_max_delay(Duration::from_secs(1));
         let connection = match tokio::time::timeout(
             self.connect_timeout,
-            ConnectionManager::new_with_config(client, config),
+            ConnectionManager::new_with_config(client.clone(), config),
         )
         .await
         {
@@ -177,6 +195,8 @@ impl LockManagerBuilder {
         Ok(LockManager {
             inner: Arc::new(Inner {
                 connection,
+                wakeups: Wakeups::new(client),
+                queues: LocalQueues::default(),
                 url,
                 key_prefix: self.key_prefix,
                 default_ttl: self.default_ttl,

@@ -66,7 +66,12 @@ pub(crate) async fn release(
     keys: &LockKeys,
     owner: &str,
 ) -> RedisResult<Ownership> {
-    let found: i64 = RELEASE.key(&keys.lease).arg(owner).invoke_async(conn).await?;
+    let found: i64 = RELEASE
+        .key(&keys.lease)
+        .arg(owner)
+        .arg(&keys.channel)
+        .invoke_async(conn)
+        .await?;
     Ok(ownership(found))
 }
 

@@ -2,10 +2,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::backoff::Backoff;
 use crate::keyspace::LockKeys;
+use crate::local_queue::LocalTurn;
 use crate::protocol::{self, Attempt};
-use crate::{LockError, LockGuard, LockManager, lease};
+use crate::{LockError, LockGuard, LockManager, lease, reentrancy};
+
+/// Longest a waiter sleeps without re-checking Redis, in case a wake-up
+/// message was lost; normally a release wakes it at once.
+const MAX_NAP: Duration = Duration::from_millis(500);
 
 /// A lock about to be acquired, made by [`LockManager::lock`].
 ///
@@ -23,6 +27,12 @@ use crate::{LockError, LockGuard, LockManager, lease};
 /// assert_eq!(guard.release().await?, distlock::ReleaseOutcome::Released);
 /// # Ok(()) }
 /// ```
+///
+/// Waiting does not poll: a release wakes the waiters of its key through
+/// Redis pub/sub, and tasks of one process waiting for the same key are
+/// served in arrival order, only the first of them contending in Redis.
+/// Inside a `#[distributed_lock]` body, a request for a key the task already
+/// holds (on the same manager) returns at once with a nested guard.
 #[derive(Debug, Clone)]
 #[must_use = "a lock request does nothing until `acquire` or `try_acquire` is awaited"]
 pub struct LockRequest {
@@ -77,12 +87,21 @@ impl LockRequest {
     async fn acquire_within(self, wait: Duration) -> Result<LockGuard, LockError> {
         let ttl = lease::validate(self.ttl)?;
         let keys = LockKeys::new(self.manager.key_prefix(), &self.key)?;
-        let owner = uuid::Uuid::new_v4().to_string();
+        if let Some(outer) = reentrancy::find(self.manager.id(), &self.key) {
+            return Ok(LockGuard::nested(self.manager, keys, outer));
+        }
         let started = Instant::now();
         let deadline = started.checked_add(wait);
-        let mut backoff = Backoff::new();
+        let Ok(turn) = self.local_turn(wait, deadline).await else {
+            return Err(self.timeout(started));
+        };
+        let owner = uuid::Uuid::new_v4().to_string();
         let mut conn = self.manager.connection();
+        let mut subscription = None;
         loop {
+            if let Some(subscription) = subscription.as_mut() {
+                crate::wakeup::Subscription::mark_seen(subscription);
+            }
             let attempt_start = Instant::now();
             let attempt = protocol::acquire(&mut conn, &keys, &owner, ttl)
                 .await
@@ -96,25 +115,54 @@ impl LockRequest {
                         owner,
                         fencing_token,
                         lease::valid_until(attempt_start, ttl),
+                        turn,
                     ));
                 }
                 Attempt::Held { remaining } => remaining,
             };
-            let now = Instant::now();
-            let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
+            let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
             if left.is_zero() {
-                return Err(LockError::Timeout {
-                    key: self.key,
-                    waited: now - started,
-                });
+                return Err(self.timeout(started));
             }
-            // Never sleep past the holder's lease: a crashed holder's lock is
-            // free the moment its lease ends.
-            let mut delay = backoff.next_delay().min(left);
-            if let Some(remaining) = remaining {
-                delay = delay.min(remaining);
+            let Some(subscription) = subscription.as_mut() else {
+                // Subscribe, then try again at once: a release from now on wakes us.
+                subscription = Some(self.manager.wakeups().subscribe(&keys.channel).await);
+                continue;
+            };
+            // A release wakes us; the timer covers a holder that crashed (its
+            // lease ends) and a lost message.
+            let nap = remaining.map_or(MAX_NAP, |r| r + Duration::from_millis(1)).min(MAX_NAP).min(left);
+            tokio::select! {
+                () = subscription.woken() => {}
+                () = tokio::time::sleep(nap) => {}
             }
-            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Waits for this task's turn among the waiters of this process:
+    /// `Ok(None)` to contend without one (the turn holder outlived its
+    /// validity), `Err(())` when the wait ran out first.
+    async fn local_turn(&self, wait: Duration, deadline: Option<Instant>) -> Result<Option<LocalTurn>, ()> {
+        let queues = self.manager.queues();
+        if wait.is_zero() {
+            return match queues.try_turn(&self.key) {
+                Ok(turn) => Ok(Some(turn)),
+                Err(true) => Ok(None),
+                Err(false) => Err(()),
+            };
+        }
+        match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline.into(), queues.turn(&self.key))
+                .await
+                .map_err(|_| ()),
+            None => Ok(queues.turn(&self.key).await),
+        }
+    }
+
+    fn timeout(&self, started: Instant) -> LockError {
+        LockError::Timeout {
+            key: self.key.clone(),
+            waited: started.elapsed(),
         }
     }
 }

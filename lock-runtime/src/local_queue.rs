@@ -1,0 +1,188 @@
+//! In-process queueing: tasks of one process waiting for the same key line up
+//! here in arrival order, so only the head of the line contends in Redis.
+//!
+//! The line never outlasts a lease: once the turn holder's validity is over
+//! (a guard leaked or stuck past its lease), the waiters stop waiting for the
+//! turn and contend in Redis directly, as waiters in other processes do.
+
+use std::collections::HashMap;
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use tokio::sync::{OwnedMutexGuard, watch};
+
+type Lines = Arc<Mutex<HashMap<String, Arc<Line>>>>;
+
+/// One FIFO line per key with waiters or a holder in this process.
+#[derive(Default)]
+pub(crate) struct LocalQueues {
+    lines: Lines,
+}
+
+struct Line {
+    /// tokio's mutex queues its waiters in FIFO order.
+    turn: Arc<tokio::sync::Mutex<()>>,
+    /// The validity of the lock the turn holder acquired, once it has one.
+    holder: watch::Sender<Option<Arc<Mutex<Instant>>>>,
+}
+
+/// The right to contend for a key in Redis from this process; the next task in
+/// line gets it when this is dropped.
+pub(crate) struct LocalTurn {
+    turn: Option<OwnedMutexGuard<()>>,
+    line: Arc<Line>,
+    key: String,
+    lines: Lines,
+}
+
+impl LocalQueues {
+    /// Waits for this task's turn on `key`; `None` when the turn holder's
+    /// validity ran out first, so the caller should contend without a turn.
+    pub(crate) async fn turn(&self, key: &str) -> Option<LocalTurn> {
+        let line = self.line(key);
+        let mut holder = line.holder.subscribe();
+        let mut turn = pin!(line.turn.clone().lock_owned());
+        loop {
+            let valid_until = holder.borrow_and_update().as_ref().map(|v| *lock(v));
+            if valid_until.is_some_and(|until| until <= Instant::now()) {
+                return None;
+            }
+            tokio::select! {
+                turn = &mut turn => return Some(self.turn_from(key, line, turn)),
+                _ = holder.changed() => {}
+                () = sleep_until(valid_until) => {}
+            }
+        }
+    }
+
+    /// Takes the turn if nobody in this process holds or waits for `key`.
+    /// `Err(true)` when the turn is taken but its holder's validity is over.
+    pub(crate) fn try_turn(&self, key: &str) -> Result<LocalTurn, bool> {
+        let line = self.line(key);
+        match line.turn.clone().try_lock_owned() {
+            Ok(turn) => Ok(self.turn_from(key, line, turn)),
+            Err(_) => {
+                let expired = line
+                    .holder
+                    .borrow()
+                    .as_ref()
+                    .is_some_and(|v| *lock(v) <= Instant::now());
+                drop(line);
+                remove_if_idle(&mut lock(&self.lines), key, 0);
+                Err(expired)
+            }
+        }
+    }
+
+    /// How many keys have a line right now.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.lines).len()
+    }
+
+    fn line(&self, key: &str) -> Arc<Line> {
+        lock(&self.lines)
+            .entry(key.to_owned())
+            .or_insert_with(|| {
+                Arc::new(Line {
+                    turn: Arc::default(),
+                    holder: watch::Sender::new(None),
+                })
+            })
+            .clone()
+    }
+
+    fn turn_from(&self, key: &str, line: Arc<Line>, turn: OwnedMutexGuard<()>) -> LocalTurn {
+        LocalTurn {
+            turn: Some(turn),
+            line,
+            key: key.to_owned(),
+            lines: self.lines.clone(),
+        }
+    }
+}
+
+impl LocalTurn {
+    /// Records the validity of the lock this turn acquired.
+    pub(crate) fn hold(&self, valid_until: Arc<Mutex<Instant>>) {
+        self.line.holder.send_replace(Some(valid_until));
+    }
+}
+
+impl Drop for LocalTurn {
+    fn drop(&mut self) {
+        self.line.holder.send_replace(None);
+        let mut lines = lock(&self.lines);
+        // Hand the turn on (or free the line) while the map is locked, so a
+        // newcomer either joins this line or finds it gone, never a stale one.
+        drop(self.turn.take());
+        remove_if_idle(&mut lines, &self.key, 1);
+    }
+}
+
+/// Removes the line of `key` if nobody but the map and the caller (holding
+/// `callers` references it is about to drop) refers to it. New references are
+/// only made under the map's lock, which the caller holds.
+fn remove_if_idle(lines: &mut HashMap<String, Arc<Line>>, key: &str, callers: usize) {
+    if lines.get(key).is_some_and(|line| Arc::strong_count(line) == 1 + callers) {
+        lines.remove(key);
+    }
+}
+
+async fn sleep_until(until: Option<Instant>) {
+    match until {
+        Some(until) => tokio::time::sleep_until(until.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn turns_are_served_in_arrival_order_and_lines_are_removed() {
+        let queues = Arc::new(LocalQueues::default());
+        let first = queues.turn("k").await.expect("free line");
+        assert!(matches!(queues.try_turn("k"), Err(false)));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut waiters = Vec::new();
+        for i in 0..5 {
+            let (queues, order) = (queues.clone(), order.clone());
+            waiters.push(tokio::spawn(async move {
+                let _turn = queues.turn("k").await.expect("a turn");
+                lock(&order).push(i);
+            }));
+            // Let each waiter join the line before the next one.
+            tokio::task::yield_now().await;
+        }
+        drop(first);
+        for waiter in waiters {
+            waiter.await.unwrap();
+        }
+        assert_eq!(*lock(&order), [0, 1, 2, 3, 4]);
+        assert_eq!(queues.len(), 0);
+        drop(queues.try_turn("other").ok().expect("free"));
+        assert_eq!(queues.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn waiters_stop_waiting_when_the_holders_validity_ends() {
+        let queues = LocalQueues::default();
+        let stuck = queues.turn("k").await.expect("free line");
+        stuck.hold(Arc::new(Mutex::new(Instant::now() + Duration::from_millis(50))));
+        let started = Instant::now();
+        assert!(queues.turn("k").await.is_none());
+        assert!(started.elapsed() >= Duration::from_millis(45));
+        assert!(matches!(queues.try_turn("k"), Err(true)));
+        drop(stuck);
+        assert_eq!(queues.len(), 0);
+    }
+}

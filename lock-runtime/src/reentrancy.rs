@@ -1,0 +1,44 @@
+//! Reentrancy: the locks the current task holds through a locked body.
+//!
+//! `#[distributed_lock]` runs its body inside a task-local scope that lists
+//! the locks held around it. A nested acquisition of one of those keys (same
+//! manager, same task) joins the held lock instead of waiting for itself; only
+//! the outermost holder releases it. A spawned task starts with an empty list:
+//! it is a different holder.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+tokio::task_local! {
+    static HELD: Arc<Vec<HeldLock>>;
+}
+
+/// What a nested acquisition needs to know about a lock held further out.
+#[derive(Clone)]
+pub(crate) struct HeldLock {
+    pub(crate) manager: usize,
+    pub(crate) key: String,
+    pub(crate) owner: String,
+    pub(crate) fencing_token: u64,
+    pub(crate) valid_until: Arc<Mutex<Instant>>,
+}
+
+/// The lock on `key` of `manager` that the current task already holds.
+pub(crate) fn find(manager: usize, key: &str) -> Option<HeldLock> {
+    HELD.try_with(|held| {
+        held.iter()
+            .rev()
+            .find(|lock| lock.manager == manager && lock.key == key)
+            .cloned()
+    })
+    .ok()
+    .flatten()
+}
+
+/// Runs `body` with `lock` added to the current task's held locks.
+pub(crate) fn scope<F: Future>(lock: Option<HeldLock>, body: F) -> impl Future<Output = F::Output> {
+    let mut held: Vec<HeldLock> = HELD.try_with(|held| held.as_ref().clone()).unwrap_or_default();
+    held.extend(lock);
+    HELD.scope(Arc::new(held), body)
+}
