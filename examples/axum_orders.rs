@@ -9,6 +9,8 @@
 //! `curl -X POST localhost:3000/orders/7/pay`. Uses `REDIS_URL` when set,
 //! otherwise starts a throwaway `redis-server`; `PORT` picks the port (0 = any).
 
+mod support;
+
 use std::time::Duration;
 
 use axum::extract::{Json, Path};
@@ -68,13 +70,8 @@ fn app() -> Router {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let (url, _server) = match std::env::var("REDIS_URL") {
-        Ok(url) => (url, None),
-        Err(_) => {
-            let server = lock_testkit::RedisServer::try_start()?;
-            (server.url(), Some(server))
-        }
-    };
+    // The throwaway server (if any) lives until the end of main.
+    let (url, _server) = support::redis()?;
     distlock::init(&url).await?;
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;

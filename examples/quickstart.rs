@@ -3,6 +3,8 @@
 //! Run with `scripts/demo.sh` (or `cargo run --example quickstart`). Uses
 //! `REDIS_URL` when set, otherwise starts a throwaway `redis-server`.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use distlock::{LockError, distributed_lock};
@@ -25,14 +27,8 @@ async fn pay(order_id: u64, worker: &str, started: Instant) -> Result<u64, PayEr
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    // Keep the throwaway server alive until the end of main.
-    let (url, _server) = match std::env::var("REDIS_URL") {
-        Ok(url) => (url, None),
-        Err(_) => {
-            let server = lock_testkit::RedisServer::try_start()?;
-            (server.url(), Some(server))
-        }
-    };
+    // The throwaway server (if any) lives until the end of main.
+    let (url, _server) = support::redis()?;
     distlock::init(&url).await?;
 
     let started = Instant::now();

@@ -5,6 +5,8 @@
 //! otherwise starts a throwaway `redis-server`. Exits non-zero if a tick ran
 //! other than exactly once.
 
+mod support;
+
 use std::time::Duration;
 
 use distlock::{LockError, distributed_lock};
@@ -25,13 +27,8 @@ async fn send_digest(tick: u32, worker: &str) -> Result<(), JobError> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let (url, _server) = match std::env::var("REDIS_URL") {
-        Ok(url) => (url, None),
-        Err(_) => {
-            let server = lock_testkit::RedisServer::try_start()?;
-            (server.url(), Some(server))
-        }
-    };
+    // The throwaway server (if any) lives until the end of main.
+    let (url, _server) = support::redis()?;
     distlock::init(&url).await?;
 
     let workers = ["worker-1", "worker-2", "worker-3"];

@@ -97,7 +97,7 @@ async fn killing_the_subscriber_connection_does_not_strand_waiters() {
         acquired
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(numsub(&server, ":wake:k").await, 1);
+    assert_eq!(numsub(&server, ":lock:k").await, 1);
 
     let mut conn = common::raw(&server).await;
     let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query_async(&mut conn).await.unwrap();
@@ -105,7 +105,7 @@ async fn killing_the_subscriber_connection_does_not_strand_waiters() {
     // The subscriber reconnects and subscribes again by itself.
     let mut resubscribed = false;
     for _ in 0..50 {
-        if numsub(&server, ":wake:k").await == 1 {
+        if numsub(&server, ":lock:k").await == 1 {
             resubscribed = true;
             break;
         }
@@ -135,14 +135,14 @@ async fn channels_are_unsubscribed_when_nobody_waits() {
         .collect();
     tokio::time::sleep(Duration::from_millis(100)).await;
     // Three waiters, one subscription: only the head of the local line waits in Redis.
-    assert_eq!(numsub(&server, ":wake:sub").await, 1);
+    assert_eq!(numsub(&server, ":lock:sub").await, 1);
     assert_eq!(holder.release().await.unwrap(), ReleaseOutcome::Released);
     for waiter in waiters {
         waiter.await.unwrap();
     }
     let mut gone = false;
     for _ in 0..50 {
-        if numsub(&server, ":wake:sub").await == 0 {
+        if numsub(&server, ":lock:sub").await == 0 {
             gone = true;
             break;
         }

@@ -4,6 +4,7 @@
 //! reported in one build rather than one per edit-compile cycle.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
@@ -68,6 +69,7 @@ impl LockArgs {
 #[derive(Default)]
 struct RawArgs {
     seen: Vec<String>,
+    positional_key: bool,
     key: Option<LitStr>,
     ttl: Option<(LitStr, u64)>,
     wait: Option<u64>,
@@ -90,9 +92,15 @@ impl RawArgs {
 
     /// Parses `name = value`, leaving the input at the `,` that follows.
     fn parse_option(&mut self, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
-        if input.peek(LitStr) {
-            return Err(input.error(
-                "the key is a named option: write `#[distributed_lock(key = \"...\")]`",
+        if let Ok(key) = input.fork().parse::<LitStr>() {
+            // Already explained; do not also report the key as missing.
+            self.positional_key = true;
+            return Err(syn::Error::new(
+                key.span(),
+                format!(
+                    "the key is a named option: write `#[distributed_lock(key = {})]`",
+                    key.to_token_stream()
+                ),
             ));
         }
         let name = input.call(Ident::parse_any).map_err(|_| {
@@ -173,7 +181,8 @@ impl RawArgs {
     }
 
     fn finish(self, errors: &mut Errors) -> LockArgs {
-        if self.key.is_none() && !self.seen.iter().any(|name| name == "key") {
+        if self.key.is_none() && !self.positional_key && !self.seen.iter().any(|name| name == "key")
+        {
             errors.push(syn::Error::new(
                 Span::call_site(),
                 "missing `key`: name the lock, like `#[distributed_lock(key = \"order:<id>\")]`",
@@ -215,7 +224,12 @@ fn unknown_option(name: &Ident) -> syn::Error {
 }
 
 fn option_list() -> String {
-    diagnostic::list(&OPTIONS.iter().map(|(option, _)| *option).collect::<Vec<_>>())
+    diagnostic::list(
+        &OPTIONS
+            .iter()
+            .map(|(option, _)| *option)
+            .collect::<Vec<_>>(),
+    )
 }
 
 fn string_value(name: &Ident, value: &TokenStream, example: &str) -> syn::Result<LitStr> {
@@ -300,11 +314,18 @@ mod tests {
     #[test]
     fn all_options() {
         let (args, errors) = parse(quote!(
-            key = "transfer:<req.from>", ttl = "2s", wait = "500ms", manager = "payments",
-            guard = lock, crate = "dl",
+            key = "transfer:<req.from>",
+            ttl = "2s",
+            wait = "500ms",
+            manager = "payments",
+            guard = lock,
+            crate = "dl",
         ));
         assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(args.key.map(|key| key.value()).as_deref(), Some("transfer:<req.from>"));
+        assert_eq!(
+            args.key.map(|key| key.value()).as_deref(),
+            Some("transfer:<req.from>")
+        );
         assert_eq!(args.ttl_millis, 2_000);
         assert_eq!(args.wait_millis, 500);
         assert_eq!(args.manager.map(|m| m.value()).as_deref(), Some("payments"));
@@ -327,7 +348,13 @@ mod tests {
 
     #[test]
     fn reports_every_problem() {
-        let (_, errors) = parse(quote!(tll = "1s", ttl = "0s", wait = "soon", ttl = "1s", guard = "g"));
+        let (_, errors) = parse(quote!(
+            tll = "1s",
+            ttl = "0s",
+            wait = "soon",
+            ttl = "1s",
+            guard = "g"
+        ));
         assert_eq!(errors.len(), 6, "{errors:?}");
         assert!(errors[0].contains("did you mean `ttl`?"), "{errors:?}");
         assert!(errors[1].contains("longer than zero"), "{errors:?}");
@@ -358,7 +385,10 @@ mod tests {
             quote!(key = "k"x),
             quote!(timeout = "1s"),
             quote!(key::path = "1s"),
-            quote!(#[attr] key = "k"),
+            quote!(
+                #[attr]
+                key = "k"
+            ),
         ];
         for input in inputs {
             let (_, errors) = parse(input.clone());

@@ -54,7 +54,10 @@ fn collect(pat: &Pat, names: &mut Vec<Ident>) {
         Pat::Tuple(pat) => pat.elems.iter().for_each(|elem| collect(elem, names)),
         Pat::TupleStruct(pat) => pat.elems.iter().for_each(|elem| collect(elem, names)),
         Pat::Slice(pat) => pat.elems.iter().for_each(|elem| collect(elem, names)),
-        Pat::Struct(pat) => pat.fields.iter().for_each(|field| collect(&field.pat, names)),
+        Pat::Struct(pat) => pat
+            .fields
+            .iter()
+            .for_each(|field| collect(&field.pat, names)),
         // Every alternative binds the same names; the first one is enough.
         Pat::Or(pat) => {
             if let Some(first) = pat.cases.first() {

@@ -39,7 +39,10 @@ impl Errors {
 }
 
 /// The candidate closest to `typed`, if it is close enough to be a likely typo.
-pub(crate) fn closest<'a>(typed: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    typed: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (typed.chars().count() / 3).max(1);
     candidates
         .into_iter()
@@ -79,7 +82,10 @@ fn edit_distance(a: &str, b: &str) -> usize {
         for j in 1..=b.len() {
             let cost = usize::from(a.get(i - 1) != b.get(j - 1));
             let at = |rows: &Vec<Vec<usize>>, i: usize, j: usize| {
-                rows.get(i).and_then(|row| row.get(j)).copied().unwrap_or(usize::MAX - 1)
+                rows.get(i)
+                    .and_then(|row| row.get(j))
+                    .copied()
+                    .unwrap_or(usize::MAX - 1)
             };
             let mut best = (at(&rows, i - 1, j) + 1)
                 .min(at(&rows, i, j - 1) + 1)

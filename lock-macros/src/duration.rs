@@ -21,7 +21,9 @@ pub(crate) fn parse_millis(text: &str) -> Result<u64, DurationError> {
     let mut total: u64 = 0;
     let mut previous: Option<Unit> = None;
     while !rest.is_empty() {
-        let digits_len = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits_len = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let (digits, after_digits) = rest.split_at(digits_len);
         let unit_len = after_digits
             .find(|c: char| !c.is_alphabetic())
@@ -140,7 +142,7 @@ impl fmt::Display for DurationError {
             DurationError::Negative => f.write_str("a duration cannot be negative"),
             DurationError::UnexpectedChar(c) => write!(f, "unexpected character `{c}`"),
             DurationError::MissingNumber(unit) => {
-                write!(f, "the unit `{unit}` has no number before it")
+                write!(f, "expected a number before `{unit}`")
             }
             DurationError::MissingUnit(number) => write!(
                 f,
@@ -190,16 +192,34 @@ mod tests {
     #[test]
     fn rejects_malformed_text() {
         assert_eq!(parse_millis(""), Err(DurationError::Empty));
-        assert_eq!(parse_millis("10"), Err(DurationError::MissingUnit("10".into())));
-        assert_eq!(parse_millis("s"), Err(DurationError::MissingNumber("s".into())));
+        assert_eq!(
+            parse_millis("10"),
+            Err(DurationError::MissingUnit("10".into()))
+        );
+        assert_eq!(
+            parse_millis("s"),
+            Err(DurationError::MissingNumber("s".into()))
+        );
         assert_eq!(parse_millis("1.5s"), Err(DurationError::Fraction));
         assert_eq!(parse_millis("-1s"), Err(DurationError::Negative));
         assert_eq!(parse_millis("10 s"), Err(DurationError::Whitespace(' ')));
         assert_eq!(parse_millis(" 10s"), Err(DurationError::Whitespace(' ')));
-        assert_eq!(parse_millis("10sec"), Err(DurationError::UnknownUnit("sec".into())));
-        assert_eq!(parse_millis("10S"), Err(DurationError::UnknownUnit("S".into())));
-        assert_eq!(parse_millis("10s+"), Err(DurationError::UnexpectedChar('+')));
-        assert_eq!(parse_millis("1s1s"), Err(DurationError::RepeatedUnit(Unit::Seconds)));
+        assert_eq!(
+            parse_millis("10sec"),
+            Err(DurationError::UnknownUnit("sec".into()))
+        );
+        assert_eq!(
+            parse_millis("10S"),
+            Err(DurationError::UnknownUnit("S".into()))
+        );
+        assert_eq!(
+            parse_millis("10s+"),
+            Err(DurationError::UnexpectedChar('+'))
+        );
+        assert_eq!(
+            parse_millis("1s1s"),
+            Err(DurationError::RepeatedUnit(Unit::Seconds))
+        );
         assert_eq!(
             parse_millis("30s1m"),
             Err(DurationError::UnitOrder {
@@ -212,19 +232,33 @@ mod tests {
     #[test]
     fn rejects_overflow() {
         assert_eq!(parse_millis("18446744073709551615ms"), Ok(u64::MAX));
-        assert_eq!(parse_millis("18446744073709551616ms"), Err(DurationError::Overflow));
-        assert_eq!(parse_millis("18446744073709551615s"), Err(DurationError::Overflow));
+        assert_eq!(
+            parse_millis("18446744073709551616ms"),
+            Err(DurationError::Overflow)
+        );
+        assert_eq!(
+            parse_millis("18446744073709551615s"),
+            Err(DurationError::Overflow)
+        );
         assert_eq!(
             parse_millis("5124095576030h1ms"),
             Ok(5_124_095_576_030 * 3_600_000 + 1)
         );
-        assert_eq!(parse_millis("5124095576030h59m59s999ms"), Err(DurationError::Overflow));
-        assert_eq!(parse_millis("99999999999999999999999999h"), Err(DurationError::Overflow));
+        assert_eq!(
+            parse_millis("5124095576030h59m59s999ms"),
+            Err(DurationError::Overflow)
+        );
+        assert_eq!(
+            parse_millis("99999999999999999999999999h"),
+            Err(DurationError::Overflow)
+        );
     }
 
     #[test]
     fn every_error_has_a_message() {
-        for text in ["", "10", "s", "1.5s", "-1s", "1 s", "1x", "1s1s", "1s1h", "1s?"] {
+        for text in [
+            "", "10", "s", "1.5s", "-1s", "1 s", "1x", "1s1s", "1s1h", "1s?",
+        ] {
             let error = parse_millis(text).expect_err(text);
             assert!(!error.to_string().is_empty());
         }
@@ -244,7 +278,12 @@ mod tests {
         assert!(checked > 1_000_000);
     }
 
-    fn for_each_string(alphabet: &[char], max_len: usize, text: &mut String, f: &mut dyn FnMut(&str)) {
+    fn for_each_string(
+        alphabet: &[char],
+        max_len: usize,
+        text: &mut String,
+        f: &mut dyn FnMut(&str),
+    ) {
         f(text);
         if text.chars().count() == max_len {
             return;

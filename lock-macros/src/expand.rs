@@ -4,7 +4,7 @@
 //! On any error the original item is emitted unchanged next to the
 //! `compile_error!`s, so the rest of the crate (and an IDE) still sees the fn.
 
-use proc_macro2::{Literal, Span, TokenStream};
+use proc_macro2::{Group, Literal, Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{AttrStyle, Ident, ItemFn, LitStr, Path, ReturnType, Type};
@@ -117,8 +117,12 @@ impl Checked {
     }
 }
 
-/// `format!("order:{}", key_part(&id))`, or the literal key when there is no
-/// placeholder.
+/// The block that builds the key `String`: literal text is pushed as is,
+/// each placeholder's value is formatted through `key_part`.
+///
+/// Not one `format!` for the whole key: `format!` checks `Display` again at
+/// its `{}`, which lies in the attribute, so a value that is not `Display`
+/// would be reported twice, once of them away from the parameter.
 fn key_expression(
     template: &Template,
     key_lit: &LitStr,
@@ -127,16 +131,18 @@ fn key_expression(
     errors: &mut Errors,
 ) -> Option<TokenStream> {
     let krate = krate(args);
-    let mut format = String::new();
-    let mut values = Vec::new();
+    let key = Ident::new("key", Span::mixed_site());
+    let mut steps = Vec::new();
     let mut reported = Vec::new();
     for part in &template.parts {
         match part {
-            Part::Text(text) => format.push_str(&text.replace('{', "{{").replace('}', "}}")),
+            Part::Text(text) => {
+                let text = LitStr::new(text, key_lit.span());
+                steps.push(quote!(#key.push_str(#text);));
+            }
             Part::Placeholder(placeholder) => {
-                format.push_str("{}");
-                match placeholder_value(placeholder, bindings, &krate) {
-                    Ok(value) => values.push(value),
+                match write_placeholder(placeholder, bindings, &krate, &key) {
+                    Ok(step) => steps.push(step),
                     Err(message) => {
                         // One report per unknown root is enough.
                         if !reported.contains(&message) {
@@ -152,32 +158,34 @@ fn key_expression(
         return None;
     }
 
-    let key = if values.is_empty() {
-        let literal = LitStr::new(&format.replace("{{", "{").replace("}}", "}"), key_lit.span());
-        quote!(::std::string::String::from(#literal))
-    } else {
-        let format = LitStr::new(&format, Span::call_site());
-        quote!(::std::format!(#format, #(#values),*))
-    };
-    Some(key)
+    if let [Part::Text(text)] = template.parts.as_slice() {
+        let text = LitStr::new(text, key_lit.span());
+        return Some(quote!(::std::string::String::from(#text)));
+    }
+    Some(quote! {{
+        let mut #key = ::std::string::String::new();
+        #(#steps)*
+        #key
+    }})
 }
 
-/// `key_part(&req.from)`, spanned at the parameter that binds `req` so a
-/// missing field or `Display` impl is reported there rather than inside the
-/// macro.
-fn placeholder_value(
+/// Writes `key_part(&req.from)` into the key, spanned at the parameter that
+/// binds `req` so a missing field or `Display` impl is reported there rather
+/// than inside the macro.
+fn write_placeholder(
     placeholder: &Placeholder,
     bindings: &Bindings,
     krate: &Path,
+    key: &Ident,
 ) -> Result<TokenStream, String> {
     let (root, span) = match &placeholder.root {
         Root::SelfValue => match &bindings.receiver {
             Some(self_token) => (self_token.to_token_stream(), self_token.span),
             None => {
                 return Err(format!(
-                    "the placeholder `<{}>` uses `self`, but the fn has no `self` receiver{}",
+                    "the placeholder `<{}>` uses `self`, but the fn has no `self` receiver; {}",
                     placeholder.source,
-                    available_suffix(bindings)
+                    available_names(bindings)
                 ));
             }
         },
@@ -198,28 +206,54 @@ fn placeholder_value(
         }
         .into_token_stream(),
     });
-    Ok(quote_spanned!(span=> #krate::__private::key_part(&#root #(.#members)*)))
+    // The crate path too: rustc underlines a call from its first token.
+    let krate = respanned(krate.to_token_stream(), span);
+    Ok(quote_spanned! {span=>
+        #key.push_str(&::std::string::ToString::to_string(
+            #krate::__private::key_part(&#root #(.#members)*)
+        ));
+    })
+}
+
+/// `tokens` with every span, nested ones included, set to `span`.
+fn respanned(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut inner = Group::new(group.delimiter(), respanned(group.stream(), span));
+                inner.set_span(span);
+                token = TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
 }
 
 fn unknown_placeholder(placeholder: &Placeholder, name: &Ident, bindings: &Bindings) -> String {
     let available = bindings.available();
     let name = name.to_string();
-    let suggestion = diagnostic::closest(&name, available.iter().map(String::as_str))
-        .map(|closest| format!("; did you mean `{closest}`?"))
-        .unwrap_or_default();
-    format!(
-        "unknown placeholder `<{}>`: the fn has no parameter binding `{name}`{suggestion}{}",
-        placeholder.source,
-        available_suffix(bindings)
-    )
+    let source = &placeholder.source;
+    let head =
+        format!("unknown placeholder `<{source}>`: the fn has no parameter binding `{name}`");
+    match diagnostic::closest(&name, available.iter().map(String::as_str)) {
+        Some(closest) => format!(
+            "{head}; did you mean `{closest}`? {}",
+            available_names(bindings)
+        ),
+        None => format!("{head}; {}", available_names(bindings)),
+    }
 }
 
-fn available_suffix(bindings: &Bindings) -> String {
+/// What a placeholder could have named instead.
+fn available_names(bindings: &Bindings) -> String {
     let available = bindings.available();
     if available.is_empty() {
-        "; it has no parameters to build the key from".to_owned()
+        "it has no parameters to build the key from".to_owned()
     } else {
-        format!(" available: {}", diagnostic::list(&available))
+        format!("available: {}", diagnostic::list(&available))
     }
 }
 
@@ -234,8 +268,8 @@ fn krate(args: &LockArgs) -> Path {
 fn mentions_impl_trait(ty: &Type) -> bool {
     fn walk(tokens: TokenStream) -> bool {
         tokens.into_iter().any(|token| match token {
-            proc_macro2::TokenTree::Ident(ident) => ident == "impl",
-            proc_macro2::TokenTree::Group(group) => walk(group.stream()),
+            TokenTree::Ident(ident) => ident == "impl",
+            TokenTree::Group(group) => walk(group.stream()),
             _ => false,
         })
     }
@@ -250,8 +284,12 @@ fn generate(function: &ItemFn, args: &LockArgs, checked: &Checked) -> TokenStrea
         sig,
         block,
     } = function;
-    let outer_attrs = attrs.iter().filter(|attr| matches!(attr.style, AttrStyle::Outer));
-    let inner_attrs = attrs.iter().filter(|attr| matches!(attr.style, AttrStyle::Inner(_)));
+    let outer_attrs = attrs
+        .iter()
+        .filter(|attr| matches!(attr.style, AttrStyle::Outer));
+    let inner_attrs = attrs
+        .iter()
+        .filter(|attr| matches!(attr.style, AttrStyle::Inner(_)));
     let defaultness = &modifiers.defaultness;
 
     let krate = krate(args);
@@ -261,7 +299,6 @@ fn generate(function: &ItemFn, args: &LockArgs, checked: &Checked) -> TokenStrea
     let guard = Ident::new("__guard", Span::mixed_site());
     let output = Ident::new("__output", Span::mixed_site());
     let acquired = Ident::new("acquired", Span::mixed_site());
-    let error = Ident::new("error", Span::mixed_site());
 
     let key_expr = &checked.key;
     let manager = match &args.manager {
@@ -270,13 +307,21 @@ fn generate(function: &ItemFn, args: &LockArgs, checked: &Checked) -> TokenStrea
     };
     let ttl = Literal::u64_suffixed(args.ttl_millis);
     let wait = Literal::u64_suffixed(args.wait_millis);
+    // At the return type, so a return type that is not a `Result`, or whose
+    // error lacks `From<LockError>`, is reported there. rustc shows a span
+    // with the macro's hygiene at the attribute whatever its location, so
+    // this binding has the return type's own span, and a name no user code
+    // would have, in place of mixed-site hygiene. It is only in scope within
+    // its match arm.
+    let error = Ident::new("__distlock_lock_error", checked.return_span);
     let return_error = quote_spanned! {checked.return_span=>
         return ::core::result::Result::Err(::core::convert::From::from(#error))
     };
 
-    let user_guard = args.guard.as_ref().map(|name| {
-        quote!(let #name: &#private::LockGuard = &#guard;)
-    });
+    let user_guard = args
+        .guard
+        .as_ref()
+        .map(|name| quote!(let #name: &#private::LockGuard = &#guard;));
     // Pins the body's output to the declared return type before the body is
     // checked, so `return Err(Box::new(e))` and `?` coerce as they would in
     // the original fn. It never runs.
@@ -322,7 +367,7 @@ fn generate(function: &ItemFn, args: &LockArgs, checked: &Checked) -> TokenStrea
             };
             let #output = {
                 #user_guard
-                #private::catch_unwind(async move #body).await
+                #private::run(&#guard, async move #body).await
             };
             #private::release(#guard).await;
             #private::finish(#output)
@@ -408,11 +453,18 @@ mod tests {
         );
         println!("{output}");
         assert!(!output.contains("compile_error"), "{output}");
-        assert!(output.contains("# [must_use] pub async fn pay (id : u64 , amount : u64) -> Result < u64 , AppError >"));
-        assert!(output.contains(":: std :: format ! (\"order:{}\" , :: distlock :: __private :: key_part (& id))"));
+        assert!(output.contains(
+            "# [must_use] pub async fn pay (id : u64 , amount : u64) -> Result < u64 , AppError >"
+        ));
+        assert!(output.contains(
+            "let mut key = :: std :: string :: String :: new () ; \
+             key . push_str (\"order:\") ; \
+             key . push_str (& :: std :: string :: ToString :: to_string (:: distlock :: __private :: key_part (& id))) ; \
+             key"
+        ), "{output}");
         assert!(output.contains("from_millis (10000u64)"));
         assert!(output.contains("manager : :: core :: option :: Option :: None"));
-        assert!(output.contains("catch_unwind (async move"));
+        assert!(output.contains("run (& __guard , async move"));
         assert!(output.contains("release (__guard) . await"));
         assert!(output.contains("finish (__output)"));
         assert!(output.contains("let __return_type : Result < u64 , AppError > = loop { }"));
@@ -421,60 +473,133 @@ mod tests {
     #[test]
     fn field_paths_methods_and_options() {
         let output = expand_str(
-            quote!(key = "user:<self.tenant>:<pair.0>:{<<x>>}", manager = "payments", wait = "0s", guard = lock, crate = "dl"),
+            quote!(
+                key = "user:<self.tenant>:<pair.0>:{<<x>>}",
+                manager = "payments",
+                wait = "0s",
+                guard = lock,
+                crate = "dl"
+            ),
             quote! {
                 async fn f(&self, pair: (u8, u8)) -> Result<impl Sized, E> { Ok(()) }
             },
         );
         println!("{output}");
         assert!(!output.contains("compile_error"), "{output}");
-        assert!(output.contains("\"user:{}:{}:{{<x>}}\""));
+        assert!(output.contains("push_str (\"user:\")"));
+        assert!(output.contains("push_str (\":{<x>}\")"));
         assert!(output.contains("dl :: __private :: key_part (& self . tenant)"));
         assert!(output.contains("dl :: __private :: key_part (& pair . 0)"));
         assert!(output.contains("Option :: Some (\"payments\")"));
         assert!(output.contains("from_millis (0u64)"));
         assert!(output.contains("let lock : & dl :: __private :: LockGuard = & __guard ;"));
-        assert!(!output.contains("__return_type"), "impl Trait cannot be named");
+        assert!(
+            !output.contains("__return_type"),
+            "impl Trait cannot be named"
+        );
     }
 
     #[test]
     fn literal_key_needs_no_format() {
-        let output = expand_str(quote!(key = "jobs:{nightly}"), quote!(async fn f() -> R {}));
-        assert!(output.contains(":: std :: string :: String :: from (\"jobs:{nightly}\")"), "{output}");
+        let output = expand_str(
+            quote!(key = "jobs:{nightly}"),
+            quote!(
+                async fn f() -> R {}
+            ),
+        );
+        assert!(
+            output.contains(":: std :: string :: String :: from (\"jobs:{nightly}\")"),
+            "{output}"
+        );
     }
 
     #[test]
     fn unknown_placeholder_suggests_and_lists() {
         let output = expand_str(
             quote!(key = "order:<ordr_id>"),
-            quote!(async fn pay(order_id: u64, amount: u64) -> R { body() }),
+            quote!(
+                async fn pay(order_id: u64, amount: u64) -> R {
+                    body()
+                }
+            ),
         );
         assert!(output.contains(
             "unknown placeholder `<ordr_id>`: the fn has no parameter binding `ordr_id`; did you mean `order_id`? available: `order_id`, `amount`"
         ), "{output}");
         // The original fn is still there, untouched.
-        assert!(output.starts_with("async fn pay (order_id : u64 , amount : u64) -> R { body () }"), "{output}");
+        assert!(
+            output.starts_with("async fn pay (order_id : u64 , amount : u64) -> R { body () }"),
+            "{output}"
+        );
     }
 
     #[test]
     fn errors_keep_the_original_item() {
         let cases = [
-            (quote!(), quote!(async fn f() -> R {})),
-            (quote!(key = "a"), quote!(fn f() -> R {})),
-            (quote!(key = "a"), quote!(async fn f() {})),
-            (quote!(key = "<self.x>"), quote!(async fn f() -> R {})),
-            (quote!(key = "<>"), quote!(async fn f() -> R {})),
-            (quote!(key = "a", guard = id), quote!(async fn f(id: u8) -> R {})),
-            (quote!(key = ""), quote!(async fn f() -> R {})),
-            (quote!(key = "a"), quote!(struct S;)),
-            (quote!(key = "a"), quote!(async fn f() -> R;)),
+            (
+                quote!(),
+                quote!(
+                    async fn f() -> R {}
+                ),
+            ),
+            (
+                quote!(key = "a"),
+                quote!(
+                    fn f() -> R {}
+                ),
+            ),
+            (
+                quote!(key = "a"),
+                quote!(
+                    async fn f() {}
+                ),
+            ),
+            (
+                quote!(key = "<self.x>"),
+                quote!(
+                    async fn f() -> R {}
+                ),
+            ),
+            (
+                quote!(key = "<>"),
+                quote!(
+                    async fn f() -> R {}
+                ),
+            ),
+            (
+                quote!(key = "a", guard = id),
+                quote!(
+                    async fn f(id: u8) -> R {}
+                ),
+            ),
+            (
+                quote!(key = ""),
+                quote!(
+                    async fn f() -> R {}
+                ),
+            ),
+            (
+                quote!(key = "a"),
+                quote!(
+                    struct S;
+                ),
+            ),
+            (
+                quote!(key = "a"),
+                quote!(
+                    async fn f() -> R;
+                ),
+            ),
             (quote!(key = "a"), quote!(this is not rust)),
             (quote!(key = "a"), quote!()),
         ];
         for (args, item) in cases {
             let output = expand(args.clone(), item.clone()).to_string();
             assert!(output.starts_with(&item.to_string()), "{output}");
-            assert!(output.contains("compile_error"), "no error for `{args}` on `{item}`: {output}");
+            assert!(
+                output.contains("compile_error"),
+                "no error for `{args}` on `{item}`: {output}"
+            );
         }
     }
 }

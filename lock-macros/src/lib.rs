@@ -105,11 +105,17 @@ use proc_macro::TokenStream;
 ///         Ok(guard) => guard,
 ///         Err(error) => return Err(From::from(error)),
 ///     };
-///     let output = catch_unwind(async move { /* the original body */ }).await;
+///     // Holds a panic of the body until the lock is released, and marks the
+///     // lock as held by this task for nested locked calls.
+///     let output = run(&guard, async move { /* the original body */ }).await;
 ///     release(guard).await;
 ///     finish(output) // the body's value, or its panic resumed
 /// }
 /// ```
+///
+/// The body keeps its own spans, so type errors in it point at your code, and
+/// `return` and `?` inside it behave as they did in the original fn. The
+/// generated locals are hygienic: the body cannot see or shadow them.
 ///
 /// so the fn must be an `async fn` returning `Result<T, E>` (or an alias of
 /// it) with `E: From<distlock::LockError>`. `anyhow::Error` and

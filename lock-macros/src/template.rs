@@ -78,9 +78,14 @@ impl Template {
                         });
                         break;
                     };
-                    let body = text.get(body_start..body_start + body_len).unwrap_or_default();
+                    let body = text
+                        .get(body_start..body_start + body_len)
+                        .unwrap_or_default();
                     // Skip the body and the closing `>`.
-                    while chars.next_if(|&(at, _)| at <= body_start + body_len).is_some() {}
+                    while chars
+                        .next_if(|&(at, _)| at <= body_start + body_len)
+                        .is_some()
+                    {}
                     match parse_placeholder(body) {
                         Ok(placeholder) => {
                             if !literal.is_empty() {
@@ -163,7 +168,10 @@ fn parse_tuple_index(placeholder: &str, segment: &str) -> Result<Member, Templat
     if segment.len() > 1 && segment.starts_with('0') {
         return Err(invalid());
     }
-    segment.parse::<u32>().map(Member::Index).map_err(|_| invalid())
+    segment
+        .parse::<u32>()
+        .map(Member::Index)
+        .map_err(|_| invalid())
 }
 
 fn parse_ident(placeholder: &str, segment: &str) -> Result<Ident, TemplateError> {
@@ -199,7 +207,9 @@ fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     match chars.next() {
         Some('_') => name.len() > 1 && chars.all(unicode_ident::is_xid_continue),
-        Some(first) => unicode_ident::is_xid_start(first) && chars.all(unicode_ident::is_xid_continue),
+        Some(first) => {
+            unicode_ident::is_xid_start(first) && chars.all(unicode_ident::is_xid_continue)
+        }
         None => false,
     }
 }
@@ -352,7 +362,10 @@ mod tests {
     fn simple_placeholder() {
         assert_eq!(
             parts("order:<id>"),
-            vec![text("order:"), placeholder("id", Root::Binding(ident("id")), vec![])]
+            vec![
+                text("order:"),
+                placeholder("id", Root::Binding(ident("id")), vec![])
+            ]
         );
     }
 
@@ -439,10 +452,22 @@ mod tests {
         );
         assert_eq!(errors("order:>"), vec![TemplateError::StrayClose]);
         assert_eq!(errors("<id>>"), vec![TemplateError::StrayClose]);
-        assert!(matches!(errors("< id>")[..], [TemplateError::Whitespace { .. }]));
-        assert!(matches!(errors("<a<b>")[..], [TemplateError::InvalidChar { c: '<', .. }]));
-        assert!(matches!(errors("<0>")[..], [TemplateError::NumericRoot { .. }]));
-        assert!(matches!(errors("<a.01>")[..], [TemplateError::InvalidIndex { .. }]));
+        assert!(matches!(
+            errors("< id>")[..],
+            [TemplateError::Whitespace { .. }]
+        ));
+        assert!(matches!(
+            errors("<a<b>")[..],
+            [TemplateError::InvalidChar { c: '<', .. }]
+        ));
+        assert!(matches!(
+            errors("<0>")[..],
+            [TemplateError::NumericRoot { .. }]
+        ));
+        assert!(matches!(
+            errors("<a.01>")[..],
+            [TemplateError::InvalidIndex { .. }]
+        ));
         assert!(matches!(
             errors("<a.99999999999>")[..],
             [TemplateError::InvalidIndex { .. }]
@@ -486,7 +511,10 @@ mod tests {
             errors("<r#self>")[..],
             [TemplateError::InvalidSegment { .. }]
         ));
-        assert!(matches!(errors("<_>")[..], [TemplateError::InvalidSegment { .. }]));
+        assert!(matches!(
+            errors("<_>")[..],
+            [TemplateError::InvalidSegment { .. }]
+        ));
     }
 
     #[test]
@@ -503,7 +531,9 @@ mod tests {
 
     #[test]
     fn every_error_has_a_message() {
-        for template in ["<>", "<a", ">", "< a>", "<a<b>", "<0>", "<a.01>", "<a..b>", "<a.type>", "<a-b>"] {
+        for template in [
+            "<>", "<a", ">", "< a>", "<a<b>", "<0>", "<a.01>", "<a..b>", "<a.type>", "<a-b>",
+        ] {
             for error in errors(template) {
                 let message = error.to_string();
                 assert!(!message.is_empty());
@@ -531,15 +561,19 @@ mod tests {
         let mut text = String::new();
         let mut checked = 0usize;
         for_each_string(&alphabet, 6, &mut text, &mut |text| {
-            let _ = Template::parse(text).map_err(|errors| {
-                errors.iter().map(ToString::to_string).collect::<Vec<_>>()
-            });
+            let _ = Template::parse(text)
+                .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>());
             checked += 1;
         });
         assert!(checked > 1_000_000);
     }
 
-    fn for_each_string(alphabet: &[char], max_len: usize, text: &mut String, f: &mut dyn FnMut(&str)) {
+    fn for_each_string(
+        alphabet: &[char],
+        max_len: usize,
+        text: &mut String,
+        f: &mut dyn FnMut(&str),
+    ) {
         f(text);
         if text.chars().count() == max_len {
             return;

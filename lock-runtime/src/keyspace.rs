@@ -5,8 +5,11 @@
 //! holds:
 //!
 //! - `P{G}:lock:K` — the lease, holding the owner token;
-//! - `P{G}:fence` — the fencing counter shared by every lock of group `G`;
-//! - `P{G}:wake:K` — the pub/sub channel on which a release wakes waiters.
+//! - `P{G}:fence` — the fencing counter shared by every lock of group `G`.
+//!
+//! A release wakes waiters on the pub/sub channel named like the lease key
+//! (channels and keys are separate namespaces in Redis), so it needs no name
+//! of its own and hashes to the same slot.
 //!
 //! `G` is a stable hash of `K` folded into [`GROUPS`] values, so the number of
 //! never-expiring counter keys is bounded by `GROUPS` no matter how many
@@ -27,7 +30,6 @@ pub(crate) const MAX_KEY_LEN: usize = 64 * 1024;
 pub(crate) struct LockKeys {
     pub(crate) lease: String,
     pub(crate) fence: String,
-    pub(crate) channel: String,
 }
 
 impl LockKeys {
@@ -51,7 +53,6 @@ impl LockKeys {
         Ok(LockKeys {
             lease: format!("{prefix}{{{group}}}:lock:{key}"),
             fence: format!("{prefix}{{{group}}}:fence"),
-            channel: format!("{prefix}{{{group}}}:wake:{key}"),
         })
     }
 }

@@ -7,10 +7,11 @@
 
 use std::collections::HashMap;
 use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use tokio::sync::{OwnedMutexGuard, watch};
+use tokio::sync::{Notify, OwnedMutexGuard};
 
 type Lines = Arc<Mutex<HashMap<String, Arc<Line>>>>;
 
@@ -24,7 +25,33 @@ struct Line {
     /// tokio's mutex queues its waiters in FIFO order.
     turn: Arc<tokio::sync::Mutex<()>>,
     /// The validity of the lock the turn holder acquired, once it has one.
-    holder: watch::Sender<Option<Arc<Mutex<Instant>>>>,
+    holder: Mutex<Option<Arc<Mutex<Instant>>>>,
+    /// Signalled when the holder's validity is set, if anyone waits in line
+    /// (the uncontended path never pays for a wake-up).
+    holder_set: Notify,
+    waiting: AtomicUsize,
+}
+
+impl Line {
+    fn holder_valid_until(&self) -> Option<Instant> {
+        lock(&self.holder).as_ref().map(|valid_until| *lock(valid_until))
+    }
+}
+
+/// Counts a task waiting in a line while it lives.
+struct Waiting<'a>(&'a Line);
+
+impl<'a> Waiting<'a> {
+    fn new(line: &'a Line) -> Self {
+        line.waiting.fetch_add(1, Ordering::SeqCst);
+        Waiting(line)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The right to contend for a key in Redis from this process; the next task in
@@ -41,16 +68,21 @@ impl LocalQueues {
     /// validity ran out first, so the caller should contend without a turn.
     pub(crate) async fn turn(&self, key: &str) -> Option<LocalTurn> {
         let line = self.line(key);
-        let mut holder = line.holder.subscribe();
+        let waiting = Waiting::new(&line);
         let mut turn = pin!(line.turn.clone().lock_owned());
         loop {
-            let valid_until = holder.borrow_and_update().as_ref().map(|v| *lock(v));
+            let mut holder_set = pin!(line.holder_set.notified());
+            holder_set.as_mut().enable();
+            let valid_until = line.holder_valid_until();
             if valid_until.is_some_and(|until| until <= Instant::now()) {
                 return None;
             }
             tokio::select! {
-                turn = &mut turn => return Some(self.turn_from(key, line, turn)),
-                _ = holder.changed() => {}
+                turn = &mut turn => {
+                    drop(waiting);
+                    return Some(self.turn_from(key, line.clone(), turn));
+                }
+                () = holder_set => {}
                 () = sleep_until(valid_until) => {}
             }
         }
@@ -64,10 +96,8 @@ impl LocalQueues {
             Ok(turn) => Ok(self.turn_from(key, line, turn)),
             Err(_) => {
                 let expired = line
-                    .holder
-                    .borrow()
-                    .as_ref()
-                    .is_some_and(|v| *lock(v) <= Instant::now());
+                    .holder_valid_until()
+                    .is_some_and(|until| until <= Instant::now());
                 drop(line);
                 remove_if_idle(&mut lock(&self.lines), key, 0);
                 Err(expired)
@@ -87,7 +117,9 @@ impl LocalQueues {
             .or_insert_with(|| {
                 Arc::new(Line {
                     turn: Arc::default(),
-                    holder: watch::Sender::new(None),
+                    holder: Mutex::new(None),
+                    holder_set: Notify::new(),
+                    waiting: AtomicUsize::new(0),
                 })
             })
             .clone()
@@ -106,13 +138,16 @@ impl LocalQueues {
 impl LocalTurn {
     /// Records the validity of the lock this turn acquired.
     pub(crate) fn hold(&self, valid_until: Arc<Mutex<Instant>>) {
-        self.line.holder.send_replace(Some(valid_until));
+        *lock(&self.line.holder) = Some(valid_until);
+        if self.line.waiting.load(Ordering::SeqCst) > 0 {
+            self.line.holder_set.notify_waiters();
+        }
     }
 }
 
 impl Drop for LocalTurn {
     fn drop(&mut self) {
-        self.line.holder.send_replace(None);
+        *lock(&self.line.holder) = None;
         let mut lines = lock(&self.lines);
         // Hand the turn on (or free the line) while the map is locked, so a
         // newcomer either joins this line or finds it gone, never a stale one.
@@ -169,7 +204,7 @@ mod tests {
         }
         assert_eq!(*lock(&order), [0, 1, 2, 3, 4]);
         assert_eq!(queues.len(), 0);
-        drop(queues.try_turn("other").ok().expect("free"));
+        drop(queues.try_turn("other").unwrap());
         assert_eq!(queues.len(), 0);
     }
 

@@ -69,7 +69,6 @@ pub(crate) async fn release(
     let found: i64 = RELEASE
         .key(&keys.lease)
         .arg(owner)
-        .arg(&keys.channel)
         .invoke_async(conn)
         .await?;
     Ok(ownership(found))

@@ -126,7 +126,7 @@ impl LockRequest {
             }
             let Some(subscription) = subscription.as_mut() else {
                 // Subscribe, then try again at once: a release from now on wakes us.
-                subscription = Some(self.manager.wakeups().subscribe(&keys.channel).await);
+                subscription = Some(self.manager.wakeups().subscribe(&keys.lease).await);
                 continue;
             };
             // A release wakes us; the timer covers a holder that crashed (its
@@ -144,12 +144,12 @@ impl LockRequest {
     /// validity), `Err(())` when the wait ran out first.
     async fn local_turn(&self, wait: Duration, deadline: Option<Instant>) -> Result<Option<LocalTurn>, ()> {
         let queues = self.manager.queues();
-        if wait.is_zero() {
-            return match queues.try_turn(&self.key) {
-                Ok(turn) => Ok(Some(turn)),
-                Err(true) => Ok(None),
-                Err(false) => Err(()),
-            };
+        // Nobody of this process on the key (the usual case): no waiting machinery.
+        match queues.try_turn(&self.key) {
+            Ok(turn) => return Ok(Some(turn)),
+            Err(true) => return Ok(None),
+            Err(false) if wait.is_zero() => return Err(()),
+            Err(false) => {}
         }
         match deadline {
             Some(deadline) => tokio::time::timeout_at(deadline.into(), queues.turn(&self.key))

@@ -146,12 +146,10 @@ impl Drop for Subscription {
                 let _ = sink.unsubscribe(&channel).await;
             }
         };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(unsubscribe);
-            }
-            // No runtime: the entry stays; harmless, and reused by the next waiter.
-            Err(_) => {}
+        // Without a runtime the idle entry stays subscribed, and is reused by
+        // the next waiter of this key.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(unsubscribe);
         }
     }
 }

@@ -1,10 +1,10 @@
 -- Release one lock if the caller still owns it, and wake its waiters.
--- KEYS[1] lock key; ARGV[1] owner token, ARGV[2] wake-up channel
+-- KEYS[1] lock key, also the name of its wake-up channel; ARGV[1] owner token
 -- Returns 1 released, 0 the lease had expired (key gone), -1 another owner holds it.
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', ARGV[2], '')
+  redis.call('PUBLISH', KEYS[1], '')
   return 1
 end
 if holder then

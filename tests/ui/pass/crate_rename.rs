@@ -1,5 +1,5 @@
 // `crate = "..."` finds the facade under another name.
-extern crate distlock as dl;
+pub extern crate distlock as dl;
 
 mod reexport {
     pub use dl as locks;

@@ -36,12 +36,12 @@ async fn impl_trait_return(n: u8) -> Result<impl Display, AppError> {
     Ok(n)
 }
 
-#[distributed_lock(key = "const:<value>")]
-async fn const_generic<const N: usize>(value: [u8; N]) -> Result<usize, AppError>
+#[distributed_lock(key = "const:<len>")]
+async fn const_generic<const N: usize>(value: [u8; N], len: usize) -> Result<usize, AppError>
 where
     [u8; N]: Send,
 {
-    Ok(value.len())
+    Ok(value.len() + len)
 }
 
 pub struct Wrapper<T>(pub T);
@@ -58,6 +58,6 @@ fn main() {
     let _ = lifetimes("a", "b");
     let _ = impl_trait_arg("x", vec![1, 2]);
     let _ = impl_trait_return(1);
-    let _ = const_generic(1u8);
+    let _ = const_generic([1u8; 3], 3);
     let _ = Wrapper(1).method();
 }

@@ -39,9 +39,18 @@ impl Service {
     }
 }
 
+/// `Send` but not `Sync`.
+pub struct Counter(pub std::cell::Cell<u8>);
+
+impl std::fmt::Display for Counter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.get())
+    }
+}
+
 // A `!Sync` argument used only in the key: it is formatted before any await.
-#[distributed_lock(key = "cell:<cell>")]
-async fn not_sync_in_key(cell: std::cell::Cell<u8>) -> Result<(), AppError> {
+#[distributed_lock(key = "counter:<counter>")]
+async fn not_sync_in_key(counter: Counter) -> Result<(), AppError> {
     tokio::task::yield_now().await;
     Ok(())
 }
@@ -51,5 +60,5 @@ fn main() {
     let service = Arc::new(Service { name: "s".into() });
     assert_send(service.clone().handle(1));
     assert_send(service.handle_ref());
-    let _ = not_sync_in_key;
+    assert_send(not_sync_in_key(Counter(std::cell::Cell::new(1))));
 }

@@ -1,0 +1,9 @@
+//! Building blocks of the benchmark harness, one concept per module.
+
+pub mod contend;
+pub mod handoff;
+pub mod locking;
+pub mod procs;
+pub mod report;
+pub mod settings;
+pub mod stats;

@@ -1,0 +1,59 @@
+//! What to run and for how long: environment variables and the filter argument.
+
+use std::time::Duration;
+
+/// Seconds measured per figure.
+pub const MEASURE_ENV: &str = "DISTLOCK_BENCH_SECS";
+/// Seconds of warm-up before each measurement.
+pub const WARMUP_ENV: &str = "DISTLOCK_BENCH_WARMUP_SECS";
+
+const DEFAULT_MEASURE: Duration = Duration::from_secs(3);
+const DEFAULT_WARMUP: Duration = Duration::from_millis(500);
+
+/// How long each measurement lasts and which benchmarks run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub measure: Duration,
+    pub warmup: Duration,
+    filter: Option<String>,
+}
+
+impl Settings {
+    /// Reads [`MEASURE_ENV`], [`WARMUP_ENV`] and the first argument that is
+    /// not a flag (a substring of benchmark names). Flags such as the `--bench`
+    /// cargo passes are ignored.
+    pub fn from_env_and_args() -> Result<Settings, String> {
+        let measure = seconds_from_env(MEASURE_ENV, DEFAULT_MEASURE)?;
+        if measure.is_zero() {
+            return Err(format!("{MEASURE_ENV} must be above zero"));
+        }
+        Ok(Settings {
+            measure,
+            warmup: seconds_from_env(WARMUP_ENV, DEFAULT_WARMUP)?,
+            filter: std::env::args().skip(1).find(|arg| !arg.starts_with('-')),
+        })
+    }
+
+    /// Whether the benchmark `name` passes the filter.
+    pub fn selects(&self, name: &str) -> bool {
+        self.filter
+            .as_deref()
+            .is_none_or(|filter| name.contains(filter))
+    }
+
+    pub fn filter(&self) -> Option<&str> {
+        self.filter.as_deref()
+    }
+}
+
+fn seconds_from_env(name: &str, default: Duration) -> Result<Duration, String> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(text) => text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+            .ok_or_else(|| format!("{name}={text:?} is not a number of seconds")),
+    }
+}
