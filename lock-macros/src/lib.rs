@@ -117,7 +117,12 @@ use proc_macro::TokenStream;
 /// `return` and `?` inside it behave as they did in the original fn. The
 /// generated locals are hygienic: the body cannot see or shadow them.
 ///
-/// so the fn must be an `async fn` returning `Result<T, E>` (or an alias of
+/// A locked call made inside the body for a key the task already holds (same
+/// manager) joins that lock instead of waiting for itself; only the outermost
+/// call releases it.
+///
+/// When the lock cannot be acquired, the generated code returns
+/// `Err(From::from(error))`, so the fn must be an `async fn` returning `Result<T, E>` (or an alias of
 /// it) with `E: From<distlock::LockError>`. `anyhow::Error` and
 /// `Box<dyn Error + Send + Sync>` both qualify. The returned future is `Send`
 /// whenever the original body's is.
