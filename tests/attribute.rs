@@ -30,10 +30,26 @@ async fn redis_for(name: &str) -> RedisServer {
 static INSIDE: AtomicUsize = AtomicUsize::new(0);
 static MOST_INSIDE: AtomicUsize = AtomicUsize::new(0);
 
-#[distributed_lock(key = "order:<id>", ttl = "10s", wait = "60s", manager = "exclusion")]
-async fn exclusive(id: u64) -> Result<(), AppError> {
+fn enter_critical_section() {
     let now = INSIDE.fetch_add(1, Ordering::SeqCst) + 1;
     MOST_INSIDE.fetch_max(now, Ordering::SeqCst);
+}
+
+// The same lock key through two managers, as two processes would use it:
+// only Redis keeps calls of `exclusive_a` and `exclusive_b` apart.
+#[distributed_lock(key = "order:<id>", ttl = "10s", wait = "60s", manager = "exclusion-a")]
+async fn exclusive_a(id: u64) -> Result<(), AppError> {
+    enter_critical_section();
+    tokio::task::yield_now().await;
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    INSIDE.fetch_sub(1, Ordering::SeqCst);
+    let _ = id;
+    Ok(())
+}
+
+#[distributed_lock(key = "order:<id>", ttl = "10s", wait = "60s", manager = "exclusion-b")]
+async fn exclusive_b(id: u64) -> Result<(), AppError> {
+    enter_critical_section();
     tokio::task::yield_now().await;
     tokio::time::sleep(Duration::from_millis(1)).await;
     INSIDE.fetch_sub(1, Ordering::SeqCst);
@@ -42,9 +58,12 @@ async fn exclusive(id: u64) -> Result<(), AppError> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fifty_concurrent_calls_never_overlap() {
-    let _redis = redis_for("exclusion").await;
-    let calls: Vec<_> = (0..50).map(|_| tokio::spawn(exclusive(7))).collect();
+async fn fifty_concurrent_calls_from_two_processes_never_overlap() {
+    let redis = redis_for("exclusion-a").await;
+    distlock::register("exclusion-b", common::manager(&redis).await).unwrap();
+    let calls: Vec<_> = (0..50)
+        .map(|i| if i % 2 == 0 { tokio::spawn(exclusive_a(7)) } else { tokio::spawn(exclusive_b(7)) })
+        .collect();
     for call in calls {
         call.await.expect("no panic").expect("locked call");
     }
@@ -147,8 +166,9 @@ async fn guarded_waiting(id: u32) -> Result<(), Box<dyn std::error::Error + Send
 
 #[tokio::test]
 async fn a_busy_lock_returns_the_error_and_the_body_does_not_run() {
-    let _redis = redis_for("busy").await;
-    let holder = distlock::manager("busy").unwrap().lock("busy:3").acquire().await.unwrap();
+    let redis = redis_for("busy").await;
+    // Held by another process.
+    let holder = common::manager(&redis).await.lock("busy:3").acquire().await.unwrap();
 
     let error = guarded(3).await.expect_err("busy");
     let error = error.downcast::<LockError>().expect("a LockError inside anyhow");

@@ -70,3 +70,27 @@ async fn nested_calls_neither_deadlock_nor_release_early() {
         .expect("outer call");
     assert!(!lease_exists(&server).await, "the outermost call did not release");
 }
+
+#[distributed_lock(key = "short:<id>", ttl = "200ms", wait = "0s", manager = "expired-outer", guard = lock)]
+async fn inner_after_expiry(id: u32) -> Result<bool, AppError> {
+    Ok(lock.is_nested())
+}
+
+#[distributed_lock(key = "short:<id>", ttl = "200ms", wait = "0s", manager = "expired-outer")]
+async fn outer_outliving_its_lease(id: u32) -> Result<(), AppError> {
+    assert!(inner_after_expiry(id).await?, "joins while valid");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The outer lease is over: joining it would run the body without a lock.
+    match inner_after_expiry(id).await {
+        Err(AppError::Lock(LockError::Lost { key })) => assert_eq!(key, format!("short:{id}")),
+        other => panic!("expected Lost, got {other:?}"),
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_nested_call_does_not_join_an_expired_outer_lock() {
+    let server = RedisServer::start();
+    distlock::register("expired-outer", common::manager(&server).await).unwrap();
+    outer_outliving_its_lease(2).await.unwrap();
+}

@@ -16,6 +16,9 @@ use crate::duration;
 /// The lease used when `ttl` is not given.
 const DEFAULT_TTL_MILLIS: u64 = 30_000;
 
+/// The longest lease the runtime accepts (`distlock::MAX_LEASE`).
+const MAX_TTL_MILLIS: u64 = 30 * 24 * 60 * 60 * 1000;
+
 /// Every option, with an example value for error messages.
 const OPTIONS: &[(&str, &str)] = &[
     ("key", "key = \"order:<id>\""),
@@ -146,6 +149,12 @@ impl RawArgs {
                     return Err(syn::Error::new(
                         lit.span(),
                         "`ttl` must be longer than zero: a lock with no lease expires as soon as it is taken",
+                    ));
+                }
+                if millis > MAX_TTL_MILLIS {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "`ttl` may be at most 30 days (\"720h\"); a longer lease never frees the lock of a crashed holder in practice",
                     ));
                 }
                 self.ttl = Some((lit, millis));

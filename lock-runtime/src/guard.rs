@@ -172,12 +172,18 @@ impl LockGuard {
     /// Releases the lock, if it is still ours, and tells what Redis found.
     ///
     /// Never deletes another owner's lock: the owner token is checked in the
-    /// same script that deletes.
+    /// same script that deletes. If this future is dropped before Redis
+    /// answered, the guard's drop sends the release instead.
     pub async fn release(mut self) -> Result<ReleaseOutcome, LockError> {
-        let Some(held) = self.held.take() else {
-            return Ok(ReleaseOutcome::Expired);
+        let outcome = match self.held() {
+            Some(held) => held.release().await,
+            None => Ok(ReleaseOutcome::Expired),
         };
-        held.release().await
+        // Done: disarm the drop, end the validity, hand the turn on.
+        if let Some(held) = self.held.take() {
+            held.finish();
+        }
+        outcome
     }
 
     fn held(&self) -> Option<&Held> {
@@ -186,20 +192,28 @@ impl LockGuard {
 }
 
 impl Held {
-    async fn release(self) -> Result<ReleaseOutcome, LockError> {
+    async fn release(&self) -> Result<ReleaseOutcome, LockError> {
         if self.nested {
             return Ok(ReleaseOutcome::Nested);
         }
         let mut conn = self.manager.connection();
-        let found = protocol::release(&mut conn, &self.keys, &self.owner).await;
-        // The next waiter of this process gets its turn only now that the
-        // release has reached Redis (or failed).
-        drop(self.turn);
-        Ok(match found.map_err(|source| LockError::backend(&self.key, source))? {
+        let found = protocol::release(&mut conn, &self.keys, &self.owner)
+            .await
+            .map_err(|source| LockError::backend(&self.key, source))?;
+        Ok(match found {
             Ownership::Owned => ReleaseOutcome::Released,
             Ownership::Expired => ReleaseOutcome::Expired,
             Ownership::TakenOver => ReleaseOutcome::TakenOver,
         })
+    }
+
+    /// After the release: nested guards see no validity left, then the next
+    /// waiter of this process gets its turn.
+    fn finish(self) {
+        if !self.nested {
+            *lock(&self.valid_until) = Instant::now();
+        }
+        drop(self.turn);
     }
 }
 
@@ -214,10 +228,10 @@ impl Drop for LockGuard {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
-                    let key = held.key.clone();
                     if let Err(error) = held.release().await {
-                        tracing::warn!(%key, %error, "releasing a dropped lock guard failed; the lock is freed when its lease ends");
+                        tracing::warn!(key = %held.key, %error, "releasing a dropped lock guard failed; the lock is freed when its lease ends");
                     }
+                    held.finish();
                 });
             }
             Err(_) => tracing::warn!(

@@ -38,6 +38,22 @@ impl Line {
     }
 }
 
+/// A waiter's place in a line; leaving it (with or without the turn, or by
+/// being cancelled) removes the line when nobody else is in it.
+struct Joined<'a> {
+    queues: &'a LocalQueues,
+    key: &'a str,
+    line: Option<Arc<Line>>,
+}
+
+impl Drop for Joined<'_> {
+    fn drop(&mut self) {
+        let mut lines = lock(&self.queues.lines);
+        drop(self.line.take());
+        remove_if_idle(&mut lines, self.key, 0);
+    }
+}
+
 /// Counts a task waiting in a line while it lives.
 struct Waiting<'a>(&'a Line);
 
@@ -67,8 +83,15 @@ impl LocalQueues {
     /// Waits for this task's turn on `key`; `None` when the turn holder's
     /// validity ran out first, so the caller should contend without a turn.
     pub(crate) async fn turn(&self, key: &str) -> Option<LocalTurn> {
-        let line = self.line(key);
-        let waiting = Waiting::new(&line);
+        let joined = Joined {
+            queues: self,
+            key,
+            line: Some(self.line(key)),
+        };
+        let Some(line) = joined.line.as_ref() else {
+            return None;
+        };
+        let waiting = Waiting::new(line);
         let mut turn = pin!(line.turn.clone().lock_owned());
         loop {
             let mut holder_set = pin!(line.holder_set.notified());
@@ -218,6 +241,16 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(45));
         assert!(matches!(queues.try_turn("k"), Err(true)));
         drop(stuck);
+        assert_eq!(queues.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_that_gives_up_leaves_no_line_behind() {
+        let queues = LocalQueues::default();
+        let holder = queues.turn("k").await.expect("free line");
+        let gave_up = tokio::time::timeout(Duration::from_millis(20), queues.turn("k")).await;
+        assert!(gave_up.is_err());
+        drop(holder);
         assert_eq!(queues.len(), 0);
     }
 }

@@ -118,7 +118,7 @@ impl fmt::Debug for LockManager {
 }
 
 /// Settings of a [`LockManager`]; made by [`LockManager::builder`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use = "a builder does nothing until `build` is awaited"]
 pub struct LockManagerBuilder {
     url: String,
@@ -126,6 +126,18 @@ pub struct LockManagerBuilder {
     default_ttl: Duration,
     command_timeout: Duration,
     connect_timeout: Duration,
+}
+
+impl fmt::Debug for LockManagerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockManagerBuilder")
+            .field("url", &redact(&self.url))
+            .field("key_prefix", &self.key_prefix)
+            .field("default_ttl", &self.default_ttl)
+            .field("command_timeout", &self.command_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
 }
 
 impl LockManagerBuilder {
@@ -205,20 +217,25 @@ impl LockManagerBuilder {
     }
 }
 
-/// The URL with its password, if any, replaced by `***`, for messages and logs.
+/// The URL with its password, if any, replaced by `***`, for messages and
+/// logs: the password of the user-info part, and the whole query string
+/// (where `redis+unix://` URLs carry theirs).
 fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
+    let (url, query) = match url.split_once('?') {
+        Some((url, _)) => (url, "?***"),
+        None => (url, ""),
     };
-    let authority_end = url[scheme_end..]
-        .find(['/', '?'])
-        .map_or(url.len(), |i| scheme_end + i);
-    let Some(at) = url[scheme_end..authority_end].rfind('@').map(|i| scheme_end + i) else {
-        return url.to_owned();
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return format!("{url}{query}");
+    };
+    // The user info ends at the last `@`: an unencoded `@` or `/` in a
+    // password must not leave part of it visible.
+    let Some(at) = url[scheme_end..].rfind('@').map(|i| scheme_end + i) else {
+        return format!("{url}{query}");
     };
     match url[scheme_end..at].find(':').map(|i| scheme_end + i) {
-        Some(colon) => format!("{}:***{}", &url[..colon], &url[at..]),
-        None => url.to_owned(),
+        Some(colon) => format!("{}:***{}{query}", &url[..colon], &url[at..]),
+        None => format!("{url}{query}"),
     }
 }
 
@@ -233,5 +250,13 @@ mod tests {
         assert_eq!(redact("redis://user@h"), "redis://user@h");
         assert_eq!(redact("redis://h:6379/2"), "redis://h:6379/2");
         assert_eq!(redact("not a url"), "not a url");
+        assert_eq!(redact("redis://u:p/a@ss@h:1/0"), "redis://u:***@h:1/0");
+        assert_eq!(redact("redis+unix:///tmp/r.sock?db=1&pass=secret"), "redis+unix:///tmp/r.sock?***");
+    }
+
+    #[test]
+    fn builder_debug_hides_the_password() {
+        let debug = format!("{:?}", super::LockManager::builder("redis://u:hunter2@h:1"));
+        assert!(!debug.contains("hunter2") && debug.contains("***"), "{debug}");
     }
 }

@@ -24,6 +24,12 @@ pub(crate) struct HeldLock {
     pub(crate) valid_until: Arc<Mutex<Instant>>,
 }
 
+impl HeldLock {
+    pub(crate) fn valid_until(&self) -> Instant {
+        *self.valid_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// The lock on `key` of `manager` that the current task already holds.
 pub(crate) fn find(manager: usize, key: &str) -> Option<HeldLock> {
     HELD.try_with(|held| {

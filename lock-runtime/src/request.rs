@@ -88,6 +88,10 @@ impl LockRequest {
         let ttl = lease::validate(self.ttl)?;
         let keys = LockKeys::new(self.manager.key_prefix(), &self.key)?;
         if let Some(outer) = reentrancy::find(self.manager.id(), &self.key) {
+            // Joining is only sound while the outer lock is still certainly ours.
+            if outer.valid_until() <= Instant::now() {
+                return Err(LockError::Lost { key: self.key });
+            }
             return Ok(LockGuard::nested(self.manager, keys, outer));
         }
         let started = Instant::now();
@@ -103,20 +107,30 @@ impl LockRequest {
                 crate::wakeup::Subscription::mark_seen(subscription);
             }
             let attempt_start = Instant::now();
+            let in_flight = InFlight::new(&self.manager, &keys, &owner);
             let attempt = protocol::acquire(&mut conn, &keys, &owner, ttl)
                 .await
                 .map_err(|source| LockError::backend(&self.key, source))?;
+            in_flight.settled();
             let remaining = match attempt {
                 Attempt::Acquired { fencing_token } => {
-                    return Ok(LockGuard::new(
-                        self.manager,
-                        self.key,
-                        keys,
-                        owner,
-                        fencing_token,
-                        lease::valid_until(attempt_start, ttl),
-                        turn,
-                    ));
+                    let valid_until = lease::valid_until(attempt_start, ttl);
+                    if valid_until > Instant::now() {
+                        return Ok(LockGuard::new(
+                            self.manager,
+                            self.key,
+                            keys,
+                            owner,
+                            fencing_token,
+                            valid_until,
+                            turn,
+                        ));
+                    }
+                    // The lease ran out before the answer arrived (a slow round
+                    // trip, a paused process): it is not safe to use. Give it
+                    // back and try again.
+                    let _ = protocol::release(&mut conn, &keys, &owner).await;
+                    Some(Duration::ZERO)
                 }
                 Attempt::Held { remaining } => remaining,
             };
@@ -126,7 +140,13 @@ impl LockRequest {
             }
             let Some(subscription) = subscription.as_mut() else {
                 // Subscribe, then try again at once: a release from now on wakes us.
-                subscription = Some(self.manager.wakeups().subscribe(&keys.lease).await);
+                let subscribe = self.manager.wakeups().subscribe(&keys.lease);
+                subscription = Some(match deadline {
+                    Some(deadline) => tokio::time::timeout_at(deadline.into(), subscribe)
+                        .await
+                        .map_err(|_| self.timeout(started))?,
+                    None => subscribe.await,
+                });
                 continue;
             };
             // A release wakes us; the timer covers a holder that crashed (its
@@ -163,6 +183,46 @@ impl LockRequest {
         LockError::Timeout {
             key: self.key.clone(),
             waited: started.elapsed(),
+        }
+    }
+}
+
+/// An acquire attempt whose answer has not arrived. If the caller's future is
+/// dropped meanwhile (a timeout, `select!`) or the answer is lost, the lock
+/// may have been set with an owner token nobody will release: hand an
+/// owner-checked release to the runtime so the lease is not left to run out.
+struct InFlight<'a> {
+    manager: &'a LockManager,
+    keys: &'a LockKeys,
+    owner: &'a str,
+    settled: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn new(manager: &'a LockManager, keys: &'a LockKeys, owner: &'a str) -> Self {
+        InFlight {
+            manager,
+            keys,
+            owner,
+            settled: false,
+        }
+    }
+
+    fn settled(mut self) {
+        self.settled = true;
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (mut conn, keys, owner) = (self.manager.connection(), self.keys.clone(), self.owner.to_owned());
+            runtime.spawn(async move {
+                let _ = protocol::release(&mut conn, &keys, &owner).await;
+            });
         }
     }
 }

@@ -12,18 +12,22 @@
 //! message alone: their fallback timer is bounded by the holder's lease.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use redis::aio::PubSubSink;
-use tokio::sync::{OnceCell, oneshot, watch};
+use redis::aio::{PubSubSink, PubSubStream};
+use tokio::sync::{OnceCell, watch};
+
+/// Longest a (un)subscribe may take before the waiter relies on its timer.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The wake-up channels of one manager.
 pub(crate) struct Wakeups {
     shared: Arc<Shared>,
     /// Dropped with the manager, which stops the dispatcher task.
-    _shutdown: oneshot::Sender<()>,
+    _shutdown: watch::Sender<()>,
 }
 
 struct Shared {
@@ -31,9 +35,10 @@ struct Shared {
     channels: Mutex<HashMap<String, Channel>>,
     /// The subscriber's command half; `None` while (re)connecting.
     sink: tokio::sync::Mutex<Option<PubSubSink>>,
-    /// Set once the dispatcher runs; started lazily on the first wait.
-    started: std::sync::Once,
-    shutdown: Mutex<Option<oneshot::Receiver<()>>>,
+    /// Whether a dispatcher task runs. It starts at the first wait, and again
+    /// if the runtime it ran on has shut down.
+    running: AtomicBool,
+    shutdown: watch::Receiver<()>,
 }
 
 struct Channel {
@@ -52,14 +57,14 @@ pub(crate) struct Subscription {
 
 impl Wakeups {
     pub(crate) fn new(client: redis::Client) -> Self {
-        let (shutdown, stopped) = oneshot::channel();
+        let (shutdown, stopped) = watch::channel(());
         Wakeups {
             shared: Arc::new(Shared {
                 client,
                 channels: Mutex::new(HashMap::new()),
                 sink: tokio::sync::Mutex::new(None),
-                started: std::sync::Once::new(),
-                shutdown: Mutex::new(Some(stopped)),
+                running: AtomicBool::new(false),
+                shutdown: stopped,
             }),
             _shutdown: shutdown,
         }
@@ -88,7 +93,11 @@ impl Wakeups {
             .get_or_try_init(|| async {
                 let mut sink = self.shared.sink.lock().await;
                 match sink.as_mut() {
-                    Some(sink) => sink.subscribe(channel).await.map_err(|_| ()),
+                    // Bounded, so a half-open connection cannot hold the sink.
+                    Some(sink) => match tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.subscribe(channel)).await {
+                        Ok(Ok(())) => Ok(()),
+                        _ => Err(()),
+                    },
                     // Not connected: the dispatcher subscribes every known
                     // channel when it connects.
                     None => Err(()),
@@ -143,7 +152,7 @@ impl Drop for Subscription {
                 idle
             };
             if let (true, Some(sink)) = (idle, sink.as_mut()) {
-                let _ = sink.unsubscribe(&channel).await;
+                let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.unsubscribe(&channel)).await;
             }
         };
         // Without a runtime the idle entry stays subscribed, and is reused by
@@ -160,16 +169,15 @@ impl Shared {
     }
 
     fn start(self: &Arc<Self>) {
-        self.started.call_once(|| {
-            let shutdown = self
-                .shutdown
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            if let (Some(shutdown), Ok(runtime)) = (shutdown, tokio::runtime::Handle::try_current()) {
-                runtime.spawn(dispatch(Arc::downgrade(self), shutdown));
+        if self.running.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(dispatch(Arc::downgrade(self), self.shutdown.clone()));
             }
-        });
+            Err(_) => self.running.store(false, Ordering::SeqCst),
+        }
     }
 
     /// Wakes every waiter of `channel`, or of every channel when `None`.
@@ -190,57 +198,78 @@ impl Shared {
 
 /// The subscriber's read loop: connects, (re)subscribes, routes messages to
 /// waiters, and reconnects after a failure until the manager is dropped.
-async fn dispatch(shared: Weak<Shared>, mut shutdown: oneshot::Receiver<()>) {
+async fn dispatch(shared: Weak<Shared>, mut shutdown: watch::Receiver<()>) {
+    // Dropped with this future, also when its runtime shuts down, so that the
+    // next waiter starts a new dispatcher.
+    let _running = Running(shared.clone());
     let mut retry = Duration::from_millis(50);
     loop {
-        let Some(strong) = shared.upgrade() else { return };
         let connected = tokio::select! {
-            _ = &mut shutdown => return,
-            connected = tokio::time::timeout(Duration::from_secs(5), strong.client.get_async_pubsub()) => connected,
+            _ = shutdown.changed() => return,
+            connected = connect(&shared) => connected,
         };
-        let mut stream = match connected {
-            Ok(Ok(pubsub)) => {
-                let (mut sink, stream) = pubsub.split();
-                let mut slot = strong.sink.lock().await;
-                let known: Vec<String> = strong.channels().keys().cloned().collect();
-                if !known.is_empty() && sink.subscribe(&known).await.is_err() {
-                    drop(slot);
-                    drop(strong);
-                    continue;
-                }
-                *slot = Some(sink);
-                drop(slot);
+        match connected {
+            Some(mut stream) => {
                 retry = Duration::from_millis(50);
-                // Anything published while we were away is lost: wake everyone.
-                strong.wake(None);
-                stream
+                loop {
+                    let message = tokio::select! {
+                        _ = shutdown.changed() => return,
+                        message = stream.next() => message,
+                    };
+                    let Some(strong) = shared.upgrade() else { return };
+                    match message {
+                        Some(message) => strong.wake(Some(message.get_channel_name())),
+                        None => {
+                            *strong.sink.lock().await = None;
+                            tracing::debug!("distlock wake-up connection lost; reconnecting");
+                            break;
+                        }
+                    }
+                }
             }
-            _ => {
-                drop(strong);
+            None => {
                 tokio::select! {
-                    _ = &mut shutdown => return,
-                    _ = tokio::time::sleep(retry) => {}
+                    _ = shutdown.changed() => return,
+                    () = tokio::time::sleep(retry) => {}
                 }
                 retry = (retry * 2).min(Duration::from_secs(2));
-                continue;
             }
-        };
-        drop(strong);
-        loop {
-            let message = tokio::select! {
-                _ = &mut shutdown => return,
-                message = stream.next() => message,
-            };
-            let Some(strong) = shared.upgrade() else { return };
-            match message {
-                Some(message) => strong.wake(Some(message.get_channel_name())),
-                None => {
-                    // Connection lost: stop routing, reconnect.
-                    *strong.sink.lock().await = None;
-                    tracing::debug!("distlock wake-up connection lost; reconnecting");
-                    break;
-                }
-            }
+        }
+    }
+}
+
+/// Opens the subscriber connection and subscribes every channel someone
+/// waits on; then wakes every waiter, since messages sent while we were
+/// away are lost. `None` when any step failed.
+async fn connect(shared: &Weak<Shared>) -> Option<PubSubStream> {
+    let client = shared.upgrade()?.client.clone();
+    let pubsub = tokio::time::timeout(Duration::from_secs(5), client.get_async_pubsub())
+        .await
+        .ok()?
+        .ok()?;
+    let (mut sink, stream) = pubsub.split();
+    let strong = shared.upgrade()?;
+    let mut slot = strong.sink.lock().await;
+    let known: Vec<String> = strong.channels().keys().cloned().collect();
+    if !known.is_empty() {
+        let subscribed = tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.subscribe(&known)).await;
+        if !matches!(subscribed, Ok(Ok(()))) {
+            tracing::debug!("distlock wake-up connection could not subscribe; retrying");
+            return None;
+        }
+    }
+    *slot = Some(sink);
+    drop(slot);
+    strong.wake(None);
+    Some(stream)
+}
+
+struct Running(Weak<Shared>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.upgrade() {
+            shared.running.store(false, Ordering::SeqCst);
         }
     }
 }

@@ -4,7 +4,9 @@
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', KEYS[1], '')
+  -- A failed wake-up (say, an ACL without channel rights) must not turn a
+  -- done release into an error: waiters' timers cover it.
+  pcall(redis.call, 'PUBLISH', KEYS[1], '')
   return 1
 end
 if holder then
