@@ -13,11 +13,11 @@ mod support;
 
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{Json, Path};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Router;
 use distlock::{LockError, distributed_lock};
 use serde::{Deserialize, Serialize};
 
@@ -31,10 +31,14 @@ enum AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match self {
-            AppError::Lock(LockError::Timeout { key, .. }) => {
-                (StatusCode::CONFLICT, format!("{key} is being processed, try again")).into_response()
+            AppError::Lock(LockError::Timeout { key, .. }) => (
+                StatusCode::CONFLICT,
+                format!("{key} is being processed, try again"),
+            )
+                .into_response(),
+            AppError::Lock(error) => {
+                (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response()
             }
-            AppError::Lock(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
         }
     }
 }
@@ -48,7 +52,10 @@ struct Payment {
 #[distributed_lock(key = "order:<id>", ttl = "10s", wait = "0s", guard = lock)]
 async fn pay(Path(id): Path<u64>) -> Result<Json<Payment>, AppError> {
     tokio::time::sleep(Duration::from_millis(300)).await; // talk to the payment provider
-    Ok(Json(Payment { order: id, fencing_token: lock.fencing_token() }))
+    Ok(Json(Payment {
+        order: id,
+        fencing_token: lock.fencing_token(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -61,11 +68,16 @@ struct Transfer {
 #[distributed_lock(key = "transfer:<req.from>:<req.to>", ttl = "5s", wait = "1s")]
 async fn transfer(Json(req): Json<Transfer>) -> Result<String, AppError> {
     tokio::time::sleep(Duration::from_millis(50)).await;
-    Ok(format!("moved {} from {} to {}", req.amount, req.from, req.to))
+    Ok(format!(
+        "moved {} from {} to {}",
+        req.amount, req.from, req.to
+    ))
 }
 
 fn app() -> Router {
-    Router::new().route("/orders/{id}/pay", post(pay)).route("/transfers", post(transfer))
+    Router::new()
+        .route("/orders/{id}/pay", post(pay))
+        .route("/transfers", post(transfer))
 }
 
 #[tokio::main]
@@ -73,7 +85,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // The throwaway server (if any) lives until the end of main.
     let (url, _server) = support::redis()?;
     distlock::init(&url).await?;
-    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app()).await?;

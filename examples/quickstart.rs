@@ -19,7 +19,10 @@ enum PayError {
 #[distributed_lock(key = "order:<order_id>", ttl = "10s", guard = lock)]
 async fn pay(order_id: u64, worker: &str, started: Instant) -> Result<u64, PayError> {
     let token = lock.fencing_token();
-    println!("{:>5} ms  {worker}: charging order {order_id} (fencing token {token})", started.elapsed().as_millis());
+    println!(
+        "{:>5} ms  {worker}: charging order {order_id} (fencing token {token})",
+        started.elapsed().as_millis()
+    );
     tokio::time::sleep(Duration::from_millis(300)).await; // the critical section
     println!("{:>5} ms  {worker}: done", started.elapsed().as_millis());
     Ok(token)
@@ -34,6 +37,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let started = Instant::now();
     let (a, b) = tokio::join!(pay(42, "worker-a", started), pay(42, "worker-b", started));
     let (a, b) = (a?, b?);
-    println!("fencing tokens: {a} then {b}: {}", if a.max(b) > a.min(b) { "increasing" } else { "NOT increasing" });
+    println!(
+        "fencing tokens: {a} then {b}: {}",
+        if a.max(b) > a.min(b) {
+            "increasing"
+        } else {
+            "NOT increasing"
+        }
+    );
     Ok(())
 }

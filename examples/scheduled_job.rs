@@ -18,6 +18,11 @@ enum JobError {
 }
 
 /// Sends the digest of one tick; any worker may call it, one runs it.
+///
+/// The lock keeps the workers of one tick from running together. A worker
+/// that arrives after the tick's run has finished would take the free lock
+/// and run it again, so a real job also records that the tick is done (say,
+/// `SET digest:<tick>:done 1 NX` inside the body) and checks it first.
 #[distributed_lock(key = "digest:<tick>", ttl = "5s", wait = "0s")]
 async fn send_digest(tick: u32, worker: &str) -> Result<(), JobError> {
     println!("tick {tick}: {worker} sends the digest");
@@ -34,12 +39,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let workers = ["worker-1", "worker-2", "worker-3"];
     let mut wrong_ticks = 0;
     for tick in 1..=3 {
-        let calls = workers.iter().map(|worker| async move { (worker, send_digest(tick, worker).await) });
+        let calls = workers
+            .iter()
+            .map(|worker| async move { (worker, send_digest(tick, worker).await) });
         let mut ran = 0;
         for (worker, outcome) in futures_util::future::join_all(calls).await {
             match outcome {
                 Ok(()) => ran += 1,
-                Err(JobError::Lock(LockError::Timeout { .. })) => println!("tick {tick}: {worker} skips, another worker has it"),
+                Err(JobError::Lock(LockError::Timeout { .. })) => {
+                    println!("tick {tick}: {worker} skips, another worker has it")
+                }
                 Err(error) => return Err(error.into()),
             }
         }

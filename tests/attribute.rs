@@ -62,12 +62,22 @@ async fn fifty_concurrent_calls_from_two_processes_never_overlap() {
     let redis = redis_for("exclusion-a").await;
     distlock::register("exclusion-b", common::manager(&redis).await).unwrap();
     let calls: Vec<_> = (0..50)
-        .map(|i| if i % 2 == 0 { tokio::spawn(exclusive_a(7)) } else { tokio::spawn(exclusive_b(7)) })
+        .map(|i| {
+            if i % 2 == 0 {
+                tokio::spawn(exclusive_a(7))
+            } else {
+                tokio::spawn(exclusive_b(7))
+            }
+        })
         .collect();
     for call in calls {
         call.await.expect("no panic").expect("locked call");
     }
-    assert_eq!(MOST_INSIDE.load(Ordering::SeqCst), 1, "two calls ran inside the lock at once");
+    assert_eq!(
+        MOST_INSIDE.load(Ordering::SeqCst),
+        1,
+        "two calls ran inside the lock at once"
+    );
 }
 
 #[distributed_lock(key = "order:<id>", ttl = "10s", wait = "0s", manager = "parallel")]
@@ -84,7 +94,9 @@ async fn different_keys_run_in_parallel() {
     let both = tokio::time::timeout(Duration::from_secs(5), async {
         tokio::join!(meet(1, barrier.clone()), meet(2, barrier.clone()))
     });
-    let (a, b) = both.await.expect("different keys do not wait for each other");
+    let (a, b) = both
+        .await
+        .expect("different keys do not wait for each other");
     assert_eq!((a.unwrap(), b.unwrap()), (1, 2));
 }
 
@@ -109,17 +121,34 @@ async fn step(step: &str, fail: bool) -> Result<&'static str, AppError> {
 async fn the_lock_is_gone_when_the_fn_returns_on_every_path() {
     let redis = redis_for("release").await;
     assert_eq!(step("normal", false).await.unwrap(), "finished");
-    assert!(common::lease_keys(&redis).await.is_empty(), "normal return left the lock");
+    assert!(
+        common::lease_keys(&redis).await.is_empty(),
+        "normal return left the lock"
+    );
 
     assert_eq!(step("early", false).await.unwrap(), "returned early");
-    assert!(common::lease_keys(&redis).await.is_empty(), "early return left the lock");
+    assert!(
+        common::lease_keys(&redis).await.is_empty(),
+        "early return left the lock"
+    );
 
-    assert!(matches!(step("question", false).await, Err(AppError::Rejected("by ?"))));
-    assert!(common::lease_keys(&redis).await.is_empty(), "`?` left the lock");
+    assert!(matches!(
+        step("question", false).await,
+        Err(AppError::Rejected("by ?"))
+    ));
+    assert!(
+        common::lease_keys(&redis).await.is_empty(),
+        "`?` left the lock"
+    );
 
-    let panicked = tokio::spawn(step("panic", true)).await.expect_err("the panic reaches the caller");
+    let panicked = tokio::spawn(step("panic", true))
+        .await
+        .expect_err("the panic reaches the caller");
     assert!(panicked.is_panic());
-    assert!(common::lease_keys(&redis).await.is_empty(), "panic left the lock");
+    assert!(
+        common::lease_keys(&redis).await.is_empty(),
+        "panic left the lock"
+    );
     // The next call acquires at once (wait = 0s): nothing was left behind.
     assert_eq!(step("panic", false).await.unwrap(), "finished");
 }
@@ -144,7 +173,10 @@ async fn a_cancelled_call_releases_within_100ms() {
         .await
         .expect("the dropped call released its lock");
     assert!(started.elapsed() < Duration::from_millis(100));
-    assert_eq!(guard.release().await.unwrap(), distlock::ReleaseOutcome::Released);
+    assert_eq!(
+        guard.release().await.unwrap(),
+        distlock::ReleaseOutcome::Released
+    );
     assert!(common::lease_keys(&redis).await.is_empty());
 }
 
@@ -168,19 +200,36 @@ async fn guarded_waiting(id: u32) -> Result<(), Box<dyn std::error::Error + Send
 async fn a_busy_lock_returns_the_error_and_the_body_does_not_run() {
     let redis = redis_for("busy").await;
     // Held by another process.
-    let holder = common::manager(&redis).await.lock("busy:3").acquire().await.unwrap();
+    let holder = common::manager(&redis)
+        .await
+        .lock("busy:3")
+        .acquire()
+        .await
+        .unwrap();
 
     let error = guarded(3).await.expect_err("busy");
-    let error = error.downcast::<LockError>().expect("a LockError inside anyhow");
-    assert!(matches!(&error, LockError::Timeout { key, .. } if key == "busy:3"), "{error}");
+    let error = error
+        .downcast::<LockError>()
+        .expect("a LockError inside anyhow");
+    assert!(
+        matches!(&error, LockError::Timeout { key, .. } if key == "busy:3"),
+        "{error}"
+    );
 
     let started = Instant::now();
     let error = guarded_waiting(3).await.expect_err("busy");
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert!(error.downcast_ref::<LockError>().is_some(), "{error}");
-    assert_eq!(GUARDED_RUNS.load(Ordering::SeqCst), 0, "a body ran without the lock");
+    assert_eq!(
+        GUARDED_RUNS.load(Ordering::SeqCst),
+        0,
+        "a body ran without the lock"
+    );
 
-    assert_eq!(holder.release().await.unwrap(), distlock::ReleaseOutcome::Released);
+    assert_eq!(
+        holder.release().await.unwrap(),
+        distlock::ReleaseOutcome::Released
+    );
     guarded(3).await.expect("free now");
     assert_eq!(GUARDED_RUNS.load(Ordering::SeqCst), 1);
 }
@@ -194,7 +243,9 @@ async fn unmanaged(id: u32) -> Result<(), AppError> {
 #[tokio::test]
 async fn an_unregistered_manager_is_an_error_not_a_panic() {
     let error = unmanaged(1).await.unwrap_err();
-    assert!(matches!(error, AppError::Lock(LockError::NotInitialized { name }) if name == "never-registered"));
+    assert!(
+        matches!(error, AppError::Lock(LockError::NotInitialized { name }) if name == "never-registered")
+    );
 }
 
 // --- the key is built from the right values -------------------------------------
@@ -272,7 +323,9 @@ async fn field_key(order: &Order) -> Result<(String, bool), AppError> {
 #[tokio::test]
 async fn methods_generics_and_patterns_lock_the_right_key() {
     let _redis = redis_for("keys").await;
-    let mut tenant = Tenant { tenant: "acme".into() };
+    let mut tenant = Tenant {
+        tenant: "acme".into(),
+    };
     assert_eq!(tenant.key_of(7).await.unwrap(), "user:acme:7");
     assert_eq!(tenant.key_in_trait(3).await.unwrap(), "trait:acme:3");
     assert_eq!(tenant.key_of_mut().await.unwrap(), "user:acme:mut");
@@ -280,12 +333,25 @@ async fn methods_generics_and_patterns_lock_the_right_key() {
     assert_eq!(Arc::new(tenant).key_of_arc().await.unwrap(), "arc:acme!");
     assert_eq!(generic_key("g-1", ()).await.unwrap(), "generic:g-1");
     assert_eq!(generic_key(42u8, 1).await.unwrap(), "generic:42");
-    let order = Order { id: 9, region: "eu" };
+    let order = Order {
+        id: 9,
+        region: "eu",
+    };
     assert_eq!(
-        pattern_key(Wrapper(9), (1, 2), &order, Wrapper(Transfer { from: 5, to: 6 })).await.unwrap(),
+        pattern_key(
+            Wrapper(9),
+            (1, 2),
+            &order,
+            Wrapper(Transfer { from: 5, to: 6 })
+        )
+        .await
+        .unwrap(),
         "pat<9>:1-2:eu:5>6"
     );
-    assert_eq!(field_key(&order).await.unwrap(), ("order:9".to_owned(), true));
+    assert_eq!(
+        field_key(&order).await.unwrap(),
+        ("order:9".to_owned(), true)
+    );
 }
 
 fn assert_send<T: Send>(value: T) -> T {
@@ -300,5 +366,11 @@ async fn the_generated_future_is_send_and_works_on_a_spawned_task() {
         tokio::task::yield_now().await;
         Ok(id)
     }
-    assert_eq!(tokio::spawn(assert_send(spawned(5))).await.unwrap().unwrap(), 5);
+    assert_eq!(
+        tokio::spawn(assert_send(spawned(5)))
+            .await
+            .unwrap()
+            .unwrap(),
+        5
+    );
 }

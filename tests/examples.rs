@@ -14,9 +14,16 @@ use tokio::process::Command;
 fn example(name: &str) -> PathBuf {
     // target/<profile>/deps/examples-<hash> -> target/<profile>/examples/<name>
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
     let path = dir.join("examples").join(name);
-    assert!(path.exists(), "{} is not built: run the suite with `cargo test` (scripts/test.sh), which builds the examples", path.display());
+    assert!(
+        path.exists(),
+        "{} is not built: run the suite with `cargo test` (scripts/test.sh), which builds the examples",
+        path.display()
+    );
     path
 }
 
@@ -30,7 +37,11 @@ async fn run(name: &str) -> String {
         .expect("example finished in time")
         .expect("example ran");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "{name} failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{name} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     stdout
 }
 
@@ -41,10 +52,21 @@ async fn quickstart_serializes_two_payments_with_rising_fencing_tokens() {
     // Each worker's "done" comes before the other worker starts charging.
     let order: Vec<&str> = lines
         .iter()
-        .filter_map(|line| if line.contains("charging") { Some("start") } else if line.contains("done") { Some("end") } else { None })
+        .filter_map(|line| {
+            if line.contains("charging") {
+                Some("start")
+            } else if line.contains("done") {
+                Some("end")
+            } else {
+                None
+            }
+        })
         .collect();
     assert_eq!(order, ["start", "end", "start", "end"], "{stdout}");
-    assert!(stdout.contains("increasing") && !stdout.contains("NOT increasing"), "{stdout}");
+    assert!(
+        stdout.contains("increasing") && !stdout.contains("NOT increasing"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]
@@ -55,7 +77,9 @@ async fn scheduled_job_runs_each_tick_once() {
 }
 
 async fn post(port: u16, path: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
     let request = format!(
         "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -63,7 +87,11 @@ async fn post(port: u16, path: &str, body: &str) -> (u16, String) {
     stream.write_all(request.as_bytes()).await.expect("send");
     let mut response = String::new();
     stream.read_to_string(&mut response).await.expect("read");
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     (status, response)
 }
 
@@ -83,22 +111,39 @@ async fn axum_orders_answers_409_for_a_busy_order_and_serves_other_orders() {
         .expect("listening in time")
         .expect("read stdout")
         .expect("a line");
-    let port: u16 = line.rsplit(':').next().and_then(|p| p.parse().ok()).expect(&line);
+    let port: u16 = line
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect(&line);
 
     // Five concurrent payments of order 7: one is served, four are busy.
-    let same = futures_util::future::join_all((0..5).map(|_| post(port, "/orders/7/pay", ""))).await;
+    let same =
+        futures_util::future::join_all((0..5).map(|_| post(port, "/orders/7/pay", ""))).await;
     let ok: Vec<_> = same.iter().filter(|(status, _)| *status == 200).collect();
     let busy = same.iter().filter(|(status, _)| *status == 409).count();
     assert_eq!((ok.len(), busy), (1, 4), "{same:?}");
     assert!(ok[0].1.contains("\"order\":7"), "{}", ok[0].1);
 
     // Different orders run in parallel.
-    let different = futures_util::future::join_all((1..=4).map(|id| async move { post(port, &format!("/orders/{id}/pay"), "").await })).await;
-    assert!(different.iter().all(|(status, _)| *status == 200), "{different:?}");
+    let different = futures_util::future::join_all(
+        (1..=4).map(|id| async move { post(port, &format!("/orders/{id}/pay"), "").await }),
+    )
+    .await;
+    assert!(
+        different.iter().all(|(status, _)| *status == 200),
+        "{different:?}"
+    );
 
     // The Json extractor's fields make the key; same pair waits (wait = 1s) instead of failing.
     let body = r#"{"from": 1, "to": 2, "amount": 10}"#;
-    let transfers = futures_util::future::join_all((0..3).map(|_| post(port, "/transfers", body))).await;
-    assert!(transfers.iter().all(|(status, text)| *status == 200 && text.contains("moved 10 from 1 to 2")), "{transfers:?}");
+    let transfers =
+        futures_util::future::join_all((0..3).map(|_| post(port, "/transfers", body))).await;
+    assert!(
+        transfers
+            .iter()
+            .all(|(status, text)| *status == 200 && text.contains("moved 10 from 1 to 2")),
+        "{transfers:?}"
+    );
     child.kill().await.expect("stop the server");
 }

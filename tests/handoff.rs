@@ -14,11 +14,21 @@ use lock_testkit::RedisServer;
 
 async fn numsub(server: &RedisServer, channel_suffix: &str) -> i64 {
     let mut conn = common::raw(server).await;
-    let channels: Vec<String> = redis::cmd("PUBSUB").arg("CHANNELS").arg("*").query_async(&mut conn).await.unwrap();
+    let channels: Vec<String> = redis::cmd("PUBSUB")
+        .arg("CHANNELS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let Some(channel) = channels.into_iter().find(|c| c.ends_with(channel_suffix)) else {
         return 0;
     };
-    let counts: (String, i64) = redis::cmd("PUBSUB").arg("NUMSUB").arg(channel).query_async(&mut conn).await.unwrap();
+    let counts: (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     counts.1
 }
 
@@ -36,14 +46,27 @@ async fn numsub_becomes(server: &RedisServer, channel_suffix: &str, count: i64) 
 #[tokio::test]
 async fn a_release_wakes_a_waiter_in_another_process_within_20ms() {
     let server = RedisServer::start();
-    let (holder_side, waiter_side) = (common::manager(&server).await, common::manager(&server).await);
+    let (holder_side, waiter_side) = (
+        common::manager(&server).await,
+        common::manager(&server).await,
+    );
     let mut wake_ups = Vec::new();
     for _ in 0..5 {
-        let holder = holder_side.lock("hot").ttl(Duration::from_secs(30)).acquire().await.unwrap();
+        let holder = holder_side
+            .lock("hot")
+            .ttl(Duration::from_secs(30))
+            .acquire()
+            .await
+            .unwrap();
         let waiter = tokio::spawn({
             let manager = waiter_side.clone();
             async move {
-                let guard = manager.lock("hot").wait(Duration::from_secs(10)).acquire().await.unwrap();
+                let guard = manager
+                    .lock("hot")
+                    .wait(Duration::from_secs(10))
+                    .acquire()
+                    .await
+                    .unwrap();
                 let acquired = Instant::now();
                 assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
                 acquired
@@ -59,22 +82,42 @@ async fn a_release_wakes_a_waiter_in_another_process_within_20ms() {
     // message. Tests run in parallel on a small machine, so one slow round in
     // five is tolerated against the 20 ms bound.
     wake_ups.sort();
-    assert!(wake_ups[3] < Duration::from_millis(20), "wake-ups after release: {wake_ups:?}");
-    assert!(wake_ups[4] < Duration::from_millis(200), "wake-ups after release: {wake_ups:?}");
+    assert!(
+        wake_ups[3] < Duration::from_millis(20),
+        "wake-ups after release: {wake_ups:?}"
+    );
+    assert!(
+        wake_ups[4] < Duration::from_millis(200),
+        "wake-ups after release: {wake_ups:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_crashed_holders_lock_is_taken_over_within_50ms_of_its_lease_end() {
     let server = RedisServer::start();
-    let (crashed_side, waiter_side) = (common::manager(&server).await, common::manager(&server).await);
+    let (crashed_side, waiter_side) = (
+        common::manager(&server).await,
+        common::manager(&server).await,
+    );
     let lease = Duration::from_millis(400);
     let started = Instant::now();
     let crashed = crashed_side.lock("job").ttl(lease).acquire().await.unwrap();
     std::mem::forget(crashed); // never released, as if the process died
-    let guard = waiter_side.lock("job").wait(Duration::from_secs(5)).acquire().await.unwrap();
+    let guard = waiter_side
+        .lock("job")
+        .wait(Duration::from_secs(5))
+        .acquire()
+        .await
+        .unwrap();
     let late = started.elapsed().saturating_sub(lease);
-    assert!(started.elapsed() >= lease - Duration::from_millis(5), "acquired inside the lease");
-    assert!(late < Duration::from_millis(50), "taken over {late:?} after the lease ended");
+    assert!(
+        started.elapsed() >= lease - Duration::from_millis(5),
+        "acquired inside the lease"
+    );
+    assert!(
+        late < Duration::from_millis(50),
+        "taken over {late:?} after the lease ended"
+    );
     assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
 }
 
@@ -88,7 +131,12 @@ async fn waiters_of_one_process_acquire_in_arrival_order() {
     for arrival in 0..12 {
         let (manager, order) = (manager.clone(), order.clone());
         waiters.push(tokio::spawn(async move {
-            let guard = manager.lock("line").wait(Duration::from_secs(20)).acquire().await.unwrap();
+            let guard = manager
+                .lock("line")
+                .wait(Duration::from_secs(20))
+                .acquire()
+                .await
+                .unwrap();
             order.lock().unwrap().push(arrival);
             tokio::time::sleep(Duration::from_millis(2)).await;
             assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
@@ -106,38 +154,74 @@ async fn waiters_of_one_process_acquire_in_arrival_order() {
 #[tokio::test]
 async fn killing_the_subscriber_connection_does_not_strand_waiters() {
     let server = RedisServer::start();
-    let (holder_side, waiter_side) = (common::manager(&server).await, common::manager(&server).await);
-    let holder = holder_side.lock("k").ttl(Duration::from_secs(30)).acquire().await.unwrap();
+    let (holder_side, waiter_side) = (
+        common::manager(&server).await,
+        common::manager(&server).await,
+    );
+    let holder = holder_side
+        .lock("k")
+        .ttl(Duration::from_secs(30))
+        .acquire()
+        .await
+        .unwrap();
     let waiter = tokio::spawn(async move {
-        let guard = waiter_side.lock("k").wait(Duration::from_secs(20)).acquire().await.unwrap();
+        let guard = waiter_side
+            .lock("k")
+            .wait(Duration::from_secs(20))
+            .acquire()
+            .await
+            .unwrap();
         let acquired = Instant::now();
         assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
         acquired
     });
-    assert!(numsub_becomes(&server, ":lock:k", 1).await, "the waiter did not subscribe");
+    assert!(
+        numsub_becomes(&server, ":lock:k", 1).await,
+        "the waiter did not subscribe"
+    );
 
     let mut conn = common::raw(&server).await;
-    let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query_async(&mut conn).await.unwrap();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(killed, 1);
     // The subscriber reconnects and subscribes again by itself.
-    assert!(numsub_becomes(&server, ":lock:k", 1).await, "the wake-up connection did not come back");
+    assert!(
+        numsub_becomes(&server, ":lock:k", 1).await,
+        "the wake-up connection did not come back"
+    );
 
     let released = Instant::now();
     assert_eq!(holder.release().await.unwrap(), ReleaseOutcome::Released);
     let woken = waiter.await.unwrap().duration_since(released);
-    assert!(woken < Duration::from_millis(100), "woken {woken:?} after the release");
+    assert!(
+        woken < Duration::from_millis(100),
+        "woken {woken:?} after the release"
+    );
 }
 
 #[tokio::test]
 async fn channels_are_unsubscribed_when_nobody_waits() {
     let server = RedisServer::start();
-    let (holder_side, waiter_side) = (common::manager(&server).await, common::manager(&server).await);
+    let (holder_side, waiter_side) = (
+        common::manager(&server).await,
+        common::manager(&server).await,
+    );
     let holder = holder_side.lock("sub").acquire().await.unwrap();
     let waiters: Vec<_> = (0..3)
         .map(|_| {
             let manager = waiter_side.clone();
             tokio::spawn(async move {
-                let guard = manager.lock("sub").wait(Duration::from_secs(10)).acquire().await.unwrap();
+                let guard = manager
+                    .lock("sub")
+                    .wait(Duration::from_secs(10))
+                    .acquire()
+                    .await
+                    .unwrap();
                 assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
             })
         })
@@ -150,12 +234,19 @@ async fn channels_are_unsubscribed_when_nobody_waits() {
     for waiter in waiters {
         waiter.await.unwrap();
     }
-    assert!(numsub_becomes(&server, ":lock:sub", 0).await, "the channel stayed subscribed after the last waiter left");
+    assert!(
+        numsub_becomes(&server, ":lock:sub", 0).await,
+        "the channel stayed subscribed after the last waiter left"
+    );
 }
 
 async fn evalsha_calls(server: &RedisServer) -> u64 {
     let mut conn = common::raw(server).await;
-    let info: String = redis::cmd("INFO").arg("commandstats").query_async(&mut conn).await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     info.lines()
         .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
         .and_then(|rest| rest.split(',').next())
@@ -166,19 +257,38 @@ async fn evalsha_calls(server: &RedisServer) -> u64 {
 #[tokio::test]
 async fn wait_zero_makes_exactly_one_attempt_and_waits_are_honoured() {
     let server = RedisServer::start();
-    let (holder_side, other) = (common::manager(&server).await, common::manager(&server).await);
-    let holder = holder_side.lock("w").ttl(Duration::from_secs(30)).acquire().await.unwrap();
+    let (holder_side, other) = (
+        common::manager(&server).await,
+        common::manager(&server).await,
+    );
+    let holder = holder_side
+        .lock("w")
+        .ttl(Duration::from_secs(30))
+        .acquire()
+        .await
+        .unwrap();
     let before = evalsha_calls(&server).await;
     let single = other.lock("w").wait(Duration::ZERO).acquire().await;
     assert!(matches!(single, Err(LockError::Timeout { .. })));
-    assert_eq!(evalsha_calls(&server).await - before, 1, "wait = 0 must make exactly one attempt");
+    assert_eq!(
+        evalsha_calls(&server).await - before,
+        1,
+        "wait = 0 must make exactly one attempt"
+    );
 
-    for wait in [Duration::from_millis(30), Duration::from_millis(150), Duration::from_millis(600)] {
+    for wait in [
+        Duration::from_millis(30),
+        Duration::from_millis(150),
+        Duration::from_millis(600),
+    ] {
         let started = Instant::now();
         let error = other.lock("w").wait(wait).acquire().await.unwrap_err();
         let elapsed = started.elapsed();
         assert!(matches!(error, LockError::Timeout { .. }));
-        assert!(elapsed >= wait && elapsed < wait + Duration::from_millis(30), "wait {wait:?} took {elapsed:?}");
+        assert!(
+            elapsed >= wait && elapsed < wait + Duration::from_millis(30),
+            "wait {wait:?} took {elapsed:?}"
+        );
     }
     assert_eq!(holder.release().await.unwrap(), ReleaseOutcome::Released);
 }

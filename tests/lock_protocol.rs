@@ -14,12 +14,17 @@ use tokio::sync::Mutex;
 async fn sixty_tasks_in_three_processes_on_one_key_never_overlap_and_see_rising_fencing_tokens() {
     let server = RedisServer::start();
     // Three managers stand for three processes: only Redis keeps them apart.
-    let managers = [common::manager(&server).await, common::manager(&server).await, common::manager(&server).await];
+    let managers = [
+        common::manager(&server).await,
+        common::manager(&server).await,
+        common::manager(&server).await,
+    ];
     let inside = Arc::new(AtomicUsize::new(0));
     let entries = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     for task in 0..60 {
-        let (manager, inside, entries) = (managers[task % 3].clone(), inside.clone(), entries.clone());
+        let (manager, inside, entries) =
+            (managers[task % 3].clone(), inside.clone(), entries.clone());
         tasks.push(tokio::spawn(async move {
             let guard = manager
                 .lock("order:1")
@@ -29,10 +34,16 @@ async fn sixty_tasks_in_three_processes_on_one_key_never_overlap_and_see_rising_
                 .await
                 .expect("acquire");
             let concurrent = inside.fetch_add(1, Ordering::SeqCst) + 1;
-            entries.lock().await.push((concurrent, guard.fencing_token()));
+            entries
+                .lock()
+                .await
+                .push((concurrent, guard.fencing_token()));
             tokio::time::sleep(Duration::from_millis(1)).await;
             inside.fetch_sub(1, Ordering::SeqCst);
-            assert_eq!(guard.release().await.expect("release"), ReleaseOutcome::Released);
+            assert_eq!(
+                guard.release().await.expect("release"),
+                ReleaseOutcome::Released
+            );
         }));
     }
     for task in tasks {
@@ -40,8 +51,14 @@ async fn sixty_tasks_in_three_processes_on_one_key_never_overlap_and_see_rising_
     }
     let entries = entries.lock().await;
     assert_eq!(entries.len(), 60);
-    assert!(entries.iter().all(|(concurrent, _)| *concurrent == 1), "overlap: {entries:?}");
-    assert!(entries.windows(2).all(|w| w[0].1 < w[1].1), "tokens not rising: {entries:?}");
+    assert!(
+        entries.iter().all(|(concurrent, _)| *concurrent == 1),
+        "overlap: {entries:?}"
+    );
+    assert!(
+        entries.windows(2).all(|w| w[0].1 < w[1].1),
+        "tokens not rising: {entries:?}"
+    );
     assert!(common::lease_keys(&server).await.is_empty());
 }
 
@@ -49,7 +66,12 @@ async fn sixty_tasks_in_three_processes_on_one_key_never_overlap_and_see_rising_
 async fn a_crashed_holders_lock_is_freed_by_its_lease() {
     let server = RedisServer::start();
     let manager = common::manager(&server).await;
-    let crashed = manager.lock("job").ttl(Duration::from_millis(300)).acquire().await.unwrap();
+    let crashed = manager
+        .lock("job")
+        .ttl(Duration::from_millis(300))
+        .acquire()
+        .await
+        .unwrap();
     std::mem::forget(crashed); // no release, as if the process died
 
     let started = Instant::now();
@@ -60,7 +82,10 @@ async fn a_crashed_holders_lock_is_freed_by_its_lease() {
         .await
         .expect("acquired after the lease");
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(200), "acquired while leased: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(200),
+        "acquired while leased: {waited:?}"
+    );
     assert!(waited < Duration::from_secs(1), "waited {waited:?}");
     assert_eq!(next.release().await.unwrap(), ReleaseOutcome::Released);
 }
@@ -69,20 +94,45 @@ async fn a_crashed_holders_lock_is_freed_by_its_lease() {
 async fn an_expired_owner_cannot_release_or_extend_the_new_holders_lock() {
     let server = RedisServer::start();
     let manager = common::manager(&server).await;
-    let old = manager.lock("k").ttl(Duration::from_millis(100)).acquire().await.unwrap();
+    let old = manager
+        .lock("k")
+        .ttl(Duration::from_millis(100))
+        .acquire()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(old.remaining().is_zero());
     let other = common::manager(&server).await;
-    let new = other.lock("k").ttl(Duration::from_secs(10)).wait(Duration::ZERO).acquire().await.unwrap();
+    let new = other
+        .lock("k")
+        .ttl(Duration::from_secs(10))
+        .wait(Duration::ZERO)
+        .acquire()
+        .await
+        .unwrap();
 
-    assert!(matches!(old.extend(Duration::from_secs(60)).await, Err(LockError::Lost { key }) if key == "k"));
+    assert!(
+        matches!(old.extend(Duration::from_secs(60)).await, Err(LockError::Lost { key }) if key == "k")
+    );
     assert_eq!(old.release().await.unwrap(), ReleaseOutcome::TakenOver);
 
     // The new holder still holds it, with its own lease untouched.
-    assert!(common::manager(&server).await.lock("k").try_acquire().await.unwrap().is_none());
+    assert!(
+        common::manager(&server)
+            .await
+            .lock("k")
+            .try_acquire()
+            .await
+            .unwrap()
+            .is_none()
+    );
     let mut conn = common::raw(&server).await;
     let lease = common::lease_keys(&server).await.pop().expect("lease key");
-    let pttl: i64 = redis::cmd("PTTL").arg(&lease).query_async(&mut conn).await.unwrap();
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(&lease)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     assert!(pttl > 9_000 && pttl <= 10_000, "pttl {pttl}");
     assert_eq!(new.release().await.unwrap(), ReleaseOutcome::Released);
 }
@@ -91,7 +141,12 @@ async fn an_expired_owner_cannot_release_or_extend_the_new_holders_lock() {
 async fn release_after_expiry_reports_expired() {
     let server = RedisServer::start();
     let manager = common::manager(&server).await;
-    let guard = manager.lock("k").ttl(Duration::from_millis(50)).acquire().await.unwrap();
+    let guard = manager
+        .lock("k")
+        .ttl(Duration::from_millis(50))
+        .acquire()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Expired);
 }
@@ -100,18 +155,35 @@ async fn release_after_expiry_reports_expired() {
 async fn the_owner_extends_its_lease() {
     let server = RedisServer::start();
     let manager = common::manager(&server).await;
-    let guard = manager.lock("k").ttl(Duration::from_millis(800)).acquire().await.unwrap();
+    let guard = manager
+        .lock("k")
+        .ttl(Duration::from_millis(800))
+        .acquire()
+        .await
+        .unwrap();
     let mut conn = common::raw(&server).await;
     let lease = common::lease_keys(&server).await.pop().expect("lease key");
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(300)).await;
         guard.extend(Duration::from_secs(5)).await.expect("extend");
-        let pttl: i64 = redis::cmd("PTTL").arg(&lease).query_async(&mut conn).await.unwrap();
+        let pttl: i64 = redis::cmd("PTTL")
+            .arg(&lease)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
         assert!(pttl > 4_000, "the lease was not re-armed: pttl {pttl}");
         assert!(guard.remaining() > Duration::from_secs(4));
     }
     // 1.2 s after acquiring with an 800 ms lease, the lock is still ours.
-    assert!(common::manager(&server).await.lock("k").try_acquire().await.unwrap().is_none());
+    assert!(
+        common::manager(&server)
+            .await
+            .lock("k")
+            .try_acquire()
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
     assert!(guard_is_gone(&server).await);
 }
@@ -132,20 +204,39 @@ async fn fencing_tokens_rise_across_a_thousand_acquisitions_expiry_and_deletion(
         assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
     }
     // Across expiry.
-    let expiring = manager.lock("fenced").ttl(Duration::from_millis(30)).acquire().await.unwrap();
+    let expiring = manager
+        .lock("fenced")
+        .ttl(Duration::from_millis(30))
+        .acquire()
+        .await
+        .unwrap();
     assert!(expiring.fencing_token() > last);
     last = expiring.fencing_token();
     std::mem::forget(expiring);
     tokio::time::sleep(Duration::from_millis(60)).await;
-    let guard = manager.lock("fenced").wait(Duration::ZERO).acquire().await.unwrap();
+    let guard = manager
+        .lock("fenced")
+        .wait(Duration::ZERO)
+        .acquire()
+        .await
+        .unwrap();
     assert!(guard.fencing_token() > last);
     last = guard.fencing_token();
     // Across deletion of the lock key by someone else.
     let mut conn = common::raw(&server).await;
     for key in common::lease_keys(&server).await {
-        let _: () = redis::cmd("DEL").arg(key).query_async(&mut conn).await.unwrap();
+        let _: () = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
     }
-    let next = manager.lock("fenced").wait(Duration::ZERO).acquire().await.unwrap();
+    let next = manager
+        .lock("fenced")
+        .wait(Duration::ZERO)
+        .acquire()
+        .await
+        .unwrap();
     assert!(next.fencing_token() > last);
     assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::TakenOver);
     assert_eq!(next.release().await.unwrap(), ReleaseOutcome::Released);
@@ -155,7 +246,12 @@ async fn fencing_tokens_rise_across_a_thousand_acquisitions_expiry_and_deletion(
 async fn fencing_tokens_keep_rising_after_redis_loses_its_data() {
     let mut server = RedisServer::start();
     let manager = common::manager(&server).await;
-    let before = manager.lock("fenced").acquire().await.unwrap().fencing_token();
+    let before = manager
+        .lock("fenced")
+        .acquire()
+        .await
+        .unwrap()
+        .fencing_token();
     server.restart(); // empty data: the counter is gone
     let mut after = None;
     for _ in 0..50 {
@@ -176,7 +272,12 @@ async fn fencing_tokens_keep_rising_after_redis_loses_its_data() {
 async fn giving_up_returns_timeout_in_about_the_requested_time() {
     let server = RedisServer::start();
     let manager = common::manager(&server).await;
-    let _held = manager.lock("busy").ttl(Duration::from_secs(30)).acquire().await.unwrap();
+    let _held = manager
+        .lock("busy")
+        .ttl(Duration::from_secs(30))
+        .acquire()
+        .await
+        .unwrap();
     let manager = common::manager(&server).await; // another process
     let started = Instant::now();
     let error = manager
@@ -193,11 +294,16 @@ async fn giving_up_returns_timeout_in_about_the_requested_time() {
         }
         other => panic!("expected Timeout, got {other}"),
     }
-    assert!(elapsed < Duration::from_millis(400), "gave up after {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_millis(400),
+        "gave up after {elapsed:?}"
+    );
 
     let started = Instant::now();
     let single = manager.lock("busy").wait(Duration::ZERO).acquire().await;
-    assert!(matches!(single, Err(LockError::Timeout { waited, .. }) if waited < Duration::from_millis(100)));
+    assert!(
+        matches!(single, Err(LockError::Timeout { waited, .. }) if waited < Duration::from_millis(100))
+    );
     assert!(started.elapsed() < Duration::from_millis(100));
 }
 
@@ -205,7 +311,12 @@ async fn giving_up_returns_timeout_in_about_the_requested_time() {
 async fn a_dropped_guard_is_released_within_100ms() {
     let server = RedisServer::start();
     let manager = common::manager(&server).await;
-    let guard = manager.lock("dropped").ttl(Duration::from_secs(30)).acquire().await.unwrap();
+    let guard = manager
+        .lock("dropped")
+        .ttl(Duration::from_secs(30))
+        .acquire()
+        .await
+        .unwrap();
     drop(guard);
     let started = Instant::now();
     let next = manager
@@ -221,16 +332,34 @@ async fn a_dropped_guard_is_released_within_100ms() {
 #[tokio::test]
 async fn keys_with_braces_spaces_unicode_and_control_characters_work() {
     let server = RedisServer::start();
-    let (manager, other) = (common::manager(&server).await, common::manager(&server).await);
-    for key in ["{order}:1", "}{", "a b\tc", "заказ:42 🧾", "\u{1}\u{7f}{}", "{}"] {
+    let (manager, other) = (
+        common::manager(&server).await,
+        common::manager(&server).await,
+    );
+    for key in [
+        "{order}:1",
+        "}{",
+        "a b\tc",
+        "заказ:42 🧾",
+        "\u{1}\u{7f}{}",
+        "{}",
+    ] {
         let guard = manager.lock(key).acquire().await.unwrap();
         assert_eq!(guard.key(), key);
-        assert!(other.lock(key).try_acquire().await.unwrap().is_none(), "{key:?} not exclusive");
+        assert!(
+            other.lock(key).try_acquire().await.unwrap().is_none(),
+            "{key:?} not exclusive"
+        );
         assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
     }
     // Different keys that a naive hash tag would merge stay independent.
     let a = manager.lock("{x}a").acquire().await.unwrap();
-    let b = other.lock("{x}b").try_acquire().await.unwrap().expect("independent");
+    let b = other
+        .lock("{x}b")
+        .try_acquire()
+        .await
+        .unwrap()
+        .expect("independent");
     assert_eq!(a.release().await.unwrap(), ReleaseOutcome::Released);
     assert_eq!(b.release().await.unwrap(), ReleaseOutcome::Released);
     assert!(common::lease_keys(&server).await.is_empty());
@@ -240,14 +369,24 @@ async fn keys_with_braces_spaces_unicode_and_control_characters_work() {
 async fn bad_input_gives_clear_errors() {
     let server = RedisServer::start();
     let manager = common::manager(&server).await;
-    assert!(matches!(manager.lock("").acquire().await, Err(LockError::InvalidKey { .. })));
+    assert!(matches!(
+        manager.lock("").acquire().await,
+        Err(LockError::InvalidKey { .. })
+    ));
     let long = "k".repeat(100_000);
-    assert!(matches!(manager.lock(long).acquire().await, Err(LockError::InvalidKey { .. })));
+    assert!(matches!(
+        manager.lock(long).acquire().await,
+        Err(LockError::InvalidKey { .. })
+    ));
     for ttl in [Duration::ZERO, Duration::from_secs(365 * 24 * 3600)] {
         let error = manager.lock("k").ttl(ttl).acquire().await.unwrap_err();
         assert!(matches!(error, LockError::InvalidConfig { .. }), "{error}");
     }
-    let error = distlock::LockManager::builder(server.url()).key_prefix("app:{x}:").build().await.unwrap_err();
+    let error = distlock::LockManager::builder(server.url())
+        .key_prefix("app:{x}:")
+        .build()
+        .await
+        .unwrap_err();
     assert!(error.to_string().contains("must not contain"), "{error}");
 }
 
@@ -260,11 +399,24 @@ async fn fencing_tokens_keep_rising_when_redis_comes_back_with_a_stale_counter()
     assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
     // As if Redis restored an old snapshot: the counter goes back.
     let mut conn = common::raw(&server).await;
-    let fences: Vec<String> = redis::cmd("KEYS").arg("*:fence").query_async(&mut conn).await.unwrap();
+    let fences: Vec<String> = redis::cmd("KEYS")
+        .arg("*:fence")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(fences.len(), 1);
-    let _: () = redis::cmd("SET").arg(&fences[0]).arg("5").query_async(&mut conn).await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&fences[0])
+        .arg("5")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let next = manager.lock("fenced").acquire().await.unwrap();
-    assert!(next.fencing_token() > last, "{} <= {last}", next.fencing_token());
+    assert!(
+        next.fencing_token() > last,
+        "{} <= {last}",
+        next.fencing_token()
+    );
     assert_eq!(next.release().await.unwrap(), ReleaseOutcome::Released);
 }
 
@@ -278,7 +430,10 @@ async fn an_acquire_cancelled_in_flight_leaves_no_lock_behind() {
     // The attempt is sent, but its answer cannot arrive before the cancellation.
     let cancelled = tokio::time::timeout(
         Duration::from_millis(200),
-        manager.lock("inflight").ttl(Duration::from_secs(30)).acquire(),
+        manager
+            .lock("inflight")
+            .ttl(Duration::from_secs(30))
+            .acquire(),
     )
     .await;
     assert!(cancelled.is_err());
@@ -292,5 +447,9 @@ async fn an_acquire_cancelled_in_flight_leaves_no_lock_behind() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(gone, "the cancelled attempt's lock stayed for its lease: {:?}", common::lease_keys(&server).await);
+    assert!(
+        gone,
+        "the cancelled attempt's lock stayed for its lease: {:?}",
+        common::lease_keys(&server).await
+    );
 }

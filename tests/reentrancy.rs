@@ -33,15 +33,25 @@ async fn outer(id: u32, server: &RedisServer) -> Result<(), AppError> {
     let token = lock.fencing_token();
     // A nested call on the same key joins the held lock: same fencing token, no deadlock.
     assert_eq!(inner_step(id, false).await?, token);
-    assert!(lease_exists(server).await, "the nested call released the outer lock");
+    assert!(
+        lease_exists(server).await,
+        "the nested call released the outer lock"
+    );
 
     // A nested call that fails with `?` leaves the outer lock held too.
     assert!(matches!(inner_step(id, true).await, Err(AppError::Inner)));
-    assert!(lease_exists(server).await, "the failed nested call released the outer lock");
+    assert!(
+        lease_exists(server).await,
+        "the failed nested call released the outer lock"
+    );
 
     // Direct requests join as well, and their release leaves the lock alone.
     let manager = distlock::manager("reentrant").unwrap();
-    let nested = manager.lock(format!("account:{id}")).wait(Duration::ZERO).acquire().await?;
+    let nested = manager
+        .lock(format!("account:{id}"))
+        .wait(Duration::ZERO)
+        .acquire()
+        .await?;
     assert!(nested.is_nested());
     assert_eq!(nested.fencing_token(), token);
     assert_eq!(nested.release().await?, ReleaseOutcome::Nested);
@@ -56,7 +66,10 @@ async fn outer(id: u32, server: &RedisServer) -> Result<(), AppError> {
             .acquire()
             .await
     });
-    assert!(matches!(spawned.await.unwrap(), Err(LockError::Timeout { .. })));
+    assert!(matches!(
+        spawned.await.unwrap(),
+        Err(LockError::Timeout { .. })
+    ));
     Ok(())
 }
 
@@ -68,7 +81,10 @@ async fn nested_calls_neither_deadlock_nor_release_early() {
         .await
         .expect("no deadlock")
         .expect("outer call");
-    assert!(!lease_exists(&server).await, "the outermost call did not release");
+    assert!(
+        !lease_exists(&server).await,
+        "the outermost call did not release"
+    );
 }
 
 #[distributed_lock(key = "short:<id>", ttl = "200ms", wait = "0s", manager = "expired-outer", guard = lock)]
@@ -76,7 +92,12 @@ async fn inner_after_expiry(id: u32) -> Result<bool, AppError> {
     Ok(lock.is_nested())
 }
 
-#[distributed_lock(key = "short:<id>", ttl = "200ms", wait = "0s", manager = "expired-outer")]
+#[distributed_lock(
+    key = "short:<id>",
+    ttl = "200ms",
+    wait = "0s",
+    manager = "expired-outer"
+)]
 async fn outer_outliving_its_lease(id: u32) -> Result<(), AppError> {
     assert!(inner_after_expiry(id).await?, "joins while valid");
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -45,7 +45,9 @@ pub enum LockError {
         source: redis::RedisError,
     },
     /// No manager was registered under this name (see [`init`](crate::init)).
-    #[error("no lock manager named `{name}` is initialized; call distlock::init (or init_named) at start-up")]
+    #[error(
+        "no lock manager named `{name}` is initialized; call distlock::init (or init_named) at start-up"
+    )]
     NotInitialized {
         /// The manager's name; `default` for the default manager.
         name: String,

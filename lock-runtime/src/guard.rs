@@ -137,7 +137,8 @@ impl LockGuard {
     /// monotonic clock: the start of the acquire attempt plus the lease, minus
     /// an allowance for clock drift.
     pub fn valid_until(&self) -> Instant {
-        self.held().map_or_else(Instant::now, |held| *lock(&held.valid_until))
+        self.held()
+            .map_or_else(Instant::now, |held| *lock(&held.valid_until))
     }
 
     /// How much of the validity is left (zero once it has run out).
@@ -254,5 +255,7 @@ impl fmt::Debug for LockGuard {
 
 /// The validity is a plain value: a poisoned mutex still holds a usable one.
 fn lock(valid_until: &Mutex<Instant>) -> std::sync::MutexGuard<'_, Instant> {
-    valid_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    valid_until
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -96,7 +96,15 @@ mod tests {
 
     #[test]
     fn both_keys_share_the_tag_whatever_the_key_holds() {
-        for key in ["order:1", "{evil}", "}{", "a b c", "ключ", "\u{0}\u{7f}{}", "{"] {
+        for key in [
+            "order:1",
+            "{evil}",
+            "}{",
+            "a b c",
+            "ключ",
+            "\u{0}\u{7f}{}",
+            "{",
+        ] {
             let keys = LockKeys::new("distlock:", key).unwrap();
             assert_eq!(hash_tag(&keys.lease), hash_tag(&keys.fence), "{key}");
             assert!(keys.lease.ends_with(key));
@@ -114,9 +122,15 @@ mod tests {
 
     #[test]
     fn rejects_empty_and_huge_keys_and_tagged_prefixes() {
-        assert!(matches!(LockKeys::new("p:", ""), Err(LockError::InvalidKey { .. })));
+        assert!(matches!(
+            LockKeys::new("p:", ""),
+            Err(LockError::InvalidKey { .. })
+        ));
         let huge = "é".repeat(MAX_KEY_LEN);
-        assert!(matches!(LockKeys::new("p:", &huge), Err(LockError::InvalidKey { .. })));
+        assert!(matches!(
+            LockKeys::new("p:", &huge),
+            Err(LockError::InvalidKey { .. })
+        ));
         assert!(validate_prefix("app:{x}:").is_err());
         assert!(validate_prefix("app:").is_ok());
     }

@@ -38,7 +38,10 @@ mod tests {
     #[test]
     fn validity_subtracts_drift() {
         let start = Instant::now();
-        assert_eq!(valid_until(start, Duration::from_secs(10)) - start, Duration::from_millis(9898));
+        assert_eq!(
+            valid_until(start, Duration::from_secs(10)) - start,
+            Duration::from_millis(9898)
+        );
         assert_eq!(valid_until(start, Duration::from_millis(1)), start);
     }
 

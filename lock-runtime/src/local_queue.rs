@@ -34,7 +34,9 @@ struct Line {
 
 impl Line {
     fn holder_valid_until(&self) -> Option<Instant> {
-        lock(&self.holder).as_ref().map(|valid_until| *lock(valid_until))
+        lock(&self.holder)
+            .as_ref()
+            .map(|valid_until| *lock(valid_until))
     }
 }
 
@@ -88,9 +90,7 @@ impl LocalQueues {
             key,
             line: Some(self.line(key)),
         };
-        let Some(line) = joined.line.as_ref() else {
-            return None;
-        };
+        let line = joined.line.as_ref()?;
         let waiting = Waiting::new(line);
         let mut turn = pin!(line.turn.clone().lock_owned());
         loop {
@@ -183,7 +183,10 @@ impl Drop for LocalTurn {
 /// `callers` references it is about to drop) refers to it. New references are
 /// only made under the map's lock, which the caller holds.
 fn remove_if_idle(lines: &mut HashMap<String, Arc<Line>>, key: &str, callers: usize) {
-    if lines.get(key).is_some_and(|line| Arc::strong_count(line) == 1 + callers) {
+    if lines
+        .get(key)
+        .is_some_and(|line| Arc::strong_count(line) == 1 + callers)
+    {
         lines.remove(key);
     }
 }
@@ -235,7 +238,9 @@ mod tests {
     async fn waiters_stop_waiting_when_the_holders_validity_ends() {
         let queues = LocalQueues::default();
         let stuck = queues.turn("k").await.expect("free line");
-        stuck.hold(Arc::new(Mutex::new(Instant::now() + Duration::from_millis(50))));
+        stuck.hold(Arc::new(Mutex::new(
+            Instant::now() + Duration::from_millis(50),
+        )));
         let started = Instant::now();
         assert!(queues.turn("k").await.is_none());
         assert!(started.elapsed() >= Duration::from_millis(45));

@@ -176,7 +176,9 @@ impl LockManagerBuilder {
             ("connect timeout", self.connect_timeout),
         ] {
             if value.is_zero() {
-                return Err(LockError::invalid_config(format!("the {name} must be above zero")));
+                return Err(LockError::invalid_config(format!(
+                    "the {name} must be above zero"
+                )));
             }
         }
         let url = redact(&self.url);
@@ -251,12 +253,18 @@ mod tests {
         assert_eq!(redact("redis://h:6379/2"), "redis://h:6379/2");
         assert_eq!(redact("not a url"), "not a url");
         assert_eq!(redact("redis://u:p/a@ss@h:1/0"), "redis://u:***@h:1/0");
-        assert_eq!(redact("redis+unix:///tmp/r.sock?db=1&pass=secret"), "redis+unix:///tmp/r.sock?***");
+        assert_eq!(
+            redact("redis+unix:///tmp/r.sock?db=1&pass=secret"),
+            "redis+unix:///tmp/r.sock?***"
+        );
     }
 
     #[test]
     fn builder_debug_hides_the_password() {
         let debug = format!("{:?}", super::LockManager::builder("redis://u:hunter2@h:1"));
-        assert!(!debug.contains("hunter2") && debug.contains("***"), "{debug}");
+        assert!(
+            !debug.contains("hunter2") && debug.contains("***"),
+            "{debug}"
+        );
     }
 }

@@ -26,7 +26,10 @@ pub(crate) struct HeldLock {
 
 impl HeldLock {
     pub(crate) fn valid_until(&self) -> Instant {
-        *self.valid_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .valid_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -44,7 +47,9 @@ pub(crate) fn find(manager: usize, key: &str) -> Option<HeldLock> {
 
 /// Runs `body` with `lock` added to the current task's held locks.
 pub(crate) fn scope<F: Future>(lock: Option<HeldLock>, body: F) -> impl Future<Output = F::Output> {
-    let mut held: Vec<HeldLock> = HELD.try_with(|held| held.as_ref().clone()).unwrap_or_default();
+    let mut held: Vec<HeldLock> = HELD
+        .try_with(|held| held.as_ref().clone())
+        .unwrap_or_default();
     held.extend(lock);
     HELD.scope(Arc::new(held), body)
 }

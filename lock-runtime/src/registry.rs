@@ -41,7 +41,9 @@ pub async fn init_named(name: &str, url: &str) -> Result<LockManager, LockError>
 pub fn register(name: &str, manager: LockManager) -> Result<(), LockError> {
     let mut managers = MANAGERS.write().unwrap_or_else(PoisonError::into_inner);
     if managers.contains_key(name) {
-        return Err(LockError::AlreadyInitialized { name: name.to_owned() });
+        return Err(LockError::AlreadyInitialized {
+            name: name.to_owned(),
+        });
     }
     managers.insert(name.to_owned(), manager);
     Ok(())
@@ -54,7 +56,9 @@ pub fn manager(name: &str) -> Result<LockManager, LockError> {
         .unwrap_or_else(PoisonError::into_inner)
         .get(name)
         .cloned()
-        .ok_or_else(|| LockError::NotInitialized { name: name.to_owned() })
+        .ok_or_else(|| LockError::NotInitialized {
+            name: name.to_owned(),
+        })
 }
 
 /// The default manager, installed by [`init`].
@@ -65,7 +69,9 @@ pub fn default_manager() -> Result<LockManager, LockError> {
 fn ensure_free(name: &str) -> Result<(), LockError> {
     let managers = MANAGERS.read().unwrap_or_else(PoisonError::into_inner);
     if managers.contains_key(name) {
-        return Err(LockError::AlreadyInitialized { name: name.to_owned() });
+        return Err(LockError::AlreadyInitialized {
+            name: name.to_owned(),
+        });
     }
     Ok(())
 }

@@ -134,7 +134,9 @@ impl LockRequest {
                 }
                 Attempt::Held { remaining } => remaining,
             };
-            let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
+            let left = deadline.map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
             if left.is_zero() {
                 return Err(self.timeout(started));
             }
@@ -151,7 +153,10 @@ impl LockRequest {
             };
             // A release wakes us; the timer covers a holder that crashed (its
             // lease ends) and a lost message.
-            let nap = remaining.map_or(MAX_NAP, |r| r + Duration::from_millis(1)).min(MAX_NAP).min(left);
+            let nap = remaining
+                .map_or(MAX_NAP, |r| r + Duration::from_millis(1))
+                .min(MAX_NAP)
+                .min(left);
             tokio::select! {
                 () = subscription.woken() => {}
                 () = tokio::time::sleep(nap) => {}
@@ -162,7 +167,11 @@ impl LockRequest {
     /// Waits for this task's turn among the waiters of this process:
     /// `Ok(None)` to contend without one (the turn holder outlived its
     /// validity), `Err(())` when the wait ran out first.
-    async fn local_turn(&self, wait: Duration, deadline: Option<Instant>) -> Result<Option<LocalTurn>, ()> {
+    async fn local_turn(
+        &self,
+        wait: Duration,
+        deadline: Option<Instant>,
+    ) -> Result<Option<LocalTurn>, ()> {
         let queues = self.manager.queues();
         // Nobody of this process on the key (the usual case): no waiting machinery.
         match queues.try_turn(&self.key) {
@@ -219,7 +228,11 @@ impl Drop for InFlight<'_> {
             return;
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (mut conn, keys, owner) = (self.manager.connection(), self.keys.clone(), self.owner.to_owned());
+            let (mut conn, keys, owner) = (
+                self.manager.connection(),
+                self.keys.clone(),
+                self.owner.to_owned(),
+            );
             runtime.spawn(async move {
                 let _ = protocol::release(&mut conn, &keys, &owner).await;
             });

@@ -76,11 +76,13 @@ impl Wakeups {
         self.shared.start();
         let (wakes, subscribed) = {
             let mut channels = self.shared.channels();
-            let entry = channels.entry(channel.to_owned()).or_insert_with(|| Channel {
-                waiters: 0,
-                wakes: watch::Sender::new(0),
-                subscribed: Arc::new(OnceCell::new()),
-            });
+            let entry = channels
+                .entry(channel.to_owned())
+                .or_insert_with(|| Channel {
+                    waiters: 0,
+                    wakes: watch::Sender::new(0),
+                    subscribed: Arc::new(OnceCell::new()),
+                });
             entry.waiters += 1;
             (entry.wakes.subscribe(), entry.subscribed.clone())
         };
@@ -94,10 +96,13 @@ impl Wakeups {
                 let mut sink = self.shared.sink.lock().await;
                 match sink.as_mut() {
                     // Bounded, so a half-open connection cannot hold the sink.
-                    Some(sink) => match tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.subscribe(channel)).await {
-                        Ok(Ok(())) => Ok(()),
-                        _ => Err(()),
-                    },
+                    Some(sink) => {
+                        match tokio::time::timeout(SUBSCRIBE_TIMEOUT, sink.subscribe(channel)).await
+                        {
+                            Ok(Ok(())) => Ok(()),
+                            _ => Err(()),
+                        }
+                    }
                     // Not connected: the dispatcher subscribes every known
                     // channel when it connects.
                     None => Err(()),
@@ -145,7 +150,9 @@ impl Drop for Subscription {
             // Someone may have started waiting again meanwhile.
             let idle = {
                 let mut channels = shared.channels();
-                let idle = channels.get(&channel).is_some_and(|entry| entry.waiters == 0);
+                let idle = channels
+                    .get(&channel)
+                    .is_some_and(|entry| entry.waiters == 0);
                 if idle {
                     channels.remove(&channel);
                 }
@@ -216,7 +223,9 @@ async fn dispatch(shared: Weak<Shared>, mut shutdown: watch::Receiver<()>) {
                         _ = shutdown.changed() => return,
                         message = stream.next() => message,
                     };
-                    let Some(strong) = shared.upgrade() else { return };
+                    let Some(strong) = shared.upgrade() else {
+                        return;
+                    };
                     match message {
                         Some(message) => strong.wake(Some(message.get_channel_name())),
                         None => {

@@ -27,12 +27,20 @@ pub async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
 /// Every key in the server.
 pub async fn all_keys(server: &RedisServer) -> Vec<String> {
     let mut conn = raw(server).await;
-    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.expect("KEYS");
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .expect("KEYS");
     keys.sort();
     keys
 }
 
 /// The lease key of `key` under the default prefix, found by scanning.
 pub async fn lease_keys(server: &RedisServer) -> Vec<String> {
-    all_keys(server).await.into_iter().filter(|k| k.contains("}:lock:")).collect()
+    all_keys(server)
+        .await
+        .into_iter()
+        .filter(|k| k.contains("}:lock:"))
+        .collect()
 }
