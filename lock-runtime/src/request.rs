@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use crate::keyspace::LockKeys;
 use crate::local_queue::LocalTurn;
 use crate::protocol::{self, Attempt};
+use crate::wakeup::Subscription;
 use crate::{LockError, LockGuard, LockManager, lease, reentrancy};
 
 /// Longest a waiter sleeps without re-checking Redis, in case a wake-up
@@ -101,10 +102,11 @@ impl LockRequest {
         };
         let owner = uuid::Uuid::new_v4().to_string();
         let mut conn = self.manager.connection();
-        let mut subscription = None;
+        let mut subscription: Option<Subscription> = None;
         loop {
+            // Wake-ups from before this attempt are answered by the attempt.
             if let Some(subscription) = subscription.as_mut() {
-                crate::wakeup::Subscription::mark_seen(subscription);
+                subscription.mark_seen();
             }
             let attempt_start = Instant::now();
             let in_flight = InFlight::new(&self.manager, &keys, &owner);
