@@ -30,31 +30,28 @@ async fn redis_for(name: &str) -> RedisServer {
 static INSIDE: AtomicUsize = AtomicUsize::new(0);
 static MOST_INSIDE: AtomicUsize = AtomicUsize::new(0);
 
-fn enter_critical_section() {
+/// The body of both locked fns below: records how many calls are inside at once.
+async fn critical_section() -> Result<(), AppError> {
     let now = INSIDE.fetch_add(1, Ordering::SeqCst) + 1;
     MOST_INSIDE.fetch_max(now, Ordering::SeqCst);
+    tokio::task::yield_now().await;
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    INSIDE.fetch_sub(1, Ordering::SeqCst);
+    Ok(())
 }
 
 // The same lock key through two managers, as two processes would use it:
 // only Redis keeps calls of `exclusive_a` and `exclusive_b` apart.
 #[distributed_lock(key = "order:<id>", ttl = "10s", wait = "60s", manager = "exclusion-a")]
 async fn exclusive_a(id: u64) -> Result<(), AppError> {
-    enter_critical_section();
-    tokio::task::yield_now().await;
-    tokio::time::sleep(Duration::from_millis(1)).await;
-    INSIDE.fetch_sub(1, Ordering::SeqCst);
     let _ = id;
-    Ok(())
+    critical_section().await
 }
 
 #[distributed_lock(key = "order:<id>", ttl = "10s", wait = "60s", manager = "exclusion-b")]
 async fn exclusive_b(id: u64) -> Result<(), AppError> {
-    enter_critical_section();
-    tokio::task::yield_now().await;
-    tokio::time::sleep(Duration::from_millis(1)).await;
-    INSIDE.fetch_sub(1, Ordering::SeqCst);
     let _ = id;
-    Ok(())
+    critical_section().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
