@@ -9,8 +9,9 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use distlock::{LockError, ReleaseOutcome};
+use distlock::{LockError, LockGuard, LockManager, ReleaseOutcome};
 use lock_testkit::RedisServer;
+use tokio::task::JoinHandle;
 
 async fn numsub(server: &RedisServer, channel_suffix: &str) -> i64 {
     let mut conn = common::raw(server).await;
@@ -43,6 +44,32 @@ async fn numsub_becomes(server: &RedisServer, channel_suffix: &str, count: i64) 
     false
 }
 
+/// Takes `key` with a lease far longer than any test.
+async fn hold(manager: &LockManager, key: &str) -> LockGuard {
+    manager
+        .lock(key)
+        .ttl(Duration::from_secs(30))
+        .acquire()
+        .await
+        .unwrap()
+}
+
+/// A task that waits for `key`, releases it, and reports when it acquired it.
+fn spawn_waiter(manager: &LockManager, key: &'static str) -> JoinHandle<Instant> {
+    let manager = manager.clone();
+    tokio::spawn(async move {
+        let guard = manager
+            .lock(key)
+            .wait(Duration::from_secs(20))
+            .acquire()
+            .await
+            .unwrap();
+        let acquired = Instant::now();
+        assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+        acquired
+    })
+}
+
 #[tokio::test]
 async fn a_release_wakes_a_waiter_in_another_process_within_20ms() {
     let server = RedisServer::start();
@@ -52,26 +79,8 @@ async fn a_release_wakes_a_waiter_in_another_process_within_20ms() {
     );
     let mut wake_ups = Vec::new();
     for _ in 0..5 {
-        let holder = holder_side
-            .lock("hot")
-            .ttl(Duration::from_secs(30))
-            .acquire()
-            .await
-            .unwrap();
-        let waiter = tokio::spawn({
-            let manager = waiter_side.clone();
-            async move {
-                let guard = manager
-                    .lock("hot")
-                    .wait(Duration::from_secs(10))
-                    .acquire()
-                    .await
-                    .unwrap();
-                let acquired = Instant::now();
-                assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
-                acquired
-            }
-        });
+        let holder = hold(&holder_side, "hot").await;
+        let waiter = spawn_waiter(&waiter_side, "hot");
         // Let the waiter subscribe and go to sleep: its fallback timer is 500 ms.
         tokio::time::sleep(Duration::from_millis(100)).await;
         let released = Instant::now();
@@ -158,23 +167,8 @@ async fn killing_the_subscriber_connection_does_not_strand_waiters() {
         common::manager(&server).await,
         common::manager(&server).await,
     );
-    let holder = holder_side
-        .lock("k")
-        .ttl(Duration::from_secs(30))
-        .acquire()
-        .await
-        .unwrap();
-    let waiter = tokio::spawn(async move {
-        let guard = waiter_side
-            .lock("k")
-            .wait(Duration::from_secs(20))
-            .acquire()
-            .await
-            .unwrap();
-        let acquired = Instant::now();
-        assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
-        acquired
-    });
+    let holder = hold(&holder_side, "k").await;
+    let waiter = spawn_waiter(&waiter_side, "k");
     assert!(
         numsub_becomes(&server, ":lock:k", 1).await,
         "the waiter did not subscribe"
@@ -211,21 +205,8 @@ async fn channels_are_unsubscribed_when_nobody_waits() {
         common::manager(&server).await,
         common::manager(&server).await,
     );
-    let holder = holder_side.lock("sub").acquire().await.unwrap();
-    let waiters: Vec<_> = (0..3)
-        .map(|_| {
-            let manager = waiter_side.clone();
-            tokio::spawn(async move {
-                let guard = manager
-                    .lock("sub")
-                    .wait(Duration::from_secs(10))
-                    .acquire()
-                    .await
-                    .unwrap();
-                assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
-            })
-        })
-        .collect();
+    let holder = hold(&holder_side, "sub").await;
+    let waiters: Vec<_> = (0..3).map(|_| spawn_waiter(&waiter_side, "sub")).collect();
     // Three waiters, one subscription: only the head of the local line waits in Redis.
     assert!(numsub_becomes(&server, ":lock:sub", 1).await);
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -261,12 +242,7 @@ async fn wait_zero_makes_exactly_one_attempt_and_waits_are_honoured() {
         common::manager(&server).await,
         common::manager(&server).await,
     );
-    let holder = holder_side
-        .lock("w")
-        .ttl(Duration::from_secs(30))
-        .acquire()
-        .await
-        .unwrap();
+    let holder = hold(&holder_side, "w").await;
     let before = evalsha_calls(&server).await;
     let single = other.lock("w").wait(Duration::ZERO).acquire().await;
     assert!(matches!(single, Err(LockError::Timeout { .. })));

@@ -47,12 +47,6 @@ pub fn key_part<T: ?Sized + Display>(value: &T) -> &T {
     value
 }
 
-/// Runs the body so that a panic can be held until the lock is released.
-#[inline]
-pub fn catch_unwind<F: Future>(body: F) -> CatchUnwind<AssertUnwindSafe<F>> {
-    AssertUnwindSafe(body).catch_unwind()
-}
-
 /// Runs the body with the lock marked as held by the current task, so a
 /// nested locked call on the same key joins it instead of waiting for itself,
 /// and holds a panic until the lock is released.
@@ -61,14 +55,14 @@ pub fn run<F: Future>(
     guard: &LockGuard,
     body: F,
 ) -> CatchUnwind<AssertUnwindSafe<impl Future<Output = F::Output>>> {
-    catch_unwind(crate::reentrancy::scope(guard.held_lock(), body))
+    AssertUnwindSafe(crate::reentrancy::scope(guard.held_lock(), body)).catch_unwind()
 }
 
 /// Releases the lock after the body, awaited, and reports a lease that ran out
 /// under the body.
 pub async fn release(guard: LockGuard) {
-    let key = guard.key().to_owned();
-    match guard.release().await {
+    let (key, outcome) = guard.release_keyed().await;
+    match outcome {
         Ok(ReleaseOutcome::Released | ReleaseOutcome::Nested) => {}
         Ok(outcome) => tracing::warn!(
             key = %key,

@@ -1,14 +1,14 @@
 //! The proof of holding a lock, and what releasing it found.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::keyspace::LockKeys;
+use crate::lease::{self, Validity};
 use crate::local_queue::LocalTurn;
 use crate::protocol::{self, Ownership};
 use crate::reentrancy::HeldLock;
-use crate::{LockError, LockManager, lease};
+use crate::{LockError, LockManager};
 
 /// What [`LockGuard::release`] found in Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +46,7 @@ struct Held {
     owner: String,
     fencing_token: u64,
     /// Shared with nested guards of the same lock.
-    valid_until: Arc<Mutex<Instant>>,
+    validity: Validity,
     /// This process's turn on the key; the next local waiter's turn starts
     /// when it drops, after the release. `None` for a nested guard, and for a
     /// lock taken after a stuck turn holder's validity ran out.
@@ -65,9 +65,9 @@ impl LockGuard {
         valid_until: Instant,
         turn: Option<LocalTurn>,
     ) -> Self {
-        let valid_until = Arc::new(Mutex::new(valid_until));
+        let validity = Validity::new(valid_until);
         if let Some(turn) = &turn {
-            turn.hold(valid_until.clone());
+            turn.hold(validity.clone());
         }
         LockGuard {
             held: Some(Held {
@@ -76,7 +76,7 @@ impl LockGuard {
                 keys,
                 owner,
                 fencing_token,
-                valid_until,
+                validity,
                 turn,
                 nested: false,
             }),
@@ -92,7 +92,7 @@ impl LockGuard {
                 keys,
                 owner: outer.owner,
                 fencing_token: outer.fencing_token,
-                valid_until: outer.valid_until,
+                validity: outer.validity,
                 turn: None,
                 nested: true,
             }),
@@ -106,7 +106,7 @@ impl LockGuard {
             key: held.key.clone(),
             owner: held.owner.clone(),
             fencing_token: held.fencing_token,
-            valid_until: held.valid_until.clone(),
+            validity: held.validity.clone(),
         })
     }
 
@@ -138,7 +138,7 @@ impl LockGuard {
     /// an allowance for clock drift.
     pub fn valid_until(&self) -> Instant {
         self.held()
-            .map_or_else(Instant::now, |held| *lock(&held.valid_until))
+            .map_or_else(Instant::now, |held| held.validity.until())
     }
 
     /// How much of the validity is left (zero once it has run out).
@@ -161,7 +161,7 @@ impl LockGuard {
             .map_err(|source| LockError::backend(&held.key, source))?;
         match found {
             Ownership::Owned => {
-                *lock(&held.valid_until) = lease::valid_until(start, ttl);
+                held.validity.set(lease::valid_until(start, ttl));
                 Ok(())
             }
             Ownership::Expired | Ownership::TakenOver => Err(LockError::Lost {
@@ -175,16 +175,19 @@ impl LockGuard {
     /// Never deletes another owner's lock: the owner token is checked in the
     /// same script that deletes. If this future is dropped before Redis
     /// answered, the guard's drop sends the release instead.
-    pub async fn release(mut self) -> Result<ReleaseOutcome, LockError> {
+    pub async fn release(self) -> Result<ReleaseOutcome, LockError> {
+        self.release_keyed().await.1
+    }
+
+    /// [`release`](Self::release), handing back the key for reporting.
+    pub(crate) async fn release_keyed(mut self) -> (String, Result<ReleaseOutcome, LockError>) {
         let outcome = match self.held() {
             Some(held) => held.release().await,
             None => Ok(ReleaseOutcome::Expired),
         };
         // Done: disarm the drop, end the validity, hand the turn on.
-        if let Some(held) = self.held.take() {
-            held.finish();
-        }
-        outcome
+        let key = self.held.take().map(Held::finish).unwrap_or_default();
+        (key, outcome)
     }
 
     fn held(&self) -> Option<&Held> {
@@ -209,12 +212,13 @@ impl Held {
     }
 
     /// After the release: nested guards see no validity left, then the next
-    /// waiter of this process gets its turn.
-    fn finish(self) {
+    /// waiter of this process gets its turn. Returns the key.
+    fn finish(self) -> String {
         if !self.nested {
-            *lock(&self.valid_until) = Instant::now();
+            self.validity.set(Instant::now());
         }
         drop(self.turn);
+        self.key
     }
 }
 
@@ -251,11 +255,4 @@ impl fmt::Debug for LockGuard {
             .field("remaining", &self.remaining())
             .finish_non_exhaustive()
     }
-}
-
-/// The validity is a plain value: a poisoned mutex still holds a usable one.
-fn lock(valid_until: &Mutex<Instant>) -> std::sync::MutexGuard<'_, Instant> {
-    valid_until
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -1,5 +1,6 @@
 //! Lease arithmetic: limits and the validity a holder may rely on.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::LockError;
@@ -29,6 +30,29 @@ pub(crate) fn validate(lease: Duration) -> Result<Duration, LockError> {
 pub(crate) fn valid_until(start: Instant, lease: Duration) -> Instant {
     let drift = lease / 100 + Duration::from_millis(2);
     start + lease.saturating_sub(drift)
+}
+
+/// The instant until which a held lock is certainly ours, shared by its
+/// guard, the nested guards that joined it, and its process's line.
+#[derive(Debug, Clone)]
+pub(crate) struct Validity(Arc<Mutex<Instant>>);
+
+impl Validity {
+    pub(crate) fn new(until: Instant) -> Self {
+        Validity(Arc::new(Mutex::new(until)))
+    }
+
+    pub(crate) fn until(&self) -> Instant {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn set(&self, until: Instant) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = until;
+    }
+
+    pub(crate) fn is_over(&self) -> bool {
+        self.until() <= Instant::now()
+    }
 }
 
 #[cfg(test)]

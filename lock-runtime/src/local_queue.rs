@@ -13,6 +13,8 @@ use std::time::Instant;
 
 use tokio::sync::{Notify, OwnedMutexGuard};
 
+use crate::lease::Validity;
+
 type Lines = Arc<Mutex<HashMap<String, Arc<Line>>>>;
 
 /// One FIFO line per key with waiters or a holder in this process.
@@ -25,7 +27,7 @@ struct Line {
     /// tokio's mutex queues its waiters in FIFO order.
     turn: Arc<tokio::sync::Mutex<()>>,
     /// The validity of the lock the turn holder acquired, once it has one.
-    holder: Mutex<Option<Arc<Mutex<Instant>>>>,
+    holder: Mutex<Option<Validity>>,
     /// Signalled when the holder's validity is set, if anyone waits in line
     /// (the uncontended path never pays for a wake-up).
     holder_set: Notify,
@@ -34,25 +36,26 @@ struct Line {
 
 impl Line {
     fn holder_valid_until(&self) -> Option<Instant> {
-        lock(&self.holder)
-            .as_ref()
-            .map(|valid_until| *lock(valid_until))
+        lock(&self.holder).as_ref().map(Validity::until)
+    }
+
+    fn holder_expired(&self) -> bool {
+        lock(&self.holder).as_ref().is_some_and(Validity::is_over)
     }
 }
 
-/// A waiter's place in a line; leaving it (with or without the turn, or by
-/// being cancelled) removes the line when nobody else is in it.
+/// A task's place in a line while it asks for the turn; leaving it (with or
+/// without the turn, or by being cancelled) removes the line when nobody else
+/// is in it.
 struct Joined<'a> {
     queues: &'a LocalQueues,
     key: &'a str,
-    line: Option<Arc<Line>>,
+    line: Arc<Line>,
 }
 
 impl Drop for Joined<'_> {
     fn drop(&mut self) {
-        let mut lines = lock(&self.queues.lines);
-        drop(self.line.take());
-        remove_if_idle(&mut lines, self.key, 0);
+        remove_if_idle(&mut lock(&self.queues.lines), self.key, 1);
     }
 }
 
@@ -85,28 +88,23 @@ impl LocalQueues {
     /// Waits for this task's turn on `key`; `None` when the turn holder's
     /// validity ran out first, so the caller should contend without a turn.
     pub(crate) async fn turn(&self, key: &str) -> Option<LocalTurn> {
-        let joined = Joined {
-            queues: self,
-            key,
-            line: Some(self.line(key)),
-        };
-        let line = joined.line.as_ref()?;
+        let joined = self.join(key);
+        let line = &joined.line;
         let waiting = Waiting::new(line);
         let mut turn = pin!(line.turn.clone().lock_owned());
         loop {
             let mut holder_set = pin!(line.holder_set.notified());
             holder_set.as_mut().enable();
-            let valid_until = line.holder_valid_until();
-            if valid_until.is_some_and(|until| until <= Instant::now()) {
+            if line.holder_expired() {
                 return None;
             }
             tokio::select! {
                 turn = &mut turn => {
                     drop(waiting);
-                    return Some(self.turn_from(key, line.clone(), turn));
+                    return Some(self.turn_from(&joined, turn));
                 }
                 () = holder_set => {}
-                () = sleep_until(valid_until) => {}
+                () = sleep_until(line.holder_valid_until()) => {}
             }
         }
     }
@@ -114,17 +112,10 @@ impl LocalQueues {
     /// Takes the turn if nobody in this process holds or waits for `key`.
     /// `Err(true)` when the turn is taken but its holder's validity is over.
     pub(crate) fn try_turn(&self, key: &str) -> Result<LocalTurn, bool> {
-        let line = self.line(key);
-        match line.turn.clone().try_lock_owned() {
-            Ok(turn) => Ok(self.turn_from(key, line, turn)),
-            Err(_) => {
-                let expired = line
-                    .holder_valid_until()
-                    .is_some_and(|until| until <= Instant::now());
-                drop(line);
-                remove_if_idle(&mut lock(&self.lines), key, 0);
-                Err(expired)
-            }
+        let joined = self.join(key);
+        match joined.line.turn.clone().try_lock_owned() {
+            Ok(turn) => Ok(self.turn_from(&joined, turn)),
+            Err(_) => Err(joined.line.holder_expired()),
         }
     }
 
@@ -134,8 +125,8 @@ impl LocalQueues {
         lock(&self.lines).len()
     }
 
-    fn line(&self, key: &str) -> Arc<Line> {
-        lock(&self.lines)
+    fn join<'a>(&'a self, key: &'a str) -> Joined<'a> {
+        let line = lock(&self.lines)
             .entry(key.to_owned())
             .or_insert_with(|| {
                 Arc::new(Line {
@@ -145,14 +136,19 @@ impl LocalQueues {
                     waiting: AtomicUsize::new(0),
                 })
             })
-            .clone()
+            .clone();
+        Joined {
+            queues: self,
+            key,
+            line,
+        }
     }
 
-    fn turn_from(&self, key: &str, line: Arc<Line>, turn: OwnedMutexGuard<()>) -> LocalTurn {
+    fn turn_from(&self, joined: &Joined<'_>, turn: OwnedMutexGuard<()>) -> LocalTurn {
         LocalTurn {
             turn: Some(turn),
-            line,
-            key: key.to_owned(),
+            line: joined.line.clone(),
+            key: joined.key.to_owned(),
             lines: self.lines.clone(),
         }
     }
@@ -160,8 +156,8 @@ impl LocalQueues {
 
 impl LocalTurn {
     /// Records the validity of the lock this turn acquired.
-    pub(crate) fn hold(&self, valid_until: Arc<Mutex<Instant>>) {
-        *lock(&self.line.holder) = Some(valid_until);
+    pub(crate) fn hold(&self, validity: Validity) {
+        *lock(&self.line.holder) = Some(validity);
         if self.line.waiting.load(Ordering::SeqCst) > 0 {
             self.line.holder_set.notify_waiters();
         }
@@ -238,9 +234,7 @@ mod tests {
     async fn waiters_stop_waiting_when_the_holders_validity_ends() {
         let queues = LocalQueues::default();
         let stuck = queues.turn("k").await.expect("free line");
-        stuck.hold(Arc::new(Mutex::new(
-            Instant::now() + Duration::from_millis(50),
-        )));
+        stuck.hold(Validity::new(Instant::now() + Duration::from_millis(50)));
         let started = Instant::now();
         assert!(queues.turn("k").await.is_none());
         assert!(started.elapsed() >= Duration::from_millis(45));

@@ -7,8 +7,9 @@
 //! it is a different holder.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
+
+use crate::lease::Validity;
 
 tokio::task_local! {
     static HELD: Arc<Vec<HeldLock>>;
@@ -21,16 +22,7 @@ pub(crate) struct HeldLock {
     pub(crate) key: String,
     pub(crate) owner: String,
     pub(crate) fencing_token: u64,
-    pub(crate) valid_until: Arc<Mutex<Instant>>,
-}
-
-impl HeldLock {
-    pub(crate) fn valid_until(&self) -> Instant {
-        *self
-            .valid_until
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+    pub(crate) validity: Validity,
 }
 
 /// The lock on `key` of `manager` that the current task already holds.

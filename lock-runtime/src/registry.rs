@@ -67,11 +67,10 @@ pub fn default_manager() -> Result<LockManager, LockError> {
 }
 
 fn ensure_free(name: &str) -> Result<(), LockError> {
-    let managers = MANAGERS.read().unwrap_or_else(PoisonError::into_inner);
-    if managers.contains_key(name) {
-        return Err(LockError::AlreadyInitialized {
+    match manager(name) {
+        Ok(_) => Err(LockError::AlreadyInitialized {
             name: name.to_owned(),
-        });
+        }),
+        Err(_) => Ok(()),
     }
-    Ok(())
 }

@@ -90,7 +90,7 @@ impl LockRequest {
         let keys = LockKeys::new(self.manager.key_prefix(), &self.key)?;
         if let Some(outer) = reentrancy::find(self.manager.id(), &self.key) {
             // Joining is only sound while the outer lock is still certainly ours.
-            if outer.valid_until() <= Instant::now() {
+            if outer.validity.is_over() {
                 return Err(LockError::Lost { key: self.key });
             }
             return Ok(LockGuard::nested(self.manager, keys, outer));

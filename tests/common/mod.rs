@@ -44,3 +44,15 @@ pub async fn lease_keys(server: &RedisServer) -> Vec<String> {
         .filter(|k| k.contains("}:lock:"))
         .collect()
 }
+
+/// Whether a fresh manager on `server` (another process, as far as locking
+/// goes) finds `key` held: a single attempt that must fail.
+pub async fn held_elsewhere(server: &RedisServer, key: &str) -> bool {
+    manager(server)
+        .await
+        .lock(key)
+        .try_acquire()
+        .await
+        .expect("try_acquire")
+        .is_none()
+}
