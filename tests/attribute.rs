@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use distlock::{LockError, LockGuard, distributed_lock};
-use lock_testkit::RedisServer;
 
 #[derive(Debug, thiserror::Error)]
 enum AppError {
@@ -18,13 +17,6 @@ enum AppError {
     Lock(#[from] LockError),
     #[error("rejected: {0}")]
     Rejected(&'static str),
-}
-
-/// Starts a Redis and registers a manager for it under `name`.
-async fn redis_for(name: &str) -> RedisServer {
-    let server = RedisServer::start();
-    distlock::register(name, common::manager(&server).await).expect("fresh manager name");
-    server
 }
 
 static INSIDE: AtomicUsize = AtomicUsize::new(0);
@@ -56,7 +48,7 @@ async fn exclusive_b(id: u64) -> Result<(), AppError> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_calls_from_two_processes_never_overlap() {
-    let redis = redis_for("exclusion-a").await;
+    let redis = common::redis_for("exclusion-a").await;
     distlock::register("exclusion-b", common::manager(&redis).await).unwrap();
     let calls: Vec<_> = (0..50)
         .map(|i| {
@@ -85,7 +77,7 @@ async fn meet(id: u64, barrier: Arc<tokio::sync::Barrier>) -> Result<u64, AppErr
 
 #[tokio::test]
 async fn different_keys_run_in_parallel() {
-    let _redis = redis_for("parallel").await;
+    let _redis = common::redis_for("parallel").await;
     let barrier = Arc::new(tokio::sync::Barrier::new(2));
     // Both bodies must be inside their locks at once to pass the barrier.
     let both = tokio::time::timeout(Duration::from_secs(5), async {
@@ -116,7 +108,7 @@ async fn step(step: &str, fail: bool) -> Result<&'static str, AppError> {
 
 #[tokio::test]
 async fn the_lock_is_gone_when_the_fn_returns_on_every_path() {
-    let redis = redis_for("release").await;
+    let redis = common::redis_for("release").await;
     assert_eq!(step("normal", false).await.unwrap(), "finished");
     assert!(
         common::lease_keys(&redis).await.is_empty(),
@@ -158,7 +150,7 @@ async fn slow(id: u32) -> Result<u32, AppError> {
 
 #[tokio::test]
 async fn a_cancelled_call_releases_within_100ms() {
-    let redis = redis_for("cancel").await;
+    let redis = common::redis_for("cancel").await;
     let manager = distlock::manager("cancel").unwrap();
     let cancelled = tokio::time::timeout(Duration::from_millis(200), slow(1)).await;
     assert!(cancelled.is_err(), "the call was still running");
@@ -195,7 +187,7 @@ async fn guarded_waiting(id: u32) -> Result<(), Box<dyn std::error::Error + Send
 
 #[tokio::test]
 async fn a_busy_lock_returns_the_error_and_the_body_does_not_run() {
-    let redis = redis_for("busy").await;
+    let redis = common::redis_for("busy").await;
     // Held by another process.
     let holder = common::manager(&redis)
         .await
@@ -319,7 +311,7 @@ async fn field_key(order: &Order) -> Result<(String, bool), AppError> {
 
 #[tokio::test]
 async fn methods_generics_and_patterns_lock_the_right_key() {
-    let _redis = redis_for("keys").await;
+    let _redis = common::redis_for("keys").await;
     let mut tenant = Tenant {
         tenant: "acme".into(),
     };
@@ -357,7 +349,7 @@ fn assert_send<T: Send>(value: T) -> T {
 
 #[tokio::test]
 async fn the_generated_future_is_send_and_works_on_a_spawned_task() {
-    let _redis = redis_for("send").await;
+    let _redis = common::redis_for("send").await;
     #[distributed_lock(key = "send:<id>", ttl = "5s", manager = "send")]
     async fn spawned(id: u32) -> Result<u32, AppError> {
         tokio::task::yield_now().await;
@@ -370,4 +362,22 @@ async fn the_generated_future_is_send_and_works_on_a_spawned_task() {
             .unwrap(),
         5
     );
+}
+
+// Returning `LockError` itself: the generated conversion is the identity,
+// which must not trip clippy's `useless_conversion` in the user's crate
+// (`cargo clippy --all-targets -- -D warnings` checks this file).
+#[distributed_lock(key = "plain:<id>", wait = "0s", manager = "plain-error")]
+async fn plain_error(id: u32) -> Result<u32, LockError> {
+    Ok(id)
+}
+
+#[tokio::test]
+async fn a_fn_may_return_lock_error_itself() {
+    let redis = common::redis_for("plain-error").await;
+    assert_eq!(plain_error(4).await.unwrap(), 4);
+    let other = common::manager(&redis).await;
+    let held = other.lock("plain:4").acquire().await.unwrap();
+    assert!(matches!(plain_error(4).await, Err(LockError::Timeout { .. })));
+    let _ = held.release().await;
 }

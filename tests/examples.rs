@@ -76,6 +76,30 @@ async fn scheduled_job_runs_each_tick_once() {
     assert_eq!(stdout.matches("skips").count(), 6, "{stdout}");
 }
 
+#[tokio::test]
+async fn fencing_rejects_the_write_of_a_holder_whose_lease_ran_out() {
+    let stdout = run("fencing").await;
+    let token = |worker: &str| -> u64 {
+        stdout
+            .lines()
+            .find(|line| line.contains(&format!("{worker}: holds")))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|token| token.parse().ok())
+            .unwrap_or_else(|| panic!("no token for {worker}: {stdout}"))
+    };
+    assert!(token("worker-a") < token("worker-b"), "{stdout}");
+    assert!(stdout.contains("worker-b: write accepted"), "{stdout}");
+    assert!(
+        stdout.contains("worker-a: wakes up; lock still held: false"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("worker-a: write rejected"), "{stdout}");
+    assert!(
+        stdout.contains("invoice 7: settled by worker-b"),
+        "{stdout}"
+    );
+}
+
 async fn post(port: u16, path: &str, body: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port))
         .await

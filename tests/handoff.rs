@@ -221,20 +221,6 @@ async fn channels_are_unsubscribed_when_nobody_waits() {
     );
 }
 
-async fn evalsha_calls(server: &RedisServer) -> u64 {
-    let mut conn = common::raw(server).await;
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    info.lines()
-        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|calls| calls.parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test]
 async fn wait_zero_makes_exactly_one_attempt_and_waits_are_honoured() {
     let server = RedisServer::start();
@@ -243,11 +229,11 @@ async fn wait_zero_makes_exactly_one_attempt_and_waits_are_honoured() {
         common::manager(&server).await,
     );
     let holder = hold(&holder_side, "w").await;
-    let before = evalsha_calls(&server).await;
+    let before = common::evalsha_calls(&server).await;
     let single = other.lock("w").wait(Duration::ZERO).acquire().await;
     assert!(matches!(single, Err(LockError::Timeout { .. })));
     assert_eq!(
-        evalsha_calls(&server).await - before,
+        common::evalsha_calls(&server).await - before,
         1,
         "wait = 0 must make exactly one attempt"
     );

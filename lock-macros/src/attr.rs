@@ -16,6 +16,9 @@ use crate::duration;
 /// The lease used when `ttl` is not given.
 const DEFAULT_TTL_MILLIS: u64 = 30_000;
 
+/// The shortest lease the runtime accepts (`distlock::MIN_LEASE`).
+const MIN_TTL_MILLIS: u64 = 3;
+
 /// The longest lease the runtime accepts (`distlock::MAX_LEASE`).
 const MAX_TTL_MILLIS: u64 = 30 * 24 * 60 * 60 * 1000;
 
@@ -25,6 +28,8 @@ const OPTIONS: &[(&str, &str)] = &[
     ("ttl", "ttl = \"10s\""),
     ("wait", "wait = \"500ms\""),
     ("manager", "manager = \"payments\""),
+    ("renew", "renew"),
+    ("on_lost", "on_lost = \"cancel\""),
     ("guard", "guard = lock"),
     ("crate", "crate = \"::distlock\""),
 ];
@@ -37,6 +42,13 @@ const ALIASES: &[(&str, &str)] = &[
     ("timeout", "wait"),
     ("wait_timeout", "wait"),
     ("retry", "wait"),
+    ("watchdog", "renew"),
+    ("auto_renew", "renew"),
+    ("auto_extend", "renew"),
+    ("extend", "renew"),
+    ("keep_alive", "renew"),
+    ("lost", "on_lost"),
+    ("on_loss", "on_lost"),
 ];
 
 /// The options of one `#[distributed_lock]`, validated.
@@ -46,6 +58,10 @@ pub(crate) struct LockArgs {
     pub(crate) ttl_millis: u64,
     pub(crate) wait_millis: u64,
     pub(crate) manager: Option<LitStr>,
+    /// Renew the lease while the body runs.
+    pub(crate) renew: bool,
+    /// Drop the body when the lock is lost; by default only with `renew`.
+    pub(crate) cancel_on_lost: bool,
     pub(crate) guard: Option<Ident>,
     /// Path of the facade crate; `None` means `::distlock`.
     pub(crate) krate: Option<Path>,
@@ -77,6 +93,8 @@ struct RawArgs {
     ttl: Option<(LitStr, u64)>,
     wait: Option<u64>,
     manager: Option<LitStr>,
+    renew: Option<bool>,
+    cancel_on_lost: Option<bool>,
     guard: Option<Ident>,
     krate: Option<Path>,
 }
@@ -127,6 +145,10 @@ impl RawArgs {
         self.seen.push(name_text.clone());
 
         if input.parse::<Option<Token![=]>>()?.is_none() {
+            if name_text == "renew" {
+                self.renew = Some(true); // a bare flag
+                return Ok(());
+            }
             return Err(syn::Error::new(
                 name.span(),
                 format!("`{name_text}` needs a value, like `{example}`"),
@@ -151,6 +173,12 @@ impl RawArgs {
                         "`ttl` must be longer than zero: a lock with no lease expires as soon as it is taken",
                     ));
                 }
+                if millis < MIN_TTL_MILLIS {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "`ttl` must be at least 3ms: 2ms of every lease are set aside for clock drift between this process and Redis",
+                    ));
+                }
                 if millis > MAX_TTL_MILLIS {
                     return Err(syn::Error::new(
                         lit.span(),
@@ -172,6 +200,23 @@ impl RawArgs {
                     ));
                 }
                 self.manager = Some(lit);
+            }
+            "renew" => self.renew = Some(bool_value(&name, &value)?),
+            "on_lost" => {
+                let lit = string_value(&name, &value, example)?;
+                self.cancel_on_lost = Some(match lit.value().as_str() {
+                    "cancel" => true,
+                    "continue" => false,
+                    other => {
+                        return Err(syn::Error::new(
+                            lit.span(),
+                            format!(
+                                "`on_lost` is \"cancel\" (drop the body when the lock is lost) or \"continue\" (let it finish), not \"{}\"",
+                                other.escape_debug()
+                            ),
+                        ));
+                    }
+                });
             }
             "guard" => self.guard = Some(guard_value(&value)?),
             "crate" => {
@@ -197,6 +242,7 @@ impl RawArgs {
                 "missing `key`: name the lock, like `#[distributed_lock(key = \"order:<id>\")]`",
             ));
         }
+        let renew = self.renew.unwrap_or(false);
         let ttl_millis = self
             .ttl
             .as_ref()
@@ -208,6 +254,10 @@ impl RawArgs {
             // before the caller gives up.
             wait_millis: self.wait.unwrap_or(ttl_millis),
             manager: self.manager,
+            renew,
+            // A renewed lock is held for as long as the body runs, so losing
+            // it is a failure the body must not outlive.
+            cancel_on_lost: self.cancel_on_lost.unwrap_or(renew),
             guard: self.guard,
             krate: self.krate,
         }
@@ -265,6 +315,16 @@ fn duration_value(name: &Ident, lit: &LitStr) -> syn::Result<u64> {
             ),
         )
     })
+}
+
+fn bool_value(name: &Ident, value: &TokenStream) -> syn::Result<bool> {
+    match syn::parse2::<syn::LitBool>(value.clone()) {
+        Ok(lit) => Ok(lit.value),
+        Err(_) => Err(syn::Error::new_spanned(
+            value,
+            format!("`{name}` is a flag: write `{name}`, or `{name} = true` / `{name} = false`"),
+        )),
+    }
 }
 
 fn guard_value(value: &TokenStream) -> syn::Result<Ident> {
@@ -353,6 +413,29 @@ mod tests {
         let (args, errors) = parse(quote!(key = "k", wait = "0s"));
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(args.wait_millis, 0);
+    }
+
+    #[test]
+    fn renewal_cancels_on_loss_unless_told_otherwise() {
+        let cases = [
+            (quote!(key = "k"), false, false),
+            (quote!(key = "k", renew), true, true),
+            (quote!(key = "k", renew = true), true, true),
+            (quote!(key = "k", renew = false), false, false),
+            (quote!(key = "k", renew, on_lost = "continue"), true, false),
+            (quote!(key = "k", on_lost = "cancel"), false, true),
+        ];
+        for (tokens, renew, cancel) in cases {
+            let (args, errors) = parse(tokens.clone());
+            assert!(errors.is_empty(), "{tokens}: {errors:?}");
+            assert_eq!(
+                (args.renew, args.cancel_on_lost),
+                (renew, cancel),
+                "{tokens}"
+            );
+        }
+        let (_, errors) = parse(quote!(key = "k", renew = 1, on_lost = cancel));
+        assert_eq!(errors.len(), 2, "{errors:?}");
     }
 
     #[test]

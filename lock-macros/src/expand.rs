@@ -296,9 +296,9 @@ fn generate(function: &ItemFn, args: &LockArgs, checked: &Checked) -> TokenStrea
     let private = quote!(#krate::__private);
     // Mixed-site locals: the body cannot see or shadow them.
     let key = Ident::new("__key", Span::mixed_site());
-    let guard = Ident::new("__guard", Span::mixed_site());
-    let output = Ident::new("__output", Span::mixed_site());
-    let acquired = Ident::new("acquired", Span::mixed_site());
+    let call = Ident::new("__call", Span::mixed_site());
+    let finished = Ident::new("__finished", Span::mixed_site());
+    let value = Ident::new("value", Span::mixed_site());
 
     let key_expr = &checked.key;
     let manager = match &args.manager {
@@ -307,6 +307,12 @@ fn generate(function: &ItemFn, args: &LockArgs, checked: &Checked) -> TokenStrea
     };
     let ttl = Literal::u64_suffixed(args.ttl_millis);
     let wait = Literal::u64_suffixed(args.wait_millis);
+    let renew = args.renew;
+    let on_lost = if args.cancel_on_lost {
+        quote!(#private::OnLost::Cancel)
+    } else {
+        quote!(#private::OnLost::Continue)
+    };
     // At the return type, so a return type that is not a `Result`, or whose
     // error lacks `From<LockError>`, is reported there. rustc shows a span
     // with the macro's hygiene at the attribute whatever its location, so
@@ -314,14 +320,17 @@ fn generate(function: &ItemFn, args: &LockArgs, checked: &Checked) -> TokenStrea
     // would have, in place of mixed-site hygiene. It is only in scope within
     // its match arm.
     let error = Ident::new("__distlock_lock_error", checked.return_span);
+    // The lint would fire in the user's crate for a fn returning
+    // `Result<_, LockError>`, where the conversion is the identity.
     let return_error = quote_spanned! {checked.return_span=>
-        return ::core::result::Result::Err(::core::convert::From::from(#error))
+        #[allow(clippy::useless_conversion)]
+        ::core::result::Result::Err(#error) => return ::core::result::Result::Err(::core::convert::From::from(#error))
     };
 
     let user_guard = args
         .guard
         .as_ref()
-        .map(|name| quote!(let #name: &#private::LockGuard = &#guard;));
+        .map(|name| quote!(let #name: &#private::LockGuard = #private::LockedCall::guard(&#call);));
     // Pins the body's output to the declared return type before the body is
     // checked, so `return Err(Box::new(e))` and `?` coerce as they would in
     // the original fn. It never runs.
@@ -352,25 +361,29 @@ fn generate(function: &ItemFn, args: &LockArgs, checked: &Checked) -> TokenStrea
         #vis #defaultness #sig {
             #(#inner_attrs)*
             let #key: ::std::string::String = #key_expr;
-            let #guard = match #private::lock(
+            let #call = match #private::lock(
                 &#private::LockOptions {
                     manager: #manager,
                     ttl: ::core::time::Duration::from_millis(#ttl),
                     wait: ::core::time::Duration::from_millis(#wait),
+                    renew: #renew,
+                    on_lost: #on_lost,
                 },
                 #key,
             )
             .await
             {
-                ::core::result::Result::Ok(#acquired) => #acquired,
-                ::core::result::Result::Err(#error) => #return_error,
+                ::core::result::Result::Ok(#value) => #value,
+                #return_error,
             };
-            let #output = {
+            let #finished = {
                 #user_guard
-                #private::run(&#guard, async move #body).await
+                #private::run(&#call, async move #body).await
             };
-            #private::release(#guard).await;
-            #private::finish(#output)
+            match #private::release(#call, #finished).await {
+                ::core::result::Result::Ok(#value) => #value,
+                #return_error,
+            }
         }
     }
 }
@@ -464,9 +477,13 @@ mod tests {
         ), "{output}");
         assert!(output.contains("from_millis (10000u64)"));
         assert!(output.contains("manager : :: core :: option :: Option :: None"));
-        assert!(output.contains("run (& __guard , async move"));
-        assert!(output.contains("release (__guard) . await"));
-        assert!(output.contains("finish (__output)"));
+        assert!(
+            output.contains(
+                "renew : false , on_lost : :: distlock :: __private :: OnLost :: Continue"
+            )
+        );
+        assert!(output.contains("run (& __call , async move"));
+        assert!(output.contains("release (__call , __finished) . await"));
         assert!(output.contains("let __return_type : Result < u64 , AppError > = loop { }"));
     }
 
@@ -477,6 +494,7 @@ mod tests {
                 key = "user:<self.tenant>:<pair.0>:{<<x>>}",
                 manager = "payments",
                 wait = "0s",
+                renew,
                 guard = lock,
                 crate = "dl"
             ),
@@ -492,7 +510,10 @@ mod tests {
         assert!(output.contains("dl :: __private :: key_part (& pair . 0)"));
         assert!(output.contains("Option :: Some (\"payments\")"));
         assert!(output.contains("from_millis (0u64)"));
-        assert!(output.contains("let lock : & dl :: __private :: LockGuard = & __guard ;"));
+        assert!(output.contains("renew : true , on_lost : dl :: __private :: OnLost :: Cancel"));
+        assert!(output.contains(
+            "let lock : & dl :: __private :: LockGuard = dl :: __private :: LockedCall :: guard (& __call) ;"
+        ));
         assert!(
             !output.contains("__return_type"),
             "impl Trait cannot be named"

@@ -8,6 +8,8 @@ mod bindings;
 mod diagnostic;
 mod duration;
 mod expand;
+#[cfg(test)]
+mod fuzz;
 mod template;
 
 use proc_macro::TokenStream;

@@ -8,7 +8,8 @@ use crate::lease::{self, Validity};
 use crate::local_queue::LocalTurn;
 use crate::protocol::{self, Ownership};
 use crate::reentrancy::HeldLock;
-use crate::{LockError, LockManager};
+use crate::renewal::{Renewal, RenewedLock};
+use crate::{LockError, LockManager, metrics};
 
 /// What [`LockGuard::release`] found in Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,46 +40,68 @@ pub struct LockGuard {
     held: Option<Held>,
 }
 
+/// What an acquire attempt was granted.
+pub(crate) struct Grant {
+    pub(crate) key: String,
+    pub(crate) keys: LockKeys,
+    pub(crate) owner: String,
+    pub(crate) fencing_token: u64,
+    /// When the attempt that was granted the lease started.
+    pub(crate) started: Instant,
+    pub(crate) ttl: Duration,
+    pub(crate) renew: bool,
+}
+
 struct Held {
     manager: LockManager,
     key: String,
     keys: LockKeys,
     owner: String,
     fencing_token: u64,
-    /// Shared with nested guards of the same lock.
+    /// Shared with nested guards of the same lock and the renewal.
     validity: Validity,
+    /// Re-arms the lease while the lock is held, if asked to.
+    renewal: Option<Renewal>,
     /// This process's turn on the key; the next local waiter's turn starts
     /// when it drops, after the release. `None` for a nested guard, and for a
     /// lock taken after a stuck turn holder's validity ran out.
     turn: Option<LocalTurn>,
     /// Joined a lock the task already held; the outer guard releases it.
     nested: bool,
+    acquired: Instant,
 }
 
 impl LockGuard {
-    pub(crate) fn new(
-        manager: LockManager,
-        key: String,
-        keys: LockKeys,
-        owner: String,
-        fencing_token: u64,
-        valid_until: Instant,
-        turn: Option<LocalTurn>,
-    ) -> Self {
-        let validity = Validity::new(valid_until);
+    pub(crate) fn new(manager: LockManager, grant: Grant, turn: Option<LocalTurn>) -> Self {
+        let validity = Validity::new(lease::valid_until(grant.started, grant.ttl));
         if let Some(turn) = &turn {
             turn.hold(validity.clone());
         }
+        let renewal = grant.renew.then(|| {
+            manager.renewals().start(
+                &manager.connection(),
+                RenewedLock {
+                    key: grant.key.clone(),
+                    keys: grant.keys.clone(),
+                    owner: grant.owner.clone(),
+                    ttl: grant.ttl,
+                    validity: validity.clone(),
+                    granted: grant.started,
+                },
+            )
+        });
         LockGuard {
             held: Some(Held {
                 manager,
-                key,
-                keys,
-                owner,
-                fencing_token,
+                key: grant.key,
+                keys: grant.keys,
+                owner: grant.owner,
+                fencing_token: grant.fencing_token,
                 validity,
+                renewal,
                 turn,
                 nested: false,
+                acquired: Instant::now(),
             }),
         }
     }
@@ -93,8 +116,10 @@ impl LockGuard {
                 owner: outer.owner,
                 fencing_token: outer.fencing_token,
                 validity: outer.validity,
+                renewal: None,
                 turn: None,
                 nested: true,
+                acquired: Instant::now(),
             }),
         }
     }
@@ -146,9 +171,44 @@ impl LockGuard {
         self.valid_until().saturating_duration_since(Instant::now())
     }
 
+    /// Whether the lock is still certainly ours: its validity has not run
+    /// out and no extension found it gone or taken over.
+    ///
+    /// `false` means another owner may hold the lock now: stop writing to
+    /// what it protects, or pass the [fencing token](Self::fencing_token) so
+    /// the storage can reject late writes.
+    pub fn is_held(&self) -> bool {
+        self.held().is_some_and(|held| !held.validity.is_over())
+    }
+
+    /// Completes when the lock is lost: when its validity runs out before
+    /// an extension succeeded (Redis unreachable, the process paused, no
+    /// renewal asked for), or when an extension finds the lock gone or held
+    /// by another owner. Never completes while the lock is held.
+    ///
+    /// ```no_run
+    /// # async fn demo(manager: distlock::LockManager) -> Result<(), distlock::LockError> {
+    /// # async fn long_job() {}
+    /// use std::time::Duration;
+    ///
+    /// let guard = manager.lock("report").ttl(Duration::from_secs(5)).renew().acquire().await?;
+    /// tokio::select! {
+    ///     () = long_job() => {}
+    ///     () = guard.lost() => eprintln!("lock lost; job abandoned"),
+    /// }
+    /// let _ = guard.release().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn lost(&self) {
+        if let Some(held) = self.held() {
+            held.validity.over().await;
+        }
+    }
+
     /// Re-arms the lease to `ttl` from now, if the lock is still ours.
     ///
-    /// Fails with [`LockError::Lost`] when the lease had already run out.
+    /// Fails with [`LockError::Lost`] when the lock is no longer certainly
+    /// ours (see [`is_held`](Self::is_held)); a lock once lost stays lost.
     pub async fn extend(&self, ttl: Duration) -> Result<(), LockError> {
         let Some(held) = self.held() else {
             return Err(LockError::Lost { key: String::new() });
@@ -159,14 +219,19 @@ impl LockGuard {
         let found = protocol::extend(&mut conn, &held.keys, &held.owner, ttl)
             .await
             .map_err(|source| LockError::backend(&held.key, source))?;
-        match found {
-            Ownership::Owned => {
-                held.validity.set(lease::valid_until(start, ttl));
-                Ok(())
+        let renewed = match found {
+            Ownership::Owned => held.validity.renew(lease::valid_until(start, ttl)),
+            Ownership::Expired | Ownership::TakenOver => {
+                held.validity.mark_lost();
+                false
             }
-            Ownership::Expired | Ownership::TakenOver => Err(LockError::Lost {
+        };
+        if renewed {
+            Ok(())
+        } else {
+            Err(LockError::Lost {
                 key: held.key.clone(),
-            }),
+            })
         }
     }
 
@@ -175,19 +240,16 @@ impl LockGuard {
     /// Never deletes another owner's lock: the owner token is checked in the
     /// same script that deletes. If this future is dropped before Redis
     /// answered, the guard's drop sends the release instead.
-    pub async fn release(self) -> Result<ReleaseOutcome, LockError> {
-        self.release_keyed().await.1
-    }
-
-    /// [`release`](Self::release), handing back the key for reporting.
-    pub(crate) async fn release_keyed(mut self) -> (String, Result<ReleaseOutcome, LockError>) {
-        let outcome = match self.held() {
+    pub async fn release(mut self) -> Result<ReleaseOutcome, LockError> {
+        let outcome = match self.held.as_mut() {
             Some(held) => held.release().await,
             None => Ok(ReleaseOutcome::Expired),
         };
         // Done: disarm the drop, end the validity, hand the turn on.
-        let key = self.held.take().map(Held::finish).unwrap_or_default();
-        (key, outcome)
+        if let Some(held) = self.held.take() {
+            held.finish();
+        }
+        outcome
     }
 
     fn held(&self) -> Option<&Held> {
@@ -196,9 +258,13 @@ impl LockGuard {
 }
 
 impl Held {
-    async fn release(&self) -> Result<ReleaseOutcome, LockError> {
+    async fn release(&mut self) -> Result<ReleaseOutcome, LockError> {
         if self.nested {
             return Ok(ReleaseOutcome::Nested);
+        }
+        // No extension may land after the release.
+        if let Some(renewal) = self.renewal.take() {
+            renewal.stop().await;
         }
         let mut conn = self.manager.connection();
         let found = protocol::release(&mut conn, &self.keys, &self.owner)
@@ -212,19 +278,20 @@ impl Held {
     }
 
     /// After the release: nested guards see no validity left, then the next
-    /// waiter of this process gets its turn. Returns the key.
-    fn finish(self) -> String {
+    /// waiter of this process gets its turn.
+    fn finish(self) {
         if !self.nested {
-            self.validity.set(Instant::now());
+            let lost = self.validity.is_over();
+            metrics::released(self.manager.name(), self.acquired.elapsed(), lost);
+            self.validity.end();
         }
         drop(self.turn);
-        self.key
     }
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        let Some(held) = self.held.take() else {
+        let Some(mut held) = self.held.take() else {
             return;
         };
         if held.nested {

@@ -5,15 +5,18 @@
 
 #![deny(missing_docs)]
 
+mod context;
 mod error;
 mod guard;
 mod keyspace;
 mod lease;
 mod local_queue;
 mod manager;
+mod metrics;
 mod protocol;
 mod reentrancy;
 mod registry;
+mod renewal;
 mod request;
 mod wakeup;
 
@@ -24,9 +27,10 @@ pub mod __attribute {
 }
 mod attribute;
 
+pub use context::{LockContext, current};
 pub use error::LockError;
 pub use guard::{LockGuard, ReleaseOutcome};
-pub use lease::MAX_LEASE;
+pub use lease::{MAX_LEASE, MIN_LEASE};
 pub use manager::{
     DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX, DEFAULT_TTL, LockManager,
     LockManagerBuilder,

@@ -1,12 +1,13 @@
 //! The lock manager: one Redis connection and the settings shared by its locks.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::local_queue::LocalQueues;
+use crate::renewal::Renewals;
 use crate::wakeup::Wakeups;
 use crate::{LockError, LockRequest, keyspace, lease};
 
@@ -49,6 +50,9 @@ struct Inner {
     connection: ConnectionManager,
     wakeups: Wakeups,
     queues: LocalQueues,
+    renewals: Renewals,
+    /// The name it is registered under, for logs and metrics.
+    name: OnceLock<String>,
     url: String,
     key_prefix: String,
     default_ttl: Duration,
@@ -57,7 +61,10 @@ struct Inner {
 impl LockManager {
     /// Starts building a manager for the Redis server at `url`:
     /// `redis://[user][:password@]host[:port][/db]`, or `rediss://` for TLS
-    /// (with the `tls` feature).
+    /// (with the `tls` feature, which also adds `tls_root_certificate` to
+    /// trust a private CA). For `rediss://`, distlock makes ring rustls's
+    /// process-wide crypto provider, unless the application installed one
+    /// before.
     pub fn builder(url: impl Into<String>) -> LockManagerBuilder {
         LockManagerBuilder {
             url: url.into(),
@@ -65,6 +72,8 @@ impl LockManager {
             default_ttl: DEFAULT_TTL,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            #[cfg(feature = "tls")]
+            tls_root_certificate: None,
         }
     }
 
@@ -101,6 +110,21 @@ impl LockManager {
         &self.inner.queues
     }
 
+    pub(crate) fn renewals(&self) -> &Renewals {
+        &self.inner.renewals
+    }
+
+    /// The name this manager is registered under (the first one, if
+    /// registered twice), or `unregistered`.
+    pub fn name(&self) -> &str {
+        self.inner.name.get().map_or("unregistered", String::as_str)
+    }
+
+    /// Records the name the registry knows this manager by.
+    pub(crate) fn set_name(&self, name: &str) {
+        let _ = self.inner.name.set(name.to_owned());
+    }
+
     /// Identifies this manager (and its clones) within the process.
     pub(crate) fn id(&self) -> usize {
         Arc::as_ptr(&self.inner) as usize
@@ -110,6 +134,7 @@ impl LockManager {
 impl fmt::Debug for LockManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockManager")
+            .field("name", &self.name())
             .field("url", &self.inner.url)
             .field("key_prefix", &self.inner.key_prefix)
             .field("default_ttl", &self.inner.default_ttl)
@@ -126,6 +151,9 @@ pub struct LockManagerBuilder {
     default_ttl: Duration,
     command_timeout: Duration,
     connect_timeout: Duration,
+    /// PEM certificates that replace the default trust roots (`rediss://`).
+    #[cfg(feature = "tls")]
+    tls_root_certificate: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for LockManagerBuilder {
@@ -136,7 +164,7 @@ impl fmt::Debug for LockManagerBuilder {
             .field("default_ttl", &self.default_ttl)
             .field("command_timeout", &self.command_timeout)
             .field("connect_timeout", &self.connect_timeout)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -167,6 +195,32 @@ impl LockManagerBuilder {
         self
     }
 
+    /// Trusts the CA certificate(s) in `pem` — for a `rediss://` server whose
+    /// certificate your own CA issued — instead of the default trust roots
+    /// (Mozilla's, from `webpki-roots`). The server's certificate must name
+    /// the host of the URL. Pass several certificates in one PEM to trust
+    /// several CAs. With the `tls` feature only.
+    ///
+    /// [`build`](Self::build) fails with [`LockError::InvalidConfig`] when
+    /// `pem` holds no certificate or the URL is not `rediss://`, and with
+    /// [`LockError::Connect`] when the server's certificate is not issued by
+    /// one of these CAs.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), distlock::LockError> {
+    /// let ca = std::fs::read("/etc/redis/tls/ca.crt").expect("CA certificate");
+    /// let manager = distlock::LockManager::builder("rediss://redis.internal:6380")
+    ///     .tls_root_certificate(ca)
+    ///     .build()
+    ///     .await?;
+    /// # drop(manager); Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_root_certificate = Some(pem.into());
+        self
+    }
+
     /// Checks the settings and connects.
     pub async fn build(self) -> Result<LockManager, LockError> {
         keyspace::validate_prefix(&self.key_prefix)?;
@@ -182,9 +236,7 @@ impl LockManagerBuilder {
             }
         }
         let url = redact(&self.url);
-        let client = redis::Client::open(self.url.as_str()).map_err(|source| {
-            LockError::invalid_config(format!("`{url}` is not a usable redis URL: {source}"))
-        })?;
+        let client = self.client(&url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.connect_timeout))
             .set_response_timeout(Some(self.command_timeout))
@@ -211,11 +263,86 @@ impl LockManagerBuilder {
                 connection,
                 wakeups: Wakeups::new(client),
                 queues: LocalQueues::default(),
+                renewals: Renewals::default(),
+                name: OnceLock::new(),
                 url,
                 key_prefix: self.key_prefix,
                 default_ttl: self.default_ttl,
             }),
         })
+    }
+}
+
+impl LockManagerBuilder {
+    /// The Redis client for the URL, with the TLS settings; `url` is redacted.
+    fn client(&self, url: &str) -> Result<redis::Client, LockError> {
+        #[cfg(feature = "tls")]
+        {
+            if self.url.starts_with("rediss:") {
+                install_crypto_provider();
+            }
+            if let Some(pem) = &self.tls_root_certificate {
+                return tls_client(&self.url, url, pem);
+            }
+        }
+        redis::Client::open(self.url.as_str()).map_err(|source| unusable_url(url, &source))
+    }
+}
+
+fn unusable_url(redacted: &str, source: &redis::RedisError) -> LockError {
+    LockError::invalid_config(format!("`{redacted}` is not a usable redis URL: {source}"))
+}
+
+/// A client for `url` trusting the CAs in `pem` instead of the default roots.
+#[cfg(feature = "tls")]
+fn tls_client(url: &str, redacted: &str, pem: &[u8]) -> Result<redis::Client, LockError> {
+    use redis::IntoConnectionInfo;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    // redis-rs skips what is not a certificate, which would leave no trust
+    // root at all and fail every connection with a misleading error.
+    match CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>() {
+        Ok(certificates) if !certificates.is_empty() => {}
+        Ok(_) => {
+            return Err(LockError::invalid_config(
+                "the TLS root certificate holds no PEM `CERTIFICATE` block",
+            ));
+        }
+        Err(error) => {
+            return Err(LockError::invalid_config(format!(
+                "the TLS root certificate is not valid PEM: {error}"
+            )));
+        }
+    }
+    let info = url
+        .into_connection_info()
+        .map_err(|source| unusable_url(redacted, &source))?;
+    if !matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
+        return Err(LockError::invalid_config(format!(
+            "a TLS root certificate needs a `rediss://` URL, not `{redacted}`"
+        )));
+    }
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem.to_vec()),
+    };
+    redis::Client::build_with_tls(info, certificates).map_err(|source| {
+        LockError::invalid_config(format!(
+            "cannot use the TLS root certificate for `{redacted}`: {source}"
+        ))
+    })
+}
+
+/// redis-rs builds its rustls configuration with the process-wide crypto
+/// provider, and rustls panics when none was installed and it cannot choose
+/// one itself (no provider compiled in, or both ring and aws-lc-rs). Install
+/// ring, which the `tls` feature compiles, unless the application chose one.
+#[cfg(feature = "tls")]
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race to another installer is fine: a provider is set.
+        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
 

@@ -45,3 +45,8 @@ pub(crate) fn scope<F: Future>(lock: Option<HeldLock>, body: F) -> impl Future<O
     held.extend(lock);
     HELD.scope(Arc::new(held), body)
 }
+
+/// The lock the current task acquired last among those it still holds.
+pub(crate) fn innermost() -> Option<HeldLock> {
+    HELD.try_with(|held| held.last().cloned()).ok().flatten()
+}

@@ -2,11 +2,12 @@
 
 use std::time::{Duration, Instant};
 
+use crate::guard::Grant;
 use crate::keyspace::LockKeys;
 use crate::local_queue::LocalTurn;
 use crate::protocol::{self, Attempt};
 use crate::wakeup::Subscription;
-use crate::{LockError, LockGuard, LockManager, lease, reentrancy};
+use crate::{LockError, LockGuard, LockManager, lease, metrics, reentrancy};
 
 /// Longest a waiter sleeps without re-checking Redis, in case a wake-up
 /// message was lost; normally a release wakes it at once.
@@ -41,6 +42,7 @@ pub struct LockRequest {
     key: String,
     ttl: Duration,
     wait: Option<Duration>,
+    renew: bool,
 }
 
 impl LockRequest {
@@ -51,6 +53,7 @@ impl LockRequest {
             key,
             ttl,
             wait: None,
+            renew: false,
         }
     }
 
@@ -66,6 +69,19 @@ impl LockRequest {
     /// single attempt.
     pub fn wait(mut self, wait: Duration) -> Self {
         self.wait = Some(wait);
+        self
+    }
+
+    /// Keeps the lease alive while the guard lives: the manager's watchdog
+    /// re-arms it every third of the lease until the guard is released or
+    /// dropped, so the lock is held for as long as the work takes and still
+    /// freed one lease after a crash.
+    ///
+    /// If renewing fails (the lock was taken over, or Redis stayed
+    /// unreachable until the validity ran out) the lock is lost:
+    /// [`LockGuard::is_held`] turns `false` and [`LockGuard::lost`] completes.
+    pub fn renew(mut self) -> Self {
+        self.renew = true;
         self
     }
 
@@ -97,7 +113,7 @@ impl LockRequest {
         }
         let started = Instant::now();
         let deadline = started.checked_add(wait);
-        let Ok(turn) = self.local_turn(wait, deadline).await else {
+        let Ok((turn, mut contended)) = self.local_turn(wait, deadline).await else {
             return Err(self.timeout(started));
         };
         let owner = uuid::Uuid::new_v4().to_string();
@@ -118,15 +134,17 @@ impl LockRequest {
                 Attempt::Acquired { fencing_token } => {
                     let valid_until = lease::valid_until(attempt_start, ttl);
                     if valid_until > Instant::now() {
-                        return Ok(LockGuard::new(
-                            self.manager,
-                            self.key,
+                        metrics::acquired(self.manager.name(), started.elapsed(), contended);
+                        let grant = Grant {
+                            key: self.key,
                             keys,
                             owner,
                             fencing_token,
-                            valid_until,
-                            turn,
-                        ));
+                            started: attempt_start,
+                            ttl,
+                            renew: self.renew,
+                        };
+                        return Ok(LockGuard::new(self.manager, grant, turn));
                     }
                     // The lease ran out before the answer arrived (a slow round
                     // trip, a paused process): it is not safe to use. Give it
@@ -136,6 +154,7 @@ impl LockRequest {
                 }
                 Attempt::Held { remaining } => remaining,
             };
+            contended = true;
             let left = deadline.map_or(Duration::MAX, |d| {
                 d.saturating_duration_since(Instant::now())
             });
@@ -168,29 +187,32 @@ impl LockRequest {
 
     /// Waits for this task's turn among the waiters of this process:
     /// `Ok(None)` to contend without one (the turn holder outlived its
-    /// validity), `Err(())` when the wait ran out first.
+    /// validity), `Err(())` when the wait ran out first. The flag tells
+    /// whether another task of this process was ahead.
     async fn local_turn(
         &self,
         wait: Duration,
         deadline: Option<Instant>,
-    ) -> Result<Option<LocalTurn>, ()> {
+    ) -> Result<(Option<LocalTurn>, bool), ()> {
         let queues = self.manager.queues();
         // Nobody of this process on the key (the usual case): no waiting machinery.
         match queues.try_turn(&self.key) {
-            Ok(turn) => return Ok(Some(turn)),
-            Err(true) => return Ok(None),
+            Ok(turn) => return Ok((Some(turn), false)),
+            Err(true) => return Ok((None, true)),
             Err(false) if wait.is_zero() => return Err(()),
             Err(false) => {}
         }
-        match deadline {
+        let turn = match deadline {
             Some(deadline) => tokio::time::timeout_at(deadline.into(), queues.turn(&self.key))
                 .await
-                .map_err(|_| ()),
-            None => Ok(queues.turn(&self.key).await),
-        }
+                .map_err(|_| ())?,
+            None => queues.turn(&self.key).await,
+        };
+        Ok((turn, true))
     }
 
     fn timeout(&self, started: Instant) -> LockError {
+        metrics::timed_out(self.manager.name());
         LockError::Timeout {
             key: self.key.clone(),
             waited: started.elapsed(),

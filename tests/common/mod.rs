@@ -56,3 +56,25 @@ pub async fn held_elsewhere(server: &RedisServer, key: &str) -> bool {
         .expect("try_acquire")
         .is_none()
 }
+
+/// How many EVALSHA commands (lock scripts) `server` has run so far.
+pub async fn evalsha_calls(server: &RedisServer) -> u64 {
+    let mut conn = raw(server).await;
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .expect("INFO commandstats");
+    info.lines()
+        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|calls| calls.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Starts a Redis and registers a manager for it under `name`.
+pub async fn redis_for(name: &str) -> RedisServer {
+    let server = RedisServer::start();
+    distlock::register(name, manager(&server).await).expect("fresh manager name");
+    server
+}

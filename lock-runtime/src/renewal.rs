@@ -1,0 +1,301 @@
+//! Lease renewal: while a renewed lock is held, its lease is re-armed every
+//! third of the lease (a little earlier, jittered, so locks taken together
+//! spread out), so a body may outlive the lease it asked for.
+//!
+//! One watchdog task per manager does every renewal. It sends the extensions
+//! that fall due together at once, which the multiplexed connection writes
+//! in one batch, and it runs only while some renewed lock is held.
+//!
+//! A renewal never outlives its lock: releasing stops it and waits for an
+//! extension in flight before the release is sent. An extension that finds
+//! the lock gone or taken marks it lost; one that cannot reach Redis is
+//! retried until the lock's validity runs out, which is also a loss.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use redis::aio::ConnectionManager;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::keyspace::LockKeys;
+use crate::lease::{self, Validity};
+use crate::protocol::{self, Ownership};
+
+/// Longest pause between retries of an extension that failed to reach Redis.
+const MAX_RETRY: Duration = Duration::from_millis(100);
+
+/// The renewed locks of one manager and the watchdog that renews them.
+#[derive(Default)]
+pub(crate) struct Renewals {
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    schedule: Mutex<Schedule>,
+    /// Signalled when a lock is added, so the watchdog looks at its due time.
+    added: Notify,
+}
+
+#[derive(Default)]
+struct Schedule {
+    next_id: u64,
+    leases: HashMap<u64, Lease>,
+    watchdog: Option<JoinHandle<()>>,
+}
+
+/// One renewed lock.
+struct Lease {
+    key: String,
+    keys: LockKeys,
+    owner: String,
+    ttl: Duration,
+    validity: Validity,
+    /// When to send the next extension; `None` while one is in flight.
+    due: Option<Instant>,
+    stop: Stop,
+}
+
+/// Held by an extension in flight; `true` inside once the renewal stopped,
+/// so an extension taken from the schedule just before is not sent.
+type Stop = Arc<tokio::sync::Mutex<bool>>;
+
+/// What one extension found.
+enum Verdict {
+    Renewed,
+    Retry,
+    Done,
+}
+
+/// What one held lock needs to know to be renewed.
+pub(crate) struct RenewedLock {
+    pub(crate) key: String,
+    pub(crate) keys: LockKeys,
+    pub(crate) owner: String,
+    pub(crate) ttl: Duration,
+    pub(crate) validity: Validity,
+    /// When the acquire attempt that granted the lease started.
+    pub(crate) granted: Instant,
+}
+
+impl Renewals {
+    /// Renews `lock` until the returned renewal is stopped or dropped.
+    /// Starts the watchdog, on the current runtime, if it is not running.
+    pub(crate) fn start(&self, connection: &ConnectionManager, lock: RenewedLock) -> Renewal {
+        let stop = Stop::default();
+        let mut schedule = self.shared.schedule();
+        let id = schedule.next_id;
+        schedule.next_id += 1;
+        schedule.leases.insert(
+            id,
+            Lease {
+                key: lock.key,
+                keys: lock.keys,
+                owner: lock.owner,
+                due: Some(next_due(lock.granted, lock.ttl)),
+                ttl: lock.ttl,
+                validity: lock.validity,
+                stop: stop.clone(),
+            },
+        );
+        // A runtime that shut down took its watchdog with it.
+        if schedule
+            .watchdog
+            .as_ref()
+            .is_none_or(JoinHandle::is_finished)
+        {
+            let watchdog = watch(self.shared.clone(), connection.clone());
+            schedule.watchdog = tokio::runtime::Handle::try_current()
+                .ok()
+                .map(|runtime| runtime.spawn(watchdog));
+        }
+        drop(schedule);
+        self.shared.added.notify_one();
+        Renewal {
+            shared: Some(self.shared.clone()),
+            id,
+            stop,
+        }
+    }
+}
+
+/// The renewal of one held lock.
+pub(crate) struct Renewal {
+    shared: Option<Arc<Shared>>,
+    id: u64,
+    stop: Stop,
+}
+
+impl Renewal {
+    /// Stops renewing; once this returns no extension of the lock is in
+    /// flight or will be sent, so the release can go out.
+    pub(crate) async fn stop(mut self) {
+        if let Some(shared) = self.shared.take() {
+            shared.schedule().leases.remove(&self.id);
+        }
+        *self.stop.lock().await = true;
+    }
+}
+
+impl Drop for Renewal {
+    fn drop(&mut self) {
+        // Without waiting: an extension in flight may still land, and the
+        // lease it re-arms is left to run out.
+        if let Some(shared) = self.shared.take() {
+            shared.schedule().leases.remove(&self.id);
+        }
+    }
+}
+
+impl Shared {
+    fn schedule(&self) -> MutexGuard<'_, Schedule> {
+        self.schedule.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+type Extension = Pin<Box<dyn Future<Output = (u64, Verdict)> + Send>>;
+
+/// The watchdog: sends the extensions that are due, applies what they
+/// found, and sleeps until the next one is due. Ends when no lock is left.
+async fn watch(shared: Arc<Shared>, connection: ConnectionManager) {
+    let mut in_flight: FuturesUnordered<Extension> = FuturesUnordered::new();
+    loop {
+        let mut added = pin!(shared.added.notified());
+        added.as_mut().enable();
+        let next_due = {
+            let mut schedule = shared.schedule();
+            if schedule.leases.is_empty() && in_flight.is_empty() {
+                schedule.watchdog = None;
+                return;
+            }
+            let now = Instant::now();
+            let mut next_due: Option<Instant> = None;
+            for (&id, lease) in &mut schedule.leases {
+                let Some(due) = lease.due else { continue };
+                // Those due soon go out with those due now.
+                if due <= now + interval(lease.ttl) / 10 {
+                    lease.due = None;
+                    in_flight.push(Box::pin(extend(id, lease, connection.clone())));
+                } else {
+                    next_due = Some(next_due.map_or(due, |next| next.min(due)));
+                }
+            }
+            next_due
+        };
+        tokio::select! {
+            Some((id, verdict)) = in_flight.next(), if !in_flight.is_empty() => {
+                reschedule(&shared, id, &verdict);
+            }
+            () = added => {}
+            () = sleep_until(next_due) => {}
+        }
+    }
+}
+
+/// Sends one extension of `lease` and applies what it found to its validity.
+fn extend(
+    id: u64,
+    lease: &Lease,
+    mut connection: ConnectionManager,
+) -> impl Future<Output = (u64, Verdict)> + Send + 'static {
+    let (key, keys, owner, ttl, validity, stop) = (
+        lease.key.clone(),
+        lease.keys.clone(),
+        lease.owner.clone(),
+        lease.ttl,
+        lease.validity.clone(),
+        lease.stop.clone(),
+    );
+    async move {
+        let stopped = stop.lock().await;
+        if *stopped || validity.is_over() {
+            return (id, Verdict::Done);
+        }
+        let start = Instant::now();
+        let verdict = match protocol::extend(&mut connection, &keys, &owner, ttl).await {
+            Ok(Ownership::Owned) if validity.renew(lease::valid_until(start, ttl)) => {
+                Verdict::Renewed
+            }
+            Ok(Ownership::Owned) => {
+                tracing::warn!(key = %key, "lock lost: its validity ran out before an extension succeeded");
+                Verdict::Done
+            }
+            Ok(found) => {
+                validity.mark_lost();
+                tracing::warn!(key = %key, ?found, "lock lost: renewing its lease found it gone or held by another owner");
+                Verdict::Done
+            }
+            Err(error) if validity.is_over() => {
+                validity.mark_lost();
+                tracing::warn!(key = %key, %error, "lock lost: its validity ran out while Redis could not be reached to renew it");
+                Verdict::Done
+            }
+            Err(error) => {
+                tracing::debug!(key = %key, %error, "renewing a lease failed; retrying");
+                Verdict::Retry
+            }
+        };
+        drop(stopped);
+        (id, verdict)
+    }
+}
+
+fn reschedule(shared: &Shared, id: u64, verdict: &Verdict) {
+    let mut schedule = shared.schedule();
+    let Some(lease) = schedule.leases.get_mut(&id) else {
+        return; // stopped meanwhile
+    };
+    let now = Instant::now();
+    match verdict {
+        Verdict::Renewed => lease.due = Some(next_due(now, lease.ttl)),
+        Verdict::Retry => {
+            let pause = (interval(lease.ttl) / 4).min(MAX_RETRY);
+            lease.due = Some(now + pause);
+        }
+        Verdict::Done => {
+            schedule.leases.remove(&id);
+        }
+    }
+}
+
+/// A third of the lease: two extensions may fail before the lease runs out.
+fn interval(ttl: Duration) -> Duration {
+    ttl / 3
+}
+
+/// When to renew a lease re-armed at `armed`: a third of the lease later,
+/// less up to a tenth of that at random.
+fn next_due(armed: Instant, ttl: Duration) -> Instant {
+    let interval = interval(ttl);
+    let jitter_micros = u64::try_from((interval / 10).as_micros()).unwrap_or(u64::MAX);
+    armed + interval - Duration::from_micros(rand::random_range(0..=jitter_micros))
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renewals_fall_due_within_the_first_third_of_the_lease() {
+        let armed = Instant::now();
+        let ttl = Duration::from_millis(900);
+        for _ in 0..100 {
+            let due = next_due(armed, ttl) - armed;
+            assert!(due <= Duration::from_millis(300), "{due:?}");
+            assert!(due >= Duration::from_millis(270), "{due:?}");
+        }
+    }
+}
