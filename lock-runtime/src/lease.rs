@@ -1,7 +1,9 @@
 //! Lease arithmetic: limits and the validity a holder may rely on.
 
+use std::future::Future;
 use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -112,7 +114,24 @@ impl Validity {
     }
 
     /// Completes once the validity is over, however that happens.
+    ///
+    /// The clock is read on every poll, not only when the timer fires: tokio
+    /// fires timers on millisecond ticks, and a task woken by anything else
+    /// in between must already see the validity as over.
     pub(crate) async fn over(&self) {
+        let mut woken = pin!(self.woken_when_over());
+        std::future::poll_fn(|cx| {
+            if self.is_over() {
+                Poll::Ready(())
+            } else {
+                woken.as_mut().poll(cx)
+            }
+        })
+        .await;
+    }
+
+    /// Wakes the task when the validity may have ended.
+    async fn woken_when_over(&self) {
         loop {
             let mut changed = pin!(self.0.changed.notified());
             changed.as_mut().enable();

@@ -7,6 +7,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::local_queue::LocalQueues;
+use crate::protocol::Connection;
 use crate::renewal::Renewals;
 use crate::wakeup::Wakeups;
 use crate::{LockError, LockRequest, keyspace, lease};
@@ -47,7 +48,7 @@ pub struct LockManager {
 }
 
 struct Inner {
-    connection: ConnectionManager,
+    connection: Connection,
     wakeups: Wakeups,
     queues: LocalQueues,
     renewals: Renewals,
@@ -98,7 +99,7 @@ impl LockManager {
     }
 
     /// A handle on the shared connection (cheap: it is multiplexed).
-    pub(crate) fn connection(&self) -> ConnectionManager {
+    pub(crate) fn connection(&self) -> Connection {
         self.inner.connection.clone()
     }
 
@@ -242,12 +243,16 @@ impl LockManagerBuilder {
             .set_response_timeout(Some(self.command_timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(1));
-        let connection = match tokio::time::timeout(
-            self.connect_timeout,
-            ConnectionManager::new_with_config(client.clone(), config),
-        )
-        .await
-        {
+        let connect = async {
+            let mut connection = ConnectionManager::new_with_config(client.clone(), config).await?;
+            // Credentials are checked by the first command: a server that
+            // needs a password the URL lacks says so here, not at the first lock.
+            redis::cmd("PING")
+                .query_async::<()>(&mut connection)
+                .await?;
+            Ok(connection)
+        };
+        let connection = match tokio::time::timeout(self.connect_timeout, connect).await {
             Ok(Ok(connection)) => connection,
             Ok(Err(source)) => return Err(LockError::Connect { url, source }),
             Err(_) => {
@@ -260,7 +265,10 @@ impl LockManagerBuilder {
         };
         Ok(LockManager {
             inner: Arc::new(Inner {
-                connection,
+                connection: Connection {
+                    redis: connection,
+                    timeout: self.command_timeout,
+                },
                 wakeups: Wakeups::new(client),
                 queues: LocalQueues::default(),
                 renewals: Renewals::default(),

@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use redis::{RedisResult, Script};
+use redis::{RedisError, RedisResult, Script, ScriptInvocation};
 
 use crate::keyspace::LockKeys;
 
@@ -13,6 +13,33 @@ static ACQUIRE: LazyLock<Script> =
 static RELEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/release.lua")));
 static EXTEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/extend.lua")));
+
+/// A manager's shared connection, with the time Redis has to answer.
+///
+/// The bound covers the whole step: a reconnect in progress (redis-rs
+/// retries a broken connection before it gives up) and the two extra round
+/// trips of the first use of a script on a server (EVALSHA answered
+/// NOSCRIPT, SCRIPT LOAD, EVALSHA again).
+#[derive(Clone)]
+pub(crate) struct Connection {
+    pub(crate) redis: ConnectionManager,
+    pub(crate) timeout: Duration,
+}
+
+impl Connection {
+    async fn run<T: redis::FromRedisValue>(
+        &mut self,
+        invocation: &ScriptInvocation<'_>,
+    ) -> RedisResult<T> {
+        match tokio::time::timeout(self.timeout, invocation.invoke_async(&mut self.redis)).await {
+            Ok(result) => result,
+            Err(_) => Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("Redis did not answer within {:?}", self.timeout),
+            ))),
+        }
+    }
+}
 
 /// What one acquire attempt found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,17 +63,19 @@ pub(crate) enum Ownership {
 }
 
 pub(crate) async fn acquire(
-    conn: &mut ConnectionManager,
+    conn: &mut Connection,
     keys: &LockKeys,
     owner: &str,
     lease: Duration,
 ) -> RedisResult<Attempt> {
-    let (acquired, value): (i64, i64) = ACQUIRE
-        .key(&keys.lease)
-        .key(&keys.fence)
-        .arg(owner)
-        .arg(millis(lease))
-        .invoke_async(conn)
+    let (acquired, value): (i64, i64) = conn
+        .run(
+            ACQUIRE
+                .key(&keys.lease)
+                .key(&keys.fence)
+                .arg(owner)
+                .arg(millis(lease)),
+        )
         .await?;
     Ok(if acquired == 1 {
         Attempt::Acquired {
@@ -64,29 +93,22 @@ pub(crate) async fn acquire(
 }
 
 pub(crate) async fn release(
-    conn: &mut ConnectionManager,
+    conn: &mut Connection,
     keys: &LockKeys,
     owner: &str,
 ) -> RedisResult<Ownership> {
-    let found: i64 = RELEASE
-        .key(&keys.lease)
-        .arg(owner)
-        .invoke_async(conn)
-        .await?;
+    let found: i64 = conn.run(RELEASE.key(&keys.lease).arg(owner)).await?;
     Ok(ownership(found))
 }
 
 pub(crate) async fn extend(
-    conn: &mut ConnectionManager,
+    conn: &mut Connection,
     keys: &LockKeys,
     owner: &str,
     lease: Duration,
 ) -> RedisResult<Ownership> {
-    let found: i64 = EXTEND
-        .key(&keys.lease)
-        .arg(owner)
-        .arg(millis(lease))
-        .invoke_async(conn)
+    let found: i64 = conn
+        .run(EXTEND.key(&keys.lease).arg(owner).arg(millis(lease)))
         .await?;
     Ok(ownership(found))
 }

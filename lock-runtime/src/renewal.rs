@@ -19,13 +19,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use redis::aio::ConnectionManager;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::keyspace::LockKeys;
 use crate::lease::{self, Validity};
-use crate::protocol::{self, Ownership};
+use crate::protocol::{self, Connection, Ownership};
 
 /// Longest pause between retries of an extension that failed to reach Redis.
 const MAX_RETRY: Duration = Duration::from_millis(100);
@@ -87,7 +86,7 @@ pub(crate) struct RenewedLock {
 impl Renewals {
     /// Renews `lock` until the returned renewal is stopped or dropped.
     /// Starts the watchdog, on the current runtime, if it is not running.
-    pub(crate) fn start(&self, connection: &ConnectionManager, lock: RenewedLock) -> Renewal {
+    pub(crate) fn start(&self, connection: &Connection, lock: RenewedLock) -> Renewal {
         let stop = Stop::default();
         let mut schedule = self.shared.schedule();
         let id = schedule.next_id;
@@ -163,7 +162,7 @@ type Extension = Pin<Box<dyn Future<Output = (u64, Verdict)> + Send>>;
 
 /// The watchdog: sends the extensions that are due, applies what they
 /// found, and sleeps until the next one is due. Ends when no lock is left.
-async fn watch(shared: Arc<Shared>, connection: ConnectionManager) {
+async fn watch(shared: Arc<Shared>, connection: Connection) {
     let mut in_flight: FuturesUnordered<Extension> = FuturesUnordered::new();
     loop {
         let mut added = pin!(shared.added.notified());
@@ -202,7 +201,7 @@ async fn watch(shared: Arc<Shared>, connection: ConnectionManager) {
 fn extend(
     id: u64,
     lease: &Lease,
-    mut connection: ConnectionManager,
+    mut connection: Connection,
 ) -> impl Future<Output = (u64, Verdict)> + Send + 'static {
     let (key, keys, owner, ttl, validity, stop) = (
         lease.key.clone(),

@@ -26,7 +26,11 @@ mod builder;
 mod launch;
 mod port;
 mod probe;
+mod proxy;
 mod server;
+mod tls;
 
 pub use builder::RedisServerBuilder;
+pub use proxy::FaultProxy;
 pub use server::{RedisServer, start_many, try_start_many};
+pub use tls::{TestCertificates, TlsRedisServer};
