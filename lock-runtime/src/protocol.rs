@@ -35,7 +35,7 @@ impl Connection {
             Ok(result) => result,
             Err(_) => Err(RedisError::from(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
-                format!("Redis did not answer within {:?}", self.timeout),
+                format!("timed out: Redis did not answer within {:?}", self.timeout),
             ))),
         }
     }
