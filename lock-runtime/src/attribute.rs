@@ -192,7 +192,7 @@ pub async fn release<T>(call: LockedCall, finished: Finished<T>) -> Result<T, Lo
         }
         Err(error) => {
             span.in_scope(|| {
-                tracing::warn!(%error, "releasing the lock failed; it will be freed when its lease ends");
+                tracing::warn!(%error, "releasing the lock failed; it is freed when its lease ends at the latest");
             });
             "release failed"
         }

@@ -301,7 +301,7 @@ impl Drop for LockGuard {
             Ok(runtime) => {
                 runtime.spawn(async move {
                     if let Err(error) = held.release().await {
-                        tracing::warn!(key = %held.key, %error, "releasing a dropped lock guard failed; the lock is freed when its lease ends");
+                        tracing::warn!(key = %held.key, %error, "releasing a dropped lock guard failed; the lock is freed when its lease ends at the latest");
                     }
                     held.finish();
                 });
