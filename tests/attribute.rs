@@ -378,6 +378,9 @@ async fn a_fn_may_return_lock_error_itself() {
     assert_eq!(plain_error(4).await.unwrap(), 4);
     let other = common::manager(&redis).await;
     let held = other.lock("plain:4").acquire().await.unwrap();
-    assert!(matches!(plain_error(4).await, Err(LockError::Timeout { .. })));
+    assert!(matches!(
+        plain_error(4).await,
+        Err(LockError::Timeout { .. })
+    ));
     let _ = held.release().await;
 }

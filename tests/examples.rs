@@ -3,7 +3,8 @@
 //! `cargo test` builds the examples before running tests; these tests run
 //! those binaries.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -11,24 +12,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 
-fn example(name: &str) -> PathBuf {
-    // target/<profile>/deps/examples-<hash> -> target/<profile>/examples/<name>
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run the suite with `cargo test` (scripts/test.sh), which builds the examples",
-        path.display()
-    );
-    path
-}
-
 async fn run(name: &str) -> String {
-    let output = Command::new(example(name))
+    let output = Command::new(common::example_binary(name))
         .env_remove("REDIS_URL")
         .kill_on_drop(true)
         .output();
@@ -121,7 +106,7 @@ async fn post(port: u16, path: &str, body: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn axum_orders_answers_409_for_a_busy_order_and_serves_other_orders() {
-    let mut child = Command::new(example("axum_orders"))
+    let mut child = Command::new(common::example_binary("axum_orders"))
         .env_remove("REDIS_URL")
         .env("PORT", "0")
         .stdout(Stdio::piped())

@@ -78,3 +78,22 @@ pub async fn redis_for(name: &str) -> RedisServer {
     distlock::register(name, manager(&server).await).expect("fresh manager name");
     server
 }
+
+/// An example binary that `cargo test` built next to the running test
+/// binary (`target/<profile>/deps/<test>` -> `target/<profile>/examples/<name>`),
+/// so any `CARGO_TARGET_DIR` works.
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo test` (scripts/test.sh), which builds the examples, \
+         or `cargo build --example {name}` first",
+        path.display()
+    );
+    path
+}
