@@ -9,7 +9,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use distlock::{LockError, LockGuard, LockManager, ReleaseOutcome};
+use distlock::{LockError, LockManager, ReleaseOutcome};
 use lock_testkit::RedisServer;
 use tokio::task::JoinHandle;
 
@@ -44,16 +44,6 @@ async fn numsub_becomes(server: &RedisServer, channel_suffix: &str, count: i64) 
     false
 }
 
-/// Takes `key` with a lease far longer than any test.
-async fn hold(manager: &LockManager, key: &str) -> LockGuard {
-    manager
-        .lock(key)
-        .ttl(Duration::from_secs(30))
-        .acquire()
-        .await
-        .unwrap()
-}
-
 /// A task that waits for `key`, releases it, and reports when it acquired it.
 fn spawn_waiter(manager: &LockManager, key: &'static str) -> JoinHandle<Instant> {
     let manager = manager.clone();
@@ -79,7 +69,7 @@ async fn a_release_wakes_a_waiter_in_another_process_within_20ms() {
     );
     let mut wake_ups = Vec::new();
     for _ in 0..5 {
-        let holder = hold(&holder_side, "hot").await;
+        let holder = common::hold(&holder_side, "hot").await;
         let waiter = spawn_waiter(&waiter_side, "hot");
         // Let the waiter subscribe and go to sleep: its fallback timer is 500 ms.
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -167,7 +157,7 @@ async fn killing_the_subscriber_connection_does_not_strand_waiters() {
         common::manager(&server).await,
         common::manager(&server).await,
     );
-    let holder = hold(&holder_side, "k").await;
+    let holder = common::hold(&holder_side, "k").await;
     let waiter = spawn_waiter(&waiter_side, "k");
     assert!(
         numsub_becomes(&server, ":lock:k", 1).await,
@@ -205,7 +195,7 @@ async fn channels_are_unsubscribed_when_nobody_waits() {
         common::manager(&server).await,
         common::manager(&server).await,
     );
-    let holder = hold(&holder_side, "sub").await;
+    let holder = common::hold(&holder_side, "sub").await;
     let waiters: Vec<_> = (0..3).map(|_| spawn_waiter(&waiter_side, "sub")).collect();
     // Three waiters, one subscription: only the head of the local line waits in Redis.
     assert!(numsub_becomes(&server, ":lock:sub", 1).await);
@@ -228,7 +218,7 @@ async fn wait_zero_makes_exactly_one_attempt_and_waits_are_honoured() {
         common::manager(&server).await,
         common::manager(&server).await,
     );
-    let holder = hold(&holder_side, "w").await;
+    let holder = common::hold(&holder_side, "w").await;
     let before = common::evalsha_calls(&server).await;
     let single = other.lock("w").wait(Duration::ZERO).acquire().await;
     assert!(matches!(single, Err(LockError::Timeout { .. })));

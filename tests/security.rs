@@ -46,7 +46,7 @@ async fn over_tls_a_manager_trusting_the_ca_acquires_is_woken_by_a_release_and_r
     let waiter = tls_manager(&server).await;
     let mut admin = tls_admin(&server).await;
 
-    let guard = hold(&holder, "order:1").await;
+    let guard = common::hold(&holder, "order:1").await;
     let lease = lease_key(&mut admin, "order:1").await;
     assert_eq!(
         get(&mut admin, &lease).await.as_deref(),
@@ -126,7 +126,7 @@ async fn a_server_that_allows_only_tls_1_2_is_reachable() {
         .await
         .unwrap();
     let manager = tls_manager(&server).await;
-    let guard = hold(&manager, "tls12").await;
+    let guard = common::hold(&manager, "tls12").await;
     assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
 }
 
@@ -175,7 +175,7 @@ async fn an_acl_user_with_only_the_documented_rule_acquires_is_woken_extends_and
     let waiter = user_manager(&server, "distlock").await;
 
     // A fresh server knows no script: the first calls also load them.
-    let guard = hold(&holder, "order:1").await;
+    let guard = common::hold(&holder, "order:1").await;
     let lease = lease_key(&mut admin, "order:1").await;
     let (outcome, next, woken_after) = hand_over(guard, &waiter, &mut admin, &lease).await;
     assert_eq!(outcome, ReleaseOutcome::Released);
@@ -226,7 +226,7 @@ async fn an_acl_user_missing_one_needed_permission_fails_at_once_with_a_permissi
     let server = acl_server(&users);
     let mut admin = acl_admin(&server).await;
     let holder = user_manager(&server, "distlock").await;
-    let held = hold(&holder, "held").await;
+    let held = common::hold(&holder, "held").await;
 
     // The complete rule runs every step.
     flush_scripts(&mut admin).await;
@@ -282,7 +282,7 @@ async fn without_channel_rights_releases_work_and_waiters_fall_back_to_their_tim
     let holder = user_manager(&server, "nochannels").await;
     let waiter = user_manager(&server, "nochannels").await;
 
-    let guard = hold(&holder, "order:1").await;
+    let guard = common::hold(&holder, "order:1").await;
     let lease = lease_key(&mut admin, "order:1").await;
     let waiting = spawn_waiter(&waiter, "order:1");
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -644,15 +644,6 @@ async fn tls_admin(server: &TlsRedisServer) -> MultiplexedConnection {
     redis::Client::build_with_tls(server.url(), certificates)
         .unwrap()
         .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
-async fn hold(manager: &LockManager, key: &str) -> LockGuard {
-    manager
-        .lock(key)
-        .ttl(Duration::from_secs(30))
-        .acquire()
         .await
         .unwrap()
 }

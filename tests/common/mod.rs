@@ -97,3 +97,13 @@ pub fn example_binary(name: &str) -> std::path::PathBuf {
     );
     path
 }
+
+/// Takes `key` with a lease far longer than any test.
+pub async fn hold(manager: &LockManager, key: &str) -> distlock::LockGuard {
+    manager
+        .lock(key)
+        .ttl(Duration::from_secs(30))
+        .acquire()
+        .await
+        .expect("take the lock")
+}
