@@ -23,6 +23,7 @@
 //! see [`RedisServer`].
 
 mod builder;
+mod cluster;
 mod launch;
 mod port;
 mod probe;
@@ -31,6 +32,7 @@ mod server;
 mod tls;
 
 pub use builder::RedisServerBuilder;
+pub use cluster::RedisCluster;
 pub use proxy::FaultProxy;
 pub use server::{RedisServer, start_many, try_start_many};
 pub use tls::{TestCertificates, TlsRedisServer};
