@@ -8,7 +8,7 @@ use crate::lease::{self, Validity};
 use crate::local_queue::LocalTurn;
 use crate::protocol::{self, Ownership};
 use crate::reentrancy::HeldLock;
-use crate::renewal::{Renewal, RenewedLock};
+use crate::renewal::Renewal;
 use crate::{LockError, LockManager, metrics};
 
 /// What [`LockGuard::release`] found in Redis.
@@ -78,17 +78,9 @@ impl LockGuard {
             turn.hold(validity.clone());
         }
         let renewal = grant.renew.then(|| {
-            manager.renewals().start(
-                &manager.connection(),
-                RenewedLock {
-                    key: grant.key.clone(),
-                    keys: grant.keys.clone(),
-                    owner: grant.owner.clone(),
-                    ttl: grant.ttl,
-                    validity: validity.clone(),
-                    granted: grant.started,
-                },
-            )
+            manager
+                .renewals()
+                .start(&manager.connection(), &grant, &validity)
         });
         LockGuard {
             held: Some(Held {

@@ -22,6 +22,7 @@ use futures_util::stream::FuturesUnordered;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use crate::guard::Grant;
 use crate::keyspace::LockKeys;
 use crate::lease::{self, Validity};
 use crate::protocol::{self, Connection, Ownership};
@@ -51,13 +52,18 @@ struct Schedule {
 
 /// One renewed lock.
 struct Lease {
+    target: Arc<Target>,
+    /// When to send the next extension; `None` while one is in flight.
+    due: Option<Instant>,
+}
+
+/// What an extension of one lock needs; shared with its extensions in flight.
+struct Target {
     key: String,
     keys: LockKeys,
     owner: String,
     ttl: Duration,
     validity: Validity,
-    /// When to send the next extension; `None` while one is in flight.
-    due: Option<Instant>,
     stop: Stop,
 }
 
@@ -72,35 +78,33 @@ enum Verdict {
     Done,
 }
 
-/// What one held lock needs to know to be renewed.
-pub(crate) struct RenewedLock {
-    pub(crate) key: String,
-    pub(crate) keys: LockKeys,
-    pub(crate) owner: String,
-    pub(crate) ttl: Duration,
-    pub(crate) validity: Validity,
-    /// When the acquire attempt that granted the lease started.
-    pub(crate) granted: Instant,
-}
-
 impl Renewals {
-    /// Renews `lock` until the returned renewal is stopped or dropped.
-    /// Starts the watchdog, on the current runtime, if it is not running.
-    pub(crate) fn start(&self, connection: &Connection, lock: RenewedLock) -> Renewal {
+    /// Renews the lock `grant` gave, whose validity is `validity`, until
+    /// the returned renewal is stopped or dropped. Starts the watchdog, on
+    /// the current runtime, if it is not running.
+    pub(crate) fn start(
+        &self,
+        connection: &Connection,
+        grant: &Grant,
+        validity: &Validity,
+    ) -> Renewal {
         let stop = Stop::default();
+        let target = Arc::new(Target {
+            key: grant.key.clone(),
+            keys: grant.keys.clone(),
+            owner: grant.owner.clone(),
+            ttl: grant.ttl,
+            validity: validity.clone(),
+            stop: stop.clone(),
+        });
         let mut schedule = self.shared.schedule();
         let id = schedule.next_id;
         schedule.next_id += 1;
         schedule.leases.insert(
             id,
             Lease {
-                key: lock.key,
-                keys: lock.keys,
-                owner: lock.owner,
-                due: Some(next_due(lock.granted, lock.ttl)),
-                ttl: lock.ttl,
-                validity: lock.validity,
-                stop: stop.clone(),
+                due: Some(next_due(grant.started, grant.ttl)),
+                target,
             },
         );
         // A runtime that shut down took its watchdog with it.
@@ -178,9 +182,13 @@ async fn watch(shared: Arc<Shared>, connection: Connection) {
             for (&id, lease) in &mut schedule.leases {
                 let Some(due) = lease.due else { continue };
                 // Those due soon go out with those due now.
-                if due <= now + interval(lease.ttl) / 10 {
+                if due <= now + interval(lease.target.ttl) / 10 {
                     lease.due = None;
-                    in_flight.push(Box::pin(extend(id, lease, connection.clone())));
+                    in_flight.push(Box::pin(extend(
+                        id,
+                        lease.target.clone(),
+                        connection.clone(),
+                    )));
                 } else {
                     next_due = Some(next_due.map_or(due, |next| next.min(due)));
                 }
@@ -197,52 +205,46 @@ async fn watch(shared: Arc<Shared>, connection: Connection) {
     }
 }
 
-/// Sends one extension of `lease` and applies what it found to its validity.
-fn extend(
-    id: u64,
-    lease: &Lease,
-    mut connection: Connection,
-) -> impl Future<Output = (u64, Verdict)> + Send + 'static {
-    let (key, keys, owner, ttl, validity, stop) = (
-        lease.key.clone(),
-        lease.keys.clone(),
-        lease.owner.clone(),
-        lease.ttl,
-        lease.validity.clone(),
-        lease.stop.clone(),
-    );
-    async move {
-        let stopped = stop.lock().await;
-        if *stopped || validity.is_over() {
-            return (id, Verdict::Done);
-        }
-        let start = Instant::now();
-        let verdict = match protocol::extend(&mut connection, &keys, &owner, ttl).await {
-            Ok(Ownership::Owned) if validity.renew(lease::valid_until(start, ttl)) => {
-                Verdict::Renewed
-            }
-            Ok(Ownership::Owned) => {
-                tracing::warn!(key = %key, "lock lost: its validity ran out before an extension succeeded");
-                Verdict::Done
-            }
-            Ok(found) => {
-                validity.mark_lost();
-                tracing::warn!(key = %key, ?found, "lock lost: renewing its lease found it gone or held by another owner");
-                Verdict::Done
-            }
-            Err(error) if validity.is_over() => {
-                validity.mark_lost();
-                tracing::warn!(key = %key, %error, "lock lost: its validity ran out while Redis could not be reached to renew it");
-                Verdict::Done
-            }
-            Err(error) => {
-                tracing::debug!(key = %key, %error, "renewing a lease failed; retrying");
-                Verdict::Retry
-            }
-        };
-        drop(stopped);
-        (id, verdict)
+/// Sends one extension of `target` and applies what it found to its validity.
+async fn extend(id: u64, target: Arc<Target>, mut connection: Connection) -> (u64, Verdict) {
+    let Target {
+        key,
+        keys,
+        owner,
+        ttl,
+        validity,
+        stop,
+    } = &*target;
+    let ttl = *ttl;
+    let stopped = stop.lock().await;
+    if *stopped || validity.is_over() {
+        return (id, Verdict::Done);
     }
+    let start = Instant::now();
+    let verdict = match protocol::extend(&mut connection, keys, owner, ttl).await {
+        Ok(Ownership::Owned) if validity.renew(lease::valid_until(start, ttl)) => Verdict::Renewed,
+        Ok(Ownership::Owned) => {
+            tracing::warn!(key = %key, "lock lost: its validity ran out before an extension succeeded");
+            Verdict::Done
+        }
+        Ok(found) => {
+            validity.mark_lost();
+            tracing::warn!(key = %key, ?found, "lock lost: renewing its lease found it gone or held by another owner");
+            Verdict::Done
+        }
+        Err(error) if validity.is_over() => {
+            validity.mark_lost();
+            tracing::warn!(key = %key, %error, "lock lost: its validity ran out while Redis could not be reached to renew it");
+            Verdict::Done
+        }
+        Err(error) => {
+            tracing::debug!(key = %key, %error, "renewing a lease failed; retrying");
+            Verdict::Retry
+        }
+    };
+    // Held until here: a stopping renewal waits for this extension.
+    drop(stopped);
+    (id, verdict)
 }
 
 fn reschedule(shared: &Shared, id: u64, verdict: &Verdict) {
@@ -252,9 +254,9 @@ fn reschedule(shared: &Shared, id: u64, verdict: &Verdict) {
     };
     let now = Instant::now();
     match verdict {
-        Verdict::Renewed => lease.due = Some(next_due(now, lease.ttl)),
+        Verdict::Renewed => lease.due = Some(next_due(now, lease.target.ttl)),
         Verdict::Retry => {
-            let pause = (interval(lease.ttl) / 4).min(MAX_RETRY);
+            let pause = (interval(lease.target.ttl) / 4).min(MAX_RETRY);
             lease.due = Some(now + pause);
         }
         Verdict::Done => {
