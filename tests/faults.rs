@@ -10,9 +10,9 @@
 mod common;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::body::{DropWatch, Shared, stopped_in_time, ticking_body, wait_until_started};
 use distlock::{LockError, LockManager, ReleaseOutcome, distributed_lock};
 use lock_testkit::{FaultProxy, RedisServer};
 
@@ -22,9 +22,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
 const MARGIN: Duration = Duration::from_millis(300);
 /// Longest a waiter naps between attempts (`request.rs`, `MAX_NAP`).
 const MAX_NAP: Duration = Duration::from_millis(500);
-/// What the validity of a 600 ms lease keeps back for clock drift
-/// (`ttl/100 + 2 ms`): the lease in Redis outlasts the validity by this.
-const DRIFT_ALLOWANCE: Duration = Duration::from_millis(8);
 /// Bound on any single call in these tests: reaching it means a hang.
 const HANG: Duration = Duration::from_secs(5);
 
@@ -283,42 +280,16 @@ async fn while_redis_is_unreachable_every_call_fails_within_the_command_timeout(
     }
 }
 
-/// What a locked body recorded about itself.
-#[derive(Debug, Default)]
-struct BodyLog {
-    started: Option<Instant>,
-    /// When the body last ran, and its lock's validity at that moment.
-    last_poll: Option<(Instant, Instant)>,
-    /// When the body was dropped unfinished.
-    dropped: Option<Instant>,
-}
-
-type Log = Arc<Mutex<BodyLog>>;
-
-/// Records when the body future is dropped (it never finishes here).
-struct OnDrop(Log);
-
-impl Drop for OnDrop {
-    fn drop(&mut self) {
-        self.0.lock().unwrap().dropped = Some(Instant::now());
-    }
-}
-
 #[distributed_lock(
     key = "invoice:<id>",
     ttl = "600ms",
     renew,
     manager = "faults-blackhole"
 )]
-async fn settle(id: u32, log: Log) -> Result<(), AppError> {
+async fn settle(id: u32, trace: Shared) -> Result<(), AppError> {
     let _ = id;
-    let _on_drop = OnDrop(log.clone());
-    log.lock().unwrap().started = Some(Instant::now());
-    loop {
-        let valid_until = distlock::current().expect("locked").valid_until();
-        log.lock().unwrap().last_poll = Some((Instant::now(), valid_until));
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    ticking_body(trace, HANG * 4).await;
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,11 +300,9 @@ async fn a_black_holed_connection_cancels_a_renewed_body_before_anyone_else_hold
     distlock::register("faults-blackhole", manager.clone()).unwrap();
     let elsewhere = common::manager(&server).await;
 
-    let log = Log::default();
-    let call = tokio::spawn(settle(9, log.clone()));
-    while log.lock().unwrap().started.is_none() {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    let trace = Shared::default();
+    let call = tokio::spawn(settle(9, trace.clone()));
+    wait_until_started(&trace).await;
     // Two renewals (every ~200 ms) go through, then nothing does.
     tokio::time::sleep(Duration::from_millis(450)).await;
     proxy.blackhole();
@@ -356,12 +325,12 @@ async fn a_black_holed_connection_cancels_a_renewed_body_before_anyone_else_hold
         "{result:?}"
     );
     let (last_poll, valid_until, dropped) = {
-        let log = log.lock().unwrap();
-        let (last_poll, valid_until) = log.last_poll.expect("the body ran");
+        let trace = trace.lock().unwrap();
+        let (last_poll, valid_until) = trace.last_tick.expect("the body ran");
         (
             last_poll,
             valid_until,
-            log.dropped.expect("the body was dropped"),
+            trace.dropped.expect("the body was dropped"),
         )
     };
     assert!(valid_until > cut, "lost before the black hole");
@@ -370,7 +339,7 @@ async fn a_black_holed_connection_cancels_a_renewed_body_before_anyone_else_hold
     // the bound is the drift allowance by which Redis's lease outlasts the
     // validity.
     assert!(
-        last_poll <= valid_until + DRIFT_ALLOWANCE,
+        stopped_in_time(last_poll, valid_until, Duration::from_millis(600)),
         "the body ran {:?} after its validity",
         last_poll - valid_until
     );
@@ -417,9 +386,9 @@ async fn a_black_holed_connection_cancels_a_renewed_body_before_anyone_else_hold
     on_lost = "cancel",
     manager = "faults-deadline"
 )]
-async fn woken_just_after_its_validity(run: u32, log: Log) -> Result<(), AppError> {
+async fn woken_just_after_its_validity(run: u32, trace: Shared) -> Result<(), AppError> {
     let _ = run;
-    let _on_drop = OnDrop(log.clone());
+    let _watch = DropWatch(trace.clone());
     let valid_until = distlock::current().expect("locked").valid_until();
     // Woken by a thread, not by a tokio timer, 50 µs after the validity.
     let (wake, woken) = tokio::sync::oneshot::channel();
@@ -430,7 +399,7 @@ async fn woken_just_after_its_validity(run: u32, log: Log) -> Result<(), AppErro
         let _ = wake.send(());
     });
     let _ = woken.await;
-    log.lock().unwrap().last_poll = Some((Instant::now(), valid_until));
+    trace.lock().unwrap().last_tick = Some((Instant::now(), valid_until));
     std::future::pending::<()>().await;
     Ok(())
 }
@@ -446,17 +415,17 @@ async fn a_cancelled_body_is_never_resumed_after_its_validity() {
     let server = RedisServer::start();
     distlock::register("faults-deadline", common::manager(&server).await).unwrap();
     for run in 0..5 {
-        let log = Log::default();
+        let trace = Shared::default();
         let (result, _) = timed(
             "the locked call",
-            woken_just_after_its_validity(run, log.clone()),
+            woken_just_after_its_validity(run, trace.clone()),
         )
         .await;
         assert!(
             matches!(result, Err(AppError::Lock(LockError::Lost { .. }))),
             "{result:?}"
         );
-        if let Some((polled, valid_until)) = log.lock().unwrap().last_poll {
+        if let Some((polled, valid_until)) = trace.lock().unwrap().last_tick {
             panic!(
                 "run {run}: the body was resumed {:?} after its validity",
                 polled - valid_until

@@ -4,63 +4,15 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::body::{Shared, stopped_in_time, ticking_body, wait_until_started};
 use distlock::{LockError, distributed_lock};
 
 #[derive(Debug, thiserror::Error)]
 enum AppError {
     #[error(transparent)]
     Lock(#[from] LockError),
-}
-
-/// What a body recorded about itself, read after the call.
-#[derive(Debug, Default)]
-struct Trace {
-    started: Option<Instant>,
-    /// The last time the body ran, and the lock's validity then.
-    last_tick: Option<(Instant, Instant)>,
-    /// When the body was dropped (cancelled), if it was.
-    dropped: Option<Instant>,
-    /// Whether the body ran to its end.
-    finished: bool,
-}
-
-type Shared = Arc<Mutex<Trace>>;
-
-/// Sets `dropped` when the body is dropped before it finished.
-struct DropWatch(Shared);
-
-impl Drop for DropWatch {
-    fn drop(&mut self) {
-        let mut trace = self.0.lock().unwrap();
-        if !trace.finished {
-            trace.dropped = Some(Instant::now());
-        }
-    }
-}
-
-/// A body that ticks every 5 ms for `run_for`, recording when it last ran.
-async fn ticking_body(trace: Shared, run_for: Duration) {
-    let watch = DropWatch(trace.clone());
-    let started = Instant::now();
-    trace.lock().unwrap().started = Some(started);
-    while started.elapsed() < run_for {
-        let valid_until = distlock::current()
-            .expect("inside a locked call")
-            .valid_until();
-        trace.lock().unwrap().last_tick = Some((Instant::now(), valid_until));
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    trace.lock().unwrap().finished = true;
-    drop(watch);
-}
-
-async fn wait_until_started(trace: &Shared) {
-    while trace.lock().unwrap().started.is_none() {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
 }
 
 #[distributed_lock(key = "pay:<id>", ttl = "1s", renew, manager = "paused")]
@@ -133,14 +85,6 @@ async fn redis_paused_past_the_validity_cancels_the_body_before_anyone_else_hold
         .unwrap();
     assert!(Instant::now() > dropped);
     let _ = guard.release().await;
-}
-
-/// Whether a body that last ran at `tick` stopped before Redis could give
-/// its lock to anyone else. The loss is checked before every poll of the
-/// body, and the body reads the clock a little after that check; Redis's
-/// lease outlasts the validity by the drift allowance (`ttl/100 + 2 ms`).
-fn stopped_in_time(tick: Instant, valid_until: Instant, ttl: Duration) -> bool {
-    tick <= valid_until + ttl / 100 + Duration::from_millis(2)
 }
 
 /// Makes `key` look taken over: another owner's token under the lease key.
