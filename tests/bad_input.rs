@@ -79,12 +79,7 @@ async fn settings_redis_refuses_are_connect_errors_naming_redis_reason() {
                 .build(),
         )
         .await;
-        let error = result.unwrap_err();
-        let message = error.to_string();
-        assert!(
-            matches!(error, LockError::Connect { .. }),
-            "{url}: {message}"
-        );
+        let message = connect_error(url.as_str(), result);
         assert!(
             message.contains(&url) && message.contains(reason),
             "{url}: {message}"
@@ -119,12 +114,7 @@ async fn unreachable_hosts_fail_within_the_connect_timeout() {
         .iter()
         .zip(futures_util::future::join_all(attempts).await)
     {
-        let error = result.unwrap_err();
-        let message = error.to_string();
-        assert!(
-            matches!(error, LockError::Connect { .. }),
-            "{url}: {message}"
-        );
+        let message = connect_error(url.as_str(), result);
         assert!(
             message.contains(&format!("cannot connect to redis at {url}")),
             "{message}"
@@ -684,4 +674,15 @@ async fn the_attribute_reports_bad_runtime_input_without_running_the_body() {
         );
     }
     assert!(common::lease_keys(&server).await.is_empty());
+}
+
+/// The message of the `Connect` error a build of `url` must have failed with.
+fn connect_error(url: &str, result: Result<LockManager, LockError>) -> String {
+    let error = result.expect_err(url);
+    let message = error.to_string();
+    assert!(
+        matches!(error, LockError::Connect { .. }),
+        "{url}: {message}"
+    );
+    message
 }
