@@ -124,6 +124,16 @@ struct Verdict {
 }
 
 impl Verdict {
+    /// A table row for a count that must be zero: label, count, verdict;
+    /// records "`count` `what`" as a failure otherwise.
+    fn zero(&mut self, label: &str, count: u64, what: &str) -> Vec<String> {
+        vec![
+            label.into(),
+            thousands(count),
+            self.check(count == 0, || format!("{count} {what}")),
+        ]
+    }
+
     /// Records `failure` unless `ok`; returns the table cell.
     fn check(&mut self, ok: bool, failure: impl FnOnce() -> String) -> String {
         if ok {
@@ -251,27 +261,17 @@ pub fn check(
             ),
             String::new(),
         ],
-        vec![
-            "overlaps observed".into(),
-            thousands(total.overlaps),
-            verdict.check(total.overlaps == 0, || {
-                format!("{} sections overlapped another", total.overlaps)
-            }),
-        ],
-        vec![
-            "lock waits timed out (60 s)".into(),
-            thousands(total.timeouts),
-            verdict.check(total.timeouts == 0, || {
-                format!("{} lock waits timed out", total.timeouts)
-            }),
-        ],
-        vec![
-            "errors".into(),
-            thousands(total.errors),
-            verdict.check(total.errors == 0, || {
-                format!("{} errors (see stderr)", total.errors)
-            }),
-        ],
+        verdict.zero(
+            "overlaps observed",
+            total.overlaps,
+            "sections overlapped another",
+        ),
+        verdict.zero(
+            "lock waits timed out (60 s)",
+            total.timeouts,
+            "lock waits timed out",
+        ),
+        verdict.zero("errors", total.errors, "errors (see stderr)"),
     ];
     rows.extend(leftover_rows(&mut verdict, leftovers));
     print_table(&["figure", "value", ""], &rows);
@@ -416,13 +416,7 @@ pub fn soak(
             latency_figures(&total.latencies),
             String::new(),
         ],
-        vec![
-            "overlaps seen by a running section (its write refused)".into(),
-            thousands(total.overlaps),
-            verdict.check(total.overlaps == 0, || {
-                format!("{} sections overlapped another", total.overlaps)
-            }),
-        ],
+        verdict.zero("overlaps seen by a running section (its write refused)", total.overlaps, "sections overlapped another"),
         vec![
             "refused writes of dropped bodies: late / overlap / undecided".into(),
             format!(
@@ -461,20 +455,8 @@ pub fn soak(
                 || format!("{committed} commits for {completed} completed and {aborted} aborted sections"),
             ),
         ],
-        vec![
-            "lock waits timed out (60 s)".into(),
-            thousands(total.timeouts),
-            verdict.check(total.timeouts == 0, || {
-                format!("{} lock waits timed out", total.timeouts)
-            }),
-        ],
-        vec![
-            "errors".into(),
-            thousands(total.errors),
-            verdict.check(total.errors == 0, || {
-                format!("{} errors (see stderr)", total.errors)
-            }),
-        ],
+        verdict.zero("lock waits timed out (60 s)", total.timeouts, "lock waits timed out"),
+        verdict.zero("errors", total.errors, "errors (see stderr)"),
         vec![
             format!("redis used_memory after {} → last", duration(warmup)),
             format!("{} → {}", mib(memory_warm as f64 / 1024.0), mib(memory_last as f64 / 1024.0)),
