@@ -7,7 +7,8 @@ use std::time::Duration;
 /// Each variant is something a caller can act on: wait longer or report
 /// "busy" ([`Timeout`](Self::Timeout)), stop relying on the lock
 /// ([`Lost`](Self::Lost)), retry later or fail the request
-/// ([`Backend`](Self::Backend), [`Connect`](Self::Connect)), or fix the
+/// ([`Backend`](Self::Backend), [`NoQuorum`](Self::NoQuorum),
+/// [`Connect`](Self::Connect)), or fix the
 /// program's set-up (the rest).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -32,6 +33,25 @@ pub enum LockError {
         /// The lock's key as the caller gave it.
         key: String,
         /// What the Redis client reported.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// Too few of a Redlock manager's nodes answered for a majority to be
+    /// possible, so the step could not be done (for an acquire: the lock is
+    /// not held). Retry later, or fail the request.
+    #[error(
+        "lock `{key}`: only {answered} of {nodes} Redis nodes answered, a majority needs {quorum}: {source}"
+    )]
+    NoQuorum {
+        /// The lock's key as the caller gave it.
+        key: String,
+        /// How many nodes answered.
+        answered: usize,
+        /// How many must answer (and agree): a majority of `nodes`.
+        quorum: usize,
+        /// How many nodes the manager has.
+        nodes: usize,
+        /// What one of the nodes that did not answer reported.
         #[source]
         source: redis::RedisError,
     },
@@ -75,13 +95,6 @@ pub enum LockError {
 }
 
 impl LockError {
-    pub(crate) fn backend(key: &str, source: redis::RedisError) -> Self {
-        LockError::Backend {
-            key: key.to_owned(),
-            source,
-        }
-    }
-
     pub(crate) fn invalid_config(reason: impl Into<String>) -> Self {
         LockError::InvalidConfig {
             reason: reason.into(),

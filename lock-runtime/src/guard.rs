@@ -3,10 +3,10 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use crate::backend::Ownership;
 use crate::keyspace::LockKeys;
 use crate::lease::{self, Validity};
 use crate::local_queue::LocalTurn;
-use crate::protocol::{self, Ownership};
 use crate::reentrancy::HeldLock;
 use crate::renewal::Renewal;
 use crate::{LockError, LockManager, metrics};
@@ -80,7 +80,7 @@ impl LockGuard {
         let renewal = grant.renew.then(|| {
             manager
                 .renewals()
-                .start(&manager.connection(), &grant, &validity)
+                .start(manager.backend(), &grant, &validity)
         });
         LockGuard {
             held: Some(Held {
@@ -207,8 +207,10 @@ impl LockGuard {
         };
         let ttl = lease::validate(ttl)?;
         let start = Instant::now();
-        let mut conn = held.manager.connection();
-        let found = protocol::extend(&mut conn, &held.keys, &held.owner, ttl)
+        let found = held
+            .manager
+            .backend()
+            .extend(&held.keys, &held.owner, ttl)
             .await
             .map_err(|source| LockError::backend(&held.key, source))?;
         let renewed = match found {
@@ -258,8 +260,10 @@ impl Held {
         if let Some(renewal) = self.renewal.take() {
             renewal.stop().await;
         }
-        let mut conn = self.manager.connection();
-        let found = protocol::release(&mut conn, &self.keys, &self.owner)
+        let found = self
+            .manager
+            .backend()
+            .release(&self.keys, &self.owner)
             .await
             .map_err(|source| LockError::backend(&self.key, source))?;
         Ok(match found {

@@ -1,10 +1,12 @@
 //! Runtime of [distlock](https://docs.rs/distlock): lock managers and their
-//! registry, the Lua lock protocol on Redis, guards and waiting.
+//! registry, the backends (one Redis, Redis Cluster, Redlock, in-memory) and
+//! the Lua lock protocol, guards and waiting.
 //!
 //! Applications depend on the `distlock` facade, which re-exports this crate.
 
 #![deny(missing_docs)]
 
+mod backend;
 mod context;
 mod error;
 mod guard;
@@ -13,12 +15,10 @@ mod lease;
 mod local_queue;
 mod manager;
 mod metrics;
-mod protocol;
 mod reentrancy;
 mod registry;
 mod renewal;
 mod request;
-mod wakeup;
 
 #[doc(hidden)]
 pub mod __attribute {
@@ -27,13 +27,16 @@ pub mod __attribute {
 }
 mod attribute;
 
+pub use backend::InMemoryStore;
 pub use context::{LockContext, current};
 pub use error::LockError;
 pub use guard::{LockGuard, ReleaseOutcome};
 pub use lease::{MAX_LEASE, MIN_LEASE};
 pub use manager::{
-    DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX, DEFAULT_TTL, LockManager,
-    LockManagerBuilder,
+    DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX,
+    DEFAULT_REDLOCK_NODE_TIMEOUT, DEFAULT_TTL, LockManager, LockManagerBuilder,
 };
-pub use registry::{DEFAULT_MANAGER, default_manager, init, init_named, manager, register};
+pub use registry::{
+    DEFAULT_MANAGER, default_manager, init, init_in_memory, init_named, manager, register,
+};
 pub use request::LockRequest;

@@ -1,15 +1,13 @@
-//! The lock manager: one Redis connection and the settings shared by its locks.
+//! The lock manager: a backend (where the locks live) and the settings
+//! shared by its locks.
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-
+use crate::backend::{Backend, InMemoryStore, Settings, Topology};
 use crate::local_queue::LocalQueues;
-use crate::protocol::Connection;
 use crate::renewal::Renewals;
-use crate::wakeup::Wakeups;
 use crate::{LockError, LockRequest, keyspace, lease};
 
 /// Default prefix of every Redis key distlock writes.
@@ -18,12 +16,18 @@ pub const DEFAULT_KEY_PREFIX: &str = "distlock:";
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
 /// Default time Redis has to answer one command.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default time each Redlock node has to answer one command.
+pub const DEFAULT_REDLOCK_NODE_TIMEOUT: Duration = Duration::from_millis(100);
 /// Default time to establish a connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Hands out locks on one Redis server.
+/// Hands out locks on one Redis server, a Redis Cluster, several
+/// independent Redis masters (Redlock), or this process's memory, chosen by
+/// the constructor: [`builder`](Self::builder), [`cluster`](Self::cluster),
+/// [`redlock`](Self::redlock) or [`in_memory`](Self::in_memory). Locks and
+/// `#[distributed_lock]` fns work the same on each.
 ///
-/// A manager holds one multiplexed, reconnecting connection
+/// On one server, a manager holds one multiplexed, reconnecting connection
 /// ([`redis::aio::ConnectionManager`]) shared by every lock it hands out, and
 /// one pub/sub connection, opened at the first wait, on which releases wake
 /// waiters. Cloning a manager is cheap and shares both.
@@ -48,13 +52,13 @@ pub struct LockManager {
 }
 
 struct Inner {
-    connection: Connection,
-    wakeups: Wakeups,
+    backend: Arc<Backend>,
     queues: LocalQueues,
     renewals: Renewals,
     /// The name it is registered under, for logs and metrics.
     name: OnceLock<String>,
-    url: String,
+    /// Where the locks live, without passwords.
+    location: String,
     key_prefix: String,
     default_ttl: Duration,
 }
@@ -67,18 +71,71 @@ impl LockManager {
     /// process-wide crypto provider, unless the application installed one
     /// before.
     pub fn builder(url: impl Into<String>) -> LockManagerBuilder {
-        LockManagerBuilder {
-            url: url.into(),
-            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
-            default_ttl: DEFAULT_TTL,
-            command_timeout: DEFAULT_COMMAND_TIMEOUT,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            #[cfg(feature = "tls")]
-            tls_root_certificate: None,
-        }
+        LockManagerBuilder::new(Topology::Single(url.into()))
     }
 
-    /// Connects a manager with the default settings.
+    /// Starts building a manager for a Redis Cluster (Redis 7 or later),
+    /// found through one or more of its nodes (`redis://host:port`; the
+    /// others are discovered).
+    ///
+    /// Every key of one lock shares a hash slot, and waiters are woken by
+    /// sharded pub/sub on that slot's node, so a lock costs what it costs on
+    /// one server. Redirections and failovers are followed. Replication is
+    /// asynchronous: a lock granted by a master that fails before its
+    /// replica copied it can be granted again by the promoted replica (see
+    /// the README, "Choosing a backend").
+    pub fn cluster<I, S>(seeds: I) -> LockManagerBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        LockManagerBuilder::new(Topology::Cluster(
+            seeds.into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    /// Starts building a Redlock manager over independent Redis masters
+    /// (3 or 5 is usual): a lock is held when a majority of them granted it
+    /// within its validity, so locking survives a minority of them failing.
+    ///
+    /// Each step is sent to every node at once; the command timeout is the
+    /// time each node has to answer (default 100 ms for Redlock). Fencing
+    /// tokens are best-effort under Redlock; see the README, "Choosing a
+    /// backend".
+    pub fn redlock<I, S>(nodes: I) -> LockManagerBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut builder = LockManagerBuilder::new(Topology::Redlock(
+            nodes.into_iter().map(Into::into).collect(),
+        ));
+        builder.command_timeout = DEFAULT_REDLOCK_NODE_TIMEOUT;
+        builder
+    }
+
+    /// Starts building a manager whose locks live in this process's memory,
+    /// for an application's own tests and for running without Redis: the
+    /// same leases, fencing tokens, wake-ups and renewal, within one process.
+    ///
+    /// Each manager gets a store of its own; managers given the same
+    /// [`InMemoryStore`] (see [`LockManagerBuilder::store`]) exclude each
+    /// other like two processes sharing one Redis.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), distlock::LockError> {
+    /// let manager = distlock::LockManager::in_memory().build().await?;
+    /// let guard = manager.lock("order:42").acquire().await?;
+    /// assert!(manager.lock("order:42").try_acquire().await?.is_none());
+    /// assert_eq!(guard.release().await?, distlock::ReleaseOutcome::Released);
+    /// # Ok(()) }
+    /// ```
+    pub fn in_memory() -> LockManagerBuilder {
+        LockManagerBuilder::new(Topology::Memory(InMemoryStore::new()))
+    }
+
+    /// Connects a manager on one Redis server with the default settings.
     pub async fn connect(url: impl Into<String>) -> Result<Self, LockError> {
         Self::builder(url).build().await
     }
@@ -98,13 +155,9 @@ impl LockManager {
         self.inner.default_ttl
     }
 
-    /// A handle on the shared connection (cheap: it is multiplexed).
-    pub(crate) fn connection(&self) -> Connection {
-        self.inner.connection.clone()
-    }
-
-    pub(crate) fn wakeups(&self) -> &Wakeups {
-        &self.inner.wakeups
+    /// Where this manager's locks live.
+    pub(crate) fn backend(&self) -> &Arc<Backend> {
+        &self.inner.backend
     }
 
     pub(crate) fn queues(&self) -> &LocalQueues {
@@ -136,18 +189,20 @@ impl fmt::Debug for LockManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockManager")
             .field("name", &self.name())
-            .field("url", &self.inner.url)
+            .field("backend", &self.inner.location)
             .field("key_prefix", &self.inner.key_prefix)
             .field("default_ttl", &self.inner.default_ttl)
             .finish_non_exhaustive()
     }
 }
 
-/// Settings of a [`LockManager`]; made by [`LockManager::builder`].
+/// Settings of a [`LockManager`]; made by [`LockManager::builder`],
+/// [`cluster`](LockManager::cluster), [`redlock`](LockManager::redlock) or
+/// [`in_memory`](LockManager::in_memory).
 #[derive(Clone)]
 #[must_use = "a builder does nothing until `build` is awaited"]
 pub struct LockManagerBuilder {
-    url: String,
+    topology: Topology,
     key_prefix: String,
     default_ttl: Duration,
     command_timeout: Duration,
@@ -155,12 +210,14 @@ pub struct LockManagerBuilder {
     /// PEM certificates that replace the default trust roots (`rediss://`).
     #[cfg(feature = "tls")]
     tls_root_certificate: Option<Vec<u8>>,
+    /// `store` was called on a builder for Redis.
+    misplaced_store: bool,
 }
 
 impl fmt::Debug for LockManagerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockManagerBuilder")
-            .field("url", &redact(&self.url))
+            .field("backend", &self.topology.describe())
             .field("key_prefix", &self.key_prefix)
             .field("default_ttl", &self.default_ttl)
             .field("command_timeout", &self.command_timeout)
@@ -170,6 +227,31 @@ impl fmt::Debug for LockManagerBuilder {
 }
 
 impl LockManagerBuilder {
+    fn new(topology: Topology) -> Self {
+        LockManagerBuilder {
+            topology,
+            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            default_ttl: DEFAULT_TTL,
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            #[cfg(feature = "tls")]
+            tls_root_certificate: None,
+            misplaced_store: false,
+        }
+    }
+
+    /// Keeps an [in-memory](LockManager::in_memory) manager's locks in
+    /// `store`, shared with every manager given the same store (its clones
+    /// share it). [`build`](Self::build) fails with
+    /// [`LockError::InvalidConfig`] for a manager on Redis.
+    pub fn store(mut self, store: InMemoryStore) -> Self {
+        match &mut self.topology {
+            Topology::Memory(own) => *own = store,
+            _ => self.misplaced_store = true,
+        }
+        self
+    }
+
     /// Prefix of every Redis key the manager writes (default `distlock:`).
     /// It may not contain `{` or `}`: distlock picks the hash tag itself.
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -184,7 +266,8 @@ impl LockManagerBuilder {
     }
 
     /// How long Redis has to answer one command before the operation fails
-    /// with [`LockError::Backend`] (default 2 s).
+    /// with [`LockError::Backend`] (default 2 s; for Redlock, the time each
+    /// node has, default 100 ms).
     pub fn command_timeout(mut self, timeout: Duration) -> Self {
         self.command_timeout = timeout;
         self
@@ -236,44 +319,25 @@ impl LockManagerBuilder {
                 )));
             }
         }
-        let url = redact(&self.url);
-        let client = self.client(&url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(Some(self.command_timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
-        let connect = async {
-            let mut connection = ConnectionManager::new_with_config(client.clone(), config).await?;
-            // Credentials are checked by the first command: a server that
-            // needs a password the URL lacks says so here, not at the first lock.
-            redis::cmd("PING")
-                .query_async::<()>(&mut connection)
-                .await?;
-            Ok(connection)
+        if self.misplaced_store {
+            return Err(LockError::invalid_config(
+                "an in-memory store was given to a manager on Redis; build it with LockManager::in_memory()",
+            ));
+        }
+        let settings = Settings {
+            command_timeout: self.command_timeout,
+            connect_timeout: self.connect_timeout,
+            #[cfg(feature = "tls")]
+            tls_root_certificate: self.tls_root_certificate,
         };
-        let connection = match tokio::time::timeout(self.connect_timeout, connect).await {
-            Ok(Ok(connection)) => connection,
-            Ok(Err(source)) => return Err(LockError::Connect { url, source }),
-            Err(_) => {
-                let source = redis::RedisError::from(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no connection within {:?}", self.connect_timeout),
-                ));
-                return Err(LockError::Connect { url, source });
-            }
-        };
+        let backend = Backend::connect(&self.topology, &settings).await?;
         Ok(LockManager {
             inner: Arc::new(Inner {
-                connection: Connection {
-                    redis: connection,
-                    timeout: self.command_timeout,
-                },
-                wakeups: Wakeups::new(client),
+                backend: Arc::new(backend),
                 queues: LocalQueues::default(),
                 renewals: Renewals::default(),
                 name: OnceLock::new(),
-                url,
+                location: self.topology.describe(),
                 key_prefix: self.key_prefix,
                 default_ttl: self.default_ttl,
             }),
@@ -281,119 +345,8 @@ impl LockManagerBuilder {
     }
 }
 
-impl LockManagerBuilder {
-    /// The Redis client for the URL, with the TLS settings; `url` is redacted.
-    fn client(&self, url: &str) -> Result<redis::Client, LockError> {
-        #[cfg(feature = "tls")]
-        {
-            if self.url.starts_with("rediss:") {
-                install_crypto_provider();
-            }
-            if let Some(pem) = &self.tls_root_certificate {
-                return tls_client(&self.url, url, pem);
-            }
-        }
-        redis::Client::open(self.url.as_str()).map_err(|source| unusable_url(url, &source))
-    }
-}
-
-fn unusable_url(redacted: &str, source: &redis::RedisError) -> LockError {
-    LockError::invalid_config(format!("`{redacted}` is not a usable redis URL: {source}"))
-}
-
-/// A client for `url` trusting the CAs in `pem` instead of the default roots.
-#[cfg(feature = "tls")]
-fn tls_client(url: &str, redacted: &str, pem: &[u8]) -> Result<redis::Client, LockError> {
-    use redis::IntoConnectionInfo;
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-
-    // redis-rs skips what is not a certificate, which would leave no trust
-    // root at all and fail every connection with a misleading error.
-    match CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>() {
-        Ok(certificates) if !certificates.is_empty() => {}
-        Ok(_) => {
-            return Err(LockError::invalid_config(
-                "the TLS root certificate holds no PEM `CERTIFICATE` block",
-            ));
-        }
-        Err(error) => {
-            return Err(LockError::invalid_config(format!(
-                "the TLS root certificate is not valid PEM: {error}"
-            )));
-        }
-    }
-    let info = url
-        .into_connection_info()
-        .map_err(|source| unusable_url(redacted, &source))?;
-    if !matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
-        return Err(LockError::invalid_config(format!(
-            "a TLS root certificate needs a `rediss://` URL, not `{redacted}`"
-        )));
-    }
-    let certificates = redis::TlsCertificates {
-        client_tls: None,
-        root_cert: Some(pem.to_vec()),
-    };
-    redis::Client::build_with_tls(info, certificates).map_err(|source| {
-        LockError::invalid_config(format!(
-            "cannot use the TLS root certificate for `{redacted}`: {source}"
-        ))
-    })
-}
-
-/// redis-rs builds its rustls configuration with the process-wide crypto
-/// provider, and rustls panics when none was installed and it cannot choose
-/// one itself (no provider compiled in, or both ring and aws-lc-rs). Install
-/// ring, which the `tls` feature compiles, unless the application chose one.
-#[cfg(feature = "tls")]
-fn install_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race to another installer is fine: a provider is set.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
-
-/// The URL with its password, if any, replaced by `***`, for messages and
-/// logs: the password of the user-info part, and the whole query string
-/// (where `redis+unix://` URLs carry theirs).
-fn redact(url: &str) -> String {
-    let (url, query) = match url.split_once('?') {
-        Some((url, _)) => (url, "?***"),
-        None => (url, ""),
-    };
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return format!("{url}{query}");
-    };
-    // The user info ends at the last `@`: an unencoded `@` or `/` in a
-    // password must not leave part of it visible.
-    let Some(at) = url[scheme_end..].rfind('@').map(|i| scheme_end + i) else {
-        return format!("{url}{query}");
-    };
-    match url[scheme_end..at].find(':').map(|i| scheme_end + i) {
-        Some(colon) => format!("{}:***{}{query}", &url[..colon], &url[at..]),
-        None => format!("{url}{query}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::redact;
-
-    #[test]
-    fn redacts_passwords_only() {
-        assert_eq!(redact("redis://u:secret@h:1/0"), "redis://u:***@h:1/0");
-        assert_eq!(redact("redis://:secret@h"), "redis://:***@h");
-        assert_eq!(redact("redis://user@h"), "redis://user@h");
-        assert_eq!(redact("redis://h:6379/2"), "redis://h:6379/2");
-        assert_eq!(redact("not a url"), "not a url");
-        assert_eq!(redact("redis://u:p/a@ss@h:1/0"), "redis://u:***@h:1/0");
-        assert_eq!(
-            redact("redis+unix:///tmp/r.sock?db=1&pass=secret"),
-            "redis+unix:///tmp/r.sock?***"
-        );
-    }
-
     #[test]
     fn builder_debug_hides_the_password() {
         let debug = format!("{:?}", super::LockManager::builder("redis://u:hunter2@h:1"));

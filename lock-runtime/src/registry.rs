@@ -37,6 +37,27 @@ pub async fn init_named(name: &str, url: &str) -> Result<LockManager, LockError>
     Ok(manager)
 }
 
+/// Installs an [in-memory](LockManager::in_memory) manager as the default
+/// manager: for an application's tests, which then run its
+/// `#[distributed_lock]` fns unchanged and without Redis.
+///
+/// Fails with [`LockError::AlreadyInitialized`] when a default manager is
+/// installed already.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), distlock::LockError> {
+/// distlock::init_in_memory().await?;
+/// let guard = distlock::default_manager()?.lock("job").acquire().await?;
+/// # drop(guard); Ok(()) }
+/// ```
+pub async fn init_in_memory() -> Result<LockManager, LockError> {
+    ensure_free(DEFAULT_MANAGER)?;
+    let manager = LockManager::in_memory().build().await?;
+    register(DEFAULT_MANAGER, manager.clone())?;
+    Ok(manager)
+}
+
 /// Registers an already built manager under `name`.
 pub fn register(name: &str, manager: LockManager) -> Result<(), LockError> {
     let mut managers = MANAGERS.write().unwrap_or_else(PoisonError::into_inner);

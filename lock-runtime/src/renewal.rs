@@ -22,10 +22,10 @@ use futures_util::stream::FuturesUnordered;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use crate::backend::{Backend, Ownership};
 use crate::guard::Grant;
 use crate::keyspace::LockKeys;
 use crate::lease::{self, Validity};
-use crate::protocol::{self, Connection, Ownership};
 
 /// Longest pause between retries of an extension that failed to reach Redis.
 const MAX_RETRY: Duration = Duration::from_millis(100);
@@ -84,7 +84,7 @@ impl Renewals {
     /// the current runtime, if it is not running.
     pub(crate) fn start(
         &self,
-        connection: &Connection,
+        backend: &Arc<Backend>,
         grant: &Grant,
         validity: &Validity,
     ) -> Renewal {
@@ -113,7 +113,7 @@ impl Renewals {
             .as_ref()
             .is_none_or(JoinHandle::is_finished)
         {
-            let watchdog = watch(self.shared.clone(), connection.clone());
+            let watchdog = watch(self.shared.clone(), backend.clone());
             schedule.watchdog = tokio::runtime::Handle::try_current()
                 .ok()
                 .map(|runtime| runtime.spawn(watchdog));
@@ -166,7 +166,7 @@ type Extension = Pin<Box<dyn Future<Output = (u64, Verdict)> + Send>>;
 
 /// The watchdog: sends the extensions that are due, applies what they
 /// found, and sleeps until the next one is due. Ends when no lock is left.
-async fn watch(shared: Arc<Shared>, connection: Connection) {
+async fn watch(shared: Arc<Shared>, backend: Arc<Backend>) {
     let mut in_flight: FuturesUnordered<Extension> = FuturesUnordered::new();
     loop {
         let mut added = pin!(shared.added.notified());
@@ -184,11 +184,7 @@ async fn watch(shared: Arc<Shared>, connection: Connection) {
                 // Those due soon go out with those due now.
                 if due <= now + interval(lease.target.ttl) / 10 {
                     lease.due = None;
-                    in_flight.push(Box::pin(extend(
-                        id,
-                        lease.target.clone(),
-                        connection.clone(),
-                    )));
+                    in_flight.push(Box::pin(extend(id, lease.target.clone(), backend.clone())));
                 } else {
                     next_due = Some(next_due.map_or(due, |next| next.min(due)));
                 }
@@ -206,7 +202,7 @@ async fn watch(shared: Arc<Shared>, connection: Connection) {
 }
 
 /// Sends one extension of `target` and applies what it found to its validity.
-async fn extend(id: u64, target: Arc<Target>, mut connection: Connection) -> (u64, Verdict) {
+async fn extend(id: u64, target: Arc<Target>, backend: Arc<Backend>) -> (u64, Verdict) {
     let Target {
         key,
         keys,
@@ -221,7 +217,7 @@ async fn extend(id: u64, target: Arc<Target>, mut connection: Connection) -> (u6
         return (id, Verdict::Done);
     }
     let start = Instant::now();
-    let verdict = match protocol::extend(&mut connection, keys, owner, ttl).await {
+    let verdict = match backend.extend(keys, owner, ttl).await {
         Ok(Ownership::Owned) if validity.renew(lease::valid_until(start, ttl)) => Verdict::Renewed,
         Ok(Ownership::Owned) => {
             tracing::warn!(key = %key, "lock lost: its validity ran out before an extension succeeded");

@@ -2,11 +2,10 @@
 
 use std::time::{Duration, Instant};
 
+use crate::backend::{Attempt, Subscription};
 use crate::guard::Grant;
 use crate::keyspace::LockKeys;
 use crate::local_queue::LocalTurn;
-use crate::protocol::{self, Attempt};
-use crate::wakeup::Subscription;
 use crate::{LockError, LockGuard, LockManager, lease, metrics, reentrancy};
 
 /// Longest a waiter sleeps without re-checking Redis, in case a wake-up
@@ -117,7 +116,7 @@ impl LockRequest {
             return Err(self.timeout(started));
         };
         let owner = uuid::Uuid::new_v4().to_string();
-        let mut conn = self.manager.connection();
+        let backend = self.manager.backend();
         let mut subscription: Option<Subscription> = None;
         loop {
             // Wake-ups from before this attempt are answered by the attempt.
@@ -126,7 +125,8 @@ impl LockRequest {
             }
             let attempt_start = Instant::now();
             let in_flight = InFlight::new(&self.manager, &keys, &owner);
-            let attempt = protocol::acquire(&mut conn, &keys, &owner, ttl)
+            let attempt = backend
+                .acquire(&keys, &owner, ttl)
                 .await
                 .map_err(|source| LockError::backend(&self.key, source))?;
             in_flight.settled();
@@ -149,10 +149,21 @@ impl LockRequest {
                     // The lease ran out before the answer arrived (a slow round
                     // trip, a paused process): it is not safe to use. Give it
                     // back and try again.
-                    let _ = protocol::release(&mut conn, &keys, &owner).await;
+                    let _ = backend.release(&keys, &owner).await;
                     Some(Duration::ZERO)
                 }
                 Attempt::Held { remaining } => remaining,
+                Attempt::Split { retry_in } => {
+                    contended = true;
+                    let left = deadline.map_or(Duration::MAX, |d| {
+                        d.saturating_duration_since(Instant::now())
+                    });
+                    if left.is_zero() {
+                        return Err(self.timeout(started));
+                    }
+                    tokio::time::sleep(retry_in.min(left)).await;
+                    continue;
+                }
             };
             contended = true;
             let left = deadline.map_or(Duration::MAX, |d| {
@@ -163,7 +174,7 @@ impl LockRequest {
             }
             let Some(subscription) = subscription.as_mut() else {
                 // Subscribe, then try again at once: a release from now on wakes us.
-                let subscribe = self.manager.wakeups().subscribe(&keys.lease);
+                let subscribe = backend.subscribe(&keys);
                 subscription = Some(match deadline {
                     Some(deadline) => tokio::time::timeout_at(deadline.into(), subscribe)
                         .await
@@ -252,13 +263,13 @@ impl Drop for InFlight<'_> {
             return;
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (mut conn, keys, owner) = (
-                self.manager.connection(),
+            let (backend, keys, owner) = (
+                self.manager.backend().clone(),
                 self.keys.clone(),
                 self.owner.to_owned(),
             );
             runtime.spawn(async move {
-                let _ = protocol::release(&mut conn, &keys, &owner).await;
+                let _ = backend.release(&keys, &owner).await;
             });
         }
     }

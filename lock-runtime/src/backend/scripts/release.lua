@@ -1,12 +1,13 @@
 -- Release one lock if the caller still owns it, and wake its waiters.
--- KEYS[1] lock key, also the name of its wake-up channel; ARGV[1] owner token
+-- KEYS[1] lock key, also the name of its wake-up channel
+-- ARGV[1] owner token, ARGV[2] the publish command: PUBLISH, or SPUBLISH on a cluster
 -- Returns 1 released, 0 the lease had expired (key gone), -1 another owner holds it.
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   redis.call('DEL', KEYS[1])
   -- A failed wake-up (say, an ACL without channel rights) must not turn a
   -- done release into an error: waiters' timers cover it.
-  pcall(redis.call, 'PUBLISH', KEYS[1], '')
+  pcall(redis.call, ARGV[2], KEYS[1], '')
   return 1
 end
 if holder then

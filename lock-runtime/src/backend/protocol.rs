@@ -1,11 +1,14 @@
-//! The lock protocol on one Redis server: one Lua script, one round trip, per step.
+//! The lock protocol on one Redis node: one Lua script, one round trip, per
+//! step. Every Redis backend speaks it; they differ in how many nodes they
+//! send it to and how they reach them.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use redis::aio::ConnectionLike;
 use redis::{RedisError, RedisResult, Script, ScriptInvocation};
 
+use super::{Attempt, Ownership};
 use crate::keyspace::LockKeys;
 
 static ACQUIRE: LazyLock<Script> =
@@ -14,24 +17,30 @@ static RELEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/release.lua")));
 static EXTEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/extend.lua")));
 
-/// A manager's shared connection, with the time Redis has to answer.
+/// A shared connection to one node (or, for a cluster, to every node), with
+/// the time Redis has to answer.
 ///
 /// The bound covers the whole step: a reconnect in progress (redis-rs
 /// retries a broken connection before it gives up) and the two extra round
 /// trips of the first use of a script on a server (EVALSHA answered
 /// NOSCRIPT, SCRIPT LOAD, EVALSHA again).
 #[derive(Clone)]
-pub(crate) struct Connection {
-    pub(crate) redis: ConnectionManager,
+pub(crate) struct Connection<C> {
+    pub(crate) redis: C,
     pub(crate) timeout: Duration,
+    /// How a release wakes waiters: `PUBLISH`, or `SPUBLISH` on a cluster,
+    /// where a sharded channel stays on the node serving the lock's slot.
+    pub(crate) publish: &'static str,
 }
 
-impl Connection {
+impl<C: ConnectionLike + Clone + Send> Connection<C> {
     async fn run<T: redis::FromRedisValue>(
-        &mut self,
+        &self,
         invocation: &ScriptInvocation<'_>,
     ) -> RedisResult<T> {
-        match tokio::time::timeout(self.timeout, invocation.invoke_async(&mut self.redis)).await {
+        // Multiplexed connections are cheap handles on one socket.
+        let mut redis = self.redis.clone();
+        match tokio::time::timeout(self.timeout, invocation.invoke_async(&mut redis)).await {
             Ok(result) => result,
             Err(_) => Err(RedisError::from(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
@@ -39,31 +48,38 @@ impl Connection {
             ))),
         }
     }
+
+    pub(crate) async fn acquire(
+        &self,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
+    ) -> RedisResult<Attempt> {
+        acquire(self, keys, owner, lease).await
+    }
+
+    pub(crate) async fn release(&self, keys: &LockKeys, owner: &str) -> RedisResult<Ownership> {
+        let found: i64 = self
+            .run(RELEASE.key(&keys.lease).arg(owner).arg(self.publish))
+            .await?;
+        Ok(ownership(found))
+    }
+
+    pub(crate) async fn extend(
+        &self,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
+    ) -> RedisResult<Ownership> {
+        let found: i64 = self
+            .run(EXTEND.key(&keys.lease).arg(owner).arg(millis(lease)))
+            .await?;
+        Ok(ownership(found))
+    }
 }
 
-/// What one acquire attempt found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Attempt {
-    /// The lock is ours, with this fencing token.
-    Acquired { fencing_token: u64 },
-    /// Someone else holds it; their lease ends within `remaining`
-    /// (`None`: the key has no expiry, so the end is unknown).
-    Held { remaining: Option<Duration> },
-}
-
-/// What the server found when an owner released or extended its lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ownership {
-    /// The lock was still ours (and is now released or extended).
-    Owned,
-    /// The lease had run out: nobody holds the lock.
-    Expired,
-    /// The lease had run out and another owner holds the lock now.
-    TakenOver,
-}
-
-pub(crate) async fn acquire(
-    conn: &mut Connection,
+async fn acquire<C: ConnectionLike + Clone + Send>(
+    conn: &Connection<C>,
     keys: &LockKeys,
     owner: &str,
     lease: Duration,
@@ -90,27 +106,6 @@ pub(crate) async fn acquire(
             },
         }
     })
-}
-
-pub(crate) async fn release(
-    conn: &mut Connection,
-    keys: &LockKeys,
-    owner: &str,
-) -> RedisResult<Ownership> {
-    let found: i64 = conn.run(RELEASE.key(&keys.lease).arg(owner)).await?;
-    Ok(ownership(found))
-}
-
-pub(crate) async fn extend(
-    conn: &mut Connection,
-    keys: &LockKeys,
-    owner: &str,
-    lease: Duration,
-) -> RedisResult<Ownership> {
-    let found: i64 = conn
-        .run(EXTEND.key(&keys.lease).arg(owner).arg(millis(lease)))
-        .await?;
-    Ok(ownership(found))
 }
 
 fn ownership(found: i64) -> Ownership {

@@ -1,0 +1,166 @@
+//! Reaching one Redis node: the client for a URL (with its TLS settings),
+//! the first connection, and URLs made fit for messages.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::Settings;
+use crate::LockError;
+
+/// The Redis client for `url`, with the TLS settings.
+pub(crate) fn client(url: &str, settings: &Settings) -> Result<redis::Client, LockError> {
+    let redacted = redact(url);
+    #[cfg(feature = "tls")]
+    {
+        if url.starts_with("rediss:") {
+            install_crypto_provider();
+        }
+        if let Some(pem) = &settings.tls_root_certificate {
+            return tls_client(url, &redacted, pem);
+        }
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = settings;
+    redis::Client::open(url).map_err(|source| unusable_url(&redacted, &source))
+}
+
+/// Opens the shared, reconnecting connection of `client` and checks it with
+/// a PING, so that a missing password is a [`LockError::Connect`] now, not a
+/// failure at the first lock.
+pub(crate) async fn connect(
+    client: &redis::Client,
+    url: &str,
+    settings: &Settings,
+) -> Result<ConnectionManager, LockError> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(settings.connect_timeout))
+        .set_response_timeout(Some(settings.command_timeout))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_secs(1));
+    let connect = async {
+        let mut connection = ConnectionManager::new_with_config(client.clone(), config).await?;
+        redis::cmd("PING")
+            .query_async::<()>(&mut connection)
+            .await?;
+        Ok(connection)
+    };
+    match tokio::time::timeout(settings.connect_timeout, connect).await {
+        Ok(Ok(connection)) => Ok(connection),
+        Ok(Err(source)) => Err(LockError::Connect {
+            url: redact(url),
+            source,
+        }),
+        Err(_) => Err(connect_timed_out(url, settings)),
+    }
+}
+
+/// The error of a connection not established within the connect timeout.
+pub(crate) fn connect_timed_out(url: &str, settings: &Settings) -> LockError {
+    let source = redis::RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("no connection within {:?}", settings.connect_timeout),
+    ));
+    LockError::Connect {
+        url: redact(url),
+        source,
+    }
+}
+
+pub(crate) fn unusable_url(redacted: &str, source: &redis::RedisError) -> LockError {
+    LockError::invalid_config(format!("`{redacted}` is not a usable redis URL: {source}"))
+}
+
+/// A client for `url` trusting the CAs in `pem` instead of the default roots.
+#[cfg(feature = "tls")]
+fn tls_client(url: &str, redacted: &str, pem: &[u8]) -> Result<redis::Client, LockError> {
+    use redis::IntoConnectionInfo;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    // redis-rs skips what is not a certificate, which would leave no trust
+    // root at all and fail every connection with a misleading error.
+    match CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>() {
+        Ok(certificates) if !certificates.is_empty() => {}
+        Ok(_) => {
+            return Err(LockError::invalid_config(
+                "the TLS root certificate holds no PEM `CERTIFICATE` block",
+            ));
+        }
+        Err(error) => {
+            return Err(LockError::invalid_config(format!(
+                "the TLS root certificate is not valid PEM: {error}"
+            )));
+        }
+    }
+    let info = url
+        .into_connection_info()
+        .map_err(|source| unusable_url(redacted, &source))?;
+    if !matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
+        return Err(LockError::invalid_config(format!(
+            "a TLS root certificate needs a `rediss://` URL, not `{redacted}`"
+        )));
+    }
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem.to_vec()),
+    };
+    redis::Client::build_with_tls(info, certificates).map_err(|source| {
+        LockError::invalid_config(format!(
+            "cannot use the TLS root certificate for `{redacted}`: {source}"
+        ))
+    })
+}
+
+/// redis-rs builds its rustls configuration with the process-wide crypto
+/// provider, and rustls panics when none was installed and it cannot choose
+/// one itself (no provider compiled in, or both ring and aws-lc-rs). Install
+/// ring, which the `tls` feature compiles, unless the application chose one.
+#[cfg(feature = "tls")]
+pub(crate) fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race to another installer is fine: a provider is set.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// The URL with its password, if any, replaced by `***`, for messages and
+/// logs: the password of the user-info part, and the whole query string
+/// (where `redis+unix://` URLs carry theirs).
+pub(crate) fn redact(url: &str) -> String {
+    let (url, query) = match url.split_once('?') {
+        Some((url, _)) => (url, "?***"),
+        None => (url, ""),
+    };
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return format!("{url}{query}");
+    };
+    // The user info ends at the last `@`: an unencoded `@` or `/` in a
+    // password must not leave part of it visible.
+    let Some(at) = url[scheme_end..].rfind('@').map(|i| scheme_end + i) else {
+        return format!("{url}{query}");
+    };
+    match url[scheme_end..at].find(':').map(|i| scheme_end + i) {
+        Some(colon) => format!("{}:***{}{query}", &url[..colon], &url[at..]),
+        None => format!("{url}{query}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(redact("redis://u:secret@h:1/0"), "redis://u:***@h:1/0");
+        assert_eq!(redact("redis://:secret@h"), "redis://:***@h");
+        assert_eq!(redact("redis://user@h"), "redis://user@h");
+        assert_eq!(redact("redis://h:6379/2"), "redis://h:6379/2");
+        assert_eq!(redact("not a url"), "not a url");
+        assert_eq!(redact("redis://u:p/a@ss@h:1/0"), "redis://u:***@h:1/0");
+        assert_eq!(
+            redact("redis+unix:///tmp/r.sock?db=1&pass=secret"),
+            "redis+unix:///tmp/r.sock?***"
+        );
+    }
+}

@@ -1,0 +1,311 @@
+//! Locks kept in this process's memory: the lock protocol of the Lua
+//! scripts, step for step, on a map behind a mutex.
+//!
+//! Leases expire on the monotonic clock, fencing tokens are
+//! `max(last + 1, wall clock in µs)` per fencing group as on Redis, and a
+//! release wakes the waiters of its lock through a watch channel instead of
+//! pub/sub. Nothing is shared with other processes.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::watch;
+
+use super::{Attempt, Ownership};
+use crate::keyspace::LockKeys;
+
+/// Where [in-memory](crate::LockManager::in_memory) managers keep their locks.
+///
+/// Clones share one store; managers built over the same store exclude each
+/// other as processes sharing one Redis do. Useful in an application's
+/// tests to play two processes, and to check that nothing stayed locked:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), distlock::LockError> {
+/// use distlock::{InMemoryStore, LockManager};
+///
+/// let store = InMemoryStore::new();
+/// let first = LockManager::in_memory().store(store.clone()).build().await?;
+/// let second = LockManager::in_memory().store(store.clone()).build().await?;
+///
+/// let guard = first.lock("order:42").acquire().await?;
+/// assert!(second.lock("order:42").try_acquire().await?.is_none());
+/// assert_eq!(store.held_keys(), ["order:42"]);
+///
+/// let _ = guard.release().await?;
+/// assert!(store.held_keys().is_empty());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Default)]
+pub struct InMemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    /// By lease key, as on Redis; expired entries are dropped lazily.
+    leases: HashMap<String, Lease>,
+    /// The last fencing token of each fencing group, by counter key.
+    fences: HashMap<String, u64>,
+    /// The wake-up channel of each lock someone waits on, by lease key.
+    channels: HashMap<String, Channel>,
+    /// How many leases there were after the last sweep of expired ones.
+    swept_at: usize,
+}
+
+struct Lease {
+    owner: String,
+    expires: Instant,
+}
+
+struct Channel {
+    waiters: usize,
+    wakes: watch::Sender<u64>,
+}
+
+impl InMemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The keys (as given to [`LockManager::lock`](crate::LockManager::lock))
+    /// of every lock held in this store now, sorted.
+    pub fn held_keys(&self) -> Vec<String> {
+        let now = Instant::now();
+        let mut keys: Vec<String> = self
+            .state()
+            .leases
+            .iter()
+            .filter(|(_, lease)| lease.expires > now)
+            .map(|(lease_key, _)| user_key(lease_key).to_owned())
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for InMemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InMemoryStore")
+            .field("held_keys", &self.held_keys())
+            .finish()
+    }
+}
+
+/// A manager's view of its store.
+pub(crate) struct Memory {
+    store: InMemoryStore,
+}
+
+impl Memory {
+    pub(crate) fn new(store: InMemoryStore) -> Self {
+        Memory { store }
+    }
+
+    pub(crate) fn acquire(&self, keys: &LockKeys, owner: &str, lease: Duration) -> Attempt {
+        let now = Instant::now();
+        let mut state = self.store.state();
+        state.sweep(now);
+        if let Some(holder) = state.live(&keys.lease, now) {
+            return Attempt::Held {
+                remaining: Some(holder.expires - now),
+            };
+        }
+        state.leases.insert(
+            keys.lease.clone(),
+            Lease {
+                owner: owner.to_owned(),
+                expires: now + lease,
+            },
+        );
+        let last = state.fences.entry(keys.fence.clone()).or_default();
+        let fencing_token = (*last + 1).max(wall_clock_micros());
+        *last = fencing_token;
+        Attempt::Acquired { fencing_token }
+    }
+
+    pub(crate) fn release(&self, keys: &LockKeys, owner: &str) -> Ownership {
+        let mut state = self.store.state();
+        let found = state.ownership(&keys.lease, owner);
+        if found == Ownership::Owned {
+            state.leases.remove(&keys.lease);
+            if let Some(channel) = state.channels.get(&keys.lease) {
+                channel.wakes.send_modify(|n| *n = n.wrapping_add(1));
+            }
+        }
+        found
+    }
+
+    pub(crate) fn extend(&self, keys: &LockKeys, owner: &str, lease: Duration) -> Ownership {
+        let mut state = self.store.state();
+        let found = state.ownership(&keys.lease, owner);
+        if found == Ownership::Owned
+            && let Some(held) = state.leases.get_mut(&keys.lease)
+        {
+            held.expires = Instant::now() + lease;
+        }
+        found
+    }
+
+    pub(crate) fn subscribe(&self, keys: &LockKeys) -> Subscription {
+        let mut state = self.store.state();
+        let channel = state
+            .channels
+            .entry(keys.lease.clone())
+            .or_insert_with(|| Channel {
+                waiters: 0,
+                wakes: watch::Sender::new(0),
+            });
+        channel.waiters += 1;
+        Subscription {
+            store: self.store.clone(),
+            lease_key: keys.lease.clone(),
+            wakes: channel.wakes.subscribe(),
+        }
+    }
+}
+
+impl State {
+    /// The lease of `lease_key`, unless there is none or it has run out.
+    fn live(&self, lease_key: &str, now: Instant) -> Option<&Lease> {
+        self.leases
+            .get(lease_key)
+            .filter(|lease| lease.expires > now)
+    }
+
+    /// What an owner-checked step by `owner` finds.
+    fn ownership(&self, lease_key: &str, owner: &str) -> Ownership {
+        match self.live(lease_key, Instant::now()) {
+            Some(lease) if lease.owner == owner => Ownership::Owned,
+            Some(_) => Ownership::TakenOver,
+            None => Ownership::Expired,
+        }
+    }
+
+    /// Drops expired leases once their number has doubled since the last
+    /// sweep, so a store serving ever new keys stays bounded by the live
+    /// ones at amortized constant cost.
+    fn sweep(&mut self, now: Instant) {
+        if self.leases.len() < 64 || self.leases.len() < 2 * self.swept_at {
+            return;
+        }
+        self.leases.retain(|_, lease| lease.expires > now);
+        self.swept_at = self.leases.len();
+    }
+}
+
+/// A waiter's interest in the releases of one lock.
+pub(crate) struct Subscription {
+    store: InMemoryStore,
+    lease_key: String,
+    wakes: watch::Receiver<u64>,
+}
+
+impl Subscription {
+    pub(crate) fn mark_seen(&mut self) {
+        self.wakes.borrow_and_update();
+    }
+
+    pub(crate) async fn woken(&mut self) {
+        if self.wakes.changed().await.is_err() {
+            // The channel lives while this subscription does.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut state = self.store.state();
+        if let Some(channel) = state.channels.get_mut(&self.lease_key) {
+            channel.waiters -= 1;
+            if channel.waiters == 0 {
+                state.channels.remove(&self.lease_key);
+            }
+        }
+    }
+}
+
+/// The key a lock was asked for, from its lease key `P{G}:lock:K`: the
+/// prefix holds no `}` and `G` is digits, so the first `}:lock:` ends the tag.
+fn user_key(lease_key: &str) -> &str {
+    lease_key
+        .split_once("}:lock:")
+        .map_or(lease_key, |(_, key)| key)
+}
+
+fn wall_clock_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(key: &str) -> LockKeys {
+        LockKeys::new("distlock:", key).expect("valid key")
+    }
+
+    #[test]
+    fn a_lease_is_exclusive_until_it_runs_out() {
+        let memory = Memory::new(InMemoryStore::new());
+        let k = keys("a");
+        let first = memory.acquire(&k, "one", Duration::from_millis(30));
+        let Attempt::Acquired { fencing_token } = first else {
+            panic!("{first:?}")
+        };
+        assert!(matches!(
+            memory.acquire(&k, "two", Duration::from_secs(1)),
+            Attempt::Held { remaining: Some(r) } if r <= Duration::from_millis(30)
+        ));
+        std::thread::sleep(Duration::from_millis(35));
+        assert_eq!(
+            memory.extend(&k, "one", Duration::from_secs(1)),
+            Ownership::Expired
+        );
+        let Attempt::Acquired {
+            fencing_token: next,
+        } = memory.acquire(&k, "two", Duration::from_secs(1))
+        else {
+            panic!("expired lease not taken")
+        };
+        assert!(next > fencing_token);
+        assert_eq!(memory.release(&k, "one"), Ownership::TakenOver);
+        assert_eq!(memory.release(&k, "two"), Ownership::Owned);
+        assert_eq!(memory.release(&k, "two"), Ownership::Expired);
+    }
+
+    #[test]
+    fn sweeping_keeps_live_leases_only() {
+        let store = InMemoryStore::new();
+        let memory = Memory::new(store.clone());
+        for i in 0..200 {
+            let _ = memory.acquire(&keys(&format!("gone:{i}")), "o", Duration::from_millis(3));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        for i in 0..200 {
+            let _ = memory.acquire(&keys(&format!("kept:{i}")), "o", Duration::from_secs(5));
+        }
+        assert_eq!(store.state().leases.len(), 200, "expired leases were kept");
+        assert_eq!(store.held_keys().len(), 200);
+    }
+
+    #[test]
+    fn user_keys_survive_odd_bytes() {
+        for key in ["a", "}:lock:", "{x}", "ключ"] {
+            assert_eq!(user_key(&keys(key).lease), key);
+        }
+    }
+}

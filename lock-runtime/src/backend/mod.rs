@@ -1,0 +1,257 @@
+//! Where locks live: one Redis server, a Redis Cluster, several independent
+//! Redis masters (Redlock), or this process's memory.
+//!
+//! A manager owns one [`Backend`]; requests, guards and the renewal
+//! watchdog go through it and never learn which one it is. Each backend
+//! offers the same four steps, with the same meaning:
+//!
+//! - `acquire`: take the lease if it is free and hand out a fencing token;
+//! - `release` and `extend`: owner-checked, telling what they found;
+//! - `subscribe`: be woken when the lock may have been released.
+
+mod client;
+mod cluster;
+mod memory;
+mod protocol;
+mod redlock;
+mod single;
+mod wakeup;
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::LockError;
+use crate::keyspace::LockKeys;
+
+pub(crate) use client::redact;
+pub use memory::InMemoryStore;
+
+/// What one acquire attempt found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    /// The lock is ours, with this fencing token.
+    Acquired { fencing_token: u64 },
+    /// Someone else holds it; their lease ends within `remaining`
+    /// (`None`: the key has no expiry, so the end is unknown).
+    Held { remaining: Option<Duration> },
+    /// Nobody won a majority of the Redlock nodes (contenders split the
+    /// votes): every vote was given back, and this contender retries after
+    /// `retry_in`, a random pause, and not at a wake-up, which would line
+    /// the contenders up to split again.
+    Split { retry_in: Duration },
+}
+
+/// What the backend found when an owner released or extended its lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ownership {
+    /// The lock was still ours (and is now released or extended).
+    Owned,
+    /// The lease had run out: nobody holds the lock.
+    Expired,
+    /// The lease had run out and another owner holds the lock now.
+    TakenOver,
+}
+
+/// Why a step did not get an answer.
+#[derive(Debug)]
+pub(crate) enum Fault {
+    /// Redis answered with an error, or not within the command timeout.
+    Redis(redis::RedisError),
+    /// Too few Redlock nodes answered for a majority to be possible.
+    NoQuorum {
+        answered: usize,
+        quorum: usize,
+        nodes: usize,
+        /// What one of the nodes that did not answer reported.
+        source: redis::RedisError,
+    },
+}
+
+impl From<redis::RedisError> for Fault {
+    fn from(error: redis::RedisError) -> Self {
+        Fault::Redis(error)
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Redis(error) => error.fmt(f),
+            Fault::NoQuorum {
+                answered,
+                quorum,
+                nodes,
+                source,
+            } => write!(
+                f,
+                "only {answered} of {nodes} Redis nodes answered, a quorum is {quorum}: {source}"
+            ),
+        }
+    }
+}
+
+impl LockError {
+    pub(crate) fn backend(key: &str, fault: impl Into<Fault>) -> Self {
+        let key = key.to_owned();
+        match fault.into() {
+            Fault::Redis(source) => LockError::Backend { key, source },
+            Fault::NoQuorum {
+                answered,
+                quorum,
+                nodes,
+                source,
+            } => LockError::NoQuorum {
+                key,
+                answered,
+                quorum,
+                nodes,
+                source,
+            },
+        }
+    }
+}
+
+/// Settings every backend that talks to Redis shares.
+#[derive(Clone)]
+pub(crate) struct Settings {
+    pub(crate) command_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    /// PEM certificates that replace the default trust roots (`rediss://`).
+    #[cfg(feature = "tls")]
+    pub(crate) tls_root_certificate: Option<Vec<u8>>,
+}
+
+/// Where a manager's locks live.
+pub(crate) enum Backend {
+    Single(single::Single),
+    Cluster(cluster::Cluster),
+    Redlock(redlock::Redlock),
+    Memory(memory::Memory),
+}
+
+/// Which backend to build, as the builder was told.
+#[derive(Clone)]
+pub(crate) enum Topology {
+    Single(String),
+    Cluster(Vec<String>),
+    Redlock(Vec<String>),
+    Memory(InMemoryStore),
+}
+
+impl Topology {
+    /// Where the locks live, for `Debug` and logs, without passwords.
+    pub(crate) fn describe(&self) -> String {
+        let urls = |urls: &[String]| {
+            urls.iter()
+                .map(|url| redact(url))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Topology::Single(url) => redact(url),
+            Topology::Cluster(seeds) => format!("cluster [{}]", urls(seeds)),
+            Topology::Redlock(nodes) => format!("redlock [{}]", urls(nodes)),
+            Topology::Memory(_) => "in-memory".to_owned(),
+        }
+    }
+}
+
+impl Backend {
+    /// Connects to (or, in memory, sets up) what `topology` names.
+    pub(crate) async fn connect(
+        topology: &Topology,
+        settings: &Settings,
+    ) -> Result<Backend, LockError> {
+        Ok(match topology {
+            Topology::Single(url) => Backend::Single(single::Single::connect(url, settings).await?),
+            Topology::Cluster(seeds) => {
+                Backend::Cluster(cluster::Cluster::connect(seeds, settings).await?)
+            }
+            Topology::Redlock(nodes) => {
+                Backend::Redlock(redlock::Redlock::connect(nodes, settings).await?)
+            }
+            Topology::Memory(store) => Backend::Memory(memory::Memory::new(store.clone())),
+        })
+    }
+
+    pub(crate) async fn acquire(
+        &self,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Attempt, Fault> {
+        match self {
+            Backend::Single(single) => Ok(single.connection.acquire(keys, owner, lease).await?),
+            Backend::Cluster(cluster) => cluster.acquire(keys, owner, lease).await,
+            Backend::Redlock(redlock) => redlock.acquire(keys, owner, lease).await,
+            Backend::Memory(memory) => Ok(memory.acquire(keys, owner, lease)),
+        }
+    }
+
+    pub(crate) async fn release(&self, keys: &LockKeys, owner: &str) -> Result<Ownership, Fault> {
+        match self {
+            Backend::Single(single) => Ok(single.connection.release(keys, owner).await?),
+            Backend::Cluster(cluster) => cluster.release(keys, owner).await,
+            Backend::Redlock(redlock) => redlock.release(keys, owner).await,
+            Backend::Memory(memory) => Ok(memory.release(keys, owner)),
+        }
+    }
+
+    pub(crate) async fn extend(
+        &self,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Ownership, Fault> {
+        match self {
+            Backend::Single(single) => Ok(single.connection.extend(keys, owner, lease).await?),
+            Backend::Cluster(cluster) => cluster.extend(keys, owner, lease).await,
+            Backend::Redlock(redlock) => redlock.extend(keys, owner, lease).await,
+            Backend::Memory(memory) => Ok(memory.extend(keys, owner, lease)),
+        }
+    }
+
+    /// Subscribes to the releases of the lock whose keys are `keys`,
+    /// returning once the subscription is in place (or once it failed: the
+    /// waiter's fallback timer covers that case).
+    pub(crate) async fn subscribe(&self, keys: &LockKeys) -> Subscription {
+        match self {
+            Backend::Single(single) => {
+                Subscription::Redis(single.wakeups.subscribe(&keys.lease).await)
+            }
+            Backend::Cluster(cluster) => Subscription::Cluster(cluster.subscribe(keys).await),
+            Backend::Redlock(redlock) => Subscription::Redlock(redlock.subscribe(keys).await),
+            Backend::Memory(memory) => Subscription::Memory(memory.subscribe(keys)),
+        }
+    }
+}
+
+/// A waiter's interest in the releases of one lock.
+pub(crate) enum Subscription {
+    Redis(wakeup::Subscription),
+    Cluster(cluster::Subscription),
+    Redlock(redlock::Subscription),
+    Memory(memory::Subscription),
+}
+
+impl Subscription {
+    /// Marks every wake-up so far as seen; call before each acquire attempt.
+    pub(crate) fn mark_seen(&mut self) {
+        match self {
+            Subscription::Redis(subscription) => subscription.mark_seen(),
+            Subscription::Cluster(subscription) => subscription.mark_seen(),
+            Subscription::Redlock(subscription) => subscription.mark_seen(),
+            Subscription::Memory(subscription) => subscription.mark_seen(),
+        }
+    }
+
+    /// Completes at the first wake-up not yet marked seen.
+    pub(crate) async fn woken(&mut self) {
+        match self {
+            Subscription::Redis(subscription) => subscription.woken().await,
+            Subscription::Cluster(subscription) => subscription.woken().await,
+            Subscription::Redlock(subscription) => subscription.woken().await,
+            Subscription::Memory(subscription) => subscription.woken().await,
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! One Redis server: every step is one script on its one connection.
+
+use redis::aio::ConnectionManager;
+
+use super::protocol::Connection;
+use super::wakeup::Wakeups;
+use super::{Settings, client};
+use crate::LockError;
+
+/// A manager's connection to its one Redis server, and its wake-ups.
+pub(crate) struct Single {
+    pub(crate) connection: Connection<ConnectionManager>,
+    pub(crate) wakeups: Wakeups,
+}
+
+impl Single {
+    pub(crate) async fn connect(url: &str, settings: &Settings) -> Result<Self, LockError> {
+        let client = client::client(url, settings)?;
+        let redis = client::connect(&client, url, settings).await?;
+        Ok(Single {
+            connection: Connection {
+                redis,
+                timeout: settings.command_timeout,
+                publish: "PUBLISH",
+            },
+            wakeups: Wakeups::new(client),
+        })
+    }
+}
