@@ -1,7 +1,9 @@
 //! `#[distributed_lock]` against a real Redis: every promise of the generated code.
 //!
-//! Each test starts its own Redis and registers its own manager name, so the
-//! tests run in parallel without sharing state.
+//! Each test starts its own backend and registers its own manager name, so
+//! the tests run in parallel without sharing state. The same tests run
+//! in-memory and on a Redis Cluster (`attribute_in_memory.rs`,
+//! `attribute_on_cluster.rs`; see `common/backend.rs`).
 
 mod common;
 
@@ -48,8 +50,8 @@ async fn exclusive_b(id: u64) -> Result<(), AppError> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_calls_from_two_processes_never_overlap() {
-    let redis = common::redis_for("exclusion-a").await;
-    distlock::register("exclusion-b", common::manager(&redis).await).unwrap();
+    let backend = common::backend_for("exclusion-a").await;
+    distlock::register("exclusion-b", backend.manager().await).unwrap();
     let calls: Vec<_> = (0..50)
         .map(|i| {
             if i % 2 == 0 {
@@ -77,7 +79,7 @@ async fn meet(id: u64, barrier: Arc<tokio::sync::Barrier>) -> Result<u64, AppErr
 
 #[tokio::test]
 async fn different_keys_run_in_parallel() {
-    let _redis = common::redis_for("parallel").await;
+    let _backend = common::backend_for("parallel").await;
     let barrier = Arc::new(tokio::sync::Barrier::new(2));
     // Both bodies must be inside their locks at once to pass the barrier.
     let both = tokio::time::timeout(Duration::from_secs(5), async {
@@ -108,16 +110,16 @@ async fn step(step: &str, fail: bool) -> Result<&'static str, AppError> {
 
 #[tokio::test]
 async fn the_lock_is_gone_when_the_fn_returns_on_every_path() {
-    let redis = common::redis_for("release").await;
+    let backend = common::backend_for("release").await;
     assert_eq!(step("normal", false).await.unwrap(), "finished");
     assert!(
-        common::lease_keys(&redis).await.is_empty(),
+        backend.locks_held().await.is_empty(),
         "normal return left the lock"
     );
 
     assert_eq!(step("early", false).await.unwrap(), "returned early");
     assert!(
-        common::lease_keys(&redis).await.is_empty(),
+        backend.locks_held().await.is_empty(),
         "early return left the lock"
     );
 
@@ -125,19 +127,13 @@ async fn the_lock_is_gone_when_the_fn_returns_on_every_path() {
         step("question", false).await,
         Err(AppError::Rejected("by ?"))
     ));
-    assert!(
-        common::lease_keys(&redis).await.is_empty(),
-        "`?` left the lock"
-    );
+    assert!(backend.locks_held().await.is_empty(), "`?` left the lock");
 
     let panicked = tokio::spawn(step("panic", true))
         .await
         .expect_err("the panic reaches the caller");
     assert!(panicked.is_panic());
-    assert!(
-        common::lease_keys(&redis).await.is_empty(),
-        "panic left the lock"
-    );
+    assert!(backend.locks_held().await.is_empty(), "panic left the lock");
     // The next call acquires at once (wait = 0s): nothing was left behind.
     assert_eq!(step("panic", false).await.unwrap(), "finished");
 }
@@ -150,7 +146,7 @@ async fn slow(id: u32) -> Result<u32, AppError> {
 
 #[tokio::test]
 async fn a_cancelled_call_releases_within_100ms() {
-    let redis = common::redis_for("cancel").await;
+    let backend = common::backend_for("cancel").await;
     let manager = distlock::manager("cancel").unwrap();
     let cancelled = tokio::time::timeout(Duration::from_millis(200), slow(1)).await;
     assert!(cancelled.is_err(), "the call was still running");
@@ -166,7 +162,7 @@ async fn a_cancelled_call_releases_within_100ms() {
         guard.release().await.unwrap(),
         distlock::ReleaseOutcome::Released
     );
-    assert!(common::lease_keys(&redis).await.is_empty());
+    assert!(backend.locks_held().await.is_empty());
 }
 
 static GUARDED_RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -187,9 +183,10 @@ async fn guarded_waiting(id: u32) -> Result<(), Box<dyn std::error::Error + Send
 
 #[tokio::test]
 async fn a_busy_lock_returns_the_error_and_the_body_does_not_run() {
-    let redis = common::redis_for("busy").await;
+    let backend = common::backend_for("busy").await;
     // Held by another process.
-    let holder = common::manager(&redis)
+    let holder = backend
+        .manager()
         .await
         .lock("busy:3")
         .acquire()
@@ -311,7 +308,7 @@ async fn field_key(order: &Order) -> Result<(String, bool), AppError> {
 
 #[tokio::test]
 async fn methods_generics_and_patterns_lock_the_right_key() {
-    let _redis = common::redis_for("keys").await;
+    let _backend = common::backend_for("keys").await;
     let mut tenant = Tenant {
         tenant: "acme".into(),
     };
@@ -349,7 +346,7 @@ fn assert_send<T: Send>(value: T) -> T {
 
 #[tokio::test]
 async fn the_generated_future_is_send_and_works_on_a_spawned_task() {
-    let _redis = common::redis_for("send").await;
+    let _backend = common::backend_for("send").await;
     #[distributed_lock(key = "send:<id>", ttl = "5s", manager = "send")]
     async fn spawned(id: u32) -> Result<u32, AppError> {
         tokio::task::yield_now().await;
@@ -374,9 +371,9 @@ async fn plain_error(id: u32) -> Result<u32, LockError> {
 
 #[tokio::test]
 async fn a_fn_may_return_lock_error_itself() {
-    let redis = common::redis_for("plain-error").await;
+    let backend = common::backend_for("plain-error").await;
     assert_eq!(plain_error(4).await.unwrap(), 4);
-    let other = common::manager(&redis).await;
+    let other = backend.manager().await;
     let held = other.lock("plain:4").acquire().await.unwrap();
     assert!(matches!(
         plain_error(4).await,

@@ -49,7 +49,7 @@ async fn inner(id: u32) -> Result<Option<(String, u64)>, AppError> {
 
 #[tokio::test]
 async fn current_is_the_innermost_lock_of_this_task() {
-    let _server = common::redis_for("context").await;
+    let _backend = common::backend_for("context").await;
     assert!(distlock::current().is_none(), "outside any locked call");
     let observed = outer(3).await.unwrap();
     assert_eq!(observed.outer_before.as_ref(), Some(&observed.guard));

@@ -5,8 +5,8 @@ mod common;
 
 use std::time::Duration;
 
+use common::Backend;
 use distlock::{LockError, ReleaseOutcome, distributed_lock};
-use lock_testkit::RedisServer;
 
 #[derive(Debug, thiserror::Error)]
 enum AppError {
@@ -16,8 +16,8 @@ enum AppError {
     Inner,
 }
 
-async fn lease_exists(server: &RedisServer) -> bool {
-    !common::lease_keys(server).await.is_empty()
+async fn lease_exists(backend: &Backend) -> bool {
+    !backend.locks_held().await.is_empty()
 }
 
 #[distributed_lock(key = "account:<id>", ttl = "10s", wait = "2s", manager = "reentrant", guard = lock)]
@@ -29,19 +29,19 @@ async fn inner_step(id: u32, fail: bool) -> Result<u64, AppError> {
 }
 
 #[distributed_lock(key = "account:<id>", ttl = "10s", wait = "2s", manager = "reentrant", guard = lock)]
-async fn outer(id: u32, server: &RedisServer) -> Result<(), AppError> {
+async fn outer(id: u32, backend: &Backend) -> Result<(), AppError> {
     let token = lock.fencing_token();
     // A nested call on the same key joins the held lock: same fencing token, no deadlock.
     assert_eq!(inner_step(id, false).await?, token);
     assert!(
-        lease_exists(server).await,
+        lease_exists(backend).await,
         "the nested call released the outer lock"
     );
 
     // A nested call that fails with `?` leaves the outer lock held too.
     assert!(matches!(inner_step(id, true).await, Err(AppError::Inner)));
     assert!(
-        lease_exists(server).await,
+        lease_exists(backend).await,
         "the failed nested call released the outer lock"
     );
 
@@ -55,7 +55,7 @@ async fn outer(id: u32, server: &RedisServer) -> Result<(), AppError> {
     assert!(nested.is_nested());
     assert_eq!(nested.fencing_token(), token);
     assert_eq!(nested.release().await?, ReleaseOutcome::Nested);
-    assert!(lease_exists(server).await);
+    assert!(lease_exists(backend).await);
 
     // A spawned task is a different holder: it has to wait, and gives up.
     let spawned = tokio::spawn(async move {
@@ -75,14 +75,13 @@ async fn outer(id: u32, server: &RedisServer) -> Result<(), AppError> {
 
 #[tokio::test]
 async fn nested_calls_neither_deadlock_nor_release_early() {
-    let server = RedisServer::start();
-    distlock::register("reentrant", common::manager(&server).await).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), outer(1, &server))
+    let backend = common::backend_for("reentrant").await;
+    tokio::time::timeout(Duration::from_secs(5), outer(1, &backend))
         .await
         .expect("no deadlock")
         .expect("outer call");
     assert!(
-        !lease_exists(&server).await,
+        !lease_exists(&backend).await,
         "the outermost call did not release"
     );
 }
@@ -111,7 +110,6 @@ async fn outer_outliving_its_lease(id: u32) -> Result<(), AppError> {
 
 #[tokio::test]
 async fn a_nested_call_does_not_join_an_expired_outer_lock() {
-    let server = RedisServer::start();
-    distlock::register("expired-outer", common::manager(&server).await).unwrap();
+    let _backend = common::backend_for("expired-outer").await;
     outer_outliving_its_lease(2).await.unwrap();
 }

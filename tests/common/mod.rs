@@ -1,7 +1,11 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod backend;
 pub mod body;
+
+#[allow(unused_imports)]
+pub use backend::{Backend, backend_for};
 
 use std::time::Duration;
 
