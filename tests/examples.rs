@@ -15,6 +15,7 @@ use tokio::process::Command;
 async fn run(name: &str) -> String {
     let output = Command::new(common::example_binary(name))
         .env_remove("REDIS_URL")
+        .env_remove("REDLOCK_URLS")
         .kill_on_drop(true)
         .output();
     let output = tokio::time::timeout(Duration::from_secs(60), output)
@@ -48,6 +49,38 @@ async fn quickstart_serializes_two_payments_with_rising_fencing_tokens() {
         })
         .collect();
     assert_eq!(order, ["start", "end", "start", "end"], "{stdout}");
+    assert!(
+        stdout.contains("increasing") && !stdout.contains("NOT increasing"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn redlock_serializes_the_workers_before_and_after_two_of_five_nodes_stop() {
+    let stdout = run("redlock").await;
+    assert!(
+        stdout.contains("redlock over 5 nodes: a lock needs 3 of them"),
+        "{stdout}"
+    );
+    let (before, after) = stdout
+        .split_once("2 of 5 nodes stopped")
+        .unwrap_or_else(|| panic!("no nodes stopped: {stdout}"));
+    for half in [before, after] {
+        // Each worker is done before the other one starts.
+        let order: Vec<&str> = half
+            .lines()
+            .filter_map(|line| {
+                if line.contains("settles invoice 7") {
+                    Some("start")
+                } else if line.contains(": done") {
+                    Some("end")
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(order, ["start", "end", "start", "end"], "{stdout}");
+    }
     assert!(
         stdout.contains("increasing") && !stdout.contains("NOT increasing"),
         "{stdout}"
