@@ -12,6 +12,8 @@
 //!   nobody) before it reports `Held`, `Split` or `NoQuorum`; the nodes
 //!   that did not answer get theirs in the background, on the same
 //!   connection as the vote, so a late vote is given back after it landed.
+//!   A late vote that outlives that (a reconnect in between) is granted to
+//!   the request's next attempt, which the acquire script re-arms as ours.
 //! - **release**: done as soon as a majority released; the remaining
 //!   releases finish in the background.
 //! - **extend**: kept as soon as a majority extended. An extension that
