@@ -5,7 +5,7 @@
 //! `DISTLOCK_BENCH_WARMUP_SECS` (default 0.5) the warm-up before each; an
 //! argument such as `cargo bench --bench locks -- handoff` runs only the
 //! benchmarks whose name contains it (`uncontended`, `hot_key`,
-//! `hot_key_processes`, `handoff`).
+//! `hot_key_processes`, `handoff`, `redlock`).
 
 mod common;
 
@@ -20,6 +20,8 @@ use common::locking::{self, Algorithm, BenchError, Locker};
 use common::procs::{self, ChildPlan};
 use common::report::{self, Row};
 use common::settings::{MEASURE_ENV, Settings, WARMUP_ENV};
+use common::stats::Percentiles;
+use common::turns::{self, Cycle};
 use lock_testkit::RedisServer;
 
 const UNCONTENDED_TASKS: usize = 64;
@@ -31,6 +33,10 @@ const HANDOFF_HOLD: Duration = Duration::from_millis(1);
 const HANDOFF_TASKS: [usize; 2] = [2, 8];
 /// At most this long is spent measuring the PING round trip.
 const PING_MEASURE: Duration = Duration::from_secs(2);
+/// Independent servers of the Redlock benchmark.
+const REDLOCK_NODES: usize = 5;
+/// Tasks of the Redlock throughput run, each on its own key.
+const REDLOCK_TASKS: usize = 16;
 const CONTENDED: [Algorithm; 3] = [
     Algorithm::Distlock,
     Algorithm::FixedPoll,
@@ -42,7 +48,7 @@ struct Bench {
     run: fn(&Harness) -> Result<Vec<Row>, BenchError>,
 }
 
-const BENCHES: [Bench; 4] = [
+const BENCHES: [Bench; 5] = [
     Bench {
         name: "uncontended",
         run: uncontended,
@@ -58,6 +64,10 @@ const BENCHES: [Bench; 4] = [
     Bench {
         name: "handoff",
         run: handoff,
+    },
+    Bench {
+        name: "redlock",
+        run: redlock,
     },
 ];
 
@@ -123,7 +133,8 @@ fn main() -> ExitCode {
     println!(
         "{}, redis-server {}, {} measured per figure after {} of warm-up; \
          waits are per acquisition, from calling acquire to holding the lock \
-         (handoff rows: from the holder starting its release to the next holder holding the lock).\n",
+         (handoff rows: from the holder starting its release to the next holder holding the lock; \
+         latency rows: whole lock+unlock cycles).\n",
         cores(),
         harness
             .redis_version
@@ -153,7 +164,7 @@ fn uncontended(harness: &Harness) -> Result<Vec<Row>, BenchError> {
                 .map(|task| fresh_key(&format!("uncontended:{task}")))
                 .collect();
             runs.push((
-                algorithm,
+                algorithm.label(),
                 harness.in_process(algorithm, &server.url(), keys).await?,
             ));
         }
@@ -171,7 +182,7 @@ fn hot_key(harness: &Harness) -> Result<Vec<Row>, BenchError> {
         for algorithm in CONTENDED {
             let keys = vec![fresh_key("hot"); HOT_KEY_TASKS];
             runs.push((
-                algorithm,
+                algorithm.label(),
                 harness.in_process(algorithm, &server.url(), keys).await?,
             ));
         }
@@ -195,7 +206,7 @@ fn hot_key_processes(harness: &Harness) -> Result<Vec<Row>, BenchError> {
                 warmup: harness.settings.warmup,
                 measure: harness.settings.measure,
             };
-            runs.push((algorithm, procs::run(&plan, PROCESSES).await?));
+            runs.push((algorithm.label(), procs::run(&plan, PROCESSES).await?));
         }
         Ok(harness.contended_section(&title, "acquisitions/s", &runs))
     })
@@ -280,6 +291,118 @@ fn handoff(harness: &Harness) -> Result<Vec<Row>, BenchError> {
     })
 }
 
+/// distlock on Redlock against distlock on one server: whole lock+unlock
+/// cycles of one task taking them in turns (latency), next to what a bare
+/// fan-out costs on this machine, then 16 tasks on their own keys
+/// (throughput).
+fn redlock(harness: &Harness) -> Result<Vec<Row>, BenchError> {
+    let single = RedisServer::start();
+    let nodes = lock_testkit::start_many(REDLOCK_NODES);
+    let urls: Vec<String> = nodes.iter().map(RedisServer::url).collect();
+    let majority = REDLOCK_NODES / 2 + 1;
+    let settings = &harness.settings;
+    harness.runtime.block_on(async {
+        harness.learn_redis_version(&single.url()).await?;
+        let one_server = Locker::connect(Algorithm::Distlock, &single.url()).await?;
+        let redlock = Locker::redlock(&urls).await?;
+        let redlock_majority = Locker::redlock(&urls[..majority]).await?;
+        let mut fanout = Vec::new();
+        for url in &urls {
+            fanout.push(locking::connect_plain(url).await?);
+        }
+        let labels = [
+            "distlock, 1 server".to_owned(),
+            format!("distlock, Redlock over {majority} servers"),
+            format!("distlock, Redlock over {REDLOCK_NODES} servers"),
+            "2 × PING, 1 server".to_owned(),
+            format!("2 × PING to {REDLOCK_NODES} servers, first {majority} answers"),
+        ];
+        let mut cycles = [
+            Cycle::Lock(one_server.contender(0)),
+            Cycle::Lock(redlock_majority.contender(0)),
+            Cycle::Lock(redlock.contender(0)),
+            Cycle::Fanout {
+                connections: vec![locking::connect_plain(&single.url()).await?],
+                answers: 1,
+            },
+            Cycle::Fanout {
+                connections: fanout,
+                answers: majority,
+            },
+        ];
+        let window = Window::after_warmup(Instant::now(), settings.warmup, settings.measure);
+        let durations = turns::run(&mut cycles, &fresh_key("redlock"), window).await?;
+        let percentiles = durations
+            .iter()
+            .map(|samples| samples.percentiles().ok_or("no cycle was measured"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let [lock, lock_majority, lock_all, ping, ping_all] = &percentiles[..] else {
+            return Err("one figure per cycle was expected".into());
+        };
+        let versus = |figure: &Percentiles, baseline: &Percentiles| {
+            report::ratio(figure.p50.as_secs_f64(), baseline.p50.as_secs_f64())
+        };
+        let lines: Vec<Vec<String>> = labels
+            .iter()
+            .zip(&percentiles)
+            .zip([lock, lock, lock, ping, ping])
+            .map(|((label, figure), baseline)| {
+                vec![
+                    label.clone(),
+                    report::duration(figure.p50),
+                    report::duration(figure.p99),
+                    report::duration(figure.max),
+                    report::thousands(figure.count as u64),
+                    versus(figure, baseline),
+                ]
+            })
+            .collect();
+        println!("## Redlock: whole lock+unlock cycles of one task, taken in turns\n");
+        report::print_markdown(
+            &[
+                "cycle",
+                "p50",
+                "p99",
+                "max",
+                "samples",
+                "p50 / 1 server p50",
+            ],
+            &lines,
+        );
+        let mut rows: Vec<Row> = [
+            (2, lock_all, lock),
+            (1, lock_majority, lock),
+            (4, ping_all, ping),
+        ]
+        .into_iter()
+        .map(|(index, figure, baseline)| Row {
+            benchmark: format!("Latency, 1 task: {}", labels[index]),
+            distlock: format!("p50 {}", report::duration(figure.p50)),
+            baseline: labels[if index == 4 { 3 } else { 0 }].clone(),
+            baseline_figure: format!("p50 {}", report::duration(baseline.p50)),
+            ratio: versus(figure, baseline),
+            distlock_wait: report::waits(Some(*figure)),
+            baseline_wait: report::waits(Some(*baseline)),
+        })
+        .collect();
+
+        let mut runs = Vec::new();
+        for (index, locker) in [(2, &redlock), (0, &one_server)] {
+            let keys = (0..REDLOCK_TASKS)
+                .map(|task| fresh_key(&format!("redlock:{task}")))
+                .collect();
+            let window = Window::after_warmup(Instant::now(), settings.warmup, settings.measure);
+            runs.push((
+                labels[index].as_str(),
+                contend::run(locker, keys, window).await,
+            ));
+        }
+        let title = format!("Redlock, {REDLOCK_TASKS} tasks on own keys");
+        rows.extend(harness.contended_section(&title, "lock+unlock cycles/s", &runs));
+        Ok(rows)
+    })
+}
+
 impl Harness {
     /// Runs `keys.len()` tasks of this process, one per key, for one window.
     async fn in_process(
@@ -296,16 +419,15 @@ impl Harness {
 
     /// Prints the detail of one benchmark and returns its summary rows:
     /// distlock (the first run) against each other run.
-    fn contended_section(&self, title: &str, unit: &str, runs: &[(Algorithm, Tally)]) -> Vec<Row> {
+    fn contended_section(&self, title: &str, unit: &str, runs: &[(&str, Tally)]) -> Vec<Row> {
         let measure = self.settings.measure;
         let lines: Vec<Vec<String>> = runs
             .iter()
-            .map(|(algorithm, tally)| {
+            .map(|(label, tally)| {
                 if let Some(error) = &tally.first_error {
                     eprintln!(
                         "{title}, {}: {} errors, first: {error}",
-                        algorithm.label(),
-                        tally.errors
+                        label, tally.errors
                     );
                 }
                 let waits = tally.waits.percentiles();
@@ -314,7 +436,7 @@ impl Harness {
                     _ => "n/a".to_owned(),
                 };
                 vec![
-                    algorithm.label().to_owned(),
+                    (*label).to_owned(),
                     report::rate(tally.per_second(measure)),
                     waits.map_or("n/a".to_owned(), |w| report::duration(w.p50)),
                     waits.map_or("n/a".to_owned(), |w| report::duration(w.p99)),
@@ -344,10 +466,10 @@ impl Harness {
         };
         baselines
             .iter()
-            .map(|(algorithm, baseline)| Row {
+            .map(|(label, baseline)| Row {
                 benchmark: format!("{title}, {unit}"),
                 distlock: report::rate(distlock.per_second(measure)),
-                baseline: algorithm.label().to_owned(),
+                baseline: (*label).to_owned(),
                 baseline_figure: report::rate(baseline.per_second(measure)),
                 ratio: report::ratio(distlock.per_second(measure), baseline.per_second(measure)),
                 distlock_wait: report::waits(distlock.waits.percentiles()),

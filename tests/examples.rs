@@ -15,6 +15,7 @@ use tokio::process::Command;
 async fn run(name: &str) -> String {
     let output = Command::new(common::example_binary(name))
         .env_remove("REDIS_URL")
+        .env_remove("REDLOCK_URLS")
         .kill_on_drop(true)
         .output();
     let output = tokio::time::timeout(Duration::from_secs(60), output)
@@ -33,21 +34,53 @@ async fn run(name: &str) -> String {
 #[tokio::test]
 async fn quickstart_serializes_two_payments_with_rising_fencing_tokens() {
     let stdout = run("quickstart").await;
-    let lines: Vec<&str> = stdout.lines().collect();
     // Each worker's "done" comes before the other worker starts charging.
-    let order: Vec<&str> = lines
-        .iter()
+    assert_eq!(
+        starts_and_ends(&stdout, "charging", "done"),
+        ["start", "end", "start", "end"],
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("increasing") && !stdout.contains("NOT increasing"),
+        "{stdout}"
+    );
+}
+
+/// `start` and `end` for the lines of `output` that contain `start` or
+/// `end`, in order: alternating when the critical sections never overlap.
+fn starts_and_ends(output: &str, start: &str, end: &str) -> Vec<&'static str> {
+    output
+        .lines()
         .filter_map(|line| {
-            if line.contains("charging") {
+            if line.contains(start) {
                 Some("start")
-            } else if line.contains("done") {
+            } else if line.contains(end) {
                 Some("end")
             } else {
                 None
             }
         })
-        .collect();
-    assert_eq!(order, ["start", "end", "start", "end"], "{stdout}");
+        .collect()
+}
+
+#[tokio::test]
+async fn redlock_serializes_the_workers_before_and_after_two_of_five_nodes_stop() {
+    let stdout = run("redlock").await;
+    assert!(
+        stdout.contains("redlock over 5 nodes: a lock needs 3 of them"),
+        "{stdout}"
+    );
+    let (before, after) = stdout
+        .split_once("2 of 5 nodes stopped")
+        .unwrap_or_else(|| panic!("no nodes stopped: {stdout}"));
+    for half in [before, after] {
+        // Each worker is done before the other one starts.
+        assert_eq!(
+            starts_and_ends(half, "settles invoice 7", ": done"),
+            ["start", "end", "start", "end"],
+            "{stdout}"
+        );
+    }
     assert!(
         stdout.contains("increasing") && !stdout.contains("NOT increasing"),
         "{stdout}"

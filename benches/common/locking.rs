@@ -107,6 +107,16 @@ impl Locker {
         Ok(Locker { algorithm, backend })
     }
 
+    /// distlock on a Redlock manager over the independent servers `nodes`,
+    /// with the default per-node timeout.
+    pub async fn redlock(nodes: &[String]) -> Result<Locker, BenchError> {
+        let manager = LockManager::redlock(nodes).build().await?;
+        Ok(Locker {
+            algorithm: Algorithm::Distlock,
+            backend: Backend::Distlock(manager),
+        })
+    }
+
     /// The per-task handle: its own owner tokens and jitter.
     pub fn contender(&self, task: usize) -> Contender {
         Contender {

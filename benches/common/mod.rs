@@ -7,3 +7,4 @@ pub mod procs;
 pub mod report;
 pub mod settings;
 pub mod stats;
+pub mod turns;

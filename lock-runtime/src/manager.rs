@@ -95,13 +95,69 @@ impl LockManager {
     }
 
     /// Starts building a Redlock manager over independent Redis masters
-    /// (3 or 5 is usual): a lock is held when a majority of them granted it
-    /// within its validity, so locking survives a minority of them failing.
+    /// (3 or 5 is usual; `redis://` or `rediss://` URLs, each a separate
+    /// server): a lock is held when a majority of them granted it within
+    /// its validity, so locking survives a minority of them failing.
     ///
-    /// Each step is sent to every node at once; the command timeout is the
-    /// time each node has to answer (default 100 ms for Redlock). Fencing
-    /// tokens are best-effort under Redlock; see the README, "Choosing a
-    /// backend".
+    /// ```no_run
+    /// # async fn demo() -> Result<(), distlock::LockError> {
+    /// use std::time::Duration;
+    ///
+    /// let manager = distlock::LockManager::redlock([
+    ///     "redis://redis-a:6379",
+    ///     "redis://redis-b:6379",
+    ///     "redis://redis-c:6379",
+    /// ])
+    /// .command_timeout(Duration::from_millis(50)) // each node's time to answer
+    /// .build()
+    /// .await?;
+    /// let guard = manager.lock("order:42").acquire().await?;
+    /// assert_eq!(guard.release().await?, distlock::ReleaseOutcome::Released);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// **Steps.** Acquire, release and extend each send the one-node Lua
+    /// script to every node at once, one round trip, and finish as soon as
+    /// a majority agreed. The command timeout is the time each node has to
+    /// answer (default 100 ms, [`DEFAULT_REDLOCK_NODE_TIMEOUT`]); the
+    /// validity runs from the start of the attempt, so a slow round only
+    /// shortens it. An attempt that won no majority gives its votes back (a
+    /// second round) and then waits for the holder (a release on any node
+    /// wakes it), retries after a short random pause when contenders split
+    /// the votes, or fails with [`LockError::NoQuorum`] when fewer than a
+    /// majority of the nodes answered. An extension that finds the lock
+    /// lost on a majority gives back the nodes it did extend.
+    ///
+    /// **Nodes down.** [`build`](LockManagerBuilder::build) connects to all
+    /// nodes at once and needs a majority of them reachable within the
+    /// connect timeout; the others are logged and retried at every step, so
+    /// they join in once they are back. A node that refuses us (a wrong
+    /// password) fails the build. With a minority down, locking goes on
+    /// without waiting for them.
+    ///
+    /// **Restarts.** A node that restarts without its data forgets the
+    /// leases it granted. Keep such a node down for at least the longest
+    /// lease before it rejoins (or run it with `appendfsync always`):
+    /// restarted at once, it can form a majority for a second holder while
+    /// the first is still valid.
+    ///
+    /// **Fencing tokens are best-effort.** Each node issues `max(its last
+    /// token + 1, its clock in µs)`, and a lock's token is the highest of
+    /// the tokens of the majority that granted it. Two successive holders'
+    /// majorities share at least one node, which issued the later holder a
+    /// larger token than the earlier one (also after losing its counter, as
+    /// long as its clock moved on). But the earlier holder's token may have
+    /// come from another node, outside the later majority: the order holds
+    /// only when the nodes' clocks agree to within the time between the two
+    /// acquisitions. That time is at least about a lease when the earlier
+    /// holder's lease ran out (the case fencing is for), but can be under a
+    /// millisecond when a release hands the lock straight on. So tokens can
+    /// go backwards when node clocks disagree by more than that, when a
+    /// node's clock is far ahead (its tokens win while it is in the
+    /// majority, and the next holder's may not), or when the shared node
+    /// lost its counter and its clock was stepped back. A strict order would
+    /// take a second round before the lock is used; when the storage relies
+    /// on strictly ordered tokens, use one Redis server or a Cluster.
     pub fn redlock<I, S>(nodes: I) -> LockManagerBuilder
     where
         I: IntoIterator<Item = S>,
@@ -267,7 +323,8 @@ impl LockManagerBuilder {
 
     /// How long Redis has to answer one command before the operation fails
     /// with [`LockError::Backend`] (default 2 s; for Redlock, the time each
-    /// node has, default 100 ms).
+    /// node has, default 100 ms: a node that does not answer in time counts
+    /// as down, and too few answers are a [`LockError::NoQuorum`]).
     pub fn command_timeout(mut self, timeout: Duration) -> Self {
         self.command_timeout = timeout;
         self

@@ -33,20 +33,49 @@ pub(crate) async fn connect(
     url: &str,
     settings: &Settings,
 ) -> Result<ConnectionManager, LockError> {
+    let connection = open(client, url, settings, 2)?;
+    check(&connection, url, settings).await?;
+    Ok(connection)
+}
+
+/// The shared, reconnecting connection of `client`, not connected yet: it
+/// connects at its first command, and again at the first command after it
+/// broke, retrying up to `retries` times with a growing pause.
+pub(crate) fn open(
+    client: &redis::Client,
+    url: &str,
+    settings: &Settings,
+    retries: usize,
+) -> Result<ConnectionManager, LockError> {
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(settings.connect_timeout))
         .set_response_timeout(Some(settings.command_timeout))
-        .set_number_of_retries(2)
+        .set_number_of_retries(retries)
         .set_max_delay(Duration::from_secs(1));
-    let connect = async {
-        let mut connection = ConnectionManager::new_with_config(client.clone(), config).await?;
-        redis::cmd("PING")
-            .query_async::<()>(&mut connection)
-            .await?;
-        Ok(connection)
-    };
-    match tokio::time::timeout(settings.connect_timeout, connect).await {
-        Ok(Ok(connection)) => Ok(connection),
+    ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(|source| {
+        LockError::Connect {
+            url: redact(url),
+            source,
+        }
+    })
+}
+
+/// Connects `connection` if needed and sends one PING, within the connect
+/// timeout.
+pub(crate) async fn check(
+    connection: &ConnectionManager,
+    url: &str,
+    settings: &Settings,
+) -> Result<(), LockError> {
+    let mut connection = connection.clone();
+    let ping = redis::cmd("PING");
+    match tokio::time::timeout(
+        settings.connect_timeout,
+        ping.query_async::<()>(&mut connection),
+    )
+    .await
+    {
+        Ok(Ok(())) => Ok(()),
         Ok(Err(source)) => Err(LockError::Connect {
             url: redact(url),
             source,

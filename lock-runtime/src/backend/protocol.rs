@@ -55,12 +55,66 @@ impl<C: ConnectionLike + Clone + Send> Connection<C> {
         owner: &str,
         lease: Duration,
     ) -> RedisResult<Attempt> {
-        acquire(self, keys, owner, lease).await
+        Ok(self.vote(keys, owner, lease).await?.attempt)
+    }
+
+    /// An acquire that also tells who holds the lock when it is held: what
+    /// one Redlock node answers, since a majority counts holders.
+    pub(crate) async fn vote(
+        &self,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
+    ) -> RedisResult<Vote> {
+        let (acquired, value, holder): (i64, i64, String) = self
+            .run(
+                ACQUIRE
+                    .key(&keys.lease)
+                    .key(&keys.fence)
+                    .arg(owner)
+                    .arg(millis(lease)),
+            )
+            .await?;
+        Ok(if acquired == 1 {
+            Vote {
+                attempt: Attempt::Acquired {
+                    fencing_token: value.max(0).unsigned_abs(),
+                },
+                holder: None,
+            }
+        } else {
+            // PTTL: -1 the key has no expiry, -2 it vanished since SET NX failed.
+            Vote {
+                attempt: Attempt::Held {
+                    remaining: match value {
+                        -1 => None,
+                        ms => Some(Duration::from_millis(ms.max(0).unsigned_abs())),
+                    },
+                },
+                holder: (!holder.is_empty()).then_some(HolderId(holder)),
+            }
+        })
     }
 
     pub(crate) async fn release(&self, keys: &LockKeys, owner: &str) -> RedisResult<Ownership> {
+        self.release_waking(keys, owner, self.publish).await
+    }
+
+    /// A release that wakes nobody: a Redlock contender giving back the votes
+    /// of an attempt that did not win. Nobody waits for a lock that was never
+    /// held, and the contender's own wake-up would end its wait at once.
+    pub(crate) async fn give_back(&self, keys: &LockKeys, owner: &str) -> RedisResult<Ownership> {
+        self.release_waking(keys, owner, "").await
+    }
+
+    async fn release_waking(
+        &self,
+        keys: &LockKeys,
+        owner: &str,
+        publish: &str,
+    ) -> RedisResult<Ownership> {
         let found: i64 = self
-            .run(RELEASE.key(&keys.lease).arg(owner).arg(self.publish))
+            .run(RELEASE.key(&keys.lease).arg(owner).arg(publish))
             .await?;
         Ok(ownership(found))
     }
@@ -78,35 +132,19 @@ impl<C: ConnectionLike + Clone + Send> Connection<C> {
     }
 }
 
-async fn acquire<C: ConnectionLike + Clone + Send>(
-    conn: &Connection<C>,
-    keys: &LockKeys,
-    owner: &str,
-    lease: Duration,
-) -> RedisResult<Attempt> {
-    let (acquired, value): (i64, i64) = conn
-        .run(
-            ACQUIRE
-                .key(&keys.lease)
-                .key(&keys.fence)
-                .arg(owner)
-                .arg(millis(lease)),
-        )
-        .await?;
-    Ok(if acquired == 1 {
-        Attempt::Acquired {
-            fencing_token: value.max(0).unsigned_abs(),
-        }
-    } else {
-        // PTTL: -1 the key has no expiry, -2 it vanished since SET NX failed.
-        Attempt::Held {
-            remaining: match value {
-                -1 => None,
-                ms => Some(Duration::from_millis(ms.max(0).unsigned_abs())),
-            },
-        }
-    })
+/// One node's answer to an acquire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Vote {
+    /// `Acquired` or `Held`, never `Split`.
+    pub(crate) attempt: Attempt,
+    /// Who holds the lock, when it is held.
+    pub(crate) holder: Option<HolderId>,
 }
+
+/// Tells holders of a lock apart without revealing their owner tokens,
+/// which are what release and extend check: 64 bits of the token's SHA-1.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct HolderId(pub(crate) String);
 
 fn ownership(found: i64) -> Ownership {
     match found {

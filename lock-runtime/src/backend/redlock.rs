@@ -1,49 +1,332 @@
-//! PLACEHOLDER: replaced by the redlock backend.
+//! Redlock: one lock over several independent Redis masters, held by
+//! whoever a majority of them granted it to.
+//!
+//! Every step is the one-node script of `protocol.rs`, sent to all nodes at
+//! once, each bounded by the per-node timeout; `quorum.rs` counts the
+//! answers. One parallel round trip per step:
+//!
+//! - **acquire**: won as soon as a majority granted it, with the highest of
+//!   their fencing tokens. The requester's validity runs from the start of
+//!   the attempt (`request.rs`), so a slow round only shortens it. A lost
+//!   attempt gives its votes back (a second round, owner-checked, waking
+//!   nobody) before it reports `Held`, `Split` or `NoQuorum`; the nodes
+//!   that did not answer get theirs in the background, on the same
+//!   connection as the vote, so a late vote is given back after it landed.
+//!   A late vote that outlives that (a reconnect in between) is granted to
+//!   the request's next attempt, which the acquire script re-arms as ours.
+//! - **release**: done as soon as a majority released; the remaining
+//!   releases finish in the background.
+//! - **extend**: kept as soon as a majority extended. An extension that
+//!   finds the lock lost on a majority gives back the nodes it did extend:
+//!   the lock is over for its holder anyway, and those leases would only
+//!   keep contenders from a majority for one more lease. One that cannot
+//!   tell (the silent nodes decide) gives nothing back and fails, so the
+//!   renewal retries while the validity lasts.
+//!
+//! Wake-ups: a waiter subscribes on every node (each release publishes on
+//! the nodes where it held the lock) and wakes at the first message.
 
-use std::time::Duration;
+mod quorum;
 
-use super::{Attempt, Fault, Ownership, Settings};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::future::join_all;
+use futures_util::stream::FuturesUnordered;
+use redis::aio::ConnectionManager;
+
+use self::quorum::{Ballot, Findings, quorum};
+use super::protocol::Connection;
+use super::wakeup::{self, Wakeups};
+use super::{Attempt, Fault, Ownership, Settings, client};
 use crate::LockError;
 use crate::keyspace::LockKeys;
 
-pub(crate) struct Redlock;
+/// The shortest spread of the random pause after split votes: below it,
+/// contenders' retries would still collide on tokio's 1 ms timer ticks.
+const MIN_SPLIT_SPREAD: Duration = Duration::from_millis(1);
+
+/// A manager's connections to its Redlock nodes, and their wake-ups.
+pub(crate) struct Redlock {
+    nodes: Vec<Node>,
+    /// How long each node has to answer one step.
+    timeout: Duration,
+}
+
+/// One independent Redis master.
+struct Node {
+    connection: Connection<ConnectionManager>,
+    wakeups: Wakeups,
+}
 
 impl Redlock {
-    pub(crate) async fn connect(_: &[String], _: &Settings) -> Result<Self, LockError> {
-        Err(LockError::invalid_config("redlock: not built yet"))
+    /// Connects to every node at once.
+    ///
+    /// A majority of reachable nodes is enough: a node that is down or does
+    /// not answer within the connect timeout is logged and kept, and its
+    /// connection is tried again at every step, so it joins once it is back.
+    /// A node that answers with an error (a wrong password, a missing
+    /// permission) fails the build: that will not heal by itself.
+    pub(crate) async fn connect(urls: &[String], settings: &Settings) -> Result<Self, LockError> {
+        if urls.is_empty() {
+            return Err(LockError::invalid_config(
+                "a Redlock manager needs at least one Redis node (3 or 5 independent masters are usual)",
+            ));
+        }
+        let clients = urls
+            .iter()
+            .map(|url| client::client(url, settings))
+            .collect::<Result<Vec<_>, _>>()?;
+        reject_repeated_servers(urls, &clients)?;
+        // No retries inside a step: a node that is down would hold every
+        // step in a back-off far longer than the per-node timeout, and the
+        // next step tries again anyway.
+        let connections = clients
+            .iter()
+            .zip(urls)
+            .map(|(client, url)| client::open(client, url, settings, 0))
+            .collect::<Result<Vec<_>, _>>()?;
+        let checks = join_all(
+            connections
+                .iter()
+                .zip(urls)
+                .map(|(connection, url)| client::check(connection, url, settings)),
+        )
+        .await;
+        let mut unreachable = Vec::new();
+        for check in checks {
+            match check {
+                Ok(()) => {}
+                Err(LockError::Connect { url, source }) if is_unreachable(&source) => {
+                    unreachable.push((url, source));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        let reachable = urls.len() - unreachable.len();
+        let quorum = quorum(urls.len());
+        if let Some((url, source)) = unreachable.first()
+            && reachable < quorum
+        {
+            let source = redis::RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                format!(
+                    "only {reachable} of {} Redlock nodes are reachable, a majority needs {quorum}; this one: {source}",
+                    urls.len()
+                ),
+            ));
+            return Err(LockError::Connect {
+                url: url.clone(),
+                source,
+            });
+        }
+        for (url, source) in &unreachable {
+            tracing::warn!(node = %url, %source, "Redlock node unreachable at start-up; locking goes on with the others, and every step tries it again");
+        }
+        let nodes = connections
+            .into_iter()
+            .zip(clients)
+            .map(|(redis, client)| Node {
+                connection: Connection {
+                    redis,
+                    timeout: settings.command_timeout,
+                    publish: "PUBLISH",
+                },
+                wakeups: Wakeups::new(client),
+            })
+            .collect();
+        Ok(Redlock {
+            nodes,
+            timeout: settings.command_timeout,
+        })
     }
 
+    /// One attempt: the acquire script on every node at once.
     pub(crate) async fn acquire(
         &self,
-        _: &LockKeys,
-        _: &str,
-        _: Duration,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
     ) -> Result<Attempt, Fault> {
-        unreachable!()
+        let started = Instant::now();
+        let mut ballot = Ballot::new(self.nodes.len());
+        let mut answers = self.ask(|node, connection| async move {
+            (node, connection.vote(keys, owner, lease).await)
+        });
+        while let Some((node, answer)) = answers.next().await {
+            ballot.record(node, answer);
+            if let Some(fencing_token) = ballot.won() {
+                // The votes still due were sent with the first poll: a node
+                // that grants one holds a lease the release removes.
+                return Ok(Attempt::Acquired { fencing_token });
+            }
+        }
+        let round = started.elapsed();
+        self.give_back(keys, owner, &ballot).await;
+        ballot.verdict(self.split_pause(round))
     }
 
-    pub(crate) async fn release(&self, _: &LockKeys, _: &str) -> Result<Ownership, Fault> {
-        unreachable!()
+    /// Releases on every node at once.
+    pub(crate) async fn release(&self, keys: &LockKeys, owner: &str) -> Result<Ownership, Fault> {
+        // Owned by the requests, which may outlive this call.
+        let lock = Arc::new((keys.clone(), owner.to_owned()));
+        let mut answers = self.ask(|node, connection| {
+            let (connection, lock) = (connection.clone(), lock.clone());
+            async move { (node, connection.release(&lock.0, &lock.1).await) }
+        });
+        let mut findings = Findings::new(self.nodes.len());
+        while let Some((node, answer)) = answers.next().await {
+            findings.record(node, answer);
+            if findings.owned_by_quorum() {
+                // The other nodes are freed now rather than at the end of
+                // the lease, without the caller waiting for them.
+                in_background(async move { while answers.next().await.is_some() {} });
+                return Ok(Ownership::Owned);
+            }
+        }
+        findings.verdict()
     }
 
+    /// Re-arms the lease on every node at once.
     pub(crate) async fn extend(
         &self,
-        _: &LockKeys,
-        _: &str,
-        _: Duration,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
     ) -> Result<Ownership, Fault> {
-        unreachable!()
+        let mut answers = self.ask(|node, connection| async move {
+            (node, connection.extend(keys, owner, lease).await)
+        });
+        let mut findings = Findings::new(self.nodes.len());
+        while let Some((node, answer)) = answers.next().await {
+            findings.record(node, answer);
+            if findings.owned_by_quorum() {
+                return Ok(Ownership::Owned);
+            }
+        }
+        let extended = findings.owned().to_vec();
+        let verdict = findings.verdict();
+        if let Ok(Ownership::Expired | Ownership::TakenOver) = verdict {
+            join_all(
+                extended
+                    .iter()
+                    .map(|&node| self.nodes[node].connection.release(keys, owner)),
+            )
+            .await;
+        }
+        verdict
     }
 
-    pub(crate) async fn subscribe(&self, _: &LockKeys) -> Subscription {
-        unreachable!()
+    /// Subscribes to the releases of the lock on every node, each within
+    /// the per-node timeout; a node that does not confirm in time wakes
+    /// nobody, and the waiter's fallback timer covers it.
+    pub(crate) async fn subscribe(&self, keys: &LockKeys) -> Subscription {
+        let subscribing = self
+            .nodes
+            .iter()
+            .map(|node| tokio::time::timeout(self.timeout, node.wakeups.subscribe(&keys.lease)));
+        Subscription {
+            nodes: join_all(subscribing).await.into_iter().flatten().collect(),
+        }
+    }
+
+    /// Starts `step` on every node; the answers come in as they arrive.
+    fn ask<'a, F: Future>(
+        &'a self,
+        step: impl Fn(usize, &'a Connection<ConnectionManager>) -> F,
+    ) -> FuturesUnordered<F> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(index, node)| step(index, &node.connection))
+            .collect()
+    }
+
+    /// Gives back the votes of a lost attempt: awaited on the nodes that
+    /// granted it, so they are free when the requester retries; sent in
+    /// the background to those that did not answer, which may be down.
+    async fn give_back(&self, keys: &LockKeys, owner: &str, ballot: &Ballot) {
+        if !ballot.silent().is_empty() {
+            let lock = Arc::new((keys.clone(), owner.to_owned()));
+            let late = ballot.silent().iter().map(|&node| {
+                let (connection, lock) = (self.nodes[node].connection.clone(), lock.clone());
+                async move {
+                    let _ = connection.give_back(&lock.0, &lock.1).await;
+                }
+            });
+            in_background(join_all(late));
+        }
+        join_all(
+            ballot
+                .granted()
+                .iter()
+                .map(|&node| self.nodes[node].connection.give_back(keys, owner)),
+        )
+        .await;
+    }
+
+    /// A random pause after split votes, spread over about two rounds like
+    /// the last one (at least 1 ms, at most the per-node timeout), so the
+    /// contenders' retries spread out instead of splitting again.
+    fn split_pause(&self, round: Duration) -> Duration {
+        let spread = (round * 2).min(self.timeout).max(MIN_SPLIT_SPREAD);
+        let micros = u64::try_from(spread.as_micros()).unwrap_or(u64::MAX);
+        Duration::from_micros(rand::random_range(0..=micros))
     }
 }
 
-pub(crate) struct Subscription;
+/// A waiter's interest in the releases of one lock, on every node.
+pub(crate) struct Subscription {
+    nodes: Vec<wakeup::Subscription>,
+}
 
 impl Subscription {
-    pub(crate) fn mark_seen(&mut self) {}
+    /// Marks every wake-up so far, on every node, as seen.
+    pub(crate) fn mark_seen(&mut self) {
+        self.nodes
+            .iter_mut()
+            .for_each(wakeup::Subscription::mark_seen);
+    }
 
-    pub(crate) async fn woken(&mut self) {}
+    /// Completes at the first wake-up not yet marked seen, on any node.
+    pub(crate) async fn woken(&mut self) {
+        let mut any: FuturesUnordered<_> = self.nodes.iter_mut().map(|node| node.woken()).collect();
+        if any.next().await.is_none() {
+            // Subscribed nowhere: the waiter's timer decides.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Whether a failed first connection means the node is down or out of
+/// reach (worth waiting for) rather than refusing us (worth failing for).
+fn is_unreachable(error: &redis::RedisError) -> bool {
+    error.is_io_error() || error.is_timeout() || error.is_connection_dropped()
+}
+
+/// Two URLs for one server would give it two votes.
+fn reject_repeated_servers(urls: &[String], clients: &[redis::Client]) -> Result<(), LockError> {
+    let servers: Vec<String> = clients
+        .iter()
+        .map(|client| client.get_connection_info().addr().to_string())
+        .collect();
+    for (index, server) in servers.iter().enumerate() {
+        if let Some(first) = servers[..index].iter().position(|other| other == server) {
+            return Err(LockError::invalid_config(format!(
+                "Redlock nodes must be separate Redis servers, but `{}` and `{}` are both {server}",
+                super::redact(&urls[first]),
+                super::redact(&urls[index]),
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Drives `work` to its end on the current runtime, without waiting for it.
+fn in_background<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(work);
+    }
 }
