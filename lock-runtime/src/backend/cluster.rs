@@ -1,49 +1,193 @@
-//! PLACEHOLDER: replaced by the cluster backend.
+//! A Redis Cluster: every step is one script on the master serving the
+//! lock's hash slot, and waiters are woken by sharded pub/sub on that node.
+//!
+//! All keys of a lock share a hash tag, and its wake-up channel is named
+//! like its lease key, so the scripts and the channel of one lock live on
+//! one node. redis-rs's cluster connection routes each script by its first
+//! key, follows MOVED and ASK, refreshes the slot map when a node fails or
+//! a replica takes over, and re-subscribes sharded channels on the node
+//! that serves them afterwards.
+//!
+//! One connection per node (RESP3) carries both the scripts and the
+//! subscriptions; what the nodes push arrives in [`route`], which wakes the
+//! waiters of the channel. A node connection that breaks may have lost
+//! messages: when its channels are confirmed again (on the node itself
+//! after a reconnect, or on the replica that replaced it), their waiters
+//! try again at once.
 
+use std::convert::Infallible;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use super::{Attempt, Fault, Ownership, Settings};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{ProtocolVersion, PushInfo, PushKind, RedisResult, Value};
+
+use super::protocol::Connection;
+use super::waiters::{Link, Waiters};
+use super::{Attempt, Fault, Ownership, Settings, client, redact};
 use crate::LockError;
 use crate::keyspace::LockKeys;
 
-pub(crate) struct Cluster;
+/// How often one step is re-sent after a redirection or a node failure,
+/// within its command timeout.
+const RETRIES: u32 = 10;
+/// Shortest and longest pause before re-sending after a failure that asks
+/// to wait (CLUSTERDOWN, TRYAGAIN). redis-rs waits over a second by
+/// default, most of a command timeout, while a failover ends in a few
+/// hundred milliseconds once a replica is elected.
+const MIN_RETRY_WAIT: Duration = Duration::from_millis(50);
+const MAX_RETRY_WAIT: Duration = Duration::from_millis(500);
+
+/// A manager's connection to a Redis Cluster, and its wake-ups.
+pub(crate) struct Cluster {
+    connection: Connection<ClusterConnection>,
+    waiters: Arc<Waiters<ClusterConnection>>,
+}
+
+/// A waiter's interest in the releases of one lock.
+pub(crate) type Subscription = super::waiters::Subscription<ClusterConnection>;
 
 impl Cluster {
-    pub(crate) async fn connect(_: &[String], _: &Settings) -> Result<Self, LockError> {
-        Err(LockError::invalid_config("cluster: not built yet"))
+    /// Connects through `seeds` (any nodes of the cluster; the others are
+    /// discovered) and checks that every master answers a PING with these
+    /// credentials.
+    pub(crate) async fn connect(seeds: &[String], settings: &Settings) -> Result<Self, LockError> {
+        let nodes = seeds
+            .iter()
+            .map(|seed| client::connection_info(seed))
+            .collect::<Result<Vec<_>, _>>()?;
+        if nodes.is_empty() {
+            return Err(LockError::invalid_config(
+                "a cluster needs at least one seed URL",
+            ));
+        }
+        let described = seeds
+            .iter()
+            .map(|seed| redact(seed))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // The push handler exists before the connection that feeds it, and
+        // the waiters it wakes only after: they (un)subscribe through it.
+        let waiters_slot = Arc::new(OnceLock::<Weak<Waiters<ClusterConnection>>>::new());
+        let pushes = waiters_slot.clone();
+        let builder = ClusterClientBuilder::new(nodes.clone())
+            .use_protocol(ProtocolVersion::RESP3)
+            .push_sender(move |push: PushInfo| {
+                if let Some(waiters) = pushes.get().and_then(Weak::upgrade) {
+                    route(&waiters, &push);
+                }
+                Ok::<(), Infallible>(())
+            })
+            .connection_timeout(settings.connect_timeout)
+            // Also the bound of a whole request, retries included.
+            .response_timeout(settings.command_timeout)
+            .retries(RETRIES)
+            .min_retry_wait(millis(MIN_RETRY_WAIT))
+            .max_retry_wait(millis(MAX_RETRY_WAIT));
+        #[cfg(feature = "tls")]
+        let builder = with_tls(builder, seeds, &nodes, settings)?;
+        let client = builder.build().map_err(|source| {
+            LockError::invalid_config(format!("cannot use the cluster seeds {described}: {source}"))
+        })?;
+        let connect = async {
+            let mut redis = client.get_async_connection().await?;
+            // Routed to every master: each of them is reachable with these
+            // credentials, or building the manager fails now.
+            redis::cmd("PING").query_async::<()>(&mut redis).await?;
+            Ok(redis)
+        };
+        let redis = client::within_connect_timeout(&described, settings, connect).await?;
+        let waiters = Waiters::new(redis.clone());
+        let _ = waiters_slot.set(Arc::downgrade(&waiters));
+        Ok(Cluster {
+            connection: Connection {
+                redis,
+                timeout: settings.command_timeout,
+                publish: "SPUBLISH",
+            },
+            waiters,
+        })
     }
 
     pub(crate) async fn acquire(
         &self,
-        _: &LockKeys,
-        _: &str,
-        _: Duration,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
     ) -> Result<Attempt, Fault> {
-        unreachable!()
+        Ok(self.connection.acquire(keys, owner, lease).await?)
     }
 
-    pub(crate) async fn release(&self, _: &LockKeys, _: &str) -> Result<Ownership, Fault> {
-        unreachable!()
+    pub(crate) async fn release(&self, keys: &LockKeys, owner: &str) -> Result<Ownership, Fault> {
+        Ok(self.connection.release(keys, owner).await?)
     }
 
     pub(crate) async fn extend(
         &self,
-        _: &LockKeys,
-        _: &str,
-        _: Duration,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
     ) -> Result<Ownership, Fault> {
-        unreachable!()
+        Ok(self.connection.extend(keys, owner, lease).await?)
     }
 
-    pub(crate) async fn subscribe(&self, _: &LockKeys) -> Subscription {
-        unreachable!()
+    /// Subscribes to the lock's sharded channel on the node serving its slot.
+    pub(crate) async fn subscribe(&self, keys: &LockKeys) -> Subscription {
+        self.waiters.subscribe(&keys.lease).await
     }
 }
 
-pub(crate) struct Subscription;
+impl Link for ClusterConnection {
+    async fn subscribe(&mut self, channel: &str) -> RedisResult<()> {
+        self.ssubscribe(channel).await
+    }
 
-impl Subscription {
-    pub(crate) fn mark_seen(&mut self) {}
+    async fn unsubscribe(&mut self, channel: &str) -> RedisResult<()> {
+        self.sunsubscribe(channel).await
+    }
+}
 
-    pub(crate) async fn woken(&mut self) {}
+/// Hands what a node pushed to the waiters. Called by redis-rs, in order,
+/// for every push of every node; it must not block.
+fn route<L>(waiters: &Waiters<L>, push: &PushInfo) {
+    let channel = match push.data.first() {
+        Some(Value::BulkString(name)) => std::str::from_utf8(name).ok(),
+        _ => None,
+    };
+    match (&push.kind, channel) {
+        (PushKind::SMessage, Some(channel)) => waiters.wake(channel),
+        (PushKind::SSubscribe, Some(channel)) => waiters.confirmed(channel),
+        // Our own unsubscribes come after the channel's last waiter left;
+        // one for a channel with waiters is the node giving up its slot.
+        (PushKind::SUnsubscribe, Some(channel)) => waiters.ended(channel),
+        (PushKind::Disconnection, _) => waiters.interrupted(),
+        _ => {}
+    }
+}
+
+/// Trusts the configured root certificate on every node; all seeds must be
+/// `rediss://` for it.
+#[cfg(feature = "tls")]
+fn with_tls(
+    builder: ClusterClientBuilder,
+    seeds: &[String],
+    nodes: &[redis::ConnectionInfo],
+    settings: &Settings,
+) -> Result<ClusterClientBuilder, LockError> {
+    if seeds.iter().any(|seed| seed.starts_with("rediss:")) {
+        client::install_crypto_provider();
+    }
+    let Some(pem) = &settings.tls_root_certificate else {
+        return Ok(builder);
+    };
+    let certificates = client::root_certificates(pem)?;
+    for (seed, node) in seeds.iter().zip(nodes) {
+        client::require_tls(node, seed)?;
+    }
+    Ok(builder.certs(certificates))
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
