@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod body;
+pub mod cluster;
 
 use std::time::Duration;
 

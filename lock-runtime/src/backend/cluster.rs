@@ -29,13 +29,15 @@ use super::{Attempt, Fault, Ownership, Settings, client, redact};
 use crate::LockError;
 use crate::keyspace::LockKeys;
 
-/// How often one step is re-sent after a redirection or a node failure,
-/// within its command timeout.
-const RETRIES: u32 = 10;
-/// Shortest and longest pause before re-sending after a failure that asks
-/// to wait (CLUSTERDOWN, TRYAGAIN). redis-rs waits over a second by
-/// default, most of a command timeout, while a failover ends in a few
-/// hundred milliseconds once a replica is elected.
+/// How often one step may be re-sent after a redirection or a failure. The
+/// command timeout bounds a step, retries included, so during a failover a
+/// step keeps trying until a replica took over or its time is up; the count
+/// only stops failures that come back at once from going round in circles.
+const RETRIES: u32 = 32;
+/// Shortest and longest pause before re-sending after a failure (a node
+/// down, CLUSTERDOWN, TRYAGAIN). redis-rs waits over a second by default,
+/// most of a command timeout, while a failover is over within a few hundred
+/// milliseconds of a replica's election.
 const MIN_RETRY_WAIT: Duration = Duration::from_millis(50);
 const MAX_RETRY_WAIT: Duration = Duration::from_millis(500);
 
