@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::cluster::{
-    command_calls, command_stat, fence_key, is_master, keyslot, keys, lease_holder, manager, node_cmd, replica_of,
-    serving, shard_subscribers,
+    command_calls, command_stat, fence_key, is_master, keys, keyslot, lease_holder, manager,
+    node_cmd, replica_of, serving, shard_subscribers,
 };
 use distlock::{LockError, LockManager, ReleaseOutcome};
 use lock_testkit::{RedisCluster, RedisServer};
@@ -173,9 +173,15 @@ async fn one_seed_is_enough_and_moved_is_followed(cluster: &mut RedisCluster, se
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let moved_before = command_stat(&nodes[from], "evalsha", "rejected_calls").await;
-    let guard = locks.lock("m").acquire().await.expect("acquire after MOVED");
+    let guard = locks
+        .lock("m")
+        .acquire()
+        .await
+        .expect("acquire after MOVED");
     assert_eq!(
-        lease_holder(cluster, "moved:", "m").await.map(|(node, _)| node),
+        lease_holder(cluster, "moved:", "m")
+            .await
+            .map(|(node, _)| node),
         Some(to)
     );
     // The manager still thought the slot was on `from`: it asked there first.
@@ -227,7 +233,9 @@ async fn a_waiter_is_woken_by_spublish_on_the_slot_node_and_unsubscribes_after()
     }
     println!("cluster wake-up latency (release start -> waiter holds): {latencies:?}");
     assert!(
-        latencies.iter().all(|latency| *latency < Duration::from_millis(200)),
+        latencies
+            .iter()
+            .all(|latency| *latency < Duration::from_millis(200)),
         "woken by the fallback timer, not by SPUBLISH: {latencies:?}"
     );
 
@@ -239,7 +247,11 @@ async fn a_waiter_is_woken_by_spublish_on_the_slot_node_and_unsubscribes_after()
         } else {
             assert_eq!(spublish, 0, "SPUBLISH on node {i}, not the slot's");
         }
-        assert_eq!(command_calls(node, "publish").await, 0, "PUBLISH on node {i}");
+        assert_eq!(
+            command_calls(node, "publish").await,
+            0,
+            "PUBLISH on node {i}"
+        );
     }
     // The last waiter left: its channel is unsubscribed.
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -248,7 +260,57 @@ async fn a_waiter_is_woken_by_spublish_on_the_slot_node_and_unsubscribes_after()
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
+    a_killed_connection_is_subscribed_again_and_wakes_its_waiter(&cluster, &holder, &waiter).await;
     a_user_with_the_documented_acl_rights_can_lock_and_wait(&cluster).await;
+}
+
+/// The node drops the waiter's connection: the manager reconnects, its
+/// channel is subscribed again on its own, and a release wakes the waiter.
+async fn a_killed_connection_is_subscribed_again_and_wakes_its_waiter(
+    cluster: &RedisCluster,
+    holder: &LockManager,
+    waiter: &LockManager,
+) {
+    let guard = holder.lock("cut").acquire().await.expect("acquire");
+    let (index, lease) = lease_holder(cluster, "wake:", "cut").await.expect("held");
+    let node = &cluster.nodes()[index];
+    let waiting = {
+        let waiter = waiter.clone();
+        tokio::spawn(async move {
+            let guard = waiter
+                .lock("cut")
+                .wait(Duration::from_secs(10))
+                .acquire()
+                .await
+                .expect("the waiter acquires");
+            let acquired = Instant::now();
+            assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+            acquired
+        })
+    };
+    let subscribed = async |node: &RedisServer| {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while shard_subscribers(node, &lease).await != 1 {
+            assert!(Instant::now() < deadline, "not subscribed to {lease}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    subscribed(node).await;
+    // Only the waiting manager's connection subscribes anything.
+    let killed: i64 = node_cmd(
+        node,
+        redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub"),
+    )
+    .await
+    .expect("CLIENT KILL");
+    assert_eq!(killed, 1);
+    subscribed(node).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let released = Instant::now();
+    assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+    let latency = waiting.await.expect("waiter").duration_since(released);
+    println!("cluster wake-up after a reconnect: {latency:?}");
+    assert!(latency < Duration::from_millis(200), "{latency:?}");
 }
 
 /// The ACL rule the README gives for a cluster is enough for locking and
@@ -257,11 +319,28 @@ async fn a_user_with_the_documented_acl_rights_can_lock_and_wait(cluster: &Redis
     for node in cluster.nodes() {
         let _: () = node_cmd(
             node,
-            redis::cmd("ACL").arg("SETUSER").arg("locker").arg("reset").arg("on").arg(">s3cret")
-                .arg("~acl:*").arg("&acl:*").arg("+evalsha").arg("+script|load").arg("+set")
-                .arg("+get").arg("+del").arg("+pexpire").arg("+pttl").arg("+time")
-                .arg("+spublish").arg("+ssubscribe").arg("+sunsubscribe").arg("+ping")
-                .arg("+cluster|slots"),
+            redis::cmd("ACL")
+                .arg("SETUSER")
+                .arg("locker")
+                .arg("reset")
+                .arg("on")
+                .arg(">s3cret")
+                .arg("~acl:*")
+                .arg("&acl:*")
+                .arg("+evalsha")
+                .arg("+script|load")
+                .arg("+set")
+                .arg("+get")
+                .arg("+del")
+                .arg("+pexpire")
+                .arg("+pttl")
+                .arg("+time")
+                .arg("+spublish")
+                .arg("+ssubscribe")
+                .arg("+sunsubscribe")
+                .arg("+ping")
+                .arg("+cluster|slots")
+                .arg("+asking"),
         )
         .await
         .expect("ACL SETUSER");
@@ -295,7 +374,10 @@ async fn a_user_with_the_documented_acl_rights_can_lock_and_wait(cluster: &Redis
         .iter()
         .map(|node| format!("redis://locker:hunter2@127.0.0.1:{}", node.port()))
         .collect();
-    let error = LockManager::cluster(wrong).build().await.expect_err("wrong password");
+    let error = LockManager::cluster(wrong)
+        .build()
+        .await
+        .expect_err("wrong password");
     let message = error.to_string();
     assert!(matches!(error, LockError::Connect { .. }), "{message}");
     assert!(!message.contains("hunter2"), "{message}");
@@ -345,7 +427,9 @@ async fn failover_keeps_every_call_bounded_and_locking_resumes_within_seconds() 
     for i in 0..100 {
         let key = format!("probe:{i}");
         let probe = prober.lock(&key).acquire().await.expect("probe");
-        let on = lease_holder(&cluster, "fo:", &key).await.map(|(node, _)| node);
+        let on = lease_holder(&cluster, "fo:", &key)
+            .await
+            .map(|(node, _)| node);
         let _ = probe.release().await.expect("release probe");
         match on {
             Some(node) if node == master => victim = victim.or(Some(key)),
@@ -418,7 +502,10 @@ async fn failover_keeps_every_call_bounded_and_locking_resumes_within_seconds() 
          meanwhile {failed} attempts there and {elsewhere_failed} on another master's slots \
          failed, each within {timeout:?}"
     );
-    assert!(is_master(&cluster.nodes()[replica]).await, "replica not promoted");
+    assert!(
+        is_master(&cluster.nodes()[replica]).await,
+        "replica not promoted"
+    );
     assert!(recovered < Duration::from_secs(10), "{recovered:?}");
     let fresh = prober
         .lock(&victim)
@@ -463,10 +550,17 @@ async fn unusable_seeds_are_errors_at_build() {
         .build()
         .await
         .expect_err("nothing listens");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     let message = error.to_string();
     assert!(matches!(error, LockError::Connect { .. }), "{message}");
-    assert!(!message.contains("hunter2") && message.contains("***"), "{message}");
+    assert!(
+        !message.contains("hunter2") && message.contains("***"),
+        "{message}"
+    );
 
     // A server that is not in cluster mode.
     let server = RedisServer::start();
@@ -478,7 +572,10 @@ async fn unusable_seeds_are_errors_at_build() {
 
     // No seeds, a malformed one, and TLS settings that cannot apply.
     let none: [&str; 0] = [];
-    let error = LockManager::cluster(none).build().await.expect_err("no seeds");
+    let error = LockManager::cluster(none)
+        .build()
+        .await
+        .expect_err("no seeds");
     assert!(matches!(error, LockError::InvalidConfig { .. }), "{error}");
     let error = LockManager::cluster(["http://:hunter2@h:1"])
         .build()

@@ -522,13 +522,15 @@ async fn slowed_redis_fails_each_step_and_a_timed_out_release_lands_late() {
 /// Runs the release script as distlock does, for `owner` of `lease`: 1
 /// released, 0 nobody held it, -1 another owner holds it.
 async fn release_again(server: &RedisServer, lease: &str, owner: &str) -> i64 {
-    redis::Script::new(include_str!("../lock-runtime/src/backend/scripts/release.lua"))
-        .key(lease)
-        .arg(owner)
-        .arg("PUBLISH")
-        .invoke_async(&mut common::raw(server).await)
-        .await
-        .expect("release script")
+    redis::Script::new(include_str!(
+        "../lock-runtime/src/backend/scripts/release.lua"
+    ))
+    .key(lease)
+    .arg(owner)
+    .arg("PUBLISH")
+    .invoke_async(&mut common::raw(server).await)
+    .await
+    .expect("release script")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

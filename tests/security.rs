@@ -443,8 +443,12 @@ async fn attacker_process() {
     }
 
     // The scripts exactly as distlock sends them (EVALSHA, loaded if needed).
-    let release = redis::Script::new(include_str!("../lock-runtime/src/backend/scripts/release.lua"));
-    let extend = redis::Script::new(include_str!("../lock-runtime/src/backend/scripts/extend.lua"));
+    let release = redis::Script::new(include_str!(
+        "../lock-runtime/src/backend/scripts/release.lua"
+    ));
+    let extend = redis::Script::new(include_str!(
+        "../lock-runtime/src/backend/scripts/extend.lua"
+    ));
     let mut conn = redis::Client::open(url.as_str())
         .unwrap()
         .get_multiplexed_async_connection()

@@ -28,8 +28,7 @@ pub async fn node_cmd<T: redis::FromRedisValue>(
 
 /// Whether `node` is a master now (a failover swaps roles).
 pub async fn is_master(node: &RedisServer) -> bool {
-    let role: redis::RedisResult<Vec<redis::Value>> =
-        node_cmd(node, &mut redis::cmd("ROLE")).await;
+    let role: redis::RedisResult<Vec<redis::Value>> = node_cmd(node, &mut redis::cmd("ROLE")).await;
     matches!(role.as_deref(), Ok([redis::Value::BulkString(role), ..]) if role == b"master")
 }
 
@@ -44,7 +43,11 @@ pub async fn lease_holder(
         if !node.is_running() || !is_master(node).await {
             continue;
         }
-        if let Some(lease) = keys(node, &format!("{prefix}*:lock:{key}")).await.into_iter().next() {
+        if let Some(lease) = keys(node, &format!("{prefix}*:lock:{key}"))
+            .await
+            .into_iter()
+            .next()
+        {
             return Some((index, lease));
         }
     }
@@ -118,7 +121,11 @@ pub async fn command_stat(node: &RedisServer, command: &str, figure: &str) -> u6
     let field = format!("{figure}=");
     info.lines()
         .find_map(|line| line.strip_prefix(prefix.as_str()))
-        .and_then(|figures| figures.split(',').find_map(|f| f.strip_prefix(field.as_str())))
+        .and_then(|figures| {
+            figures
+                .split(',')
+                .find_map(|f| f.strip_prefix(field.as_str()))
+        })
         .and_then(|value| value.parse().ok())
         .unwrap_or(0)
 }
@@ -133,11 +140,9 @@ pub async fn keys(node: &RedisServer, pattern: &str) -> Vec<String> {
 
 /// How many clients of `node` subscribe the sharded channel `channel`.
 pub async fn shard_subscribers(node: &RedisServer, channel: &str) -> i64 {
-    let counts: (String, i64) = node_cmd(
-        node,
-        redis::cmd("PUBSUB").arg("SHARDNUMSUB").arg(channel),
-    )
-    .await
-    .expect("PUBSUB SHARDNUMSUB");
+    let counts: (String, i64) =
+        node_cmd(node, redis::cmd("PUBSUB").arg("SHARDNUMSUB").arg(channel))
+            .await
+            .expect("PUBSUB SHARDNUMSUB");
     counts.1
 }

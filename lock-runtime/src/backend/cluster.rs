@@ -90,7 +90,9 @@ impl Cluster {
         #[cfg(feature = "tls")]
         let builder = with_tls(builder, seeds, &nodes, settings)?;
         let client = builder.build().map_err(|source| {
-            LockError::invalid_config(format!("cannot use the cluster seeds {described}: {source}"))
+            LockError::invalid_config(format!(
+                "cannot use the cluster seeds {described}: {source}"
+            ))
         })?;
         let connect = async {
             let mut redis = client.get_async_connection().await?;

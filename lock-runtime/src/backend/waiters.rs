@@ -220,3 +220,70 @@ impl<L: Link> Drop for Subscription<L> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use redis::RedisResult;
+
+    use super::{Link, Waiters};
+
+    /// Confirms every subscription and counts them.
+    #[derive(Default)]
+    struct Counting {
+        subscribes: usize,
+    }
+
+    impl Link for Counting {
+        async fn subscribe(&mut self, _: &str) -> RedisResult<()> {
+            self.subscribes += 1;
+            Ok(())
+        }
+
+        async fn unsubscribe(&mut self, _: &str) -> RedisResult<()> {
+            Ok(())
+        }
+    }
+
+    async fn is_woken(subscription: &mut super::Subscription<Counting>) -> bool {
+        tokio::time::timeout(Duration::from_millis(20), subscription.woken())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_confirmation_wakes_only_after_an_interruption() {
+        let waiters = Waiters::new(Counting::default());
+        let mut subscription = waiters.subscribe("lock").await;
+        subscription.mark_seen();
+        waiters.confirmed("lock");
+        assert!(!is_woken(&mut subscription).await, "no interruption yet");
+        waiters.interrupted();
+        assert!(
+            !is_woken(&mut subscription).await,
+            "not subscribed again yet"
+        );
+        waiters.confirmed("lock");
+        assert!(is_woken(&mut subscription).await);
+        subscription.mark_seen();
+        waiters.confirmed("lock");
+        assert!(
+            !is_woken(&mut subscription).await,
+            "woken once per interruption"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_ended_subscription_wakes_and_is_subscribed_again_by_the_next_waiter() {
+        let waiters = Waiters::new(Counting::default());
+        let mut first = waiters.subscribe("lock").await;
+        let _second = waiters.subscribe("lock").await;
+        assert_eq!(waiters.link().lock().await.subscribes, 1, "one per channel");
+        first.mark_seen();
+        waiters.ended("lock");
+        assert!(is_woken(&mut first).await);
+        let _third = waiters.subscribe("lock").await;
+        assert_eq!(waiters.link().lock().await.subscribes, 2);
+    }
+}

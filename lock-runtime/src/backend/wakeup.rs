@@ -10,8 +10,8 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use redis::aio::{PubSubSink, PubSubStream};
 use redis::RedisResult;
+use redis::aio::{PubSubSink, PubSubStream};
 use tokio::sync::watch;
 
 use super::waiters::{Link, SUBSCRIBE_TIMEOUT, Waiters};
