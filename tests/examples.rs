@@ -31,23 +31,26 @@ async fn run(name: &str) -> String {
     stdout
 }
 
-#[tokio::test]
-async fn quickstart_serializes_two_payments_with_rising_fencing_tokens() {
-    let stdout = run("quickstart").await;
-    let lines: Vec<&str> = stdout.lines().collect();
-    // Each worker's "done" comes before the other worker starts charging.
-    let order: Vec<&str> = lines
-        .iter()
+/// Which payment lines start a critical section and which end one.
+fn starts_and_ends<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<&'static str> {
+    lines
         .filter_map(|line| {
             if line.contains("charging") {
                 Some("start")
-            } else if line.contains("done") {
+            } else if line.ends_with("done") {
                 Some("end")
             } else {
                 None
             }
         })
-        .collect();
+        .collect()
+}
+
+#[tokio::test]
+async fn quickstart_serializes_two_payments_with_rising_fencing_tokens() {
+    let stdout = run("quickstart").await;
+    // Each worker's "done" comes before the other worker starts charging.
+    let order = starts_and_ends(stdout.lines());
     assert_eq!(order, ["start", "end", "start", "end"], "{stdout}");
     assert!(
         stdout.contains("increasing") && !stdout.contains("NOT increasing"),
@@ -60,19 +63,7 @@ async fn cluster_serializes_each_order_and_runs_different_orders_side_by_side() 
     let stdout = run("cluster").await;
     for order in 1..=3 {
         let tag = format!("order {order}: ");
-        let steps: Vec<&str> = stdout
-            .lines()
-            .filter(|line| line.contains(&tag))
-            .filter_map(|line| {
-                if line.contains("charging") {
-                    Some("start")
-                } else if line.ends_with("done") {
-                    Some("end")
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let steps = starts_and_ends(stdout.lines().filter(|line| line.contains(&tag)));
         assert_eq!(steps, ["start", "end", "start", "end"], "{stdout}");
         assert!(
             stdout
