@@ -21,13 +21,13 @@ use distlock::{LockError, LockManager, ReleaseOutcome};
 use lock_testkit::{RedisCluster, RedisServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_master_serves_locks_that_exclude_fence_renew_and_follow_moved() {
-    let mut cluster = RedisCluster::start(3, 0);
+async fn every_master_serves_locks_that_exclude_fence_renew_and_follow_ask_and_moved() {
+    let cluster = RedisCluster::start(3, 0);
     let seeds = cluster.seed_urls();
     locks_live_on_the_master_serving_their_slot(&cluster, &seeds).await;
     two_managers_exclude_each_other_with_rising_fencing_tokens(&seeds).await;
     renewal_keeps_the_lock_for_several_leases(&seeds).await;
-    one_seed_is_enough_and_moved_is_followed(&mut cluster, &seeds[..1]).await;
+    one_seed_is_enough_and_ask_and_moved_are_followed(&cluster, &seeds[..1]).await;
 }
 
 /// Thirty keys land on all three masters, each lock's keys on the master
@@ -135,44 +135,85 @@ async fn renewal_keeps_the_lock_for_several_leases(seeds: &[String]) {
     assert!(rival.lock("report").try_acquire().await.unwrap().is_some());
 }
 
-/// A manager given one seed finds the other masters; when a lock's slot
-/// moves to another master behind its back, the old master's MOVED is
-/// followed and the lock is taken where the slot is now.
-async fn one_seed_is_enough_and_moved_is_followed(cluster: &mut RedisCluster, seed: &[String]) {
+/// A manager given one seed finds the other masters. Then a held lock's slot
+/// is resharded to another master, the way `redis-cli --cluster reshard`
+/// does it: while its keys are migrated, steps are answered ASK (or, for a
+/// free lock, TRYAGAIN, since Redis runs a script only where all its keys
+/// are) and retried until the slot settles; once it changed hands, MOVED is
+/// followed; a waiter whose sharded subscription the old master ended still
+/// gets the lock.
+async fn one_seed_is_enough_and_ask_and_moved_are_followed(
+    cluster: &RedisCluster,
+    seed: &[String],
+) {
     let locks = manager(seed, "moved:").await;
+    let rival = manager(&cluster.seed_urls(), "moved:").await;
     let guard = locks.lock("m").acquire().await.expect("acquire");
     let (from, lease) = lease_holder(cluster, "moved:", "m").await.expect("held");
-    assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
     let to = (from + 1) % 3;
     let nodes = cluster.nodes();
     let slot = keyslot(&nodes[from], &lease).await;
-    // A slot with keys cannot change hands without migrating them.
-    let _: i64 = node_cmd(&nodes[from], redis::cmd("DEL").arg(fence_key(&lease)))
-        .await
-        .unwrap();
-    let to_id: String = node_cmd(&nodes[to], redis::cmd("CLUSTER").arg("MYID"))
-        .await
-        .unwrap();
-    // The new owner first, then the old one, then the rest (the order of
-    // the manual resharding procedure).
-    for index in [to, from, 3 - to - from] {
+    let id = async |node: &RedisServer| -> String {
+        node_cmd(node, redis::cmd("CLUSTER").arg("MYID"))
+            .await
+            .unwrap()
+    };
+    let (from_id, to_id) = (id(&nodes[from]).await, id(&nodes[to]).await);
+    // A waiter subscribes where the slot is, on `from`.
+    let waiting = common::spawn_waiter(&rival, "m");
+    until_subscribers(&nodes[from], &lease, 1).await;
+
+    let setslot = async |node: &RedisServer, state: &str, id: &str| {
         let _: () = node_cmd(
-            &nodes[index],
+            node,
             redis::cmd("CLUSTER")
                 .arg("SETSLOT")
                 .arg(slot)
-                .arg("NODE")
-                .arg(&to_id),
+                .arg(state)
+                .arg(id),
         )
         .await
         .expect("CLUSTER SETSLOT");
+    };
+    setslot(&nodes[to], "IMPORTING", &from_id).await;
+    setslot(&nodes[from], "MIGRATING", &to_id).await;
+    let _: () = node_cmd(
+        &nodes[from],
+        redis::cmd("MIGRATE")
+            .arg("127.0.0.1")
+            .arg(nodes[to].port())
+            .arg("")
+            .arg(0)
+            .arg(5000)
+            .arg("KEYS")
+            .arg(&lease)
+            .arg(fence_key(&lease)),
+    )
+    .await
+    .expect("MIGRATE");
+
+    // The keys are on `to`, the slot still `from`'s: `from` answers ASK.
+    let asked = command_calls(&nodes[to], "asking").await;
+    let third = manager(&cluster.seed_urls(), "moved:").await;
+    assert!(third.lock("m").try_acquire().await.unwrap().is_none());
+    assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+    assert!(command_calls(&nodes[to], "asking").await >= asked + 2);
+    // The lock is free now, so the waiter's attempts get TRYAGAIN (its lease
+    // key is missing) until the slot is settled. The new owner first, then
+    // the old one, then the rest.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let settled = Instant::now();
+    for index in [to, from, 3 - to - from] {
+        setslot(&nodes[index], "NODE", &to_id).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while serving(cluster, &lease).await != [to] {
-        assert!(Instant::now() < deadline, "slot {slot} did not move");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let moved_before = command_stat(&nodes[from], "evalsha", "rejected_calls").await;
+    let waited = waiting.await.expect("waiter").duration_since(settled);
+    println!("resharding: the waiter held the lock {waited:?} after the slot settled");
+    assert!(waited < Duration::from_secs(1), "{waited:?}");
+    // Giving up the slot, `from` ended the waiter's subscription.
+    until_subscribers(&nodes[from], &lease, 0).await;
+    assert_eq!(serving(cluster, &lease).await, [to]);
+
+    let refused = command_stat(&nodes[from], "evalsha", "rejected_calls").await;
     let guard = locks
         .lock("m")
         .acquire()
@@ -184,8 +225,8 @@ async fn one_seed_is_enough_and_moved_is_followed(cluster: &mut RedisCluster, se
             .map(|(node, _)| node),
         Some(to)
     );
-    // The manager still thought the slot was on `from`: it asked there first.
-    assert!(command_stat(&nodes[from], "evalsha", "rejected_calls").await > moved_before);
+    // This manager's slot map was stale: `from` refused the script first.
+    assert!(command_stat(&nodes[from], "evalsha", "rejected_calls").await > refused);
     assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
 }
 

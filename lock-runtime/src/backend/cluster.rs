@@ -8,14 +8,27 @@
 //! a replica takes over, and re-subscribes sharded channels on the node
 //! that serves them afterwards.
 //!
-//! One connection per node (RESP3) carries both the scripts and the
-//! subscriptions; what the nodes push arrives in [`route`], which wakes the
-//! waiters of the channel. A node connection that breaks may have lost
-//! messages: when its channels are confirmed again (on the node itself
-//! after a reconnect, or on the replica that replaced it), their waiters
-//! try again at once.
+//! A manager has two cluster connections (one socket per node each): one
+//! for the scripts, one (RESP3) for the subscriptions, whose pushes arrive
+//! in [`route`] and wake the waiters of their channel. They are kept apart
+//! because a node that gives up a slot pushes an unrequested SUNSUBSCRIBE
+//! to its subscribers, and redis-rs 1.8 takes that push for the reply of
+//! whatever request is in flight on the connection: on a connection that
+//! carries scripts, the replies of lock steps would shift by one. On the
+//! subscriber connection the worst it does is confuse a subscription,
+//! which the waiters' fallback timer covers.
+//!
+//! A node connection that breaks may have lost messages: when its channels
+//! are confirmed again (on the node itself after a reconnect, or on the
+//! replica that replaced it), their waiters try again at once. redis-rs
+//! re-subscribes a reconnected node by itself, but moves subscriptions to
+//! a promoted replica only when a failing request makes it reload the slot
+//! map, and nothing else is sent on the subscriber connection: so after a
+//! break, [`resubscribe`] sends SSUBSCRIBE for every interrupted channel
+//! until each is confirmed, which also does that.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -24,7 +37,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{ProtocolVersion, PushInfo, PushKind, RedisResult, Value};
 
 use super::protocol::Connection;
-use super::waiters::{Link, Waiters};
+use super::waiters::{Link, SUBSCRIBE_TIMEOUT, Waiters};
 use super::{Attempt, Fault, Ownership, Settings, client, redact};
 use crate::LockError;
 use crate::keyspace::LockKeys;
@@ -69,41 +82,47 @@ impl Cluster {
             .map(|seed| redact(seed))
             .collect::<Vec<_>>()
             .join(", ");
-        // The push handler exists before the connection that feeds it, and
-        // the waiters it wakes only after: they (un)subscribe through it.
-        let waiters_slot = Arc::new(OnceLock::<Weak<Waiters<ClusterConnection>>>::new());
-        let pushes = waiters_slot.clone();
-        let builder = ClusterClientBuilder::new(nodes.clone())
-            .use_protocol(ProtocolVersion::RESP3)
-            .push_sender(move |push: PushInfo| {
-                if let Some(waiters) = pushes.get().and_then(Weak::upgrade) {
-                    route(&waiters, &push);
-                }
-                Ok::<(), Infallible>(())
+        let client = |builder: ClusterClientBuilder| {
+            #[cfg(feature = "tls")]
+            let builder = with_tls(builder, seeds, &nodes, settings)?;
+            let builder = builder
+                .connection_timeout(settings.connect_timeout)
+                // Also the bound of a whole request, retries included.
+                .response_timeout(settings.command_timeout)
+                .retries(RETRIES)
+                .min_retry_wait(millis(MIN_RETRY_WAIT))
+                .max_retry_wait(millis(MAX_RETRY_WAIT));
+            builder.build().map_err(|source| {
+                LockError::invalid_config(format!(
+                    "cannot use the cluster seeds {described}: {source}"
+                ))
             })
-            .connection_timeout(settings.connect_timeout)
-            // Also the bound of a whole request, retries included.
-            .response_timeout(settings.command_timeout)
-            .retries(RETRIES)
-            .min_retry_wait(millis(MIN_RETRY_WAIT))
-            .max_retry_wait(millis(MAX_RETRY_WAIT));
-        #[cfg(feature = "tls")]
-        let builder = with_tls(builder, seeds, &nodes, settings)?;
-        let client = builder.build().map_err(|source| {
-            LockError::invalid_config(format!(
-                "cannot use the cluster seeds {described}: {source}"
-            ))
+        };
+        let pushes = Arc::new(Pushes::default());
+        let commands = client(ClusterClientBuilder::new(nodes.clone()))?;
+        let subscriber = client({
+            let pushes = pushes.clone();
+            ClusterClientBuilder::new(nodes.clone())
+                .use_protocol(ProtocolVersion::RESP3)
+                .push_sender(move |push: PushInfo| {
+                    pushes.route(&push);
+                    Ok::<(), Infallible>(())
+                })
         })?;
         let connect = async {
-            let mut redis = client.get_async_connection().await?;
+            let (mut redis, subscriber) = tokio::try_join!(
+                commands.get_async_connection(),
+                subscriber.get_async_connection()
+            )?;
             // Routed to every master: each of them is reachable with these
             // credentials, or building the manager fails now.
             redis::cmd("PING").query_async::<()>(&mut redis).await?;
-            Ok(redis)
+            Ok((redis, subscriber))
         };
-        let redis = client::within_connect_timeout(&described, settings, connect).await?;
-        let waiters = Waiters::new(redis.clone());
-        let _ = waiters_slot.set(Arc::downgrade(&waiters));
+        let (redis, subscriber) =
+            client::within_connect_timeout(&described, settings, connect).await?;
+        let waiters = Waiters::new(subscriber);
+        let _ = pushes.waiters.set(Arc::downgrade(&waiters));
         Ok(Cluster {
             connection: Connection {
                 redis,
@@ -152,21 +171,88 @@ impl Link for ClusterConnection {
     }
 }
 
-/// Hands what a node pushed to the waiters. Called by redis-rs, in order,
-/// for every push of every node; it must not block.
-fn route<L>(waiters: &Waiters<L>, push: &PushInfo) {
-    let channel = match push.data.first() {
-        Some(Value::BulkString(name)) => std::str::from_utf8(name).ok(),
-        _ => None,
-    };
-    match (&push.kind, channel) {
-        (PushKind::SMessage, Some(channel)) => waiters.wake(channel),
-        (PushKind::SSubscribe, Some(channel)) => waiters.confirmed(channel),
-        // Our own unsubscribes come after the channel's last waiter left;
-        // one for a channel with waiters is the node giving up its slot.
-        (PushKind::SUnsubscribe, Some(channel)) => waiters.ended(channel),
-        (PushKind::Disconnection, _) => waiters.interrupted(),
-        _ => {}
+/// Where the subscriber connection's pushes go. It exists before that
+/// connection, and the waiters it wakes only after: they (un)subscribe
+/// through it.
+#[derive(Default)]
+struct Pushes {
+    waiters: OnceLock<Weak<Waiters<ClusterConnection>>>,
+    /// Whether a [`resubscribe`] task runs.
+    resubscribing: AtomicBool,
+}
+
+impl Pushes {
+    /// Hands what a node pushed to the waiters. Called by redis-rs, in
+    /// order, for every push of every node; it must not block.
+    fn route(self: &Arc<Self>, push: &PushInfo) {
+        let Some(waiters) = self.waiters.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        let channel = match push.data.first() {
+            Some(Value::BulkString(name)) => std::str::from_utf8(name).ok(),
+            _ => None,
+        };
+        match (&push.kind, channel) {
+            (PushKind::SMessage, Some(channel)) => waiters.wake(channel),
+            (PushKind::SSubscribe, Some(channel)) => waiters.confirmed(channel),
+            // Our own unsubscribes come after the channel's last waiter
+            // left; one for a channel with waiters is the node giving up its
+            // slot (or, rarely, ours arriving after a new waiter came: it
+            // costs one early attempt and one more SSUBSCRIBE).
+            (PushKind::SUnsubscribe, Some(channel)) => {
+                waiters.ended(channel);
+                self.resubscribe();
+            }
+            (PushKind::Disconnection, _) => {
+                waiters.interrupted();
+                self.resubscribe();
+            }
+            _ => {}
+        }
+    }
+
+    /// Starts a [`resubscribe`] task unless one runs.
+    fn resubscribe(self: &Arc<Self>) {
+        if self.resubscribing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(resubscribe(Arc::downgrade(self)))),
+            Err(_) => self.resubscribing.store(false, Ordering::SeqCst),
+        }
+    }
+}
+
+/// Sends SSUBSCRIBE for every interrupted channel, with growing pauses,
+/// until Redis confirmed each or nobody waits on it any more. A channel
+/// whose node is down fails (within the subscribe timeout) until a replica
+/// took over, and the failure makes redis-rs reload the slot map.
+async fn resubscribe(pushes: Weak<Pushes>) {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+        let Some(pushes) = pushes.upgrade() else {
+            return;
+        };
+        let Some(waiters) = pushes.waiters.get().and_then(Weak::upgrade) else {
+            pushes.resubscribing.store(false, Ordering::SeqCst);
+            return;
+        };
+        let mut channels = waiters.interrupted_channels();
+        if channels.is_empty() {
+            pushes.resubscribing.store(false, Ordering::SeqCst);
+            // An interruption that came in meanwhile found this task running.
+            channels = waiters.interrupted_channels();
+            if channels.is_empty() || pushes.resubscribing.swap(true, Ordering::SeqCst) {
+                return;
+            }
+        }
+        for channel in channels {
+            // `ssubscribe`: the connection's own `subscribe` is the unsharded one.
+            let subscribe = async { waiters.link().lock().await.ssubscribe(&channel).await };
+            let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, subscribe).await;
+        }
     }
 }
 

@@ -127,12 +127,22 @@ impl<L> Waiters<L> {
     }
 
     /// A connection carrying subscriptions broke. Which channels it carried
-    /// is not known, so each channel's next confirmation wakes its waiters
-    /// (see [`confirmed`](Self::confirmed)).
+    /// is not known, so every channel counts as interrupted until Redis
+    /// confirms it again (see [`confirmed`](Self::confirmed)).
     pub(crate) fn interrupted(&self) {
         self.channels()
             .values_mut()
             .for_each(|entry| entry.interrupted = true);
+    }
+
+    /// Redis ended a subscription of `channel` that its waiters still need
+    /// (its slot moved to another node): they try again now, and the
+    /// channel counts as interrupted until it is subscribed again.
+    pub(crate) fn ended(&self, channel: &str) {
+        if let Some(entry) = self.channels().get_mut(channel) {
+            entry.wake();
+            entry.interrupted = true;
+        }
     }
 
     /// Redis confirmed a subscription of `channel`: after an interruption,
@@ -145,14 +155,13 @@ impl<L> Waiters<L> {
         }
     }
 
-    /// Redis ended a subscription of `channel` that its waiters still need
-    /// (its slot moved to another node): they try again now, and the next
-    /// waiter subscribes it anew.
-    pub(crate) fn ended(&self, channel: &str) {
-        if let Some(entry) = self.channels().get_mut(channel) {
-            entry.subscribed = Arc::new(OnceCell::new());
-            entry.wake();
-        }
+    /// The channels someone waits on that are interrupted: to subscribe again.
+    pub(crate) fn interrupted_channels(&self) -> Vec<String> {
+        self.channels()
+            .iter()
+            .filter(|(_, entry)| entry.interrupted)
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     fn channels(&self) -> MutexGuard<'_, HashMap<String, Channel>> {
@@ -275,15 +284,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_ended_subscription_wakes_and_is_subscribed_again_by_the_next_waiter() {
+    async fn an_ended_subscription_wakes_and_counts_as_interrupted_until_confirmed() {
         let waiters = Waiters::new(Counting::default());
-        let mut first = waiters.subscribe("lock").await;
-        let _second = waiters.subscribe("lock").await;
-        assert_eq!(waiters.link().lock().await.subscribes, 1, "one per channel");
-        first.mark_seen();
+        let mut subscription = waiters.subscribe("lock").await;
+        let _other = waiters.subscribe("other").await;
+        assert_eq!(waiters.link().lock().await.subscribes, 2, "one per channel");
+        subscription.mark_seen();
         waiters.ended("lock");
-        assert!(is_woken(&mut first).await);
-        let _third = waiters.subscribe("lock").await;
-        assert_eq!(waiters.link().lock().await.subscribes, 2);
+        assert!(is_woken(&mut subscription).await);
+        assert_eq!(waiters.interrupted_channels(), ["lock"]);
+        subscription.mark_seen();
+        waiters.confirmed("lock");
+        assert!(is_woken(&mut subscription).await);
+        assert!(waiters.interrupted_channels().is_empty());
     }
 }
