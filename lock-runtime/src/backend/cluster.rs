@@ -4,13 +4,12 @@
 //! All keys of a lock share a hash tag, and its wake-up channel is named
 //! like its lease key, so the scripts and the channel of one lock live on
 //! one node. redis-rs's cluster connection routes each script by its first
-//! key, follows MOVED and ASK, refreshes the slot map when a node fails or
-//! a replica takes over, and re-subscribes sharded channels on the node
-//! that serves them afterwards.
+//! key, follows MOVED and ASK, and reloads the slot map when a node fails
+//! or a replica takes over.
 //!
 //! A manager has two cluster connections (one socket per node each): one
 //! for the scripts, one (RESP3) for the subscriptions, whose pushes arrive
-//! in [`route`] and wake the waiters of their channel. They are kept apart
+//! in [`Pushes::route`] and wake the waiters of their channel. They are kept apart
 //! because a node that gives up a slot pushes an unrequested SUNSUBSCRIBE
 //! to its subscribers, and redis-rs 1.8 takes that push for the reply of
 //! whatever request is in flight on the connection: on a connection that
@@ -20,7 +19,9 @@
 //!
 //! A node connection that breaks may have lost messages: when its channels
 //! are confirmed again (on the node itself after a reconnect, or on the
-//! replica that replaced it), their waiters try again at once. redis-rs
+//! replica that replaced it), their waiters try again at once. A push does
+//! not say which node broke, so that is every channel's waiters, one early
+//! attempt each. redis-rs
 //! re-subscribes a reconnected node by itself, but moves subscriptions to
 //! a promoted replica only when a failing request makes it reload the slot
 //! map, and nothing else is sent on the subscriber connection: so after a

@@ -46,8 +46,8 @@ struct Channel {
     wakes: watch::Sender<u64>,
     /// Completed once Redis has confirmed the subscription.
     subscribed: Arc<OnceCell<()>>,
-    /// The connection carrying the subscription broke: messages may have
-    /// been lost until it is confirmed again.
+    /// The subscription broke (its connection did) or Redis ended it:
+    /// messages may be lost until Redis confirms it again.
     interrupted: bool,
 }
 
@@ -102,7 +102,7 @@ impl<L: Link> Waiters<L> {
     }
 
     /// The link, for a backend that replaces it (a new connection) or
-    /// subscribes every channel at once.
+    /// subscribes channels itself (all at once, or again after a break).
     pub(crate) fn link(&self) -> &tokio::sync::Mutex<L> {
         &self.link
     }
