@@ -16,6 +16,7 @@ async fn run(name: &str) -> String {
     let output = Command::new(common::example_binary(name))
         .env_remove("REDIS_URL")
         .env_remove("REDLOCK_URLS")
+        .env_remove("REDIS_CLUSTER_URLS")
         .kill_on_drop(true)
         .output();
     let output = tokio::time::timeout(Duration::from_secs(60), output)
@@ -61,6 +62,38 @@ fn starts_and_ends(output: &str, start: &str, end: &str) -> Vec<&'static str> {
             }
         })
         .collect()
+}
+
+#[tokio::test]
+async fn cluster_serializes_each_order_and_runs_different_orders_side_by_side() {
+    let stdout = run("cluster").await;
+    for order in 1..=3 {
+        let tag = format!("order {order}: ");
+        let lines: Vec<&str> = stdout.lines().filter(|line| line.contains(&tag)).collect();
+        assert_eq!(
+            starts_and_ends(&lines.join("\n"), "charging", "done"),
+            ["start", "end", "start", "end"],
+            "{stdout}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.starts_with(&tag) && line.ends_with(": increasing")),
+            "{stdout}"
+        );
+    }
+    assert!(!stdout.contains("NOT increasing"), "{stdout}");
+    // The three orders' first payments all started before any finished.
+    let first_done = stdout
+        .lines()
+        .position(|line| line.ends_with("done"))
+        .expect("a payment finished");
+    let started_before = stdout
+        .lines()
+        .take(first_done)
+        .filter(|line| line.contains("charging"))
+        .count();
+    assert_eq!(started_before, 3, "{stdout}");
 }
 
 #[tokio::test]

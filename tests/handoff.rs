@@ -9,9 +9,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use distlock::{LockError, LockManager, ReleaseOutcome};
+use distlock::{LockError, ReleaseOutcome};
 use lock_testkit::RedisServer;
-use tokio::task::JoinHandle;
 
 async fn numsub(server: &RedisServer, channel_suffix: &str) -> i64 {
     let mut conn = common::raw(server).await;
@@ -44,22 +43,6 @@ async fn numsub_becomes(server: &RedisServer, channel_suffix: &str, count: i64) 
     false
 }
 
-/// A task that waits for `key`, releases it, and reports when it acquired it.
-fn spawn_waiter(manager: &LockManager, key: &'static str) -> JoinHandle<Instant> {
-    let manager = manager.clone();
-    tokio::spawn(async move {
-        let guard = manager
-            .lock(key)
-            .wait(Duration::from_secs(20))
-            .acquire()
-            .await
-            .unwrap();
-        let acquired = Instant::now();
-        assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
-        acquired
-    })
-}
-
 #[tokio::test]
 async fn a_release_wakes_a_waiter_in_another_process_within_20ms() {
     let server = RedisServer::start();
@@ -70,7 +53,7 @@ async fn a_release_wakes_a_waiter_in_another_process_within_20ms() {
     let mut wake_ups = Vec::new();
     for _ in 0..5 {
         let holder = common::hold(&holder_side, "hot").await;
-        let waiter = spawn_waiter(&waiter_side, "hot");
+        let waiter = common::spawn_waiter(&waiter_side, "hot");
         // Let the waiter subscribe and go to sleep: its fallback timer is 500 ms.
         tokio::time::sleep(Duration::from_millis(100)).await;
         let released = Instant::now();
@@ -158,7 +141,7 @@ async fn killing_the_subscriber_connection_does_not_strand_waiters() {
         common::manager(&server).await,
     );
     let holder = common::hold(&holder_side, "k").await;
-    let waiter = spawn_waiter(&waiter_side, "k");
+    let waiter = common::spawn_waiter(&waiter_side, "k");
     assert!(
         numsub_becomes(&server, ":lock:k", 1).await,
         "the waiter did not subscribe"
@@ -196,7 +179,9 @@ async fn channels_are_unsubscribed_when_nobody_waits() {
         common::manager(&server).await,
     );
     let holder = common::hold(&holder_side, "sub").await;
-    let waiters: Vec<_> = (0..3).map(|_| spawn_waiter(&waiter_side, "sub")).collect();
+    let waiters: Vec<_> = (0..3)
+        .map(|_| common::spawn_waiter(&waiter_side, "sub"))
+        .collect();
     // Three waiters, one subscription: only the head of the local line waits in Redis.
     assert!(numsub_becomes(&server, ":lock:sub", 1).await);
     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -19,18 +19,36 @@ pub fn redis() -> std::io::Result<(String, Option<lock_testkit::RedisServer>)> {
 /// `REDLOCK_URLS` when set, otherwise `n` throwaway `redis-server`s that
 /// live as long as the returned handles.
 pub fn redlock_nodes(n: usize) -> std::io::Result<(Vec<String>, Vec<lock_testkit::RedisServer>)> {
-    match std::env::var("REDLOCK_URLS") {
-        Ok(urls) => Ok((
-            urls.split(',')
-                .map(str::trim)
-                .filter(|url| !url.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            Vec::new(),
-        )),
-        Err(_) => {
+    match urls_from("REDLOCK_URLS") {
+        Some(urls) => Ok((urls, Vec::new())),
+        None => {
             let servers = lock_testkit::try_start_many(n)?;
             Ok((servers.iter().map(|server| server.url()).collect(), servers))
         }
     }
+}
+
+/// The Redis Cluster to use: the comma-separated seed URLs in
+/// `REDIS_CLUSTER_URLS` when set, otherwise a throwaway cluster of three
+/// masters that lives as long as the returned handle.
+pub fn cluster() -> std::io::Result<(Vec<String>, Option<lock_testkit::RedisCluster>)> {
+    match urls_from("REDIS_CLUSTER_URLS") {
+        Some(seeds) => Ok((seeds, None)),
+        None => {
+            let cluster = lock_testkit::RedisCluster::try_start(3, 0)?;
+            Ok((cluster.seed_urls(), Some(cluster)))
+        }
+    }
+}
+
+/// The comma-separated URLs in the environment variable `name`, if set.
+fn urls_from(name: &str) -> Option<Vec<String>> {
+    let urls = std::env::var(name).ok()?;
+    Some(
+        urls.split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    )
 }

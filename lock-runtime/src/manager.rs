@@ -75,15 +75,31 @@ impl LockManager {
     }
 
     /// Starts building a manager for a Redis Cluster (Redis 7 or later),
-    /// found through one or more of its nodes (`redis://host:port`; the
-    /// others are discovered).
+    /// found through one or more of its nodes (`redis://host:port`, or
+    /// `rediss://` with the `tls` feature; the others are discovered). All
+    /// seeds share the credentials of the first.
     ///
     /// Every key of one lock shares a hash slot, and waiters are woken by
-    /// sharded pub/sub on that slot's node, so a lock costs what it costs on
-    /// one server. Redirections and failovers are followed. Replication is
-    /// asynchronous: a lock granted by a master that fails before its
-    /// replica copied it can be granted again by the promoted replica (see
-    /// the README, "Choosing a backend").
+    /// sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`) on that slot's node, so a
+    /// lock costs what it costs on one server. [`build`](LockManagerBuilder::build)
+    /// checks that every master answers a `PING`. Redirections (MOVED, ASK)
+    /// and failovers are followed: a step keeps trying within its command
+    /// timeout while a replica takes over. Replication is asynchronous: a
+    /// lock granted by a master that fails before its replica copied it can
+    /// be granted again by the promoted replica (see the README, "Redis
+    /// Cluster").
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), distlock::LockError> {
+    /// let manager = distlock::LockManager::cluster([
+    ///     "redis://10.0.0.1:7000",
+    ///     "redis://10.0.0.2:7000",
+    /// ])
+    /// .build()
+    /// .await?;
+    /// distlock::register(distlock::DEFAULT_MANAGER, manager)?; // for `#[distributed_lock]`
+    /// # Ok(()) }
+    /// ```
     pub fn cluster<I, S>(seeds: I) -> LockManagerBuilder
     where
         I: IntoIterator<Item = S>,
@@ -339,11 +355,13 @@ impl LockManagerBuilder {
     /// Trusts the CA certificate(s) in `pem` — for a `rediss://` server whose
     /// certificate your own CA issued — instead of the default trust roots
     /// (Mozilla's, from `webpki-roots`). The server's certificate must name
-    /// the host of the URL. Pass several certificates in one PEM to trust
-    /// several CAs. With the `tls` feature only.
+    /// the host of the URL; on a cluster, every node's certificate must name
+    /// the address the cluster announces for it (`CLUSTER SLOTS`). Pass
+    /// several certificates in one PEM to trust several CAs. With the `tls`
+    /// feature only.
     ///
     /// [`build`](Self::build) fails with [`LockError::InvalidConfig`] when
-    /// `pem` holds no certificate or the URL is not `rediss://`, and with
+    /// `pem` holds no certificate or a URL is not `rediss://`, and with
     /// [`LockError::Connect`] when the server's certificate is not issued by
     /// one of these CAs.
     ///

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod body;
+pub mod cluster;
 
 #[allow(unused_imports)]
 pub use backend::{Backend, backend_for};
@@ -112,4 +113,27 @@ pub async fn hold(manager: &LockManager, key: &str) -> distlock::LockGuard {
         .acquire()
         .await
         .expect("take the lock")
+}
+
+/// A task that waits (up to 20 s) for `key`, releases it, and reports when
+/// it acquired it.
+pub fn spawn_waiter(
+    manager: &LockManager,
+    key: &'static str,
+) -> tokio::task::JoinHandle<std::time::Instant> {
+    let manager = manager.clone();
+    tokio::spawn(async move {
+        let guard = manager
+            .lock(key)
+            .wait(Duration::from_secs(20))
+            .acquire()
+            .await
+            .expect("the waiter acquires");
+        let acquired = std::time::Instant::now();
+        assert_eq!(
+            guard.release().await.expect("release"),
+            distlock::ReleaseOutcome::Released
+        );
+        acquired
+    })
 }

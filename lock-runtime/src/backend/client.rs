@@ -1,5 +1,5 @@
-//! Reaching one Redis node: the client for a URL (with its TLS settings),
-//! the first connection, and URLs made fit for messages.
+//! Reaching Redis: the client for a URL (with its TLS settings), the first
+//! connection, and URLs made fit for messages.
 
 use std::time::Duration;
 
@@ -69,76 +69,91 @@ pub(crate) async fn check(
 ) -> Result<(), LockError> {
     let mut connection = connection.clone();
     let ping = redis::cmd("PING");
-    match tokio::time::timeout(
-        settings.connect_timeout,
+    within_connect_timeout(
+        &redact(url),
+        settings,
         ping.query_async::<()>(&mut connection),
     )
     .await
-    {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(source)) => Err(LockError::Connect {
-            url: redact(url),
-            source,
-        }),
-        Err(_) => Err(connect_timed_out(url, settings)),
-    }
 }
 
-/// The error of a connection not established within the connect timeout.
-pub(crate) fn connect_timed_out(url: &str, settings: &Settings) -> LockError {
-    let source = redis::RedisError::from(std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        format!("no connection within {:?}", settings.connect_timeout),
-    ));
-    LockError::Connect {
-        url: redact(url),
+/// Runs `connect` within the connect timeout, reporting its failure as a
+/// [`LockError::Connect`] naming `redacted`, the URL(s) without passwords.
+pub(crate) async fn within_connect_timeout<T>(
+    redacted: &str,
+    settings: &Settings,
+    connect: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T, LockError> {
+    let source = match tokio::time::timeout(settings.connect_timeout, connect).await {
+        Ok(Ok(connection)) => return Ok(connection),
+        Ok(Err(source)) => source,
+        Err(_) => redis::RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no connection within {:?}", settings.connect_timeout),
+        )),
+    };
+    Err(LockError::Connect {
+        url: redacted.to_owned(),
         source,
-    }
+    })
 }
 
-pub(crate) fn unusable_url(redacted: &str, source: &redis::RedisError) -> LockError {
+/// The address and credentials `url` names.
+pub(crate) fn connection_info(url: &str) -> Result<redis::ConnectionInfo, LockError> {
+    redis::IntoConnectionInfo::into_connection_info(url)
+        .map_err(|source| unusable_url(&redact(url), &source))
+}
+
+fn unusable_url(redacted: &str, source: &redis::RedisError) -> LockError {
     LockError::invalid_config(format!("`{redacted}` is not a usable redis URL: {source}"))
+}
+
+/// Refuses a root certificate for a node reached without TLS, where it
+/// would silently mean nothing.
+#[cfg(feature = "tls")]
+pub(crate) fn require_tls(info: &redis::ConnectionInfo, url: &str) -> Result<(), LockError> {
+    if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
+        return Ok(());
+    }
+    Err(LockError::invalid_config(format!(
+        "a TLS root certificate needs a `rediss://` URL, not `{}`",
+        redact(url)
+    )))
 }
 
 /// A client for `url` trusting the CAs in `pem` instead of the default roots.
 #[cfg(feature = "tls")]
 fn tls_client(url: &str, redacted: &str, pem: &[u8]) -> Result<redis::Client, LockError> {
-    use redis::IntoConnectionInfo;
+    let certificates = root_certificates(pem)?;
+    let info = connection_info(url)?;
+    require_tls(&info, url)?;
+    redis::Client::build_with_tls(info, certificates).map_err(|source| {
+        LockError::invalid_config(format!(
+            "cannot use the TLS root certificate for `{redacted}`: {source}"
+        ))
+    })
+}
+
+/// The CA certificates in `pem` as redis-rs takes them, checked first.
+#[cfg(feature = "tls")]
+pub(crate) fn root_certificates(pem: &[u8]) -> Result<redis::TlsCertificates, LockError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
 
     // redis-rs skips what is not a certificate, which would leave no trust
     // root at all and fail every connection with a misleading error.
     match CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>() {
-        Ok(certificates) if !certificates.is_empty() => {}
-        Ok(_) => {
-            return Err(LockError::invalid_config(
-                "the TLS root certificate holds no PEM `CERTIFICATE` block",
-            ));
-        }
-        Err(error) => {
-            return Err(LockError::invalid_config(format!(
-                "the TLS root certificate is not valid PEM: {error}"
-            )));
-        }
+        Ok(certificates) if !certificates.is_empty() => Ok(redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.to_vec()),
+        }),
+        Ok(_) => Err(LockError::invalid_config(
+            "the TLS root certificate holds no PEM `CERTIFICATE` block",
+        )),
+        Err(error) => Err(LockError::invalid_config(format!(
+            "the TLS root certificate is not valid PEM: {error}"
+        ))),
     }
-    let info = url
-        .into_connection_info()
-        .map_err(|source| unusable_url(redacted, &source))?;
-    if !matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
-        return Err(LockError::invalid_config(format!(
-            "a TLS root certificate needs a `rediss://` URL, not `{redacted}`"
-        )));
-    }
-    let certificates = redis::TlsCertificates {
-        client_tls: None,
-        root_cert: Some(pem.to_vec()),
-    };
-    redis::Client::build_with_tls(info, certificates).map_err(|source| {
-        LockError::invalid_config(format!(
-            "cannot use the TLS root certificate for `{redacted}`: {source}"
-        ))
-    })
 }
 
 /// redis-rs builds its rustls configuration with the process-wide crypto

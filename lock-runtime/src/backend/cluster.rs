@@ -1,49 +1,284 @@
-//! PLACEHOLDER: replaced by the cluster backend.
+//! A Redis Cluster: every step is one script on the master serving the
+//! lock's hash slot, and waiters are woken by sharded pub/sub on that node.
+//!
+//! All keys of a lock share a hash tag, and its wake-up channel is named
+//! like its lease key, so the scripts and the channel of one lock live on
+//! one node. redis-rs's cluster connection routes each script by its first
+//! key, follows MOVED and ASK, and reloads the slot map when a node fails
+//! or a replica takes over.
+//!
+//! A manager has two cluster connections (one socket per node each): one
+//! for the scripts, one (RESP3) for the subscriptions, whose pushes arrive
+//! in [`Pushes::route`] and wake the waiters of their channel. They are kept apart
+//! because a node that gives up a slot pushes an unrequested SUNSUBSCRIBE
+//! to its subscribers, and redis-rs 1.8 takes that push for the reply of
+//! whatever request is in flight on the connection: on a connection that
+//! carries scripts, the replies of lock steps would shift by one. On the
+//! subscriber connection the worst it does is confuse a subscription,
+//! which the waiters' fallback timer covers.
+//!
+//! A node connection that breaks may have lost messages: when its channels
+//! are confirmed again (on the node itself after a reconnect, or on the
+//! replica that replaced it), their waiters try again at once. A push does
+//! not say which node broke, so that is every channel's waiters, one early
+//! attempt each. redis-rs
+//! re-subscribes a reconnected node by itself, but moves subscriptions to
+//! a promoted replica only when a failing request makes it reload the slot
+//! map, and nothing else is sent on the subscriber connection: so after a
+//! break, [`resubscribe`] sends SSUBSCRIBE for every interrupted channel
+//! until each is confirmed, which also does that.
 
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use super::{Attempt, Fault, Ownership, Settings};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{ProtocolVersion, PushInfo, PushKind, RedisResult, Value};
+
+use super::protocol::Connection;
+use super::waiters::{Link, SUBSCRIBE_TIMEOUT, Waiters};
+use super::{Attempt, Fault, Ownership, Settings, client, redact};
 use crate::LockError;
 use crate::keyspace::LockKeys;
 
-pub(crate) struct Cluster;
+/// How often one step may be re-sent after a redirection or a failure. The
+/// command timeout bounds a step, retries included, so during a failover a
+/// step keeps trying until a replica took over or its time is up; the count
+/// only stops failures that come back at once from going round in circles.
+const RETRIES: u32 = 32;
+/// Shortest and longest pause before re-sending after a failure (a node
+/// down, CLUSTERDOWN, TRYAGAIN). redis-rs waits over a second by default,
+/// most of a command timeout, while a failover is over within a few hundred
+/// milliseconds of a replica's election.
+const MIN_RETRY_WAIT: Duration = Duration::from_millis(50);
+const MAX_RETRY_WAIT: Duration = Duration::from_millis(500);
+
+/// A manager's connection to a Redis Cluster, and its wake-ups.
+pub(crate) struct Cluster {
+    connection: Connection<ClusterConnection>,
+    waiters: Arc<Waiters<ClusterConnection>>,
+}
+
+/// A waiter's interest in the releases of one lock.
+pub(crate) type Subscription = super::waiters::Subscription<ClusterConnection>;
 
 impl Cluster {
-    pub(crate) async fn connect(_: &[String], _: &Settings) -> Result<Self, LockError> {
-        Err(LockError::invalid_config("cluster: not built yet"))
+    /// Connects through `seeds` (any nodes of the cluster; the others are
+    /// discovered) and checks that every master answers a PING with these
+    /// credentials.
+    pub(crate) async fn connect(seeds: &[String], settings: &Settings) -> Result<Self, LockError> {
+        let nodes = seeds
+            .iter()
+            .map(|seed| client::connection_info(seed))
+            .collect::<Result<Vec<_>, _>>()?;
+        if nodes.is_empty() {
+            return Err(LockError::invalid_config(
+                "a cluster needs at least one seed URL",
+            ));
+        }
+        let described = seeds
+            .iter()
+            .map(|seed| redact(seed))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let client = |builder: ClusterClientBuilder| {
+            #[cfg(feature = "tls")]
+            let builder = with_tls(builder, seeds, &nodes, settings)?;
+            let builder = builder
+                .connection_timeout(settings.connect_timeout)
+                // Also the bound of a whole request, retries included.
+                .response_timeout(settings.command_timeout)
+                .retries(RETRIES)
+                .min_retry_wait(millis(MIN_RETRY_WAIT))
+                .max_retry_wait(millis(MAX_RETRY_WAIT));
+            builder.build().map_err(|source| {
+                LockError::invalid_config(format!(
+                    "cannot use the cluster seeds {described}: {source}"
+                ))
+            })
+        };
+        let pushes = Arc::new(Pushes::default());
+        let commands = client(ClusterClientBuilder::new(nodes.clone()))?;
+        let subscriber = client({
+            let pushes = pushes.clone();
+            ClusterClientBuilder::new(nodes.clone())
+                .use_protocol(ProtocolVersion::RESP3)
+                .push_sender(move |push: PushInfo| {
+                    pushes.route(&push);
+                    Ok::<(), Infallible>(())
+                })
+        })?;
+        let connect = async {
+            let (mut redis, subscriber) = tokio::try_join!(
+                commands.get_async_connection(),
+                subscriber.get_async_connection()
+            )?;
+            // Routed to every master: each of them is reachable with these
+            // credentials, or building the manager fails now.
+            redis::cmd("PING").query_async::<()>(&mut redis).await?;
+            Ok((redis, subscriber))
+        };
+        let (redis, subscriber) =
+            client::within_connect_timeout(&described, settings, connect).await?;
+        let waiters = Waiters::new(subscriber);
+        let _ = pushes.waiters.set(Arc::downgrade(&waiters));
+        Ok(Cluster {
+            connection: Connection {
+                redis,
+                timeout: settings.command_timeout,
+                publish: "SPUBLISH",
+            },
+            waiters,
+        })
     }
 
     pub(crate) async fn acquire(
         &self,
-        _: &LockKeys,
-        _: &str,
-        _: Duration,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
     ) -> Result<Attempt, Fault> {
-        unreachable!()
+        Ok(self.connection.acquire(keys, owner, lease).await?)
     }
 
-    pub(crate) async fn release(&self, _: &LockKeys, _: &str) -> Result<Ownership, Fault> {
-        unreachable!()
+    pub(crate) async fn release(&self, keys: &LockKeys, owner: &str) -> Result<Ownership, Fault> {
+        Ok(self.connection.release(keys, owner).await?)
     }
 
     pub(crate) async fn extend(
         &self,
-        _: &LockKeys,
-        _: &str,
-        _: Duration,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
     ) -> Result<Ownership, Fault> {
-        unreachable!()
+        Ok(self.connection.extend(keys, owner, lease).await?)
     }
 
-    pub(crate) async fn subscribe(&self, _: &LockKeys) -> Subscription {
-        unreachable!()
+    /// Subscribes to the lock's sharded channel on the node serving its slot.
+    pub(crate) async fn subscribe(&self, keys: &LockKeys) -> Subscription {
+        self.waiters.subscribe(&keys.lease).await
     }
 }
 
-pub(crate) struct Subscription;
+impl Link for ClusterConnection {
+    async fn subscribe(&mut self, channel: &str) -> RedisResult<()> {
+        self.ssubscribe(channel).await
+    }
 
-impl Subscription {
-    pub(crate) fn mark_seen(&mut self) {}
+    async fn unsubscribe(&mut self, channel: &str) -> RedisResult<()> {
+        self.sunsubscribe(channel).await
+    }
+}
 
-    pub(crate) async fn woken(&mut self) {}
+/// Where the subscriber connection's pushes go. It exists before that
+/// connection, and the waiters it wakes only after: they (un)subscribe
+/// through it.
+#[derive(Default)]
+struct Pushes {
+    waiters: OnceLock<Weak<Waiters<ClusterConnection>>>,
+    /// Whether a [`resubscribe`] task runs.
+    resubscribing: AtomicBool,
+}
+
+impl Pushes {
+    /// Hands what a node pushed to the waiters. Called by redis-rs, in
+    /// order, for every push of every node; it must not block.
+    fn route(self: &Arc<Self>, push: &PushInfo) {
+        let Some(waiters) = self.waiters.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        let channel = match push.data.first() {
+            Some(Value::BulkString(name)) => std::str::from_utf8(name).ok(),
+            _ => None,
+        };
+        match (&push.kind, channel) {
+            (PushKind::SMessage, Some(channel)) => waiters.wake(channel),
+            (PushKind::SSubscribe, Some(channel)) => waiters.confirmed(channel),
+            // Our own unsubscribes come after the channel's last waiter
+            // left; one for a channel with waiters is the node giving up its
+            // slot (or, rarely, ours arriving after a new waiter came: it
+            // costs one early attempt and one more SSUBSCRIBE).
+            (PushKind::SUnsubscribe, Some(channel)) => {
+                waiters.ended(channel);
+                self.resubscribe();
+            }
+            (PushKind::Disconnection, _) => {
+                waiters.interrupted();
+                self.resubscribe();
+            }
+            _ => {}
+        }
+    }
+
+    /// Starts a [`resubscribe`] task unless one runs.
+    fn resubscribe(self: &Arc<Self>) {
+        if self.resubscribing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(resubscribe(Arc::downgrade(self)))),
+            Err(_) => self.resubscribing.store(false, Ordering::SeqCst),
+        }
+    }
+}
+
+/// Sends SSUBSCRIBE for every interrupted channel, with growing pauses,
+/// until Redis confirmed each or nobody waits on it any more. A channel
+/// whose node is down fails (within the subscribe timeout) until a replica
+/// took over, and the failure makes redis-rs reload the slot map.
+async fn resubscribe(pushes: Weak<Pushes>) {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+        let Some(pushes) = pushes.upgrade() else {
+            return;
+        };
+        let Some(waiters) = pushes.waiters.get().and_then(Weak::upgrade) else {
+            pushes.resubscribing.store(false, Ordering::SeqCst);
+            return;
+        };
+        let mut channels = waiters.interrupted_channels();
+        if channels.is_empty() {
+            pushes.resubscribing.store(false, Ordering::SeqCst);
+            // An interruption that came in meanwhile found this task running.
+            channels = waiters.interrupted_channels();
+            if channels.is_empty() || pushes.resubscribing.swap(true, Ordering::SeqCst) {
+                return;
+            }
+        }
+        for channel in channels {
+            // `ssubscribe`: the connection's own `subscribe` is the unsharded one.
+            let subscribe = async { waiters.link().lock().await.ssubscribe(&channel).await };
+            let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, subscribe).await;
+        }
+    }
+}
+
+/// Trusts the configured root certificate on every node; all seeds must be
+/// `rediss://` for it.
+#[cfg(feature = "tls")]
+fn with_tls(
+    builder: ClusterClientBuilder,
+    seeds: &[String],
+    nodes: &[redis::ConnectionInfo],
+    settings: &Settings,
+) -> Result<ClusterClientBuilder, LockError> {
+    if seeds.iter().any(|seed| seed.starts_with("rediss:")) {
+        client::install_crypto_provider();
+    }
+    let Some(pem) = &settings.tls_root_certificate else {
+        return Ok(builder);
+    };
+    let certificates = client::root_certificates(pem)?;
+    for (seed, node) in seeds.iter().zip(nodes) {
+        client::require_tls(node, seed)?;
+    }
+    Ok(builder.certs(certificates))
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

@@ -15,6 +15,7 @@ mod memory;
 mod protocol;
 mod redlock;
 mod single;
+mod waiters;
 mod wakeup;
 
 use std::fmt;
