@@ -17,7 +17,7 @@ use crate::duration;
 const DEFAULT_TTL_MILLIS: u64 = 30_000;
 
 /// The shortest lease the runtime accepts (`distlock::MIN_LEASE`).
-const MIN_TTL_MILLIS: u64 = 3;
+pub(crate) const MIN_TTL_MILLIS: u64 = 3;
 
 /// The longest lease the runtime accepts (`distlock::MAX_LEASE`).
 const MAX_TTL_MILLIS: u64 = 30 * 24 * 60 * 60 * 1000;

@@ -32,6 +32,8 @@ fn config(cases: u32) -> Config {
     }
 }
 
+/// The shortest `ttl` the attribute accepts, as in `attr.rs`.
+const MIN_TTL_MILLIS: u64 = super::attr::MIN_TTL_MILLIS;
 /// The longest `ttl` the attribute accepts, as in `attr.rs` (30 days).
 const MAX_TTL_MILLIS: u64 = 30 * 24 * 60 * 60 * 1000;
 
@@ -458,7 +460,7 @@ fn parse_args(args: TokenStream) -> (LockArgs, Vec<String>) {
 
 /// A well-formed `ttl`, in canonical spelling: the attribute's bounds.
 fn ttl_millis() -> impl Strategy<Value = u64> {
-    prop_oneof![1..=60_000u64, 1..=MAX_TTL_MILLIS]
+    prop_oneof![MIN_TTL_MILLIS..=60_000u64, MIN_TTL_MILLIS..=MAX_TTL_MILLIS]
 }
 
 proptest! {
@@ -475,7 +477,7 @@ proptest! {
         let (parsed, errors) = parse_args(args);
         if errors.is_empty() {
             prop_assert!(parsed.key.is_some(), "{:?}", text);
-            prop_assert!((1..=MAX_TTL_MILLIS).contains(&parsed.ttl_millis), "{:?}", text);
+            prop_assert!((MIN_TTL_MILLIS..=MAX_TTL_MILLIS).contains(&parsed.ttl_millis), "{:?}", text);
         }
         for message in errors {
             prop_assert!(!message.is_empty(), "{:?}", text);
