@@ -18,23 +18,23 @@ use std::time::{Duration, Instant};
 use distlock::{LockError, LockManager, distributed_lock};
 
 #[distributed_lock(key = "invoice:<id>", ttl = "5s", manager = "redlock", guard = lock)]
-async fn settle(id: u32, worker: &str, t0: Instant) -> Result<u64, LockError> {
-    let token = lock.fencing_token();
+async fn settle(id: u32, worker: &str, t0: Instant) -> Result<(Instant, u64), LockError> {
+    let (held_since, token) = (Instant::now(), lock.fencing_token());
     println!(
         "{:>5} ms  {worker}: settles invoice {id} (fencing token {token})",
         t0.elapsed().as_millis()
     );
     tokio::time::sleep(Duration::from_millis(200)).await; // the critical section
     println!("{:>5} ms  {worker}: done", t0.elapsed().as_millis());
-    Ok(token)
+    Ok((held_since, token))
 }
 
 /// Both workers at once; their fencing tokens in the order they held the lock.
 async fn both_workers(t0: Instant) -> Result<Vec<u64>, LockError> {
     let (a, b) = tokio::join!(settle(7, "worker-a", t0), settle(7, "worker-b", t0));
-    let mut tokens = vec![a?, b?];
-    tokens.sort_unstable();
-    Ok(tokens)
+    let mut held = vec![a?, b?];
+    held.sort_unstable_by_key(|&(held_since, _)| held_since);
+    Ok(held.into_iter().map(|(_, token)| token).collect())
 }
 
 #[tokio::main]

@@ -102,13 +102,13 @@ async fn renewal_keeps_a_lock_for_many_leases_and_stores_stay_apart() {
     let manager = manager_on(&store).await;
     let guard = manager
         .lock("report")
-        .ttl(Duration::from_millis(60))
+        .ttl(Duration::from_millis(300))
         .renew()
         .acquire()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(guard.is_held(), "renewal let a 60 ms lease lapse");
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert!(guard.is_held(), "renewal let a 300 ms lease lapse");
     assert_eq!(store.held_keys(), ["report"]);
 
     // A manager on another store has locks of its own.
@@ -138,15 +138,12 @@ async fn a_lock_is_lost_when_its_validity_runs_out_without_renewal() {
     ));
 }
 
+/// Which locks the default manager's store holds while the body runs.
 #[distributed_lock(key = "charge:<id>", ttl = "5s", wait = "0s")]
-async fn charge(id: u64) -> Result<bool, LockError> {
-    // Another task is another holder: it must find the lock taken.
-    let key = format!("charge:{id}");
-    let other = tokio::spawn(async move {
-        let attempt = distlock::default_manager()?.lock(key).try_acquire().await?;
-        Ok::<_, LockError>(attempt.is_none())
-    });
-    other.await.expect("no panic")
+async fn charge(id: u64) -> Result<Vec<String>, LockError> {
+    let _ = id;
+    let manager = distlock::default_manager()?;
+    Ok(manager.in_memory_store().expect("in memory").held_keys())
 }
 
 #[tokio::test]
@@ -156,12 +153,16 @@ async fn init_in_memory_runs_annotated_fns_without_redis() {
         distlock::init_in_memory().await,
         Err(LockError::AlreadyInitialized { .. })
     ));
+    assert_eq!(charge(7).await.unwrap(), ["charge:7"]);
+    let store = manager.in_memory_store().expect("in memory");
     assert!(
-        charge(7).await.unwrap(),
-        "the body ran without holding the lock"
+        store.held_keys().is_empty(),
+        "the call left its lock behind"
     );
-    let after = manager.lock("charge:7").try_acquire().await.unwrap();
-    assert!(after.is_some(), "the call left its lock behind");
+    // Another manager on the same store is another holder.
+    let other = LockManager::in_memory().store(store).build().await.unwrap();
+    let _held = other.lock("charge:7").acquire().await.unwrap();
+    assert!(matches!(charge(7).await, Err(LockError::Timeout { .. })));
 }
 
 #[tokio::test]

@@ -227,6 +227,17 @@ impl LockManager {
         self.inner.default_ttl
     }
 
+    /// The store of an [in-memory](Self::in_memory) manager (`None` for
+    /// one on Redis): to see which locks are held, or to build another
+    /// manager on it, for example on the default manager installed by
+    /// [`init_in_memory`](crate::init_in_memory).
+    pub fn in_memory_store(&self) -> Option<InMemoryStore> {
+        match &*self.inner.backend {
+            Backend::Memory(memory) => Some(memory.store().clone()),
+            _ => None,
+        }
+    }
+
     /// Where this manager's locks live.
     pub(crate) fn backend(&self) -> &Arc<Backend> {
         &self.inner.backend

@@ -115,7 +115,6 @@ impl LockRequest {
         let Ok((turn, mut contended)) = self.local_turn(wait, deadline).await else {
             return Err(self.timeout(started));
         };
-        let owner = uuid::Uuid::new_v4().to_string();
         let backend = self.manager.backend();
         let mut subscription: Option<Subscription> = None;
         loop {
@@ -123,6 +122,10 @@ impl LockRequest {
             if let Some(subscription) = subscription.as_mut() {
                 subscription.mark_seen();
             }
+            // A fresh owner token per attempt: a give-back or an in-flight
+            // release of an earlier attempt that lands late must not remove
+            // what this attempt was granted.
+            let owner = uuid::Uuid::new_v4().to_string();
             let attempt_start = Instant::now();
             let in_flight = InFlight::new(&self.manager, &keys, &owner);
             let attempt = backend

@@ -37,7 +37,7 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{ProtocolVersion, PushInfo, PushKind, RedisResult, Value};
 
-use super::protocol::Connection;
+use super::protocol::{self, Connection};
 use super::waiters::{Link, SUBSCRIBE_TIMEOUT, Waiters};
 use super::{Attempt, Fault, Ownership, Settings, client, redact};
 use crate::LockError;
@@ -91,8 +91,8 @@ impl Cluster {
                 // Also the bound of a whole request, retries included.
                 .response_timeout(settings.command_timeout)
                 .retries(RETRIES)
-                .min_retry_wait(millis(MIN_RETRY_WAIT))
-                .max_retry_wait(millis(MAX_RETRY_WAIT));
+                .min_retry_wait(protocol::millis(MIN_RETRY_WAIT))
+                .max_retry_wait(protocol::millis(MAX_RETRY_WAIT));
             builder.build().map_err(|source| {
                 LockError::invalid_config(format!(
                     "cannot use the cluster seeds {described}: {source}"
@@ -277,8 +277,4 @@ fn with_tls(
         client::require_tls(node, seed)?;
     }
     Ok(builder.certs(certificates))
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

@@ -1,5 +1,5 @@
-//! Locks kept in this process's memory: the lock protocol of the Lua
-//! scripts, step for step, on a map behind a mutex.
+//! Locks kept in this process's memory: what the Lua scripts do, on a map
+//! behind a mutex.
 //!
 //! Leases expire on the monotonic clock, fencing tokens are
 //! `max(last + 1, wall clock in µs)` per fencing group as on Redis, and a
@@ -108,6 +108,10 @@ pub(crate) struct Memory {
 impl Memory {
     pub(crate) fn new(store: InMemoryStore) -> Self {
         Memory { store }
+    }
+
+    pub(crate) fn store(&self) -> &InMemoryStore {
+        &self.store
     }
 
     pub(crate) fn acquire(&self, keys: &LockKeys, owner: &str, lease: Duration) -> Attempt {

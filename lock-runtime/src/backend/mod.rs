@@ -85,7 +85,7 @@ impl fmt::Display for Fault {
                 source,
             } => write!(
                 f,
-                "only {answered} of {nodes} Redis nodes answered, a quorum is {quorum}: {source}"
+                "only {answered} of {nodes} Redis nodes answered, a majority needs {quorum}: {source}"
             ),
         }
     }

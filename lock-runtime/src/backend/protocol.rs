@@ -154,7 +154,8 @@ fn ownership(found: i64) -> Ownership {
     }
 }
 
-/// Leases are validated to lie between 3 ms and [`crate::lease::MAX_LEASE`].
-fn millis(lease: Duration) -> u64 {
+/// Whole milliseconds, saturating (leases lie between 3 ms and
+/// [`crate::lease::MAX_LEASE`]).
+pub(crate) fn millis(lease: Duration) -> u64 {
     u64::try_from(lease.as_millis()).unwrap_or(u64::MAX)
 }

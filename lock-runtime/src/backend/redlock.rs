@@ -12,8 +12,11 @@
 //!   nobody) before it reports `Held`, `Split` or `NoQuorum`; the nodes
 //!   that did not answer get theirs in the background, on the same
 //!   connection as the vote, so a late vote is given back after it landed.
-//!   A late vote that outlives that (a reconnect in between) is granted to
-//!   the request's next attempt, which the acquire script re-arms as ours.
+//!   Each attempt has its own owner token (`request.rs`), so a give-back
+//!   that lands late never removes a later attempt's vote; a late vote that
+//!   outlives its give-back (a reconnect in between) blocks its node until
+//!   its lease ends. A won attempt lets its remaining votes finish in the
+//!   background, so the lock stands on every node that answers.
 //! - **release**: done as soon as a majority released; the remaining
 //!   releases finish in the background.
 //! - **extend**: kept as soon as a majority extended. An extension that
@@ -152,14 +155,21 @@ impl Redlock {
     ) -> Result<Attempt, Fault> {
         let started = Instant::now();
         let mut ballot = Ballot::new(self.nodes.len());
-        let mut answers = self.ask(|node, connection| async move {
-            (node, connection.vote(keys, owner, lease).await)
+        // Owned by the votes, which may outlive this call.
+        let lock = Arc::new((keys.clone(), owner.to_owned()));
+        let mut answers = self.ask(|node, connection| {
+            let (connection, lock) = (connection.clone(), lock.clone());
+            async move { (node, connection.vote(&lock.0, &lock.1, lease).await) }
         });
         while let Some((node, answer)) = answers.next().await {
             ballot.record(node, answer);
             if let Some(fencing_token) = ballot.won() {
-                // The votes still due were sent with the first poll: a node
-                // that grants one holds a lease the release removes.
+                // The votes still due finish in the background: one may not
+                // be on the wire yet (a script loaded on first use, a
+                // reconnect), and a lock on more than a bare majority
+                // survives more nodes failing. Each lease they set holds
+                // our token, so the release and the renewal find it.
+                in_background(async move { while answers.next().await.is_some() {} });
                 return Ok(Attempt::Acquired { fencing_token });
             }
         }

@@ -3,18 +3,7 @@
 -- ARGV[1] owner token, ARGV[2] lease in milliseconds
 -- Returns {1, fencing_token, ''} when acquired,
 -- {0, holder's remaining lease in ms, holder id or ''} when held.
-local granted = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
-local holder = false
-if not granted then
-  holder = redis.call('GET', KEYS[1])
-  -- Our own lease from an earlier attempt of this same request, whose answer
-  -- never arrived (a timed-out Redlock node): re-arm it as a fresh grant.
-  if holder == ARGV[1] then
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    granted = true
-  end
-end
-if granted then
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   -- max(last + 1, server clock in microseconds): strictly increasing while
   -- the counter lives, and still rising after Redis lost the counter or came
   -- back with an older copy of it, as long as its clock moved forward.
@@ -30,5 +19,6 @@ if granted then
 end
 -- The holder id tells holders apart (Redlock counts who holds which node)
 -- without handing out their owner tokens: 64 bits of the token's SHA-1.
+local holder = redis.call('GET', KEYS[1])
 local id = holder and string.sub(redis.sha1hex(holder), 1, 16) or ''
 return {0, redis.call('PTTL', KEYS[1]), id}
