@@ -39,7 +39,7 @@ use redis::{ProtocolVersion, PushInfo, PushKind, RedisResult, Value};
 
 use super::protocol::{self, Connection};
 use super::waiters::{Link, SUBSCRIBE_TIMEOUT, Waiters};
-use super::{Attempt, Fault, Ownership, Settings, client, redact};
+use super::{Settings, client, redact};
 use crate::LockError;
 use crate::keyspace::LockKeys;
 
@@ -57,7 +57,7 @@ const MAX_RETRY_WAIT: Duration = Duration::from_millis(500);
 
 /// A manager's connection to a Redis Cluster, and its wake-ups.
 pub(crate) struct Cluster {
-    connection: Connection<ClusterConnection>,
+    pub(crate) connection: Connection<ClusterConnection>,
     waiters: Arc<Waiters<ClusterConnection>>,
 }
 
@@ -132,28 +132,6 @@ impl Cluster {
             },
             waiters,
         })
-    }
-
-    pub(crate) async fn acquire(
-        &self,
-        keys: &LockKeys,
-        owner: &str,
-        lease: Duration,
-    ) -> Result<Attempt, Fault> {
-        Ok(self.connection.acquire(keys, owner, lease).await?)
-    }
-
-    pub(crate) async fn release(&self, keys: &LockKeys, owner: &str) -> Result<Ownership, Fault> {
-        Ok(self.connection.release(keys, owner).await?)
-    }
-
-    pub(crate) async fn extend(
-        &self,
-        keys: &LockKeys,
-        owner: &str,
-        lease: Duration,
-    ) -> Result<Ownership, Fault> {
-        Ok(self.connection.extend(keys, owner, lease).await?)
     }
 
     /// Subscribes to the lock's sharded channel on the node serving its slot.

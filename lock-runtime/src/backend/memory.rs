@@ -3,16 +3,17 @@
 //!
 //! Leases expire on the monotonic clock, fencing tokens are
 //! `max(last + 1, wall clock in µs)` per fencing group as on Redis, and a
-//! release wakes the waiters of its lock through a watch channel instead of
-//! pub/sub. Nothing is shared with other processes.
+//! release wakes the waiters of its lock through the registry the Redis
+//! backends use (`waiters.rs`), without pub/sub. Nothing is shared with other processes.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::watch;
+use redis::RedisResult;
 
+use super::waiters::{self, Link, Waiters};
 use super::{Attempt, Ownership};
 use crate::keyspace::LockKeys;
 
@@ -39,9 +40,20 @@ use crate::keyspace::LockKeys;
 /// assert!(store.held_keys().is_empty());
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct InMemoryStore {
     state: Arc<Mutex<State>>,
+    /// Who waits for which lock, woken by a release in this store.
+    waiters: Arc<Waiters<InProcess>>,
+}
+
+impl Default for InMemoryStore {
+    fn default() -> Self {
+        InMemoryStore {
+            state: Arc::default(),
+            waiters: Waiters::new(InProcess),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -50,8 +62,6 @@ struct State {
     leases: HashMap<String, Lease>,
     /// The last fencing token of each fencing group, by counter key.
     fences: HashMap<String, u64>,
-    /// The wake-up channel of each lock someone waits on, by lease key.
-    channels: HashMap<String, Channel>,
     /// How many leases there were after the last sweep of expired ones.
     swept_at: usize,
 }
@@ -59,11 +69,6 @@ struct State {
 struct Lease {
     owner: String,
     expires: Instant,
-}
-
-struct Channel {
-    waiters: usize,
-    wakes: watch::Sender<u64>,
 }
 
 impl InMemoryStore {
@@ -137,13 +142,16 @@ impl Memory {
     }
 
     pub(crate) fn release(&self, keys: &LockKeys, owner: &str) -> Ownership {
-        let mut state = self.store.state();
-        let found = state.ownership(&keys.lease, owner);
-        if found == Ownership::Owned {
-            state.leases.remove(&keys.lease);
-            if let Some(channel) = state.channels.get(&keys.lease) {
-                channel.wakes.send_modify(|n| *n = n.wrapping_add(1));
+        let found = {
+            let mut state = self.store.state();
+            let found = state.ownership(&keys.lease, owner);
+            if found == Ownership::Owned {
+                state.leases.remove(&keys.lease);
             }
+            found
+        };
+        if found == Ownership::Owned {
+            self.store.waiters.wake(&keys.lease);
         }
         found
     }
@@ -159,21 +167,8 @@ impl Memory {
         found
     }
 
-    pub(crate) fn subscribe(&self, keys: &LockKeys) -> Subscription {
-        let mut state = self.store.state();
-        let channel = state
-            .channels
-            .entry(keys.lease.clone())
-            .or_insert_with(|| Channel {
-                waiters: 0,
-                wakes: watch::Sender::new(0),
-            });
-        channel.waiters += 1;
-        Subscription {
-            store: self.store.clone(),
-            lease_key: keys.lease.clone(),
-            wakes: channel.wakes.subscribe(),
-        }
+    pub(crate) async fn subscribe(&self, keys: &LockKeys) -> Subscription {
+        self.store.waiters.subscribe(&keys.lease).await
     }
 }
 
@@ -207,34 +202,19 @@ impl State {
 }
 
 /// A waiter's interest in the releases of one lock.
-pub(crate) struct Subscription {
-    store: InMemoryStore,
-    lease_key: String,
-    wakes: watch::Receiver<u64>,
-}
+pub(crate) type Subscription = waiters::Subscription<InProcess>;
 
-impl Subscription {
-    pub(crate) fn mark_seen(&mut self) {
-        self.wakes.borrow_and_update();
+/// Wake-ups within the process: a release wakes the waiters of this store
+/// directly, so there is nothing to subscribe to.
+pub(crate) struct InProcess;
+
+impl Link for InProcess {
+    async fn subscribe(&mut self, _channel: &str) -> RedisResult<()> {
+        Ok(())
     }
 
-    pub(crate) async fn woken(&mut self) {
-        if self.wakes.changed().await.is_err() {
-            // The channel lives while this subscription does.
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        let mut state = self.store.state();
-        if let Some(channel) = state.channels.get_mut(&self.lease_key) {
-            channel.waiters -= 1;
-            if channel.waiters == 0 {
-                state.channels.remove(&self.lease_key);
-            }
-        }
+    async fn unsubscribe(&mut self, _channel: &str) -> RedisResult<()> {
+        Ok(())
     }
 }
 

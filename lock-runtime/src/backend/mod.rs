@@ -183,7 +183,7 @@ impl Backend {
     ) -> Result<Attempt, Fault> {
         match self {
             Backend::Single(single) => Ok(single.connection.acquire(keys, owner, lease).await?),
-            Backend::Cluster(cluster) => cluster.acquire(keys, owner, lease).await,
+            Backend::Cluster(cluster) => Ok(cluster.connection.acquire(keys, owner, lease).await?),
             Backend::Redlock(redlock) => redlock.acquire(keys, owner, lease).await,
             Backend::Memory(memory) => Ok(memory.acquire(keys, owner, lease)),
         }
@@ -192,7 +192,7 @@ impl Backend {
     pub(crate) async fn release(&self, keys: &LockKeys, owner: &str) -> Result<Ownership, Fault> {
         match self {
             Backend::Single(single) => Ok(single.connection.release(keys, owner).await?),
-            Backend::Cluster(cluster) => cluster.release(keys, owner).await,
+            Backend::Cluster(cluster) => Ok(cluster.connection.release(keys, owner).await?),
             Backend::Redlock(redlock) => redlock.release(keys, owner).await,
             Backend::Memory(memory) => Ok(memory.release(keys, owner)),
         }
@@ -206,7 +206,7 @@ impl Backend {
     ) -> Result<Ownership, Fault> {
         match self {
             Backend::Single(single) => Ok(single.connection.extend(keys, owner, lease).await?),
-            Backend::Cluster(cluster) => cluster.extend(keys, owner, lease).await,
+            Backend::Cluster(cluster) => Ok(cluster.connection.extend(keys, owner, lease).await?),
             Backend::Redlock(redlock) => redlock.extend(keys, owner, lease).await,
             Backend::Memory(memory) => Ok(memory.extend(keys, owner, lease)),
         }
@@ -222,7 +222,7 @@ impl Backend {
             }
             Backend::Cluster(cluster) => Subscription::Cluster(cluster.subscribe(keys).await),
             Backend::Redlock(redlock) => Subscription::Redlock(redlock.subscribe(keys).await),
-            Backend::Memory(memory) => Subscription::Memory(memory.subscribe(keys)),
+            Backend::Memory(memory) => Subscription::Memory(memory.subscribe(keys).await),
         }
     }
 }
