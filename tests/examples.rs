@@ -210,15 +210,28 @@ async fn axum_orders_answers_409_for_a_busy_order_and_serves_other_orders() {
         "{different:?}"
     );
 
-    // The Json extractor's fields make the key; same pair waits (wait = 1s) instead of failing.
-    let body = r#"{"from": 1, "to": 2, "amount": 10}"#;
+    // Transfers lock each account: 1→2, 2→1 and 2→3 all touch account 2, so
+    // they run one after another (about 50 ms each), and all succeed.
+    let bodies = [
+        r#"{"from": 1, "to": 2, "amount": 10}"#,
+        r#"{"from": 2, "to": 1, "amount": 20}"#,
+        r#"{"from": 2, "to": 3, "amount": 30}"#,
+    ];
+    let started = std::time::Instant::now();
     let transfers =
-        futures_util::future::join_all((0..3).map(|_| post(port, "/transfers", body))).await;
+        futures_util::future::join_all(bodies.map(|body| post(port, "/transfers", body))).await;
+    let took = started.elapsed();
     assert!(
-        transfers
-            .iter()
-            .all(|(status, text)| *status == 200 && text.contains("moved 10 from 1 to 2")),
+        transfers.iter().all(|(status, _)| *status == 200),
         "{transfers:?}"
+    );
+    assert!(
+        transfers[1].1.contains("moved 20 from 2 to 1"),
+        "{transfers:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(150),
+        "transfers sharing account 2 overlapped: all three took {took:?}"
     );
     child.kill().await.expect("stop the server");
 }

@@ -109,3 +109,51 @@ async fn url_selects_database_and_credentials() {
         distlock::ReleaseOutcome::Released
     );
 }
+
+/// A URL read from configuration is a `String`; each entry point takes it
+/// moved, borrowed, or as a `&str`, and the manager it builds locks.
+#[tokio::test]
+async fn every_entry_point_takes_a_string_a_string_ref_and_a_str() {
+    let servers = lock_testkit::start_many(3);
+    let urls: Vec<String> = servers.iter().map(RedisServer::url).collect();
+    let url: String = urls[0].clone();
+    let managers = [
+        LockManager::builder(url.clone()).build().await,
+        LockManager::builder(&url).build().await,
+        LockManager::builder(url.as_str()).build().await,
+        LockManager::connect(url.clone()).await,
+        LockManager::connect(&url).await,
+        LockManager::connect(url.as_str()).await,
+        LockManager::redlock(urls.clone()).build().await,
+        LockManager::redlock(&urls).build().await,
+        LockManager::redlock(urls.iter().map(String::as_str))
+            .build()
+            .await,
+        distlock::init_named("url-types-owned", url.clone()).await,
+        distlock::init_named("url-types-borrowed", &url).await,
+        distlock::init_named("url-types-str", url.as_str()).await,
+        // The one default manager of this test binary.
+        distlock::init(url.clone()).await,
+    ];
+    for (index, manager) in managers.into_iter().enumerate() {
+        let manager = manager.unwrap_or_else(|error| panic!("entry point {index}: {error}"));
+        let guard = manager.lock("url-types").acquire().await.unwrap();
+        assert_eq!(
+            guard.release().await.unwrap(),
+            distlock::ReleaseOutcome::Released
+        );
+    }
+    for again in [
+        distlock::init(&url).await,
+        distlock::init(url.as_str()).await,
+    ] {
+        assert!(matches!(again, Err(LockError::AlreadyInitialized { .. })));
+    }
+    // The cluster's seeds take the same types; building one needs a cluster,
+    // so only the types are checked here (tests/cluster.rs builds them).
+    let _ = [
+        LockManager::cluster(urls.clone()),
+        LockManager::cluster(&urls),
+        LockManager::cluster(urls.iter().map(String::as_str)),
+    ];
+}

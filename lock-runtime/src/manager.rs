@@ -70,6 +70,14 @@ impl LockManager {
     /// trust a private CA). For `rediss://`, distlock makes ring rustls's
     /// process-wide crypto provider, unless the application installed one
     /// before.
+    ///
+    /// Every URL distlock takes, here and in [`connect`](Self::connect),
+    /// [`cluster`](Self::cluster), [`redlock`](Self::redlock),
+    /// [`init`](crate::init) and [`init_named`](crate::init_named), is an
+    /// `impl Into<String>`: a `&str`, a `String` (moved, not copied) or a
+    /// `&String`, as a URL read from configuration usually is. redis-rs's
+    /// `Client::open` takes the first two; the third is what
+    /// `&config.redis_url` gives.
     pub fn builder(url: impl Into<String>) -> LockManagerBuilder {
         LockManagerBuilder::new(Topology::Single(url.into()))
     }

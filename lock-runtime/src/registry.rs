@@ -17,6 +17,9 @@ static MANAGERS: LazyLock<RwLock<HashMap<String, LockManager>>> = LazyLock::new(
 /// Connects a manager with default settings to `url` and installs it as the
 /// default manager, the one `#[distributed_lock]` uses unless told otherwise.
 ///
+/// `url` is anything that converts into a `String`, as for every URL distlock
+/// takes (see [`LockManager::builder`]).
+///
 /// Fails with [`LockError::AlreadyInitialized`] when called twice.
 ///
 /// ```no_run
@@ -24,13 +27,13 @@ static MANAGERS: LazyLock<RwLock<HashMap<String, LockManager>>> = LazyLock::new(
 /// distlock::init("redis://127.0.0.1:6379").await?;
 /// # Ok(()) }
 /// ```
-pub async fn init(url: &str) -> Result<LockManager, LockError> {
+pub async fn init(url: impl Into<String>) -> Result<LockManager, LockError> {
     init_named(DEFAULT_MANAGER, url).await
 }
 
 /// Connects a manager with default settings to `url` and registers it under `name`
 /// (for `#[distributed_lock(manager = "name")]`).
-pub async fn init_named(name: &str, url: &str) -> Result<LockManager, LockError> {
+pub async fn init_named(name: &str, url: impl Into<String>) -> Result<LockManager, LockError> {
     ensure_free(name)?;
     let manager = LockManager::connect(url).await?;
     register(name, manager.clone())?;

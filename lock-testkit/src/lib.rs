@@ -21,7 +21,18 @@
 //! This crate is Unix-only (it signals processes with `kill(2)`); on Linux
 //! servers are additionally killed when the thread that started them exits,
 //! see [`RedisServer`].
+//!
+//! # Loopback only
+//!
+//! Nothing in this kit, and no test, benchmark or example using it, sends a
+//! packet to an address other than loopback (127.0.0.0/8, `::1`): on a
+//! developer's or CI's network any other address reaches somebody's host, a
+//! proxy or a firewall log. An unreachable host is a [`BlackHole`] on
+//! loopback; a server that stops answering is [`RedisServer::pause`] or a
+//! [`FaultProxy`] in black-hole mode. A name under `.invalid` may stand for a
+//! host that does not resolve: resolving it sends nothing.
 
+mod blackhole;
 mod builder;
 mod cluster;
 mod launch;
@@ -31,6 +42,7 @@ mod proxy;
 mod server;
 mod tls;
 
+pub use blackhole::{BlackHole, Silence};
 pub use builder::RedisServerBuilder;
 pub use cluster::RedisCluster;
 pub use proxy::FaultProxy;
