@@ -3,6 +3,7 @@
 //! Use it through the `distlock` crate (`use distlock::distributed_lock;`);
 //! the code it generates calls into `distlock`, not into this crate.
 
+mod async_trait;
 mod attr;
 mod bindings;
 mod diagnostic;
