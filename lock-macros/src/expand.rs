@@ -617,6 +617,55 @@ mod tests {
         assert!(output.contains("let __return_type : Result < u64 , AppError > = loop { }"));
     }
 
+    /// The expansion shown in the attribute's docs (lib.rs, between the
+    /// `expansion` markers) is the real one: docs.rs never shows a sketch
+    /// the macro has moved away from.
+    #[test]
+    fn the_documented_expansion_is_the_expansion() {
+        let docs = include_str!("lib.rs");
+        let documented: String = docs
+            .split("<!-- expansion -->")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- /expansion -->").next())
+            .expect("the expansion markers in lib.rs")
+            .lines()
+            .map(|line| line.trim_start().trim_start_matches("///"))
+            .filter(|line| !line.trim_start().starts_with("```"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let documented: TokenStream = documented.parse().expect("the documented expansion lexes");
+        let expanded = expand(
+            quote!(key = "order:<id>", ttl = "10s"),
+            quote! {
+                async fn pay(id: u64, amount: u64) -> Result<Receipt, AppError> { charge(id, amount).await }
+            },
+        );
+        assert_eq!(flat(documented), flat(expanded));
+    }
+
+    /// The tokens one by one, without the spacing `to_string` puts between
+    /// punctuation, which depends on how the tokens were made.
+    fn flat(tokens: TokenStream) -> Vec<String> {
+        tokens
+            .into_iter()
+            .flat_map(|token| match token {
+                TokenTree::Group(group) => {
+                    let (open, close) = match group.delimiter() {
+                        proc_macro2::Delimiter::Parenthesis => ("(", ")"),
+                        proc_macro2::Delimiter::Brace => ("{", "}"),
+                        proc_macro2::Delimiter::Bracket => ("[", "]"),
+                        proc_macro2::Delimiter::None => ("", ""),
+                    };
+                    let mut inner = vec![open.to_owned()];
+                    inner.extend(flat(group.stream()));
+                    inner.push(close.to_owned());
+                    inner
+                }
+                other => vec![other.to_string()],
+            })
+            .collect()
+    }
+
     #[test]
     fn field_paths_methods_and_options() {
         let output = expand_str(
