@@ -700,6 +700,53 @@ mod tests {
     }
 
     #[test]
+    fn wraps_only_the_body_inside_an_async_trait_method() {
+        let output = expand_str(
+            quote!(key = "pay:<self.tenant>:<order>"),
+            quote! {
+                #[allow(clippy::type_complexity)]
+                fn pay<'life0, 'async_trait>(&'life0 self, __arg1: (u64, u64))
+                    -> ::core::pin::Pin<Box<dyn ::core::future::Future<Output = Result<u64, E>> + ::core::marker::Send + 'async_trait>>
+                {
+                    Box::pin(async move {
+                        if let ::core::option::Option::Some(__ret) = ::core::option::Option::None::<Result<u64, E>> {
+                            return __ret;
+                        }
+                        let __self = self;
+                        let (order, amount) = { let __arg1 = __arg1; __arg1 };
+                        let __ret: Result<u64, E> = { Ok(order + amount + __self.base) };
+                        __ret
+                    })
+                }
+            },
+        );
+        println!("{output}");
+        assert!(!output.contains("compile_error"), "{output}");
+        // async-trait's statements are kept, in order, around the locked body.
+        assert!(
+            output.contains(
+                "Box :: pin (async move { if let :: core :: option :: Option :: Some (__ret)"
+            ),
+            "{output}"
+        );
+        assert!(
+            output.contains(
+                "let __self = self ; let (order , amount) = { let __arg1 = __arg1 ; __arg1 } ; \
+             let __ret : Result < u64 , E > = { let __key"
+            ),
+            "{output}"
+        );
+        // `<self.tenant>` reads the receiver where async-trait moved it.
+        assert!(output.contains("key_part (& __self . tenant)"), "{output}");
+        assert!(output.contains("key_part (& order)"), "{output}");
+        assert!(output.contains(
+            "if false { let __return_type : Result < u64 , E > = loop { } ; return __return_type ; } \
+             Ok (order + amount + __self . base) })"
+        ), "{output}");
+        assert!(output.ends_with("} ; __ret }) }"), "{output}");
+    }
+
+    #[test]
     fn literal_key_needs_no_format() {
         let output = expand_str(
             quote!(key = "jobs:{nightly}"),
@@ -788,6 +835,14 @@ mod tests {
                 quote!(key = "a"),
                 quote!(
                     async fn f() -> R;
+                ),
+            ),
+            (
+                quote!(key = "a"),
+                quote!(
+                    fn f(&self) -> BoxFuture<'_, R> {
+                        Box::pin(async move { Ok(()) })
+                    }
                 ),
             ),
             (quote!(key = "a"), quote!(this is not rust)),
