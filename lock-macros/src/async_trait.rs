@@ -2,7 +2,7 @@
 //!
 //! An attribute on the `impl` (or the trait) expands before the attributes on
 //! its methods, so `#[distributed_lock]` never sees the `async fn` the user
-//! wrote. async-trait (0.1.44 and newer) turns
+//! wrote. async-trait (the shape below is 0.1.92's) turns
 //!
 //! ```text
 //! async fn pay(&self, id: u64) -> Result<u64, E> { body }

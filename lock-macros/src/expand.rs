@@ -68,7 +68,7 @@ impl Shape {
         let message = match NotAsync::of(function) {
             NotAsync::AsyncTrait(body) => return Some(Shape::AsyncTrait(body)),
             NotAsync::UnknownAsyncBlock => format!(
-                "`#[distributed_lock]` found `fn {ident}` returning `Box::pin(async move {{ .. }})`, but not the original body in it: it knows the shape `#[async_trait]` 0.1.44 and newer give an `async fn`, not a hand-written boxed future; write `async fn {ident}` (in an `#[async_trait]` impl if the trait needs one), or take the lock inside the async block with `distlock::default_manager()?.lock(key).acquire().await?`"
+                "`#[distributed_lock]` found `fn {ident}` returning `Box::pin(async move {{ .. }})`, but not the original body in it: it recognises the body current `#[async_trait]` versions make of an `async fn`, not a hand-written boxed future; write `async fn {ident}` (in an `#[async_trait]` impl if the trait needs one), or take the lock inside the async block with `distlock::default_manager()?.lock(key).acquire().await?`"
             ),
             NotAsync::Sync => format!(
                 "`#[distributed_lock]` needs an `async fn`: taking the lock waits on Redis; write `async fn {ident}`"
