@@ -73,16 +73,15 @@ impl NotAsync {
 impl AsyncTraitBody {
     fn find(function: &ItemFn, pin: &Expr, async_block: &ExprAsync) -> Option<AsyncTraitBody> {
         let stmts = &async_block.block.stmts;
-        let (body_index, local, output, body) =
-            stmts.iter().enumerate().find_map(|(index, stmt)| {
-                let (local, output, body) = returned_body(stmt)?;
-                Some((index, local, output, body))
-            })?;
+        let (body_index, output, body) = stmts.iter().enumerate().find_map(|(index, stmt)| {
+            let (output, body) = returned_body(stmt)?;
+            Some((index, output, body))
+        })?;
         let rebindings: Vec<&Local> = stmts
             .iter()
             .take(body_index)
             .filter_map(|stmt| match stmt {
-                Stmt::Local(rebinding) if !std::ptr::eq(rebinding, local) => Some(rebinding),
+                Stmt::Local(rebinding) => Some(rebinding),
                 _ => None,
             })
             .collect();
@@ -124,10 +123,10 @@ fn boxed_async_block(block: &Block) -> Option<(&Expr, &ExprAsync)> {
     }
 }
 
-/// `let __ret: T = { body };`: the statement, `T`, and the body. A method
+/// `let __ret: T = { body };`: `T`, and the body. A method
 /// without a return type gets `let _: () = { body };`, recognised too so the
 /// error can say that a `Result` is missing.
-fn returned_body(stmt: &Stmt) -> Option<(&Local, &Type, &Block)> {
+fn returned_body(stmt: &Stmt) -> Option<(&Type, &Block)> {
     let Stmt::Local(local) = stmt else {
         return None;
     };
@@ -145,7 +144,7 @@ fn returned_body(stmt: &Stmt) -> Option<(&Local, &Type, &Block)> {
     }
     match &*init.expr {
         Expr::Block(block) if block.label.is_none() && block.attrs.is_empty() => {
-            Some((local, &typed.ty, &block.block))
+            Some((&typed.ty, &block.block))
         }
         _ => None,
     }
