@@ -121,6 +121,41 @@ async fn redlock_serializes_the_workers_before_and_after_two_of_five_nodes_stop(
 }
 
 #[tokio::test]
+async fn grpc_service_settles_one_region_at_a_time_across_replicas() {
+    let stdout = run("grpc_service").await;
+    let eu: Vec<&str> = stdout.lines().filter(|line| line.contains(" eu")).collect();
+    // Each `eu` settlement ends before the other replica's starts.
+    assert_eq!(
+        starts_and_ends(&eu.join("\n"), "settling", "settled"),
+        ["start", "end", "start", "end"],
+        "{stdout}"
+    );
+    // ... and the two are different replicas.
+    let replica = |line: &str| {
+        line.split(':')
+            .next()
+            .and_then(|head| head.split_whitespace().last())
+            .map(str::to_owned)
+    };
+    assert_ne!(replica(eu[0]), replica(eu[2]), "{stdout}");
+    // `us` has a lock of its own: it starts before the first `eu` one ends.
+    let first_settled = stdout
+        .lines()
+        .position(|line| line.ends_with("settled"))
+        .expect("a settlement finished");
+    let started_before = stdout
+        .lines()
+        .take(first_settled)
+        .filter(|line| line.contains("settling"))
+        .count();
+    assert_eq!(started_before, 2, "{stdout}");
+    assert!(
+        stdout.contains("increasing") && !stdout.contains("NOT increasing"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
 async fn scheduled_job_runs_each_tick_once() {
     let stdout = run("scheduled_job").await;
     assert_eq!(stdout.matches("ran 1 time(s)").count(), 3, "{stdout}");

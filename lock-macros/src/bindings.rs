@@ -1,13 +1,42 @@
 //! The names a key placeholder can start from: every binding the fn's
 //! parameter patterns introduce, plus the receiver.
 
-use syn::{FnArg, Ident, Pat, Signature, Token};
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::{Expr, FnArg, Ident, Local, Pat, Signature, Token, Type};
 
 /// What the parameters of one fn bind, in declaration order.
 pub(crate) struct Bindings {
-    /// The `self` token of the receiver, if the fn is a method.
-    pub(crate) receiver: Option<Token![self]>,
+    /// The receiver, if the fn is a method.
+    pub(crate) receiver: Option<Receiver>,
     pub(crate) names: Vec<Ident>,
+}
+
+/// Where a method's receiver is, for `<self.field>` placeholders.
+pub(crate) enum Receiver {
+    /// `self` itself, in an `async fn`.
+    SelfToken(Token![self]),
+    /// The local `#[async_trait]` moved `self` into (`__self`), inside its
+    /// async block; `self` may already have been moved there.
+    Rebound(Ident),
+}
+
+impl Receiver {
+    pub(crate) fn span(&self) -> Span {
+        match self {
+            Receiver::SelfToken(token) => token.span,
+            Receiver::Rebound(ident) => ident.span(),
+        }
+    }
+}
+
+impl ToTokens for Receiver {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            Receiver::SelfToken(token) => token.to_tokens(tokens),
+            Receiver::Rebound(ident) => ident.to_tokens(tokens),
+        }
+    }
 }
 
 impl Bindings {
@@ -18,11 +47,46 @@ impl Bindings {
         };
         for input in &sig.inputs {
             match input {
-                FnArg::Receiver(receiver) => bindings.receiver = Some(receiver.self_token),
+                FnArg::Receiver(receiver) => {
+                    bindings.receiver = Some(Receiver::SelfToken(receiver.self_token));
+                }
                 FnArg::Typed(typed) => collect(&typed.pat, &mut bindings.names),
             }
         }
         bindings
+    }
+
+    /// The names bound inside the async block `#[async_trait]` made of a
+    /// method, after its `rebindings`: the `let`s at the top of that block
+    /// that give the parameters back the names and patterns the user wrote.
+    ///
+    /// async-trait writes one `let` per parameter, in order, except for
+    /// parameters of reference type, which the block captures unchanged.
+    /// `None` when the `let`s do not line up with the parameters that way.
+    pub(crate) fn of_async_trait(sig: &Signature, rebindings: &[&Local]) -> Option<Bindings> {
+        let mut bindings = Bindings {
+            receiver: None,
+            names: Vec::new(),
+        };
+        let mut rebindings = rebindings.iter();
+        for input in &sig.inputs {
+            match input {
+                FnArg::Receiver(_) => {
+                    let local = rebindings.next()?;
+                    bindings.receiver = Some(Receiver::Rebound(rebound_receiver(local)?));
+                }
+                FnArg::Typed(typed) if matches!(*typed.ty, Type::Reference(_)) => {
+                    collect(&typed.pat, &mut bindings.names);
+                }
+                FnArg::Typed(_) => {
+                    let local = rebindings.next()?;
+                    if !is_positional(&local.pat) {
+                        collect(&local.pat, &mut bindings.names);
+                    }
+                }
+            }
+        }
+        rebindings.next().is_none().then_some(bindings)
     }
 
     /// The binding a placeholder root names; it carries the parameter's span.
@@ -38,6 +102,30 @@ impl Bindings {
             .chain(self.names.iter().map(Ident::to_string))
             .collect()
     }
+}
+
+/// `x` of `let x = self;` (or `let mut x = self;`).
+fn rebound_receiver(local: &Local) -> Option<Ident> {
+    let Pat::Ident(pat) = &local.pat else {
+        return None;
+    };
+    let init = local.init.as_ref()?;
+    match &*init.expr {
+        Expr::Path(path) if path.path.is_ident("self") => Some(pat.ident.clone()),
+        _ => None,
+    }
+}
+
+/// async-trait renames a `_` parameter to `__arg<i>`, with the macro's own
+/// hygiene: no placeholder can name it, so it is not offered as one.
+fn is_positional(pat: &Pat) -> bool {
+    let Pat::Ident(pat) = pat else {
+        return false;
+    };
+    pat.ident
+        .to_string()
+        .strip_prefix("__arg")
+        .is_some_and(|index| !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn collect(pat: &Pat, names: &mut Vec<Ident>) {

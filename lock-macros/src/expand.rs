@@ -4,11 +4,12 @@
 //! On any error the original item is emitted unchanged next to the
 //! `compile_error!`s, so the rest of the crate (and an IDE) still sees the fn.
 
-use proc_macro2::{Group, Literal, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Literal, Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{AttrStyle, Ident, ItemFn, LitStr, Path, ReturnType, Type};
+use syn::{AttrStyle, Attribute, Block, Expr, Ident, ItemFn, LitStr, Path, ReturnType, Stmt, Type};
 
+use crate::async_trait::{AsyncTraitBody, NotAsync};
 use crate::attr::LockArgs;
 use crate::bindings::Bindings;
 use crate::diagnostic::{self, Errors};
@@ -26,9 +27,16 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let args = LockArgs::parse(args, &mut errors);
-    let checked = Checked::new(&function, &args, &mut errors);
-    match checked {
-        Some(checked) if errors.is_empty() => generate(&function, &args, &checked),
+    let shape = Shape::of(&function, &mut errors);
+    let checked = Checked::new(&function, shape.as_ref(), &args, &mut errors);
+    match (shape, checked) {
+        (Some(shape), Some(checked)) if errors.is_empty() => {
+            let locked = locked_body(&args, &checked, shape.body(&function));
+            match &shape {
+                Shape::AsyncFn => async_fn(&function, &locked),
+                Shape::AsyncTrait(body) => async_trait_method(&function, body, locked),
+            }
+        }
         _ => with_errors(item, &errors),
     }
 }
@@ -37,6 +45,46 @@ fn with_errors(item: TokenStream, errors: &Errors) -> TokenStream {
     let mut output = item;
     output.extend(errors.to_compile_errors());
     output
+}
+
+/// Where the body the lock wraps is.
+enum Shape {
+    /// An `async fn`: its own body.
+    AsyncFn,
+    /// A method `#[async_trait]` rewrote into a plain fn: the body inside
+    /// its boxed async block.
+    AsyncTrait(Box<AsyncTraitBody>),
+}
+
+impl Shape {
+    /// The shape of `function`, or `None` (reported) when it has no async
+    /// body to lock.
+    fn of(function: &ItemFn, errors: &mut Errors) -> Option<Shape> {
+        let sig = &function.sig;
+        if sig.asyncness.is_some() {
+            return Some(Shape::AsyncFn);
+        }
+        let (fn_token, ident) = (&sig.fn_token, &sig.ident);
+        let message = match NotAsync::of(function) {
+            NotAsync::AsyncTrait(body) => return Some(Shape::AsyncTrait(body)),
+            NotAsync::UnknownAsyncBlock => format!(
+                "`#[distributed_lock]` found `fn {ident}` returning `Box::pin(async move {{ .. }})`, but not the original body in it: it recognises the body current `#[async_trait]` versions make of an `async fn`, not a hand-written boxed future; write `async fn {ident}` (in an `#[async_trait]` impl if the trait needs one), or take the lock inside the async block with `distlock::default_manager()?.lock(key).acquire().await?`"
+            ),
+            NotAsync::Sync => format!(
+                "`#[distributed_lock]` needs an `async fn`: taking the lock waits on Redis; write `async fn {ident}`"
+            ),
+        };
+        errors.push(syn::Error::new_spanned(quote!(#fn_token #ident), message));
+        None
+    }
+
+    /// The user's body.
+    fn body<'a>(&'a self, function: &'a ItemFn) -> &'a Block {
+        match self {
+            Shape::AsyncFn => &function.block,
+            Shape::AsyncTrait(body) => &body.body,
+        }
+    }
 }
 
 /// What the checks of the fn against the options produced, ready to generate.
@@ -51,70 +99,99 @@ struct Checked {
 }
 
 impl Checked {
-    fn new(function: &ItemFn, args: &LockArgs, errors: &mut Errors) -> Option<Checked> {
+    fn new(
+        function: &ItemFn,
+        shape: Option<&Shape>,
+        args: &LockArgs,
+        errors: &mut Errors,
+    ) -> Option<Checked> {
         let sig = &function.sig;
-        if sig.asyncness.is_none() {
-            let (fn_token, ident) = (&sig.fn_token, &sig.ident);
-            errors.push(syn::Error::new_spanned(
-                quote!(#fn_token #ident),
-                format!(
-                    "`#[distributed_lock]` needs an `async fn`: taking the lock waits on Redis; write `async fn {ident}`"
-                ),
-            ));
-        }
-        let (return_span, nameable_return_type) = match &sig.output {
-            ReturnType::Type(_, ty) => (
-                ty.span(),
-                (!mentions_impl_trait(ty)).then(|| (**ty).clone()),
-            ),
-            ReturnType::Default => {
-                errors.push(syn::Error::new(
-                    sig.ident.span(),
-                    format!(
-                        "`#[distributed_lock]` needs `{}` to return a `Result` whose error type implements `From<distlock::LockError>`: taking the lock can fail",
-                        sig.ident
-                    ),
-                ));
-                (sig.ident.span(), None)
+        let own_bindings;
+        let (bindings, output) = match shape {
+            Some(Shape::AsyncTrait(body)) => (&body.bindings, Some(&body.output)),
+            _ => {
+                own_bindings = Bindings::of(sig);
+                let output = match &sig.output {
+                    ReturnType::Type(_, ty) => Some(&**ty),
+                    ReturnType::Default => None,
+                };
+                (&own_bindings, output)
             }
         };
-
-        let bindings = Bindings::of(sig);
-        if let Some(guard) = &args.guard
-            && bindings.find(guard).is_some()
-        {
-            errors.push(syn::Error::new(
-                guard.span(),
-                format!(
-                    "`guard = {guard}` would hide the parameter `{guard}` inside the body; pick another name"
-                ),
-            ));
-        }
-
+        let (return_span, nameable_return_type) = check_return_type(&sig.ident, output, errors);
+        check_guard(args, bindings, errors);
         let key_lit = args.key.as_ref()?;
-        let template = match Template::parse(&key_lit.value()) {
-            Ok(template) => template,
-            Err(template_errors) => {
-                for error in template_errors {
-                    errors.push(syn::Error::new(key_lit.span(), error));
-                }
-                return None;
-            }
-        };
-        if template.parts.is_empty() {
-            errors.push(syn::Error::new(
-                key_lit.span(),
-                "the lock key is empty; name what the lock protects, like `key = \"order:<id>\"`",
-            ));
-            return None;
-        }
-        let key = key_expression(&template, key_lit, &bindings, args, errors)?;
+        let template = parse_key(key_lit, errors)?;
+        let key = key_expression(&template, key_lit, bindings, args, errors)?;
         Some(Checked {
             key,
             return_span,
             nameable_return_type,
         })
     }
+}
+
+/// The span to report a return type problem at, and the type when it can be
+/// named as a local's type (not `impl Trait`).
+fn check_return_type(
+    ident: &Ident,
+    output: Option<&Type>,
+    errors: &mut Errors,
+) -> (Span, Option<Type>) {
+    match output {
+        // async-trait writes `()` for a method without a return type.
+        Some(Type::Tuple(unit)) if unit.elems.is_empty() => {
+            errors.push(missing_result(ident));
+            (ident.span(), None)
+        }
+        Some(ty) => (ty.span(), (!mentions_impl_trait(ty)).then(|| ty.clone())),
+        None => {
+            errors.push(missing_result(ident));
+            (ident.span(), None)
+        }
+    }
+}
+
+fn missing_result(ident: &Ident) -> syn::Error {
+    syn::Error::new(
+        ident.span(),
+        format!(
+            "`#[distributed_lock]` needs `{ident}` to return a `Result` whose error type implements `From<distlock::LockError>`: taking the lock can fail"
+        ),
+    )
+}
+
+fn check_guard(args: &LockArgs, bindings: &Bindings, errors: &mut Errors) {
+    if let Some(guard) = &args.guard
+        && bindings.find(guard).is_some()
+    {
+        errors.push(syn::Error::new(
+            guard.span(),
+            format!(
+                "`guard = {guard}` would hide the parameter `{guard}` inside the body; pick another name"
+            ),
+        ));
+    }
+}
+
+fn parse_key(key_lit: &LitStr, errors: &mut Errors) -> Option<Template> {
+    let template = match Template::parse(&key_lit.value()) {
+        Ok(template) => template,
+        Err(template_errors) => {
+            for error in template_errors {
+                errors.push(syn::Error::new(key_lit.span(), error));
+            }
+            return None;
+        }
+    };
+    if template.parts.is_empty() {
+        errors.push(syn::Error::new(
+            key_lit.span(),
+            "the lock key is empty; name what the lock protects, like `key = \"order:<id>\"`",
+        ));
+        return None;
+    }
+    Some(template)
 }
 
 /// The block that builds the key `String`: literal text is pushed as is,
@@ -180,7 +257,7 @@ fn write_placeholder(
 ) -> Result<TokenStream, String> {
     let (root, span) = match &placeholder.root {
         Root::SelfValue => match &bindings.receiver {
-            Some(self_token) => (self_token.to_token_stream(), self_token.span),
+            Some(self_token) => (self_token.to_token_stream(), self_token.span()),
             None => {
                 return Err(format!(
                     "the placeholder `<{}>` uses `self`, but the fn has no `self` receiver; {}",
@@ -276,22 +353,9 @@ fn mentions_impl_trait(ty: &Type) -> bool {
     walk(ty.to_token_stream())
 }
 
-fn generate(function: &ItemFn, args: &LockArgs, checked: &Checked) -> TokenStream {
-    let ItemFn {
-        attrs,
-        vis,
-        modifiers,
-        sig,
-        block,
-    } = function;
-    let outer_attrs = attrs
-        .iter()
-        .filter(|attr| matches!(attr.style, AttrStyle::Outer));
-    let inner_attrs = attrs
-        .iter()
-        .filter(|attr| matches!(attr.style, AttrStyle::Inner(_)));
-    let defaultness = &modifiers.defaultness;
-
+/// The statements that replace the body: build the key, take the lock, run
+/// the body, release the lock, and return what the body returned.
+fn locked_body(args: &LockArgs, checked: &Checked, body: &Block) -> TokenStream {
     let krate = krate(args);
     let private = quote!(#krate::__private);
     // Mixed-site locals: the body cannot see or shadow them.
@@ -301,18 +365,7 @@ fn generate(function: &ItemFn, args: &LockArgs, checked: &Checked) -> TokenStrea
     let value = Ident::new("value", Span::mixed_site());
 
     let key_expr = &checked.key;
-    let manager = match &args.manager {
-        Some(name) => quote!(::core::option::Option::Some(#name)),
-        None => quote!(::core::option::Option::None),
-    };
-    let ttl = Literal::u64_suffixed(args.ttl_millis);
-    let wait = Literal::u64_suffixed(args.wait_millis);
-    let renew = args.renew;
-    let on_lost = if args.cancel_on_lost {
-        quote!(#private::OnLost::Cancel)
-    } else {
-        quote!(#private::OnLost::Continue)
-    };
+    let options = lock_options(args, &private);
     // At the return type, so a return type that is not a `Result`, or whose
     // error lacks `From<LockError>`, is reported there. rustc shows a span
     // with the macro's hygiene at the attribute whatever its location, so
@@ -326,66 +379,143 @@ fn generate(function: &ItemFn, args: &LockArgs, checked: &Checked) -> TokenStrea
         #[allow(clippy::useless_conversion)]
         ::core::result::Result::Err(#error) => return ::core::result::Result::Err(::core::convert::From::from(#error))
     };
-
     let user_guard = args
         .guard
         .as_ref()
         .map(|name| quote!(let #name: &#private::LockGuard = #private::LockedCall::guard(&#call);));
-    // Pins the body's output to the declared return type before the body is
-    // checked, so `return Err(Box::new(e))` and `?` coerce as they would in
-    // the original fn. It never runs.
-    let body = match &checked.nameable_return_type {
-        Some(return_type) => {
-            let fake = Ident::new("__return_type", Span::mixed_site());
-            quote! {{
-                #[allow(
-                    unknown_lints,
-                    unreachable_code,
-                    clippy::diverging_sub_expression,
-                    clippy::empty_loop,
-                    clippy::let_unit_value,
-                    clippy::needless_return,
-                )]
-                if false {
-                    let #fake: #return_type = loop {};
-                    return #fake;
-                }
-                #block
-            }}
-        }
-        None => block.to_token_stream(),
-    };
+    let body = body_block(body, checked.nameable_return_type.as_ref());
 
+    quote! {
+        let #key: ::std::string::String = #key_expr;
+        let #call = match #private::lock(&#options, #key).await {
+            ::core::result::Result::Ok(#value) => #value,
+            #return_error,
+        };
+        let #finished = {
+            #user_guard
+            #private::run(&#call, async move #body).await
+        };
+        match #private::release(#call, #finished).await {
+            ::core::result::Result::Ok(#value) => #value,
+            #return_error,
+        }
+    }
+}
+
+/// The `LockOptions` the attribute's options describe.
+fn lock_options(args: &LockArgs, private: &TokenStream) -> TokenStream {
+    let manager = match &args.manager {
+        Some(name) => quote!(::core::option::Option::Some(#name)),
+        None => quote!(::core::option::Option::None),
+    };
+    let ttl = Literal::u64_suffixed(args.ttl_millis);
+    let wait = Literal::u64_suffixed(args.wait_millis);
+    let renew = args.renew;
+    let on_lost = if args.cancel_on_lost {
+        quote!(#private::OnLost::Cancel)
+    } else {
+        quote!(#private::OnLost::Continue)
+    };
+    quote! {
+        #private::LockOptions {
+            manager: #manager,
+            ttl: ::core::time::Duration::from_millis(#ttl),
+            wait: ::core::time::Duration::from_millis(#wait),
+            renew: #renew,
+            on_lost: #on_lost,
+        }
+    }
+}
+
+/// The body's statements in braces of their own, behind a hint that pins the
+/// block's output to the declared return type before the body is checked, so
+/// `return Err(Box::new(e))` and `?` coerce as they would in the original fn.
+/// The hint never runs.
+///
+/// The statements are spliced, not the body nested as a block: a nested
+/// one-line `{ Ok(id) }` would be an unnecessary block in the user's code
+/// (`unused_braces`). The braces keep the body's span for type errors.
+fn body_block(body: &Block, return_type: Option<&Type>) -> TokenStream {
+    let hint = return_type.map(|return_type| {
+        let fake = Ident::new("__return_type", Span::mixed_site());
+        quote! {
+            #[allow(
+                unknown_lints,
+                unreachable_code,
+                clippy::diverging_sub_expression,
+                clippy::empty_loop,
+                clippy::let_unit_value,
+                clippy::needless_return,
+            )]
+            if false {
+                let #fake: #return_type = loop {};
+                return #fake;
+            }
+        }
+    });
+    let stmts = &body.stmts;
+    let mut block = Group::new(Delimiter::Brace, quote!(#hint #(#stmts)*));
+    block.set_span(body.brace_token.span.join());
+    block.into_token_stream()
+}
+
+/// An `async fn` with its body replaced by `locked`.
+fn async_fn(function: &ItemFn, locked: &TokenStream) -> TokenStream {
+    let (outer_attrs, inner_attrs) = split_attrs(function);
+    let ItemFn {
+        vis,
+        modifiers,
+        sig,
+        ..
+    } = function;
+    let defaultness = &modifiers.defaultness;
     quote! {
         #(#outer_attrs)*
         #vis #defaultness #sig {
             #(#inner_attrs)*
-            let #key: ::std::string::String = #key_expr;
-            let #call = match #private::lock(
-                &#private::LockOptions {
-                    manager: #manager,
-                    ttl: ::core::time::Duration::from_millis(#ttl),
-                    wait: ::core::time::Duration::from_millis(#wait),
-                    renew: #renew,
-                    on_lost: #on_lost,
-                },
-                #key,
-            )
-            .await
-            {
-                ::core::result::Result::Ok(#value) => #value,
-                #return_error,
-            };
-            let #finished = {
-                #user_guard
-                #private::run(&#call, async move #body).await
-            };
-            match #private::release(#call, #finished).await {
-                ::core::result::Result::Ok(#value) => #value,
-                #return_error,
-            }
+            #locked
         }
     }
+}
+
+/// A method as `#[async_trait]` left it, with the body inside its boxed async
+/// block replaced by `locked`. The rest of the block, async-trait's own
+/// statements, stays as it was.
+fn async_trait_method(
+    function: &ItemFn,
+    body: &AsyncTraitBody,
+    locked: TokenStream,
+) -> TokenStream {
+    let (outer_attrs, inner_attrs) = split_attrs(function);
+    let ItemFn {
+        vis,
+        modifiers,
+        sig,
+        ..
+    } = function;
+    let defaultness = &modifiers.defaultness;
+    let pin = &body.pin;
+    let mut async_block = body.async_block.clone();
+    if let Some(Stmt::Local(local)) = async_block.block.stmts.get_mut(body.body_index)
+        && let Some(init) = &mut local.init
+    {
+        *init.expr = Expr::Verbatim(quote!({ #locked }));
+    }
+    quote! {
+        #(#outer_attrs)*
+        #vis #defaultness #sig {
+            #(#inner_attrs)*
+            #pin(#async_block)
+        }
+    }
+}
+
+/// The fn's outer attributes, and the inner ones that go at the top of its body.
+fn split_attrs(function: &ItemFn) -> (Vec<&Attribute>, Vec<&Attribute>) {
+    function
+        .attrs
+        .iter()
+        .partition(|attr| matches!(attr.style, AttrStyle::Outer))
 }
 
 /// The error for an item `#[distributed_lock]` cannot apply to.
@@ -487,6 +617,55 @@ mod tests {
         assert!(output.contains("let __return_type : Result < u64 , AppError > = loop { }"));
     }
 
+    /// The expansion shown in the attribute's docs (lib.rs, between the
+    /// `expansion` markers) is the real one: docs.rs never shows a sketch
+    /// the macro has moved away from.
+    #[test]
+    fn the_documented_expansion_is_the_expansion() {
+        let docs = include_str!("lib.rs");
+        let documented: String = docs
+            .split("<!-- expansion -->")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- /expansion -->").next())
+            .expect("the expansion markers in lib.rs")
+            .lines()
+            .map(|line| line.trim_start().trim_start_matches("///"))
+            .filter(|line| !line.trim_start().starts_with("```"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let documented: TokenStream = documented.parse().expect("the documented expansion lexes");
+        let expanded = expand(
+            quote!(key = "order:<id>", ttl = "10s"),
+            quote! {
+                async fn pay(id: u64, amount: u64) -> Result<Receipt, AppError> { charge(id, amount).await }
+            },
+        );
+        assert_eq!(flat(documented), flat(expanded));
+    }
+
+    /// The tokens one by one, without the spacing `to_string` puts between
+    /// punctuation, which depends on how the tokens were made.
+    fn flat(tokens: TokenStream) -> Vec<String> {
+        tokens
+            .into_iter()
+            .flat_map(|token| match token {
+                TokenTree::Group(group) => {
+                    let (open, close) = match group.delimiter() {
+                        proc_macro2::Delimiter::Parenthesis => ("(", ")"),
+                        proc_macro2::Delimiter::Brace => ("{", "}"),
+                        proc_macro2::Delimiter::Bracket => ("[", "]"),
+                        proc_macro2::Delimiter::None => ("", ""),
+                    };
+                    let mut inner = vec![open.to_owned()];
+                    inner.extend(flat(group.stream()));
+                    inner.push(close.to_owned());
+                    inner
+                }
+                other => vec![other.to_string()],
+            })
+            .collect()
+    }
+
     #[test]
     fn field_paths_methods_and_options() {
         let output = expand_str(
@@ -518,6 +697,53 @@ mod tests {
             !output.contains("__return_type"),
             "impl Trait cannot be named"
         );
+    }
+
+    #[test]
+    fn wraps_only_the_body_inside_an_async_trait_method() {
+        let output = expand_str(
+            quote!(key = "pay:<self.tenant>:<order>"),
+            quote! {
+                #[allow(clippy::type_complexity)]
+                fn pay<'life0, 'async_trait>(&'life0 self, __arg1: (u64, u64))
+                    -> ::core::pin::Pin<Box<dyn ::core::future::Future<Output = Result<u64, E>> + ::core::marker::Send + 'async_trait>>
+                {
+                    Box::pin(async move {
+                        if let ::core::option::Option::Some(__ret) = ::core::option::Option::None::<Result<u64, E>> {
+                            return __ret;
+                        }
+                        let __self = self;
+                        let (order, amount) = { let __arg1 = __arg1; __arg1 };
+                        let __ret: Result<u64, E> = { Ok(order + amount + __self.base) };
+                        __ret
+                    })
+                }
+            },
+        );
+        println!("{output}");
+        assert!(!output.contains("compile_error"), "{output}");
+        // async-trait's statements are kept, in order, around the locked body.
+        assert!(
+            output.contains(
+                "Box :: pin (async move { if let :: core :: option :: Option :: Some (__ret)"
+            ),
+            "{output}"
+        );
+        assert!(
+            output.contains(
+                "let __self = self ; let (order , amount) = { let __arg1 = __arg1 ; __arg1 } ; \
+             let __ret : Result < u64 , E > = { let __key"
+            ),
+            "{output}"
+        );
+        // `<self.tenant>` reads the receiver where async-trait moved it.
+        assert!(output.contains("key_part (& __self . tenant)"), "{output}");
+        assert!(output.contains("key_part (& order)"), "{output}");
+        assert!(output.contains(
+            "if false { let __return_type : Result < u64 , E > = loop { } ; return __return_type ; } \
+             Ok (order + amount + __self . base) })"
+        ), "{output}");
+        assert!(output.ends_with("} ; __ret }) }"), "{output}");
     }
 
     #[test]
@@ -609,6 +835,14 @@ mod tests {
                 quote!(key = "a"),
                 quote!(
                     async fn f() -> R;
+                ),
+            ),
+            (
+                quote!(key = "a"),
+                quote!(
+                    fn f(&self) -> BoxFuture<'_, R> {
+                        Box::pin(async move { Ok(()) })
+                    }
                 ),
             ),
             (quote!(key = "a"), quote!(this is not rust)),
