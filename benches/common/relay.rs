@@ -25,6 +25,8 @@ const TURN_POLL_SECS: f64 = 0.1;
 #[derive(Debug, Clone, Copy)]
 pub struct Hold {
     pub process: usize,
+    /// Just before the acquire was called.
+    pub asked_ns: u64,
     /// Just after the acquire returned.
     pub holding_ns: u64,
     /// Just before the release was sent.
@@ -44,6 +46,9 @@ pub struct CrossHandoffs {
     pub samples: Waits,
     /// Successive holds in one process: the turn-taking failed.
     pub same_process: u64,
+    /// The next holder called acquire only after the release had started,
+    /// so nobody was waiting: not a handoff, left out of the samples.
+    pub late_waiter: u64,
     /// A next holder holding before the previous one started releasing: the
     /// clocks are not comparable after all (never seen on Linux).
     pub inversions: u64,
@@ -71,6 +76,7 @@ pub async fn pass_in_turns(
             break;
         }
         first = false;
+        let asked_ns = monotonic_ns()?;
         let held = tokio::time::timeout_at(window.drain_deadline(), contender.acquire(key))
             .await
             .map_err(|_| "the relay lock was never handed over")??;
@@ -89,6 +95,7 @@ pub async fn pass_in_turns(
         if window.contains(holding) {
             holds.holds.push(Hold {
                 process: me,
+                asked_ns,
                 holding_ns,
                 release_ns,
             });
@@ -140,6 +147,8 @@ pub fn handoffs(processes: &[Holds]) -> CrossHandoffs {
             found.same_process += 1;
         } else if next.holding_ns < previous.release_ns {
             found.inversions += 1;
+        } else if next.asked_ns > previous.release_ns {
+            found.late_waiter += 1;
         } else {
             found
                 .samples
@@ -150,12 +159,12 @@ pub fn handoffs(processes: &[Holds]) -> CrossHandoffs {
 }
 
 impl Holds {
-    /// `holding:release,…` in nanoseconds, for a child's result line.
+    /// `asked:holding:release,…` in nanoseconds, for a child's result line.
     pub fn encode(&self) -> String {
         let parts: Vec<String> = self
             .holds
             .iter()
-            .map(|hold| format!("{}:{}", hold.holding_ns, hold.release_ns))
+            .map(|hold| format!("{}:{}:{}", hold.asked_ns, hold.holding_ns, hold.release_ns))
             .collect();
         format!("holds={}", parts.join(","))
     }
@@ -168,14 +177,18 @@ impl Holds {
             .split(',')
             .filter(|part| !part.is_empty())
             .map(|part| {
-                let (holding, release) = part
-                    .split_once(':')
-                    .ok_or_else(|| format!("bad hold {part:?}"))?;
-                let number = |text: &str| text.parse().map_err(|_| format!("bad hold {part:?}"));
+                let numbers = part
+                    .split(':')
+                    .map(|text| text.parse().map_err(|_| format!("bad hold {part:?}")))
+                    .collect::<Result<Vec<u64>, String>>()?;
+                let [asked_ns, holding_ns, release_ns] = numbers[..] else {
+                    return Err(format!("bad hold {part:?}"));
+                };
                 Ok(Hold {
                     process,
-                    holding_ns: number(holding)?,
-                    release_ns: number(release)?,
+                    asked_ns,
+                    holding_ns,
+                    release_ns,
                 })
             })
             .collect::<Result<_, String>>()?;

@@ -157,6 +157,15 @@ pub fn waits(percentiles: Option<Percentiles>) -> String {
     )
 }
 
+/// `1.07`, `∞` when a task got nothing, `n/a` without tasks.
+pub fn spread(max_over_min: Option<f64>) -> String {
+    match max_over_min {
+        None => "n/a".to_owned(),
+        Some(spread) if spread.is_infinite() => "∞".to_owned(),
+        Some(spread) => format!("{spread:.2}"),
+    }
+}
+
 /// `12,345/s`.
 pub fn rate(per_second: f64) -> String {
     format!("{}/s", thousands(per_second.round() as u64))
