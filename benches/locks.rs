@@ -811,9 +811,7 @@ impl Harness {
                     report::waits(waits),
                     report::thousands(tally.waits.count() as u64),
                     per_task,
-                    tally
-                        .max_over_min()
-                        .map_or("n/a".to_owned(), |f| format!("{f:.2}")),
+                    report::spread(tally.max_over_min()),
                     format!("{} / {}", tally.errors, tally.abandoned),
                 ]
             })
