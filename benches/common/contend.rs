@@ -68,6 +68,17 @@ impl Tally {
         self.acquisitions as f64 / window.as_secs_f64()
     }
 
+    /// Most acquisitions of one task over the fewest of another; infinite
+    /// when a task got none, `None` without tasks.
+    pub fn max_over_min(&self) -> Option<f64> {
+        let min = *self.per_task.iter().min()?;
+        let max = *self.per_task.iter().max()?;
+        Some(match min {
+            0 => f64::INFINITY,
+            _ => max as f64 / min as f64,
+        })
+    }
+
     fn failed(&mut self, error: &BenchError) {
         self.errors += 1;
         self.first_error.get_or_insert_with(|| error.to_string());

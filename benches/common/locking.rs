@@ -18,8 +18,12 @@ const DISTLOCK_WAIT: Duration = Duration::from_secs(600);
 const FIXED_POLL_INTERVAL: Duration = Duration::from_millis(100);
 const BACKOFF_FIRST: Duration = Duration::from_millis(1);
 const BACKOFF_CAP: Duration = Duration::from_millis(100);
+/// The seed protocol's wait on a held key: a uniformly random pause up to
+/// rslock's default retry delay, retried until the lock is won, which is what
+/// `rslock::LockManager::acquire` does and what its users copy.
+const SEED_RETRY_CAP: Duration = Duration::from_millis(200);
 
-/// The owner-checked delete of the common examples.
+/// The owner-checked delete of the common examples and of the seed protocol.
 static OWNER_CHECKED_DEL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         "if redis.call('get', KEYS[1]) == ARGV[1] then \
@@ -33,8 +37,17 @@ static OWNER_CHECKED_DEL: LazyLock<Script> = LazyLock::new(|| {
 /// One way of taking and releasing a lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
-    /// `manager.lock(key).ttl(..).wait(..).acquire()`, `guard.release()`.
+    /// `manager.lock(key).ttl(..).wait(..).acquire()`, `guard.release()`;
+    /// a Redlock manager when given several servers.
     Distlock,
+    /// The seed protocol: `SET key <uuid v4> NX PX 10000`, released by the
+    /// owner-checked Lua compare-and-delete through `EVALSHA`. On a held key
+    /// it sleeps a random 0–200 ms and retries, as rslock's `acquire` does.
+    Seed,
+    /// rslock 0.10 with its defaults (3 tries per `lock`, a random 0–200 ms
+    /// between tries, `acquire` looping over `lock` until it wins); Redlock
+    /// over every server it is given.
+    Rslock,
     /// `SET key val NX PX 10000` then `DEL key`: the floor for one
     /// uncontended lock cycle, with no ownership check at all.
     SetDel,
@@ -46,8 +59,10 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    const ALL: [Algorithm; 4] = [
+    const ALL: [Algorithm; 6] = [
         Algorithm::Distlock,
+        Algorithm::Seed,
+        Algorithm::Rslock,
         Algorithm::SetDel,
         Algorithm::FixedPoll,
         Algorithm::BackoffPoll,
@@ -57,6 +72,8 @@ impl Algorithm {
     pub fn id(self) -> &'static str {
         match self {
             Algorithm::Distlock => "distlock",
+            Algorithm::Seed => "seed",
+            Algorithm::Rslock => "rslock",
             Algorithm::SetDel => "set-del",
             Algorithm::FixedPoll => "poll-100ms",
             Algorithm::BackoffPoll => "poll-backoff",
@@ -71,9 +88,27 @@ impl Algorithm {
     pub fn label(self) -> &'static str {
         match self {
             Algorithm::Distlock => "distlock",
+            Algorithm::Seed => "seed protocol (SET NX PX uuid, Lua CAS-DEL)",
+            Algorithm::Rslock => "rslock 0.10 (defaults: 3 tries, 0-200 ms retry)",
             Algorithm::SetDel => "SET NX PX + DEL",
             Algorithm::FixedPoll => "SET NX EX, sleep 100 ms",
             Algorithm::BackoffPoll => "SET NX PX, backoff 1-100 ms",
+        }
+    }
+
+    /// How this algorithm waits once the key is held; `attempt` counts the
+    /// failed tries of this acquisition, from 0.
+    fn retry_delay(self, attempt: u32, rng: &mut Rng) -> Option<Duration> {
+        match self {
+            Algorithm::FixedPoll => Some(FIXED_POLL_INTERVAL),
+            Algorithm::BackoffPoll => {
+                let cap = BACKOFF_FIRST
+                    .saturating_mul(1 << attempt.min(16))
+                    .min(BACKOFF_CAP);
+                Some(rng.up_to(cap))
+            }
+            Algorithm::Seed => Some(rng.up_to(SEED_RETRY_CAP)),
+            Algorithm::SetDel | Algorithm::Distlock | Algorithm::Rslock => None,
         }
     }
 }
@@ -88,33 +123,42 @@ pub struct Locker {
 #[derive(Clone)]
 enum Backend {
     Distlock(LockManager),
+    Rslock(rslock::LockManager),
     Redis(ConnectionManager),
 }
 
 /// A lock one task holds.
 pub enum Held {
     Distlock(LockGuard),
+    Rslock(rslock::LockGuard),
     Redis { key: String, owner: String },
 }
 
 impl Locker {
     /// Opens the one connection this process's tasks share.
     pub async fn connect(algorithm: Algorithm, url: &str) -> Result<Locker, BenchError> {
-        let backend = match algorithm {
-            Algorithm::Distlock => Backend::Distlock(LockManager::builder(url).build().await?),
-            _ => Backend::Redis(connect_plain(url).await?),
-        };
-        Ok(Locker { algorithm, backend })
+        Self::connect_nodes(algorithm, &[url.to_owned()]).await
     }
 
-    /// distlock on a Redlock manager over the independent servers `nodes`,
-    /// with the default per-node timeout.
-    pub async fn redlock(nodes: &[String]) -> Result<Locker, BenchError> {
-        let manager = LockManager::redlock(nodes).build().await?;
-        Ok(Locker {
-            algorithm: Algorithm::Distlock,
-            backend: Backend::Distlock(manager),
-        })
+    /// `algorithm` over `nodes`: one server, or Redlock over several
+    /// independent servers (distlock and rslock only), each with its defaults.
+    pub async fn connect_nodes(
+        algorithm: Algorithm,
+        nodes: &[String],
+    ) -> Result<Locker, BenchError> {
+        let backend = match (algorithm, nodes) {
+            (_, []) => return Err("no server to lock on".into()),
+            (Algorithm::Distlock, [url]) => {
+                Backend::Distlock(LockManager::builder(url.as_str()).build().await?)
+            }
+            (Algorithm::Distlock, _) => {
+                Backend::Distlock(LockManager::redlock(nodes).build().await?)
+            }
+            (Algorithm::Rslock, _) => Backend::Rslock(rslock::LockManager::new(nodes.to_vec())),
+            (_, [url]) => Backend::Redis(connect_plain(url).await?),
+            (_, _) => return Err(format!("{} runs on one server only", algorithm.label()).into()),
+        };
+        Ok(Locker { algorithm, backend })
     }
 
     /// The per-task handle: its own owner tokens and jitter.
@@ -150,7 +194,7 @@ pub struct Contender {
 impl Contender {
     /// Waits until the lock `key` is ours.
     pub async fn acquire(&mut self, key: &str) -> Result<Held, BenchError> {
-        let mut conn = match &self.locker.backend {
+        match &self.locker.backend {
             Backend::Distlock(manager) => {
                 let guard = manager
                     .lock(key)
@@ -158,15 +202,33 @@ impl Contender {
                     .wait(DISTLOCK_WAIT)
                     .acquire()
                     .await?;
-                return Ok(Held::Distlock(guard));
+                Ok(Held::Distlock(guard))
             }
-            Backend::Redis(conn) => conn.clone(),
+            Backend::Rslock(manager) => Ok(Held::Rslock(manager.acquire(key, LEASE).await?)),
+            Backend::Redis(conn) => {
+                let conn = conn.clone();
+                self.acquire_plain(conn, key).await
+            }
+        }
+    }
+
+    /// `SET NX` until it is stored, waiting between tries as the algorithm does.
+    async fn acquire_plain(
+        &mut self,
+        mut conn: ConnectionManager,
+        key: &str,
+    ) -> Result<Held, BenchError> {
+        let algorithm = self.locker.algorithm;
+        let owner = match algorithm {
+            Algorithm::Seed => uuid::Uuid::new_v4().to_string(),
+            _ => {
+                self.acquisitions += 1;
+                format!("{}{}", self.owner_prefix, self.acquisitions)
+            }
         };
-        self.acquisitions += 1;
-        let owner = format!("{}{}", self.owner_prefix, self.acquisitions);
         let mut set = redis::cmd("SET");
         set.arg(key).arg(&owner).arg("NX");
-        match self.locker.algorithm {
+        match algorithm {
             Algorithm::FixedPoll => set.arg("EX").arg(LEASE.as_secs()),
             _ => set.arg("PX").arg(LEASE.as_millis() as u64),
         };
@@ -179,20 +241,10 @@ impl Contender {
                     owner,
                 });
             }
-            let delay = match self.locker.algorithm {
-                Algorithm::FixedPoll => FIXED_POLL_INTERVAL,
-                Algorithm::BackoffPoll => {
-                    let cap = BACKOFF_FIRST
-                        .saturating_mul(1 << attempt.min(16))
-                        .min(BACKOFF_CAP);
-                    attempt += 1;
-                    self.rng.up_to(cap)
-                }
-                Algorithm::SetDel => {
-                    return Err(format!("`{key}` is held although only one task uses it").into());
-                }
-                Algorithm::Distlock => unreachable!("distlock returned above"),
-            };
+            let delay = algorithm
+                .retry_delay(attempt, &mut self.rng)
+                .ok_or_else(|| format!("`{key}` is held although only one task uses it"))?;
+            attempt += 1;
             tokio::time::sleep(delay).await;
         }
     }
@@ -204,6 +256,11 @@ impl Contender {
                     ReleaseOutcome::Released => Ok(()),
                     outcome => Err(format!("distlock release found {outcome:?}").into()),
                 };
+            }
+            // rslock's release is best effort and reports nothing.
+            Held::Rslock(guard) => {
+                guard.release().await;
+                return Ok(());
             }
             Held::Redis { key, owner } => (key, owner),
         };

@@ -4,6 +4,8 @@ pub mod contend;
 pub mod handoff;
 pub mod locking;
 pub mod procs;
+pub mod redis_time;
+pub mod relay;
 pub mod report;
 pub mod settings;
 pub mod stats;

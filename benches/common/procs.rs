@@ -1,57 +1,110 @@
-//! Several processes contending on one key. The bench binary re-executes
-//! itself as children; they start at one shared wall-clock instant, and each
-//! prints one result line that the parent merges.
+//! Several processes on one key. The bench binary re-executes itself as
+//! children; they start at one shared wall-clock instant, and each prints one
+//! result line that the parent merges.
 
 use std::io::Read;
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::contend::{self, DRAIN_LIMIT, Tally, Window};
-use super::locking::{Algorithm, BenchError, Locker};
+use super::locking::{self, Algorithm, BenchError, Locker};
+use super::relay::{self, Holds};
 use super::stats::Waits;
 
 const ROLE_ENV: &str = "DISTLOCK_BENCH_ROLE";
-const URL_ENV: &str = "DISTLOCK_BENCH_URL";
+const URLS_ENV: &str = "DISTLOCK_BENCH_URLS";
 const ALGORITHM_ENV: &str = "DISTLOCK_BENCH_ALGORITHM";
 const TASKS_ENV: &str = "DISTLOCK_BENCH_TASKS";
+const HOLD_ENV: &str = "DISTLOCK_BENCH_HOLD_US";
+const PROCESS_ENV: &str = "DISTLOCK_BENCH_PROCESS";
 const KEY_ENV: &str = "DISTLOCK_BENCH_KEY";
 const START_AT_ENV: &str = "DISTLOCK_BENCH_START_AT_UNIX_MS";
 const WARMUP_ENV: &str = "DISTLOCK_BENCH_WARMUP_MS";
 const MEASURE_ENV: &str = "DISTLOCK_BENCH_MEASURE_MS";
-const CHILD_ROLE: &str = "contender";
+const CONTENDER_ROLE: &str = "contender";
+const RELAY_ROLE: &str = "relay";
 /// Marks the one stdout line a child reports on.
 const RESULT_TAG: &str = "DISTLOCK_BENCH_RESULT";
 /// Time the children get to start and connect before the common start.
 const STARTUP_ALLOWANCE: Duration = Duration::from_millis(1500);
+/// Processes of the cross-process handoff: they pass the lock back and forth.
+pub const RELAY_PROCESSES: usize = 2;
 
 /// What each child process runs.
 #[derive(Debug, Clone)]
 pub struct ChildPlan {
-    pub url: String,
+    /// One server, or the nodes of a Redlock.
+    pub urls: Vec<String>,
     pub algorithm: Algorithm,
-    /// Tasks per process, all on `key`.
-    pub tasks: usize,
+    pub work: ChildWork,
     pub key: String,
     pub warmup: Duration,
     pub measure: Duration,
 }
 
-/// Whether this process was started by [`run`] as a child.
-pub fn is_child() -> bool {
-    std::env::var(ROLE_ENV).is_ok_and(|role| role == CHILD_ROLE)
+/// What the children do on the key.
+#[derive(Debug, Clone, Copy)]
+pub enum ChildWork {
+    /// `tasks` tasks per process contend on the key (see `contend::run`).
+    Contend { tasks: usize },
+    /// One task per process; the processes hand the lock to each other in
+    /// turn, each holding it for `hold` (see `relay::pass_in_turns`).
+    Relay { hold: Duration },
 }
 
-/// Runs `processes` children of `plan` at once and merges what they report.
+impl ChildWork {
+    fn role(self) -> &'static str {
+        match self {
+            ChildWork::Contend { .. } => CONTENDER_ROLE,
+            ChildWork::Relay { .. } => RELAY_ROLE,
+        }
+    }
+}
+
+/// Whether this process was started by [`run`] as a child.
+pub fn is_child() -> bool {
+    std::env::var(ROLE_ENV).is_ok_and(|role| role == CONTENDER_ROLE || role == RELAY_ROLE)
+}
+
+/// Runs `processes` contending children of `plan` and merges their tallies.
 pub async fn run(plan: &ChildPlan, processes: usize) -> Result<Tally, BenchError> {
+    let mut tally = Tally::default();
+    for (process, line) in run_children(plan, processes).await?.iter().enumerate() {
+        tally.merge(decode(line).map_err(|e| format!("child process {process}: {e}"))?);
+    }
+    Ok(tally)
+}
+
+/// Runs [`RELAY_PROCESSES`] relay children of `plan`; the holds of each.
+pub async fn relay(plan: &ChildPlan) -> Result<Vec<Holds>, BenchError> {
+    run_children(plan, RELAY_PROCESSES)
+        .await?
+        .iter()
+        .enumerate()
+        .map(|(process, line)| {
+            Holds::decode(process, line).map_err(|e| format!("child process {process}: {e}").into())
+        })
+        .collect()
+}
+
+/// Starts the children, waits for all of them, and returns the result line
+/// of each, in process order.
+async fn run_children(plan: &ChildPlan, processes: usize) -> Result<Vec<String>, BenchError> {
     let exe = std::env::current_exe()?;
     let start_at = unix_millis() + STARTUP_ALLOWANCE.as_millis() as u64;
+    let (tasks, hold) = match plan.work {
+        ChildWork::Contend { tasks } => (tasks, Duration::ZERO),
+        ChildWork::Relay { hold } => (1, hold),
+    };
     let mut children = Vec::with_capacity(processes);
     for process in 0..processes {
         let mut child = tokio::process::Command::new(&exe)
-            .env(ROLE_ENV, CHILD_ROLE)
-            .env(URL_ENV, &plan.url)
+            .env(ROLE_ENV, plan.work.role())
+            .env(URLS_ENV, plan.urls.join(","))
             .env(ALGORITHM_ENV, plan.algorithm.id())
-            .env(TASKS_ENV, plan.tasks.to_string())
+            .env(TASKS_ENV, tasks.to_string())
+            .env(HOLD_ENV, hold.as_micros().to_string())
+            .env(PROCESS_ENV, process.to_string())
             .env(KEY_ENV, &plan.key)
             .env(START_AT_ENV, start_at.to_string())
             .env(WARMUP_ENV, plan.warmup.as_millis().to_string())
@@ -76,7 +129,7 @@ pub async fn run(plan: &ChildPlan, processes: usize) -> Result<Tally, BenchError
     let outputs = tokio::time::timeout(limit, futures_util::future::join_all(children))
         .await
         .map_err(|_| format!("the child processes did not finish within {limit:?}"))?;
-    let mut tally = Tally::default();
+    let mut lines = Vec::with_capacity(processes);
     for (process, output) in outputs {
         let output = output?;
         if !output.status.success() {
@@ -87,9 +140,9 @@ pub async fn run(plan: &ChildPlan, processes: usize) -> Result<Tally, BenchError
             .lines()
             .find_map(|line| line.strip_prefix(RESULT_TAG))
             .ok_or_else(|| format!("child process {process} printed no result line"))?;
-        tally.merge(decode(line).map_err(|e| format!("child process {process}: {e}"))?);
+        lines.push(line.trim().to_owned());
     }
-    Ok(tally)
+    Ok(lines)
 }
 
 /// The whole life of a child process.
@@ -104,32 +157,41 @@ pub fn child_main() -> ExitCode {
 }
 
 fn child() -> Result<(), BenchError> {
-    let url = env(URL_ENV)?;
+    let urls: Vec<String> = env(URLS_ENV)?.split(',').map(str::to_owned).collect();
     let algorithm = Algorithm::from_id(&env(ALGORITHM_ENV)?).ok_or("unknown algorithm")?;
-    let tasks: usize = env(TASKS_ENV)?.parse()?;
     let key = env(KEY_ENV)?;
     let start_at: u64 = env(START_AT_ENV)?.parse()?;
     let warmup = Duration::from_millis(env(WARMUP_ENV)?.parse()?);
     let measure = Duration::from_millis(env(MEASURE_ENV)?.parse()?);
+    let role = env(ROLE_ENV)?;
     exit_with_parent();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let tally = runtime.block_on(async {
-        let locker = Locker::connect(algorithm, &url).await?;
+    let line = runtime.block_on(async {
+        let locker = Locker::connect_nodes(algorithm, &urls).await?;
         let begin = instant_of(start_at);
         tokio::time::sleep_until(begin.into()).await;
         let window = Window::after_warmup(begin, warmup, measure);
-        Ok::<_, BenchError>(contend::run(&locker, vec![key; tasks], window).await)
+        if role == RELAY_ROLE {
+            let hold = Duration::from_micros(env(HOLD_ENV)?.parse()?);
+            let me: usize = env(PROCESS_ENV)?.parse()?;
+            let signals = locking::connect_plain(&urls[0]).await?;
+            let holds = relay::pass_in_turns(&locker, signals, &key, me, hold, window).await?;
+            return Ok::<_, BenchError>(holds.encode());
+        }
+        let tasks: usize = env(TASKS_ENV)?.parse()?;
+        let tally = contend::run(&locker, vec![key; tasks], window).await;
+        if let Some(error) = &tally.first_error {
+            eprintln!(
+                "distlock bench child {}: {} errors, first: {error}",
+                std::process::id(),
+                tally.errors
+            );
+        }
+        Ok(encode(&tally))
     })?;
-    if let Some(error) = &tally.first_error {
-        eprintln!(
-            "distlock bench child {}: {} errors, first: {error}",
-            std::process::id(),
-            tally.errors
-        );
-    }
-    println!("{RESULT_TAG} {}", encode(&tally));
+    println!("{RESULT_TAG} {line}");
     Ok(())
 }
 

@@ -4,41 +4,101 @@ use std::time::Duration;
 
 use super::stats::Percentiles;
 
-/// One line of the final table: distlock against one baseline.
+/// One line of the final table: one target of issue 13, as measured.
 #[derive(Debug, Clone)]
-pub struct Row {
-    pub benchmark: String,
-    pub distlock: String,
+pub struct TargetLine {
+    /// `U1` … `R1`.
+    pub id: &'static str,
+    pub figure: String,
     pub baseline: String,
-    pub baseline_figure: String,
     pub ratio: String,
-    pub distlock_wait: String,
-    pub baseline_wait: String,
+    pub target: &'static str,
+    pub checks: Vec<Check>,
 }
 
-const SUMMARY_HEADERS: [&str; 7] = [
-    "Benchmark",
+/// One condition of a target.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub what: &'static str,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Met,
+    Missed,
+    /// A figure was missing (no sample, or a zero baseline).
+    NotMeasured,
+}
+
+impl Check {
+    /// `value ≥ bound`; an absent value is not measured.
+    pub fn at_least(what: &'static str, value: Option<f64>, bound: f64) -> Check {
+        Check::compare(what, value, |value| value >= bound)
+    }
+
+    /// `value ≤ bound`; an absent value is not measured.
+    pub fn at_most(what: &'static str, value: Option<f64>, bound: f64) -> Check {
+        Check::compare(what, value, |value| value <= bound)
+    }
+
+    fn compare(what: &'static str, value: Option<f64>, holds: impl Fn(f64) -> bool) -> Check {
+        let outcome = match value {
+            Some(value) if value.is_finite() && holds(value) => Outcome::Met,
+            Some(value) if value.is_finite() || value == f64::INFINITY => Outcome::Missed,
+            _ => Outcome::NotMeasured,
+        };
+        Check { what, outcome }
+    }
+}
+
+impl TargetLine {
+    /// `met`, or `missed: p99` listing the conditions not met.
+    pub fn verdict(&self) -> String {
+        let listed = |outcome: Outcome| {
+            self.checks
+                .iter()
+                .filter(|check| check.outcome == outcome)
+                .map(|check| check.what)
+                .collect::<Vec<_>>()
+        };
+        let missed = listed(Outcome::Missed);
+        let unmeasured = listed(Outcome::NotMeasured);
+        match (missed.is_empty(), unmeasured.is_empty()) {
+            (true, true) => "met".to_owned(),
+            (false, true) => format!("missed: {}", missed.join(", ")),
+            (true, false) => format!("not measured: {}", unmeasured.join(", ")),
+            (false, false) => format!(
+                "missed: {}; not measured: {}",
+                missed.join(", "),
+                unmeasured.join(", ")
+            ),
+        }
+    }
+}
+
+const SUMMARY_HEADERS: [&str; 6] = [
+    "id",
     "distlock",
-    "Baseline",
-    "Baseline figure",
-    "Ratio distlock/baseline",
-    "distlock wait p50 / p99 / max",
-    "Baseline wait p50 / p99 / max",
+    "baseline (same run)",
+    "ratio",
+    "target",
+    "verdict",
 ];
 
-/// The final table, in markdown.
-pub fn print_summary(rows: &[Row]) {
-    let cells: Vec<Vec<String>> = rows
+/// The final table, in markdown, in the order of `ids`.
+pub fn print_summary(lines: &[TargetLine], ids: &[&str]) {
+    let cells: Vec<Vec<String>> = ids
         .iter()
-        .map(|row| {
+        .filter_map(|id| lines.iter().find(|line| line.id == *id))
+        .map(|line| {
             vec![
-                row.benchmark.clone(),
-                row.distlock.clone(),
-                row.baseline.clone(),
-                row.baseline_figure.clone(),
-                row.ratio.clone(),
-                row.distlock_wait.clone(),
-                row.baseline_wait.clone(),
+                line.id.to_owned(),
+                line.figure.clone(),
+                line.baseline.clone(),
+                line.ratio.clone(),
+                line.target.to_owned(),
+                line.verdict(),
             ]
         })
         .collect();
@@ -97,18 +157,28 @@ pub fn waits(percentiles: Option<Percentiles>) -> String {
     )
 }
 
+/// `1.07`, `∞` when a task got nothing, `n/a` without tasks.
+pub fn spread(max_over_min: Option<f64>) -> String {
+    match max_over_min {
+        None => "n/a".to_owned(),
+        Some(spread) if spread.is_infinite() => "∞".to_owned(),
+        Some(spread) => format!("{spread:.2}"),
+    }
+}
+
 /// `12,345/s`.
 pub fn rate(per_second: f64) -> String {
     format!("{}/s", thousands(per_second.round() as u64))
 }
 
-/// `0.62×`, or `n/a` when the denominator is zero.
-pub fn ratio(numerator: f64, denominator: f64) -> String {
-    if denominator > 0.0 {
-        format!("{:.2}×", numerator / denominator)
-    } else {
-        "n/a".to_owned()
-    }
+/// `0.62×`, or `n/a` when there is no quotient.
+pub fn ratio(quotient: Option<f64>) -> String {
+    quotient.map_or_else(|| "n/a".to_owned(), |quotient| format!("{quotient:.2}×"))
+}
+
+/// `numerator / denominator`, `None` when the denominator is not positive.
+pub fn quotient(numerator: f64, denominator: f64) -> Option<f64> {
+    (denominator > 0.0).then(|| numerator / denominator)
 }
 
 pub fn thousands(n: u64) -> String {

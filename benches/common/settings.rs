@@ -20,7 +20,7 @@ pub struct Settings {
 
 impl Settings {
     /// Reads [`MEASURE_ENV`], [`WARMUP_ENV`] and the first argument that is
-    /// not a flag (a substring of benchmark names). Flags such as the `--bench`
+    /// not a flag (a part of a benchmark's name, or a target id). Flags such as the `--bench`
     /// cargo passes are ignored.
     pub fn from_env_and_args() -> Result<Settings, String> {
         let measure = seconds_from_env(MEASURE_ENV, DEFAULT_MEASURE)?;
@@ -34,11 +34,12 @@ impl Settings {
         })
     }
 
-    /// Whether the benchmark `name` passes the filter.
-    pub fn selects(&self, name: &str) -> bool {
-        self.filter
-            .as_deref()
-            .is_none_or(|filter| name.contains(filter))
+    /// Whether the benchmark `name`, which measures the targets `ids`,
+    /// passes the filter: a part of its name, or one of its ids (`u2`, `H1`).
+    pub fn selects(&self, name: &str, ids: &[&str]) -> bool {
+        self.filter.as_deref().is_none_or(|filter| {
+            name.contains(filter) || ids.iter().any(|id| id.eq_ignore_ascii_case(filter))
+        })
     }
 
     pub fn filter(&self) -> Option<&str> {
