@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::backend::{Backend, Ownership};
+use crate::background;
 use crate::guard::Grant;
 use crate::keyspace::LockKeys;
 use crate::lease::{self, Validity};
@@ -114,9 +115,7 @@ impl Renewals {
             .is_none_or(JoinHandle::is_finished)
         {
             let watchdog = watch(self.shared.clone(), backend.clone());
-            schedule.watchdog = tokio::runtime::Handle::try_current()
-                .ok()
-                .map(|runtime| runtime.spawn(watchdog));
+            schedule.watchdog = background::spawn(watchdog);
         }
         drop(schedule);
         self.shared.added.notify_one();
@@ -125,6 +124,17 @@ impl Renewals {
             id,
             stop,
         }
+    }
+}
+
+impl Renewals {
+    /// Stops renewing every lock: the manager shuts down and releases them.
+    /// An extension in flight may still land before its release; being
+    /// owner-checked, it cannot bring a released lock back.
+    pub(crate) fn stop_all(&self) {
+        self.shared.schedule().leases.clear();
+        // The watchdog wakes, finds nothing to renew, and ends.
+        self.shared.added.notify_one();
     }
 }
 

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::{Attempt, Subscription};
 use crate::guard::Grant;
+use crate::background;
 use crate::keyspace::LockKeys;
 use crate::local_queue::LocalTurn;
 use crate::{LockError, LockGuard, LockManager, lease, metrics, reentrancy};
@@ -34,6 +35,9 @@ const MAX_NAP: Duration = Duration::from_millis(500);
 /// served in arrival order, only the first of them contending in Redis.
 /// Inside a `#[distributed_lock]` body, a request for a key the task already
 /// holds (on the same manager) returns at once with a nested guard.
+///
+/// Once the manager is [shut down](LockManager::shutdown), requests fail
+/// with [`LockError::ShutDown`], also those already waiting.
 #[derive(Debug, Clone)]
 #[must_use = "a lock request does nothing until `acquire` or `try_acquire` is awaited"]
 pub struct LockRequest {
@@ -103,6 +107,9 @@ impl LockRequest {
     async fn acquire_within(self, wait: Duration) -> Result<LockGuard, LockError> {
         let ttl = lease::validate(self.ttl)?;
         let keys = LockKeys::new(self.manager.key_prefix(), &self.key)?;
+        if self.manager.holdings().is_closed() {
+            return Err(self.shut_down());
+        }
         if let Some(outer) = reentrancy::find(self.manager.id(), &self.key) {
             // Joining is only sound while the outer lock is still certainly ours.
             if outer.validity.is_over() {
@@ -112,9 +119,10 @@ impl LockRequest {
         }
         let started = Instant::now();
         let deadline = started.checked_add(wait);
-        let Ok((turn, mut contended)) = self.local_turn(wait, deadline).await else {
-            return Err(self.timeout(started));
-        };
+        let (turn, mut contended) = self
+            .local_turn(wait, deadline)
+            .await
+            .map_err(|why| self.interrupted(why, started))?;
         let backend = self.manager.backend();
         let mut subscription: Option<Subscription> = None;
         loop {
@@ -139,7 +147,7 @@ impl LockRequest {
                     if valid_until > Instant::now() {
                         metrics::acquired(self.manager.name(), started.elapsed(), contended);
                         let grant = Grant {
-                            key: self.key,
+                            key: self.key.clone(),
                             keys,
                             owner,
                             fencing_token,
@@ -147,7 +155,10 @@ impl LockRequest {
                             ttl,
                             renew: self.renew,
                         };
-                        return Ok(LockGuard::new(self.manager, grant, turn));
+                        return match LockGuard::new(self.manager.clone(), grant, turn) {
+                            Ok(guard) => Ok(guard),
+                            Err(refused) => Err(self.give_back(refused).await),
+                        };
                     }
                     // The lease ran out before the answer arrived (a slow round
                     // trip, a paused process): it is not safe to use. Give it
@@ -164,7 +175,9 @@ impl LockRequest {
                     if left.is_zero() {
                         return Err(self.timeout(started));
                     }
-                    tokio::time::sleep(retry_in.min(left)).await;
+                    self.wait_for(None, tokio::time::sleep(retry_in.min(left)))
+                        .await
+                        .map_err(|why| self.interrupted(why, started))?;
                     continue;
                 }
             };
@@ -177,13 +190,11 @@ impl LockRequest {
             }
             let Some(subscription) = subscription.as_mut() else {
                 // Subscribe, then try again at once: a release from now on wakes us.
-                let subscribe = backend.subscribe(&keys);
-                subscription = Some(match deadline {
-                    Some(deadline) => tokio::time::timeout_at(deadline.into(), subscribe)
+                subscription = Some(
+                    self.wait_for(deadline, backend.subscribe(&keys))
                         .await
-                        .map_err(|_| self.timeout(started))?,
-                    None => subscribe.await,
-                });
+                        .map_err(|why| self.interrupted(why, started))?,
+                );
                 continue;
             };
             // A release wakes us; the timer covers a holder that crashed (its
@@ -192,37 +203,90 @@ impl LockRequest {
                 .map_or(MAX_NAP, |r| r + Duration::from_millis(1))
                 .min(MAX_NAP)
                 .min(left);
-            tokio::select! {
-                () = subscription.woken() => {}
-                () = tokio::time::sleep(nap) => {}
-            }
+            let woken = async {
+                tokio::select! {
+                    () = subscription.woken() => {}
+                    () = tokio::time::sleep(nap) => {}
+                }
+            };
+            self.wait_for(None, woken)
+                .await
+                .map_err(|why| self.interrupted(why, started))?;
         }
+    }
+
+    /// Awaits `step` until `deadline` (`None`: no limit), unless the
+    /// manager shuts down first. Only waiting pays for watching the
+    /// shutdown; an uncontended lock never gets here.
+    async fn wait_for<T>(
+        &self,
+        deadline: Option<Instant>,
+        step: impl Future<Output = T>,
+    ) -> Result<T, Interrupted> {
+        let step = async {
+            match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline.into(), step)
+                    .await
+                    .map_err(|_| Interrupted::TimedOut),
+                None => Ok(step.await),
+            }
+        };
+        tokio::select! {
+            biased;
+            () = self.manager.holdings().closed() => Err(Interrupted::ShutDown),
+            done = step => done,
+        }
+    }
+
+    /// The manager was shut down after this request's lock was granted:
+    /// releases it, owner-checked, and reports the shutdown.
+    async fn give_back(&self, refused: Grant) -> LockError {
+        let in_flight = InFlight::new(&self.manager, &refused.keys, &refused.owner);
+        if self
+            .manager
+            .backend()
+            .release(&refused.keys, &refused.owner)
+            .await
+            .is_ok()
+        {
+            in_flight.settled();
+        }
+        self.shut_down()
     }
 
     /// Waits for this task's turn among the waiters of this process:
     /// `Ok(None)` to contend without one (the turn holder outlived its
-    /// validity), `Err(())` when the wait ran out first. The flag tells
-    /// whether another task of this process was ahead.
+    /// validity), `Err` when the wait ran out or the manager shut down
+    /// first. The flag tells whether another task of this process was ahead.
     async fn local_turn(
         &self,
         wait: Duration,
         deadline: Option<Instant>,
-    ) -> Result<(Option<LocalTurn>, bool), ()> {
+    ) -> Result<(Option<LocalTurn>, bool), Interrupted> {
         let queues = self.manager.queues();
         // Nobody of this process on the key (the usual case): no waiting machinery.
         match queues.try_turn(&self.key) {
             Ok(turn) => return Ok((Some(turn), false)),
             Err(true) => return Ok((None, true)),
-            Err(false) if wait.is_zero() => return Err(()),
+            Err(false) if wait.is_zero() => return Err(Interrupted::TimedOut),
             Err(false) => {}
         }
-        let turn = match deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline.into(), queues.turn(&self.key))
-                .await
-                .map_err(|_| ())?,
-            None => queues.turn(&self.key).await,
-        };
+        let turn = self.wait_for(deadline, queues.turn(&self.key)).await?;
         Ok((turn, true))
+    }
+
+    fn interrupted(&self, why: Interrupted, started: Instant) -> LockError {
+        match why {
+            Interrupted::TimedOut => self.timeout(started),
+            Interrupted::ShutDown => self.shut_down(),
+        }
+    }
+
+    fn shut_down(&self) -> LockError {
+        LockError::ShutDown {
+            key: self.key.clone(),
+            manager: self.manager.name().to_owned(),
+        }
     }
 
     fn timeout(&self, started: Instant) -> LockError {
@@ -232,6 +296,12 @@ impl LockRequest {
             waited: started.elapsed(),
         }
     }
+}
+
+/// Why a request stopped waiting.
+enum Interrupted {
+    TimedOut,
+    ShutDown,
 }
 
 /// An acquire attempt whose answer has not arrived. If the caller's future is
@@ -265,15 +335,14 @@ impl Drop for InFlight<'_> {
         if self.settled {
             return;
         }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (backend, keys, owner) = (
-                self.manager.backend().clone(),
-                self.keys.clone(),
-                self.owner.to_owned(),
-            );
-            runtime.spawn(async move {
-                let _ = backend.release(&keys, &owner).await;
-            });
-        }
+        let (backend, keys, owner) = (
+            self.manager.backend().clone(),
+            self.keys.clone(),
+            self.owner.to_owned(),
+        );
+        // Outside a runtime the lease is left to run out.
+        let _ = background::spawn(async move {
+            let _ = backend.release(&keys, &owner).await;
+        });
     }
 }

@@ -195,9 +195,8 @@ impl Pushes {
         if self.resubscribing.swap(true, Ordering::SeqCst) {
             return;
         }
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn(resubscribe(Arc::downgrade(self)))),
-            Err(_) => self.resubscribing.store(false, Ordering::SeqCst),
+        if crate::background::spawn(resubscribe(Arc::downgrade(self))).is_none() {
+            self.resubscribing.store(false, Ordering::SeqCst);
         }
     }
 }

@@ -44,8 +44,8 @@ use self::quorum::{Ballot, Findings, quorum};
 use super::protocol::Connection;
 use super::wakeup::{self, Wakeups};
 use super::{Attempt, Fault, Ownership, Settings, client};
-use crate::LockError;
 use crate::keyspace::LockKeys;
+use crate::{LockError, background};
 
 /// The shortest spread of the random pause after split votes: below it,
 /// contenders' retries would still collide on tokio's 1 ms timer ticks.
@@ -169,7 +169,7 @@ impl Redlock {
                 // reconnect), and a lock on more than a bare majority
                 // survives more nodes failing. Each lease they set holds
                 // our token, so the release and the renewal find it.
-                in_background(async move { while answers.next().await.is_some() {} });
+                let _ = background::spawn(async move { while answers.next().await.is_some() {} });
                 return Ok(Attempt::Acquired { fencing_token });
             }
         }
@@ -192,7 +192,7 @@ impl Redlock {
             if findings.owned_by_quorum() {
                 // The other nodes are freed now rather than at the end of
                 // the lease, without the caller waiting for them.
-                in_background(async move { while answers.next().await.is_some() {} });
+                let _ = background::spawn(async move { while answers.next().await.is_some() {} });
                 return Ok(Ownership::Owned);
             }
         }
@@ -266,7 +266,7 @@ impl Redlock {
                     let _ = connection.give_back(&lock.0, &lock.1).await;
                 }
             });
-            in_background(join_all(late));
+            let _ = background::spawn(join_all(late));
         }
         join_all(
             ballot
@@ -334,9 +334,3 @@ fn reject_repeated_servers(urls: &[String], clients: &[redis::Client]) -> Result
     Ok(())
 }
 
-/// Drives `work` to its end on the current runtime, without waiting for it.
-fn in_background<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) {
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        runtime.spawn(work);
-    }
-}

@@ -224,9 +224,7 @@ impl<L: Link> Drop for Subscription<L> {
         };
         // Without a runtime the idle entry stays subscribed, and is reused by
         // the next waiter of this key.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(unsubscribe);
-        }
+        let _ = crate::background::spawn(unsubscribe);
     }
 }
 

@@ -89,11 +89,9 @@ impl Shared {
         if self.running.swap(true, Ordering::SeqCst) {
             return;
         }
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(dispatch(Arc::downgrade(self), self.shutdown.clone()));
-            }
-            Err(_) => self.running.store(false, Ordering::SeqCst),
+        let dispatcher = dispatch(Arc::downgrade(self), self.shutdown.clone());
+        if crate::background::spawn(dispatcher).is_none() {
+            self.running.store(false, Ordering::SeqCst);
         }
     }
 }

@@ -1,0 +1,106 @@
+//! Work handed to the current tokio runtime without waiting for it: the
+//! one home of "spawn it if there is a runtime", and of work that must be
+//! done even if that runtime is shutting down (a dropped guard's release).
+//!
+//! What tokio does while a runtime shuts down (measured on tokio 1.x, both
+//! flavors): tasks are dropped on a thread that is still inside the
+//! runtime, so `Handle::try_current` succeeds there, but `spawn` refuses
+//! new tasks: it drops the future before returning, on the calling thread,
+//! and returns a handle that is already finished. A task in flight is
+//! dropped where it stands.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+/// Runs `work` on the current tokio runtime without waiting for it; `None`
+/// (and `work` dropped) outside any runtime.
+pub(crate) fn spawn<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> Option<JoinHandle<T>> {
+    let runtime = tokio::runtime::Handle::try_current().ok()?;
+    Some(runtime.spawn(work))
+}
+
+/// Runs `work` on the current tokio runtime without waiting for it, and
+/// makes sure `redo` runs if `work` cannot finish there: when the runtime
+/// refuses the task or drops it half-way because it is shutting down.
+///
+/// `redo` then runs on a short-lived thread of its own, on a
+/// current-thread runtime, for at most `bound`, and the dropping thread
+/// waits for it. Blocking is the exception here: it only happens while the
+/// runtime is being torn down, when no other task of that runtime can run
+/// anyway, and not waiting would let the process exit first. `redo` must be
+/// safe to run after `work` did part of its job (an owner-checked release
+/// is). Outside any runtime, neither runs.
+pub(crate) fn spawn_finishing<W, R, F>(work: W, redo: R, bound: Duration) -> Option<JoinHandle<()>>
+where
+    W: Future<Output = ()> + Send + 'static,
+    R: FnOnce() -> F + Send + 'static,
+    F: Future<Output = ()> + 'static,
+{
+    // Outside any runtime there is no teardown to make up for, and
+    // blocking a thread that might belong to another executor is no fix.
+    let runtime = tokio::runtime::Handle::try_current().ok()?;
+    // Captured by the task, so it is dropped with it: finished or not, run
+    // or never polled.
+    let mut unfinished = Unfinished {
+        redo: Some(Box::new(move || Box::pin(redo()) as Pin<Box<dyn Future<Output = ()>>>)),
+        bound,
+    };
+    Some(runtime.spawn(async move {
+        work.await;
+        unfinished.done();
+    }))
+}
+
+/// Work to redo on a runtime of its own.
+type Redo = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()>>> + Send>;
+
+/// Work a task has not finished yet; redone elsewhere if the task is dropped.
+struct Unfinished {
+    redo: Option<Redo>,
+    bound: Duration,
+}
+
+impl Unfinished {
+    fn done(&mut self) {
+        self.redo = None;
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if let Some(redo) = self.redo.take() {
+            run_on_own_thread(redo, self.bound);
+        }
+    }
+}
+
+/// Runs `redo` to its end, or for at most `bound`, on a new thread with its
+/// own runtime, and waits for that thread.
+fn run_on_own_thread(redo: Redo, bound: Duration) {
+    let thread = std::thread::Builder::new()
+        .name("distlock-release".to_owned())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            match runtime {
+                Ok(runtime) => {
+                    let _ = runtime.block_on(async { tokio::time::timeout(bound, redo()).await });
+                }
+                Err(error) => tracing::warn!(%error, "cannot start a runtime to finish a release"),
+            }
+        });
+    match thread {
+        Ok(thread) => {
+            if thread.join().is_err() {
+                tracing::warn!("finishing a release on its own thread panicked");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot start a thread to finish a release"),
+    }
+}
