@@ -186,7 +186,9 @@ pub async fn release<T>(call: LockedCall, finished: Finished<T>) -> Result<T, Lo
         Ok(ReleaseOutcome::Nested) => "nested",
         Err(LockError::ShutDown { .. }) => {
             span.in_scope(|| {
-                tracing::warn!("the lock manager shut down while the body ran and released the lock under it");
+                tracing::warn!(
+                    "the lock manager shut down while the body ran and released the lock under it"
+                );
             });
             "released by shutdown"
         }

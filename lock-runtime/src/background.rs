@@ -47,7 +47,9 @@ where
     // Captured by the task, so it is dropped with it: finished or not, run
     // or never polled.
     let mut unfinished = Unfinished {
-        redo: Some(Box::new(move || Box::pin(redo()) as Pin<Box<dyn Future<Output = ()>>>)),
+        redo: Some(Box::new(move || {
+            Box::pin(redo()) as Pin<Box<dyn Future<Output = ()>>>
+        })),
         bound,
     };
     Some(runtime.spawn(async move {

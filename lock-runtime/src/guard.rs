@@ -206,7 +206,8 @@ impl LockGuard {
     /// what it protects, or pass the [fencing token](Self::fencing_token) so
     /// the storage can reject late writes.
     pub fn is_held(&self) -> bool {
-        self.held().is_some_and(|held| !held.lock.validity.is_over())
+        self.held()
+            .is_some_and(|held| !held.lock.validity.is_over())
     }
 
     /// Completes when the lock is lost: when its validity runs out before
@@ -385,7 +386,7 @@ impl Drop for LockGuard {
 async fn release_again(backend: Arc<Backend>, lock: Arc<Holding>) {
     while let Err(fault) = backend.release(&lock.keys, &lock.owner).await {
         tracing::debug!(key = %lock.key, %fault, "releasing a lock after its runtime shut down failed; retrying");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 

@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use crate::backend::{Attempt, Subscription};
-use crate::guard::Grant;
 use crate::background;
+use crate::guard::Grant;
 use crate::keyspace::LockKeys;
 use crate::local_queue::LocalTurn;
 use crate::{LockError, LockGuard, LockManager, lease, metrics, reentrancy};

@@ -333,4 +333,3 @@ fn reject_repeated_servers(urls: &[String], clients: &[redis::Client]) -> Result
     }
     Ok(())
 }
-
