@@ -220,7 +220,33 @@ async fn axum_orders_answers_409_for_a_busy_order_and_serves_other_orders() {
             .all(|(status, text)| *status == 200 && text.contains("moved 10 from 1 to 2")),
         "{transfers:?}"
     );
-    child.kill().await.expect("stop the server");
+
+    // SIGTERM while a payment runs: it finishes (drained), then the
+    // process shuts distlock down and exits on its own.
+    let paying = tokio::spawn(post(port, "/orders/8/pay", ""));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pid = child.id().expect("running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let (status, text) = paying.await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    let exited = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exited after SIGTERM")
+        .expect("wait");
+    assert!(exited.success(), "{exited:?}");
+    let mut rest = Vec::new();
+    while let Some(line) = lines.next_line().await.expect("read stdout") {
+        rest.push(line);
+    }
+    assert!(
+        rest.iter().any(|l| l.starts_with("shutting down"))
+            && rest.iter().any(|l| l.starts_with("distlock shut down")),
+        "{rest:?}"
+    );
 }
 
 /// Runs `exit_while_holding` on its own Redis: `main` returns while a
