@@ -301,20 +301,22 @@ async fn a_body_still_running_is_cancelled_and_its_lock_released() {
         matches!(&result, Err(AppError::Lock(LockError::Lost { key })) if key == "export:1"),
         "{result:?}"
     );
-    let trace = trace.lock().unwrap();
-    let dropped = trace.dropped.expect("the body was cancelled");
+    let (dropped, last_tick) = {
+        let trace = trace.lock().unwrap();
+        (trace.dropped, trace.last_tick)
+    };
+    let dropped = dropped.expect("the body was cancelled");
     assert!(
         dropped.saturating_duration_since(shut_down) < Duration::from_millis(100),
         "dropped {:?} after the shutdown",
         dropped.saturating_duration_since(shut_down)
     );
     // Marked lost before the release went out: no poll of the body after it.
-    let (last_tick, _) = trace.last_tick.unwrap();
+    let (last_tick, _) = last_tick.unwrap();
     assert!(
         last_tick <= shut_down,
         "the body ran after its lock was released"
     );
-    drop(trace);
 
     let again = export(2, Shared::default()).await;
     assert!(
@@ -347,4 +349,124 @@ async fn an_in_memory_manager_shuts_down_the_same_way() {
         manager.lock("job").acquire().await,
         Err(LockError::ShutDown { .. })
     ));
+}
+
+/// Builds a manager on a new runtime of `flavor` and spawns tasks on it
+/// that each hold one of `keys` for a minute; once they all hold theirs,
+/// runs `then` and drops the runtime (as `#[tokio::main]` does when `main`
+/// returns), and tells how long dropping it took.
+fn drop_runtime_while_tasks_hold(
+    flavor: &str,
+    manager: impl std::future::Future<Output = LockManager>,
+    keys: &[&'static str],
+    then: impl FnOnce(),
+) -> Duration {
+    let runtime = match flavor {
+        "current_thread" => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    }
+    .enable_all()
+    .build()
+    .unwrap();
+    runtime.block_on(async {
+        let manager = manager.await;
+        let (holding, mut held) = tokio::sync::mpsc::unbounded_channel();
+        for &key in keys {
+            let (manager, holding) = (manager.clone(), holding.clone());
+            tokio::spawn(async move {
+                let _guard = common::hold(&manager, key).await;
+                holding.send(()).unwrap();
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            });
+        }
+        for _ in keys {
+            held.recv().await.unwrap();
+        }
+    });
+    then();
+    let started = Instant::now();
+    drop(runtime);
+    started.elapsed()
+}
+
+fn leases_left(server: &RedisServer) -> Vec<String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(common::lease_keys(server))
+}
+
+#[test]
+fn locks_of_tasks_dropped_as_their_runtime_shuts_down_are_released_before_it_is_gone() {
+    for flavor in ["current_thread", "multi_thread"] {
+        let server = RedisServer::start();
+        let keys = ["task:1", "task:2", "task:3"];
+        let took = drop_runtime_while_tasks_hold(flavor, common::manager(&server), &keys, || {
+            assert_eq!(leases_left(&server).len(), keys.len());
+        });
+        assert_eq!(leases_left(&server), Vec::<String>::new(), "{flavor}");
+        assert!(took < Duration::from_secs(1), "{flavor}: {took:?}");
+    }
+}
+
+#[test]
+fn with_redis_unreachable_a_runtime_shutting_down_waits_for_one_release_at_most() {
+    let server = RedisServer::start();
+    let proxy = FaultProxy::start(server.port());
+    let command_timeout = Duration::from_millis(300);
+    let manager = LockManager::builder(proxy.url())
+        .command_timeout(command_timeout)
+        .build();
+    let keys = ["cut:1", "cut:2", "cut:3"];
+    let took = drop_runtime_while_tasks_hold(
+        "current_thread",
+        async { manager.await.unwrap() },
+        &keys,
+        || proxy.blackhole(),
+    );
+    // One release runs into the command timeout plus 100 ms; the others
+    // are not tried. Three in a row would take 1.2 s.
+    assert!(took >= command_timeout, "{took:?}");
+    assert!(
+        took < command_timeout + Duration::from_millis(400),
+        "{took:?}"
+    );
+    assert_eq!(
+        leases_left(&server).len(),
+        keys.len(),
+        "left to their leases"
+    );
+}
+
+#[test]
+fn on_a_cluster_and_on_redlock_too_the_locks_of_dropped_tasks_are_released() {
+    let cluster = lock_testkit::RedisCluster::start(3, 0);
+    let seeds = cluster.seed_urls();
+    let keys = ["cluster:1", "cluster:2", "cluster:3"];
+    let on_cluster = common::cluster::manager(&seeds, "shutdown:");
+    drop_runtime_while_tasks_hold("multi_thread", on_cluster, &keys, || {});
+    let left = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let other = common::cluster::manager(&seeds, "shutdown:").await;
+            let mut left = Vec::new();
+            for key in keys {
+                if other.lock(key).try_acquire().await.unwrap().is_none() {
+                    left.push(key);
+                }
+            }
+            left
+        });
+    assert_eq!(left, Vec::<&str>::new(), "still held on the cluster");
+
+    let nodes = lock_testkit::start_many(3);
+    let urls: Vec<String> = nodes.iter().map(RedisServer::url).collect();
+    let on_redlock = async { LockManager::redlock(urls.clone()).build().await.unwrap() };
+    drop_runtime_while_tasks_hold("current_thread", on_redlock, &["redlock:1"], || {});
+    for node in &nodes {
+        assert_eq!(leases_left(node), Vec::<String>::new(), "{}", node.url());
+    }
 }

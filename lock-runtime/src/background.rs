@@ -11,7 +11,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
@@ -29,13 +28,13 @@ pub(crate) fn spawn<T: Send + 'static>(
 /// refuses the task or drops it half-way because it is shutting down.
 ///
 /// `redo` then runs on a short-lived thread of its own, on a
-/// current-thread runtime, for at most `bound`, and the dropping thread
-/// waits for it. Blocking is the exception here: it only happens while the
+/// current-thread runtime, and the dropping thread waits for it, so `redo`
+/// must bound itself. Blocking is the exception here: it only happens while the
 /// runtime is being torn down, when no other task of that runtime can run
 /// anyway, and not waiting would let the process exit first. `redo` must be
 /// safe to run after `work` did part of its job (an owner-checked release
 /// is). Outside any runtime, neither runs.
-pub(crate) fn spawn_finishing<W, R, F>(work: W, redo: R, bound: Duration) -> Option<JoinHandle<()>>
+pub(crate) fn spawn_finishing<W, R, F>(work: W, redo: R) -> Option<JoinHandle<()>>
 where
     W: Future<Output = ()> + Send + 'static,
     R: FnOnce() -> F + Send + 'static,
@@ -50,7 +49,6 @@ where
         redo: Some(Box::new(move || {
             Box::pin(redo()) as Pin<Box<dyn Future<Output = ()>>>
         })),
-        bound,
     };
     Some(runtime.spawn(async move {
         work.await;
@@ -64,7 +62,6 @@ type Redo = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()>>> + Send>;
 /// Work a task has not finished yet; redone elsewhere if the task is dropped.
 struct Unfinished {
     redo: Option<Redo>,
-    bound: Duration,
 }
 
 impl Unfinished {
@@ -76,14 +73,14 @@ impl Unfinished {
 impl Drop for Unfinished {
     fn drop(&mut self) {
         if let Some(redo) = self.redo.take() {
-            run_on_own_thread(redo, self.bound);
+            run_on_own_thread(redo);
         }
     }
 }
 
-/// Runs `redo` to its end, or for at most `bound`, on a new thread with its
-/// own runtime, and waits for that thread.
-fn run_on_own_thread(redo: Redo, bound: Duration) {
+/// Runs `redo` to its end on a new thread with its own runtime, and waits
+/// for that thread.
+fn run_on_own_thread(redo: Redo) {
     let thread = std::thread::Builder::new()
         .name("distlock-release".to_owned())
         .spawn(move || {
@@ -91,9 +88,7 @@ fn run_on_own_thread(redo: Redo, bound: Duration) {
                 .enable_all()
                 .build();
             match runtime {
-                Ok(runtime) => {
-                    let _ = runtime.block_on(async { tokio::time::timeout(bound, redo()).await });
-                }
+                Ok(runtime) => runtime.block_on(redo()),
                 Err(error) => tracing::warn!(%error, "cannot start a runtime to finish a release"),
             }
         });

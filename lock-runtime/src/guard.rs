@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::{Backend, Ownership};
+use crate::backend::Ownership;
 use crate::background;
 use crate::holdings::{Holding, HoldingId, Releaser, Releasing};
 use crate::keyspace::LockKeys;
@@ -39,9 +39,10 @@ pub enum ReleaseOutcome {
 ///
 /// A guard dropped while its runtime shuts down (`#[tokio::main]` returned
 /// while a spawned task held the lock) cannot hand its release to that
-/// runtime any more: the release then runs on a thread of its own, and the
-/// thread dropping the guard waits for it, at most the manager's command
-/// timeout plus 100 ms. [`crate::shutdown`] is the orderly way out; see there.
+/// runtime any more: the release then runs on a thread of its own, over a
+/// connection of its own, and the thread dropping the guard waits for it,
+/// at most the manager's command timeout plus 100 ms.
+/// [`crate::shutdown`] is the orderly way out; see there.
 ///
 /// Ownership lives in the guard (its owner token), not in a thread or task:
 /// a guard may be moved to and released from any task.
@@ -98,7 +99,7 @@ impl LockGuard {
         manager: LockManager,
         grant: Grant,
         turn: Option<LocalTurn>,
-    ) -> Result<Self, Grant> {
+    ) -> Result<Self, Box<Grant>> {
         let validity = Validity::new(lease::valid_until(grant.started, grant.ttl));
         let lock = Arc::new(Holding {
             key: grant.key.clone(),
@@ -107,7 +108,8 @@ impl LockGuard {
             validity: validity.clone(),
         });
         let Ok(id) = manager.holdings().hold(lock.clone()) else {
-            return Err(grant);
+            // Boxed: the guard is the common case and stays small.
+            return Err(Box::new(grant));
         };
         if let Some(turn) = &turn {
             turn.hold(validity.clone());
@@ -359,8 +361,7 @@ impl Drop for LockGuard {
         if matches!(held.take_duty(), Duty::Nested | Duty::Shutdown) {
             return; // the outer holder, or the shutdown, releases
         }
-        let (backend, lock) = (held.manager.backend().clone(), held.lock.clone());
-        let bound = held.manager.release_bound();
+        let (manager, lock) = (held.manager.clone(), held.lock.clone());
         let release = async move {
             if let Err(error) = held.release().await {
                 tracing::warn!(key = %held.lock.key, %error, "releasing a dropped lock guard failed; the lock is freed when its lease ends at the latest");
@@ -369,8 +370,8 @@ impl Drop for LockGuard {
         };
         let key = lock.key.clone();
         // Only while the runtime shuts down: see `background`.
-        let redo = move || release_again(backend, lock);
-        if background::spawn_finishing(release, redo, bound).is_none() {
+        let redo = move || release_again(manager, lock);
+        if background::spawn_finishing(release, redo).is_none() {
             tracing::warn!(
                 key = %key,
                 "lock guard dropped outside a tokio runtime; the lock is freed when its lease ends"
@@ -380,13 +381,38 @@ impl Drop for LockGuard {
 }
 
 /// Releases `lock` from a runtime of its own, the one it was handed to
-/// being gone, until Redis confirms (within the caller's bound). A
-/// connection opened on the runtime that is gone can fail a first try while
-/// it reconnects; trying again is safe, as the release is owner-checked.
-async fn release_again(backend: Arc<Backend>, lock: Arc<Holding>) {
-    while let Err(fault) = backend.release(&lock.keys, &lock.owner).await {
-        tracing::debug!(key = %lock.key, %fault, "releasing a lock after its runtime shut down failed; retrying");
-        tokio::time::sleep(Duration::from_millis(2)).await;
+/// shutting down, within the command timeout plus 100 ms. The manager's
+/// connections cannot be used: they run on the runtime that is going away,
+/// whose tasks are dropped one by one, so a connection's task may be
+/// gone already or still there but never polled again (measured: both
+/// happen, the second makes a step hang until its timeout). So the release
+/// goes over connections of its own.
+///
+/// The thread dropping the guard waits for this, so once one such release
+/// got no answer in time, the manager's others are not tried: each would
+/// only hold the exit up for another bound.
+async fn release_again(manager: LockManager, lock: Arc<Holding>) {
+    let holdings = manager.holdings();
+    if holdings.unreachable_at_exit() {
+        tracing::warn!(key = %lock.key, "lock guard dropped as its runtime shut down, with Redis unreachable; the lock is freed when its lease ends");
+        return;
+    }
+    let release = async {
+        let backend = manager.connect_again().await?;
+        backend
+            .release(&lock.keys, &lock.owner)
+            .await
+            .map_err(|fault| LockError::backend(&lock.key, fault))
+    };
+    match tokio::time::timeout(manager.release_bound(), release).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(key = %lock.key, %error, "releasing a lock after its runtime shut down failed; it is freed when its lease ends");
+        }
+        Err(_) => {
+            holdings.mark_unreachable_at_exit();
+            tracing::warn!(key = %lock.key, "releasing a lock after its runtime shut down got no answer in time; it is freed when its lease ends");
+        }
     }
 }
 

@@ -32,6 +32,8 @@ struct Shared {
     /// Signalled when the shutdown starts (waiters give up), and when the
     /// last release under way ends after it started.
     changed: Notify,
+    /// A guard dropped as its runtime shut down could not reach Redis.
+    unreachable_at_exit: AtomicBool,
 }
 
 #[derive(Default)]
@@ -96,6 +98,19 @@ impl Holdings {
     /// How many releases by guards are under way.
     pub(crate) fn releases_under_way(&self) -> usize {
         self.shared.releasing.load(Ordering::SeqCst)
+    }
+
+    /// Whether a release of a guard dropped as its runtime shut down found
+    /// Redis unreachable.
+    pub(crate) fn unreachable_at_exit(&self) -> bool {
+        self.shared.unreachable_at_exit.load(Ordering::SeqCst)
+    }
+
+    /// Records that such a release got no answer in time.
+    pub(crate) fn mark_unreachable_at_exit(&self) {
+        self.shared
+            .unreachable_at_exit
+            .store(true, Ordering::SeqCst);
     }
 
     /// Whether the manager has been shut down.

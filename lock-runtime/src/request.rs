@@ -240,7 +240,7 @@ impl LockRequest {
 
     /// The manager was shut down after this request's lock was granted:
     /// releases it, owner-checked, and reports the shutdown.
-    async fn give_back(&self, refused: Grant) -> LockError {
+    async fn give_back(&self, refused: Box<Grant>) -> LockError {
         let in_flight = InFlight::new(&self.manager, &refused.keys, &refused.owner);
         if self
             .manager
