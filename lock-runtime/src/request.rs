@@ -147,7 +147,7 @@ impl LockRequest {
                     if valid_until > Instant::now() {
                         metrics::acquired(self.manager.name(), started.elapsed(), contended);
                         let grant = Grant {
-                            key: self.key.clone(),
+                            key: self.key,
                             keys,
                             owner,
                             fencing_token,
@@ -157,7 +157,7 @@ impl LockRequest {
                         };
                         return match LockGuard::new(self.manager.clone(), grant, turn) {
                             Ok(guard) => Ok(guard),
-                            Err(refused) => Err(self.give_back(refused).await),
+                            Err(refused) => Err(give_back(&self.manager, refused).await),
                         };
                     }
                     // The lease ran out before the answer arrived (a slow round
@@ -169,12 +169,7 @@ impl LockRequest {
                 Attempt::Held { remaining } => remaining,
                 Attempt::Split { retry_in } => {
                     contended = true;
-                    let left = deadline.map_or(Duration::MAX, |d| {
-                        d.saturating_duration_since(Instant::now())
-                    });
-                    if left.is_zero() {
-                        return Err(self.timeout(started));
-                    }
+                    let left = self.time_left(deadline, started)?;
                     self.wait_for(None, tokio::time::sleep(retry_in.min(left)))
                         .await
                         .map_err(|why| self.interrupted(why, started))?;
@@ -182,37 +177,70 @@ impl LockRequest {
                 }
             };
             contended = true;
-            let left = deadline.map_or(Duration::MAX, |d| {
-                d.saturating_duration_since(Instant::now())
-            });
-            if left.is_zero() {
-                return Err(self.timeout(started));
-            }
-            let Some(subscription) = subscription.as_mut() else {
-                // Subscribe, then try again at once: a release from now on wakes us.
-                subscription = Some(
-                    self.wait_for(deadline, backend.subscribe(&keys))
-                        .await
-                        .map_err(|why| self.interrupted(why, started))?,
-                );
-                continue;
+            let waiting = Waiting {
+                keys: &keys,
+                remaining,
+                deadline,
+                started,
             };
-            // A release wakes us; the timer covers a holder that crashed (its
-            // lease ends) and a lost message.
-            let nap = remaining
-                .map_or(MAX_NAP, |r| r + Duration::from_millis(1))
-                .min(MAX_NAP)
-                .min(left);
-            let woken = async {
-                tokio::select! {
-                    () = subscription.woken() => {}
-                    () = tokio::time::sleep(nap) => {}
-                }
-            };
-            self.wait_for(None, woken)
-                .await
-                .map_err(|why| self.interrupted(why, started))?;
+            self.wait_for_release(&mut subscription, waiting).await?;
         }
+    }
+
+    /// Waits until the lock may have been released, before the next
+    /// attempt. The first time, it only subscribes: a release from then on
+    /// wakes the waiter, and the next attempt runs at once.
+    async fn wait_for_release(
+        &self,
+        subscription: &mut Option<Subscription>,
+        waiting: Waiting<'_>,
+    ) -> Result<(), LockError> {
+        let Waiting {
+            keys,
+            remaining,
+            deadline,
+            started,
+        } = waiting;
+        let left = self.time_left(deadline, started)?;
+        let Some(subscribed) = subscription.as_mut() else {
+            let subscribe = self.manager.backend().subscribe(keys);
+            *subscription = Some(
+                self.wait_for(deadline, subscribe)
+                    .await
+                    .map_err(|why| self.interrupted(why, started))?,
+            );
+            return Ok(());
+        };
+        // A release wakes us; the timer covers a holder that crashed (its
+        // lease ends) and a lost message.
+        let nap = remaining
+            .map_or(MAX_NAP, |r| r + Duration::from_millis(1))
+            .min(MAX_NAP)
+            .min(left);
+        let woken = async {
+            tokio::select! {
+                () = subscribed.woken() => {}
+                () = tokio::time::sleep(nap) => {}
+            }
+        };
+        self.wait_for(None, woken)
+            .await
+            .map_err(|why| self.interrupted(why, started))
+    }
+
+    /// What is left of the wait; a timeout once nothing is.
+    fn time_left(
+        &self,
+        deadline: Option<Instant>,
+        started: Instant,
+    ) -> Result<Duration, LockError> {
+        let left = deadline.map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        if left.is_zero() {
+            return Err(self.timeout(started));
+        }
+        Ok(left)
     }
 
     /// Awaits `step` until `deadline` (`None`: no limit), unless the
@@ -236,22 +264,6 @@ impl LockRequest {
             () = self.manager.holdings().closed() => Err(Interrupted::ShutDown),
             done = step => done,
         }
-    }
-
-    /// The manager was shut down after this request's lock was granted:
-    /// releases it, owner-checked, and reports the shutdown.
-    async fn give_back(&self, refused: Box<Grant>) -> LockError {
-        let in_flight = InFlight::new(&self.manager, &refused.keys, &refused.owner);
-        if self
-            .manager
-            .backend()
-            .release(&refused.keys, &refused.owner)
-            .await
-            .is_ok()
-        {
-            in_flight.settled();
-        }
-        self.shut_down()
     }
 
     /// Waits for this task's turn among the waiters of this process:
@@ -296,6 +308,33 @@ impl LockRequest {
             waited: started.elapsed(),
         }
     }
+}
+
+/// The manager was shut down after a request's lock was granted: releases
+/// it, owner-checked, and reports the shutdown.
+async fn give_back(manager: &LockManager, refused: Box<Grant>) -> LockError {
+    let in_flight = InFlight::new(manager, &refused.keys, &refused.owner);
+    if manager
+        .backend()
+        .release(&refused.keys, &refused.owner)
+        .await
+        .is_ok()
+    {
+        in_flight.settled();
+    }
+    LockError::ShutDown {
+        key: refused.key,
+        manager: manager.name().to_owned(),
+    }
+}
+
+/// Where a waiter stands between two attempts.
+struct Waiting<'a> {
+    keys: &'a LockKeys,
+    /// How long the holder's lease has left, if known.
+    remaining: Option<Duration>,
+    deadline: Option<Instant>,
+    started: Instant,
 }
 
 /// Why a request stopped waiting.
