@@ -93,38 +93,46 @@ enum Duty {
 }
 
 impl LockGuard {
-    /// The guard of a granted lock; `Err` gives the grant back when the
+    /// The guard of a granted lock; `Err` gives the lock back when the
     /// manager was shut down meanwhile, for the caller to release.
     pub(crate) fn new(
         manager: LockManager,
         grant: Grant,
         turn: Option<LocalTurn>,
-    ) -> Result<Self, Box<Grant>> {
-        let validity = Validity::new(lease::valid_until(grant.started, grant.ttl));
+    ) -> Result<Self, Arc<Holding>> {
+        let Grant {
+            key,
+            keys,
+            owner,
+            fencing_token,
+            started,
+            ttl,
+            renew,
+        } = grant;
+        let validity = Validity::new(lease::valid_until(started, ttl));
         let lock = Arc::new(Holding {
-            key: grant.key.clone(),
-            keys: grant.keys.clone(),
-            owner: grant.owner.clone(),
-            validity: validity.clone(),
+            key,
+            keys,
+            owner,
+            validity,
         });
         let Ok(id) = manager.holdings().hold(lock.clone()) else {
-            // Boxed: the guard is the common case and stays small.
-            return Err(Box::new(grant));
+            return Err(lock);
         };
         if let Some(turn) = &turn {
-            turn.hold(validity.clone());
+            turn.hold(lock.validity.clone());
         }
-        let renewal = grant.renew.then(|| {
+        let renewal = renew.then(|| {
             manager
                 .renewals()
-                .start(manager.backend(), &grant, &validity)
+                .start(manager.backend(), &lock, started, ttl)
         });
         Ok(LockGuard {
             held: Some(Held {
                 manager,
                 lock,
                 duty: Duty::Listed(id),
-                fencing_token: grant.fencing_token,
+                fencing_token,
                 renewal,
                 turn,
                 acquired: Instant::now(),

@@ -24,9 +24,8 @@ use tokio::task::JoinHandle;
 
 use crate::backend::{Backend, Ownership};
 use crate::background;
-use crate::guard::Grant;
-use crate::keyspace::LockKeys;
-use crate::lease::{self, Validity};
+use crate::holdings::Holding;
+use crate::lease;
 
 /// Longest pause between retries of an extension that failed to reach Redis.
 const MAX_RETRY: Duration = Duration::from_millis(100);
@@ -60,11 +59,9 @@ struct Lease {
 
 /// What an extension of one lock needs; shared with its extensions in flight.
 struct Target {
-    key: String,
-    keys: LockKeys,
-    owner: String,
+    /// Shared with the guard and the manager's holdings.
+    lock: Arc<Holding>,
     ttl: Duration,
-    validity: Validity,
     stop: Stop,
 }
 
@@ -80,22 +77,21 @@ enum Verdict {
 }
 
 impl Renewals {
-    /// Renews the lock `grant` gave, whose validity is `validity`, until
-    /// the returned renewal is stopped or dropped. Starts the watchdog, on
-    /// the current runtime, if it is not running.
+    /// Renews `lock`, whose lease of `ttl` was granted to an attempt
+    /// started at `started`, until the returned renewal is stopped or
+    /// dropped. Starts the watchdog, on the current runtime, if it is not
+    /// running.
     pub(crate) fn start(
         &self,
         backend: &Arc<Backend>,
-        grant: &Grant,
-        validity: &Validity,
+        lock: &Arc<Holding>,
+        started: Instant,
+        ttl: Duration,
     ) -> Renewal {
         let stop = Stop::default();
         let target = Arc::new(Target {
-            key: grant.key.clone(),
-            keys: grant.keys.clone(),
-            owner: grant.owner.clone(),
-            ttl: grant.ttl,
-            validity: validity.clone(),
+            lock: lock.clone(),
+            ttl,
             stop: stop.clone(),
         });
         let mut schedule = self.shared.schedule();
@@ -104,7 +100,7 @@ impl Renewals {
         schedule.leases.insert(
             id,
             Lease {
-                due: Some(next_due(grant.started, grant.ttl)),
+                due: Some(next_due(started, ttl)),
                 target,
             },
         );
@@ -213,14 +209,13 @@ async fn watch(shared: Arc<Shared>, backend: Arc<Backend>) {
 
 /// Sends one extension of `target` and applies what it found to its validity.
 async fn extend(id: u64, target: Arc<Target>, backend: Arc<Backend>) -> (u64, Verdict) {
-    let Target {
+    let Target { lock, ttl, stop } = &*target;
+    let Holding {
         key,
         keys,
         owner,
-        ttl,
         validity,
-        stop,
-    } = &*target;
+    } = &**lock;
     let ttl = *ttl;
     let stopped = stop.lock().await;
     if *stopped || validity.is_over() {

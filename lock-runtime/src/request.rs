@@ -1,10 +1,12 @@
 //! A request for one lock: its lease, how long to wait, and the waiting itself.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backend::{Attempt, Subscription};
 use crate::background;
 use crate::guard::Grant;
+use crate::holdings::Holding;
 use crate::keyspace::LockKeys;
 use crate::local_queue::LocalTurn;
 use crate::{LockError, LockGuard, LockManager, lease, metrics, reentrancy};
@@ -312,7 +314,7 @@ impl LockRequest {
 
 /// The manager was shut down after a request's lock was granted: releases
 /// it, owner-checked, and reports the shutdown.
-async fn give_back(manager: &LockManager, refused: Box<Grant>) -> LockError {
+async fn give_back(manager: &LockManager, refused: Arc<Holding>) -> LockError {
     let in_flight = InFlight::new(manager, &refused.keys, &refused.owner);
     if manager
         .backend()
@@ -323,7 +325,7 @@ async fn give_back(manager: &LockManager, refused: Box<Grant>) -> LockError {
         in_flight.settled();
     }
     LockError::ShutDown {
-        key: refused.key,
+        key: refused.key.clone(),
         manager: manager.name().to_owned(),
     }
 }
