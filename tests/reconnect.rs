@@ -168,7 +168,10 @@ async fn handoff(manager: &LockManager, key: &str) {
     };
     // Long enough for the waiter to subscribe and fail its attempt.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(holder.release().await.expect("release"), ReleaseOutcome::Released);
+    assert_eq!(
+        holder.release().await.expect("release"),
+        ReleaseOutcome::Released
+    );
     let released = Instant::now();
     let (guard, woken) = waiter.await.expect("the waiter did not panic");
     let guard = guard.expect("the waiter got the lock");
@@ -177,7 +180,10 @@ async fn handoff(manager: &LockManager, key: &str) {
         "`{key}`: the waiter got the lock {:?} after the release",
         woken - released
     );
-    assert_eq!(guard.release().await.expect("release"), ReleaseOutcome::Released);
+    assert_eq!(
+        guard.release().await.expect("release"),
+        ReleaseOutcome::Released
+    );
 }
 
 /// A renewed lock held for several of its leases, then released as ours:
@@ -193,7 +199,10 @@ async fn renewed(manager: &LockManager, key: &str) {
         .expect("free");
     tokio::time::sleep(RENEWED_TTL * 3).await;
     assert!(guard.is_held(), "`{key}` lost its renewal");
-    assert_eq!(guard.release().await.expect("release"), ReleaseOutcome::Released);
+    assert_eq!(
+        guard.release().await.expect("release"),
+        ReleaseOutcome::Released
+    );
 }
 
 /// A manager built on a runtime that then shut down, used from a sequence
@@ -283,13 +292,18 @@ async fn killed_while_idle(kind: Kind) {
         .expect("the first extend after CLIENT KILL");
     servers.kill_connections().await;
     assert_eq!(
-        held.release().await.expect("the first release after CLIENT KILL"),
+        held.release()
+            .await
+            .expect("the first release after CLIENT KILL"),
         ReleaseOutcome::Released
     );
     servers.kill_connections().await;
     let started = Instant::now();
     cycle(&manager, "after").await;
-    eprintln!("{kind:?}: first lock cycle after CLIENT KILL took {:?}", started.elapsed());
+    eprintln!(
+        "{kind:?}: first lock cycle after CLIENT KILL took {:?}",
+        started.elapsed()
+    );
     servers.kill_connections().await;
     handoff(&manager, "handoff-after").await;
 }
@@ -304,7 +318,10 @@ async fn restarted_while_idle(kind: Kind) {
     servers.restart();
     let started = Instant::now();
     cycle(&manager, "after").await;
-    eprintln!("{kind:?}: first lock cycle after the restart took {:?}", started.elapsed());
+    eprintln!(
+        "{kind:?}: first lock cycle after the restart took {:?}",
+        started.elapsed()
+    );
     handoff(&manager, "handoff-after").await;
 }
 

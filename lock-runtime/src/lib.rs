@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod background;
 mod context;
 mod error;
 mod guard;

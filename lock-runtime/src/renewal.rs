@@ -19,10 +19,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::backend::{Backend, Ownership};
+use crate::background;
 use crate::guard::Grant;
 use crate::keyspace::LockKeys;
 use crate::lease::{self, Validity};
@@ -48,6 +50,9 @@ struct Schedule {
     next_id: u64,
     leases: HashMap<u64, Lease>,
     watchdog: Option<JoinHandle<()>>,
+    /// Which watchdog is the current one: one that ends, or dies with its
+    /// runtime, after another replaced it leaves the schedule alone.
+    watchdog_generation: u64,
 }
 
 /// One renewed lock.
@@ -55,6 +60,9 @@ struct Lease {
     target: Arc<Target>,
     /// When to send the next extension; `None` while one is in flight.
     due: Option<Instant>,
+    /// The runtime the lock was taken on, where its holder most likely
+    /// still runs: where the watchdog moves if its own runtime shuts down.
+    runtime: Option<Handle>,
 }
 
 /// What an extension of one lock needs; shared with its extensions in flight.
@@ -105,6 +113,7 @@ impl Renewals {
             Lease {
                 due: Some(next_due(grant.started, grant.ttl)),
                 target,
+                runtime: Handle::try_current().ok(),
             },
         );
         // A runtime that shut down took its watchdog with it.
@@ -113,10 +122,13 @@ impl Renewals {
             .as_ref()
             .is_none_or(JoinHandle::is_finished)
         {
-            let watchdog = watch(self.shared.clone(), backend.clone());
-            schedule.watchdog = tokio::runtime::Handle::try_current()
-                .ok()
-                .map(|runtime| runtime.spawn(watchdog));
+            schedule.watchdog_generation += 1;
+            let watchdog = watch(
+                self.shared.clone(),
+                backend.clone(),
+                schedule.watchdog_generation,
+            );
+            schedule.watchdog = background::spawn(watchdog);
         }
         drop(schedule);
         self.shared.added.notify_one();
@@ -166,7 +178,13 @@ type Extension = Pin<Box<dyn Future<Output = (u64, Verdict)> + Send>>;
 
 /// The watchdog: sends the extensions that are due, applies what they
 /// found, and sleeps until the next one is due. Ends when no lock is left.
-async fn watch(shared: Arc<Shared>, backend: Arc<Backend>) {
+async fn watch(shared: Arc<Shared>, backend: Arc<Backend>, generation: u64) {
+    let mut moves = Moves {
+        shared: shared.clone(),
+        backend: backend.clone(),
+        generation,
+        ended: false,
+    };
     let mut in_flight: FuturesUnordered<Extension> = FuturesUnordered::new();
     loop {
         let mut added = pin!(shared.added.notified());
@@ -174,7 +192,10 @@ async fn watch(shared: Arc<Shared>, backend: Arc<Backend>) {
         let next_due = {
             let mut schedule = shared.schedule();
             if schedule.leases.is_empty() && in_flight.is_empty() {
-                schedule.watchdog = None;
+                if schedule.watchdog_generation == generation {
+                    schedule.watchdog = None;
+                }
+                moves.ended = true;
                 return;
             }
             let now = Instant::now();
@@ -197,6 +218,49 @@ async fn watch(shared: Arc<Shared>, backend: Arc<Backend>) {
             }
             () = added => {}
             () = sleep_until(next_due) => {}
+        }
+    }
+}
+
+/// Moves the watchdog to another runtime when its own shuts down while
+/// renewed locks are held, say by `#[tokio::test]` fns on other runtimes:
+/// their leases would otherwise run out unrenewed. Dropped with the
+/// watchdog's future, which only a runtime shutting down does before the
+/// watchdog `ended`.
+struct Moves {
+    shared: Arc<Shared>,
+    backend: Arc<Backend>,
+    generation: u64,
+    ended: bool,
+}
+
+impl Drop for Moves {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        let mut schedule = self.shared.schedule();
+        if schedule.watchdog_generation != self.generation {
+            return;
+        }
+        schedule.watchdog = None;
+        // Their extensions in flight died with this watchdog: send again.
+        let now = Instant::now();
+        let mut runtimes = Vec::new();
+        for lease in schedule.leases.values_mut() {
+            lease.due.get_or_insert(now);
+            runtimes.extend(lease.runtime.clone());
+        }
+        let generation = self.generation + 1;
+        for runtime in runtimes {
+            let watchdog = watch(self.shared.clone(), self.backend.clone(), generation);
+            // A runtime that shut down drops the task, unstarted, at once.
+            let spawned = runtime.spawn(watchdog);
+            if !spawned.is_finished() {
+                schedule.watchdog_generation = generation;
+                schedule.watchdog = Some(spawned);
+                return;
+            }
         }
     }
 }
