@@ -271,6 +271,62 @@ fn runtimes_at_once(kind: Kind) {
     }
 }
 
+/// The renewal watchdog starts on the runtime of the first renewed lock.
+/// That runtime shuts down while another runtime holds a renewed lock:
+/// its lease must go on being renewed.
+fn renewal_outlives_the_runtime_it_started_on(kind: Kind) {
+    let servers = Servers::start(kind);
+    let manager = multi_thread().block_on(servers.manager());
+    let (first_taken, first_gone) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+    let first = {
+        let (manager, first_taken, first_gone) =
+            (manager.clone(), first_taken.clone(), first_gone.clone());
+        std::thread::spawn(move || {
+            let runtime = current_thread();
+            runtime.block_on(async {
+                let guard = manager
+                    .lock("first")
+                    .ttl(RENEWED_TTL)
+                    .renew()
+                    .try_acquire()
+                    .await
+                    .expect("acquire")
+                    .expect("free");
+                first_taken.wait();
+                // The second lock is taken meanwhile; the watchdog runs here.
+                first_taken.wait();
+                assert_eq!(
+                    guard.release().await.expect("release"),
+                    ReleaseOutcome::Released
+                );
+            });
+            drop(runtime);
+            first_gone.wait();
+        })
+    };
+    let runtime = multi_thread();
+    runtime.block_on(async {
+        first_taken.wait();
+        let guard = manager
+            .lock("second")
+            .ttl(RENEWED_TTL)
+            .renew()
+            .try_acquire()
+            .await
+            .expect("acquire")
+            .expect("free");
+        first_taken.wait();
+        first_gone.wait();
+        tokio::time::sleep(RENEWED_TTL * 4).await;
+        assert!(guard.is_held(), "the renewal died with the first runtime");
+        assert_eq!(
+            guard.release().await.expect("release"),
+            ReleaseOutcome::Released
+        );
+    });
+    first.join().expect("the first runtime's locking failed");
+}
+
 /// Every connection of the manager closed by the servers while idle: the
 /// next step of each kind succeeds on its first call.
 async fn killed_while_idle(kind: Kind) {
@@ -412,4 +468,24 @@ fn in_memory_works_from_runtimes_in_sequence() {
 #[test]
 fn in_memory_works_from_runtimes_at_once() {
     runtimes_at_once(Kind::Memory);
+}
+
+#[test]
+fn single_server_renewal_outlives_the_runtime_it_started_on() {
+    renewal_outlives_the_runtime_it_started_on(Kind::Single);
+}
+
+#[test]
+fn cluster_renewal_outlives_the_runtime_it_started_on() {
+    renewal_outlives_the_runtime_it_started_on(Kind::Cluster);
+}
+
+#[test]
+fn redlock_renewal_outlives_the_runtime_it_started_on() {
+    renewal_outlives_the_runtime_it_started_on(Kind::Redlock);
+}
+
+#[test]
+fn in_memory_renewal_outlives_the_runtime_it_started_on() {
+    renewal_outlives_the_runtime_it_started_on(Kind::Memory);
 }

@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -24,7 +25,6 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::backend::{Backend, Ownership};
-use crate::background;
 use crate::guard::Grant;
 use crate::keyspace::LockKeys;
 use crate::lease::{self, Validity};
@@ -121,14 +121,9 @@ impl Renewals {
             .watchdog
             .as_ref()
             .is_none_or(JoinHandle::is_finished)
+            && let Ok(runtime) = Handle::try_current()
         {
-            schedule.watchdog_generation += 1;
-            let watchdog = watch(
-                self.shared.clone(),
-                backend.clone(),
-                schedule.watchdog_generation,
-            );
-            schedule.watchdog = background::spawn(watchdog);
+            spawn_watchdog(&mut schedule, &self.shared, backend, &runtime);
         }
         drop(schedule);
         self.shared.added.notify_one();
@@ -178,13 +173,7 @@ type Extension = Pin<Box<dyn Future<Output = (u64, Verdict)> + Send>>;
 
 /// The watchdog: sends the extensions that are due, applies what they
 /// found, and sleeps until the next one is due. Ends when no lock is left.
-async fn watch(shared: Arc<Shared>, backend: Arc<Backend>, generation: u64) {
-    let mut moves = Moves {
-        shared: shared.clone(),
-        backend: backend.clone(),
-        generation,
-        ended: false,
-    };
+async fn watch(shared: Arc<Shared>, backend: Arc<Backend>, moves: Moves) {
     let mut in_flight: FuturesUnordered<Extension> = FuturesUnordered::new();
     loop {
         let mut added = pin!(shared.added.notified());
@@ -192,10 +181,10 @@ async fn watch(shared: Arc<Shared>, backend: Arc<Backend>, generation: u64) {
         let next_due = {
             let mut schedule = shared.schedule();
             if schedule.leases.is_empty() && in_flight.is_empty() {
-                if schedule.watchdog_generation == generation {
+                if schedule.watchdog_generation == moves.generation {
                     schedule.watchdog = None;
                 }
-                moves.ended = true;
+                moves.armed.store(false, Ordering::SeqCst);
                 return;
             }
             let now = Instant::now();
@@ -222,21 +211,49 @@ async fn watch(shared: Arc<Shared>, backend: Arc<Backend>, generation: u64) {
     }
 }
 
+/// Spawns a watchdog on `runtime` and makes it the current one; `false`
+/// when that runtime has shut down (it drops the task, unstarted, at once).
+fn spawn_watchdog(
+    schedule: &mut Schedule,
+    shared: &Arc<Shared>,
+    backend: &Arc<Backend>,
+    runtime: &Handle,
+) -> bool {
+    let generation = schedule.watchdog_generation + 1;
+    // Unarmed until it is known to run: a task dropped at once must not
+    // look for another runtime while `schedule` is locked here.
+    let armed = Arc::new(AtomicBool::new(false));
+    let moves = Moves {
+        shared: shared.clone(),
+        backend: backend.clone(),
+        generation,
+        armed: armed.clone(),
+    };
+    let spawned = runtime.spawn(watch(shared.clone(), backend.clone(), moves));
+    if spawned.is_finished() {
+        return false;
+    }
+    schedule.watchdog_generation = generation;
+    schedule.watchdog = Some(spawned);
+    armed.store(true, Ordering::SeqCst);
+    true
+}
+
 /// Moves the watchdog to another runtime when its own shuts down while
 /// renewed locks are held, say by `#[tokio::test]` fns on other runtimes:
 /// their leases would otherwise run out unrenewed. Dropped with the
-/// watchdog's future, which only a runtime shutting down does before the
-/// watchdog `ended`.
+/// watchdog's future, even one never polled; disarmed when the watchdog
+/// ends by itself.
 struct Moves {
     shared: Arc<Shared>,
     backend: Arc<Backend>,
     generation: u64,
-    ended: bool,
+    armed: Arc<AtomicBool>,
 }
 
 impl Drop for Moves {
     fn drop(&mut self) {
-        if self.ended {
+        if !self.armed.load(Ordering::SeqCst) {
             return;
         }
         let mut schedule = self.shared.schedule();
@@ -251,14 +268,8 @@ impl Drop for Moves {
             lease.due.get_or_insert(now);
             runtimes.extend(lease.runtime.clone());
         }
-        let generation = self.generation + 1;
         for runtime in runtimes {
-            let watchdog = watch(self.shared.clone(), self.backend.clone(), generation);
-            // A runtime that shut down drops the task, unstarted, at once.
-            let spawned = runtime.spawn(watchdog);
-            if !spawned.is_finished() {
-                schedule.watchdog_generation = generation;
-                schedule.watchdog = Some(spawned);
+            if spawn_watchdog(&mut schedule, &self.shared, &self.backend, &runtime) {
                 return;
             }
         }
