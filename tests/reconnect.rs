@@ -16,7 +16,7 @@
 
 mod common;
 
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, mpsc};
 use std::time::{Duration, Instant};
 
 use distlock::{InMemoryStore, LockManager, ReleaseOutcome};
@@ -26,6 +26,10 @@ use tokio::runtime::Runtime;
 /// The lease of the renewed locks: short, so a dead watchdog shows within
 /// a few of them.
 const RENEWED_TTL: Duration = Duration::from_millis(300);
+
+/// Longer than any step here may take: a side waiting for the other gives
+/// up after it.
+const HANG: Duration = Duration::from_secs(20);
 
 /// Where one test's locks live. Servers are owned by the test's thread,
 /// which the test kit requires (they die with the thread that started them).
@@ -277,10 +281,13 @@ fn runtimes_at_once(kind: Kind) {
 fn renewal_outlives_the_runtime_it_started_on(kind: Kind) {
     let servers = Servers::start(kind);
     let manager = multi_thread().block_on(servers.manager());
-    let (first_taken, first_gone) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+    // Channels, not barriers: a side that fails must not leave the other
+    // waiting forever.
+    let (first_taken, first_is_taken) = mpsc::channel::<()>();
+    let (second_taken, second_is_taken) = mpsc::channel::<()>();
+    let (first_gone, first_is_gone) = mpsc::channel::<()>();
     let first = {
-        let (manager, first_taken, first_gone) =
-            (manager.clone(), first_taken.clone(), first_gone.clone());
+        let manager = manager.clone();
         std::thread::spawn(move || {
             let runtime = current_thread();
             runtime.block_on(async {
@@ -292,21 +299,17 @@ fn renewal_outlives_the_runtime_it_started_on(kind: Kind) {
                     .await
                     .expect("acquire")
                     .expect("free");
-                first_taken.wait();
-                // The second lock is taken meanwhile; the watchdog runs here.
-                first_taken.wait();
-                assert_eq!(
-                    guard.release().await.expect("release"),
-                    ReleaseOutcome::Released
-                );
+                first_taken.send(()).expect("the test waits");
+                // The watchdog started here; the second lock is taken meanwhile.
+                second_is_taken.recv_timeout(HANG).expect("the second lock");
+                assert_eq!(guard.release().await.expect("release"), ReleaseOutcome::Released);
             });
             drop(runtime);
-            first_gone.wait();
+            first_gone.send(()).expect("the test waits");
         })
     };
-    let runtime = multi_thread();
-    runtime.block_on(async {
-        first_taken.wait();
+    multi_thread().block_on(async {
+        first_is_taken.recv_timeout(HANG).expect("the first lock");
         let guard = manager
             .lock("second")
             .ttl(RENEWED_TTL)
@@ -315,14 +318,11 @@ fn renewal_outlives_the_runtime_it_started_on(kind: Kind) {
             .await
             .expect("acquire")
             .expect("free");
-        first_taken.wait();
-        first_gone.wait();
+        second_taken.send(()).expect("the first thread waits");
+        first_is_gone.recv_timeout(HANG).expect("the first runtime's end");
         tokio::time::sleep(RENEWED_TTL * 4).await;
         assert!(guard.is_held(), "the renewal died with the first runtime");
-        assert_eq!(
-            guard.release().await.expect("release"),
-            ReleaseOutcome::Released
-        );
+        assert_eq!(guard.release().await.expect("release"), ReleaseOutcome::Released);
     });
     first.join().expect("the first runtime's locking failed");
 }
