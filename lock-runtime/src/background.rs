@@ -1,6 +1,13 @@
-//! Work handed to the current tokio runtime without waiting for it: the
-//! one home of "spawn it if there is a runtime", and of work that must be
-//! done even if that runtime is shutting down (a dropped guard's release).
+//! Work handed to the tokio runtime the caller runs on, without waiting for
+//! it: drop-time releases, give-backs, unsubscribes, and the tasks a manager
+//! keeps running (the wake-up reader, the renewal watchdog); and work that
+//! must be done even if that runtime is shutting down (a dropped guard's
+//! release).
+//!
+//! Such a task dies with the runtime it was spawned on. Whoever spawns one
+//! that must keep running therefore also notices its end and spawns it
+//! again on the runtime then in use (see `backend/reconnect.rs`,
+//! `backend/wakeup.rs`, `renewal.rs`).
 //!
 //! What tokio does while a runtime shuts down (measured on tokio 1.x, both
 //! flavors): tasks are dropped on a thread that is still inside the
@@ -14,13 +21,16 @@ use std::pin::Pin;
 
 use tokio::task::JoinHandle;
 
-/// Runs `work` on the current tokio runtime without waiting for it; `None`
-/// (and `work` dropped) outside any runtime.
-pub(crate) fn spawn<T: Send + 'static>(
-    work: impl Future<Output = T> + Send + 'static,
-) -> Option<JoinHandle<T>> {
-    let runtime = tokio::runtime::Handle::try_current().ok()?;
-    Some(runtime.spawn(work))
+/// Spawns `work` on the current tokio runtime; `None`, and `work` dropped
+/// unstarted, outside of one.
+pub(crate) fn spawn<F>(work: F) -> Option<JoinHandle<F::Output>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::runtime::Handle::try_current()
+        .ok()
+        .map(|runtime| runtime.spawn(work))
 }
 
 /// Runs `work` on the current tokio runtime without waiting for it, and

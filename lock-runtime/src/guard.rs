@@ -390,38 +390,29 @@ impl Drop for LockGuard {
 
 /// Releases `lock` from a runtime of its own, the one it was handed to
 /// shutting down, within the command timeout plus 100 ms. The manager's
-/// connections cannot be used: they run on the runtime that is going away,
-/// whose tasks are dropped one by one, so a connection's task may be
-/// gone already or still there but never polled again (measured: both
-/// happen, the second makes a step hang until its timeout). So the release
-/// goes over connections of its own.
+/// backend opens connections for this runtime: those of the runtime going
+/// away cannot be used, as its tasks are dropped one by one, so a
+/// connection's task may be gone already or still there but never polled
+/// again (measured: both happen; the second makes a step hang until its
+/// timeout).
 ///
 /// The thread dropping the guard waits for this, so once one such release
-/// got no answer in time, the manager's others are not tried: each would
-/// only hold the exit up for another bound.
+/// failed, the manager's others are not tried: each would only hold the
+/// exit up for another bound.
 async fn release_again(manager: LockManager, lock: Arc<Holding>) {
     let holdings = manager.holdings();
     if holdings.unreachable_at_exit() {
         tracing::warn!(key = %lock.key, "lock guard dropped as its runtime shut down, with Redis unreachable; the lock is freed when its lease ends");
         return;
     }
-    let release = async {
-        let backend = manager.connect_again().await?;
-        backend
-            .release(&lock.keys, &lock.owner)
-            .await
-            .map_err(|fault| LockError::backend(&lock.key, fault))
+    let release = manager.backend().release(&lock.keys, &lock.owner);
+    let error = match tokio::time::timeout(manager.release_bound(), release).await {
+        Ok(Ok(_)) => return,
+        Ok(Err(fault)) => fault.to_string(),
+        Err(_) => "no answer in time".to_owned(),
     };
-    match tokio::time::timeout(manager.release_bound(), release).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(error)) => {
-            tracing::warn!(key = %lock.key, %error, "releasing a lock after its runtime shut down failed; it is freed when its lease ends");
-        }
-        Err(_) => {
-            holdings.mark_unreachable_at_exit();
-            tracing::warn!(key = %lock.key, "releasing a lock after its runtime shut down got no answer in time; it is freed when its lease ends");
-        }
-    }
+    holdings.mark_unreachable_at_exit();
+    tracing::warn!(key = %lock.key, %error, "releasing a lock after its runtime shut down failed; it is freed when its lease ends");
 }
 
 impl fmt::Debug for LockGuard {

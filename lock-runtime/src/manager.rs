@@ -69,10 +69,6 @@ struct Inner {
     key_prefix: String,
     default_ttl: Duration,
     command_timeout: Duration,
-    /// What the backend was built from, to build it again on another
-    /// runtime (see [`LockManager::connect_again`]).
-    topology: Topology,
-    settings: Settings,
 }
 
 impl LockManager {
@@ -267,14 +263,6 @@ impl LockManager {
         &self.inner.holdings
     }
 
-    /// A second backend like this manager's, with connections of its own,
-    /// on the current runtime: for a release after the runtime the
-    /// manager's connections run on shut down (their driver tasks may be
-    /// gone, or be still there but never polled again).
-    pub(crate) async fn connect_again(&self) -> Result<Backend, LockError> {
-        Backend::connect(&self.inner.topology, &self.inner.settings).await
-    }
-
     /// How long a release on the way out (a shutdown, a guard dropped as
     /// its runtime shuts down) may take: the command timeout plus 100 ms.
     pub(crate) fn release_bound(&self) -> Duration {
@@ -447,7 +435,6 @@ impl LockManagerBuilder {
             tls_root_certificate: self.tls_root_certificate,
         };
         let backend = Backend::connect(&self.topology, &settings).await?;
-        let location = self.topology.describe();
         Ok(LockManager {
             inner: Arc::new(Inner {
                 backend: Arc::new(backend),
@@ -455,12 +442,10 @@ impl LockManagerBuilder {
                 renewals: Renewals::default(),
                 holdings: Holdings::default(),
                 name: OnceLock::new(),
-                location,
+                location: self.topology.describe(),
                 key_prefix: self.key_prefix,
                 default_ttl: self.default_ttl,
                 command_timeout: self.command_timeout,
-                topology: self.topology,
-                settings,
             }),
         })
     }

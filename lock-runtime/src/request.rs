@@ -4,12 +4,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backend::{Attempt, Subscription};
-use crate::background;
 use crate::guard::Grant;
 use crate::holdings::Holding;
 use crate::keyspace::LockKeys;
 use crate::local_queue::LocalTurn;
-use crate::{LockError, LockGuard, LockManager, lease, metrics, reentrancy};
+use crate::{LockError, LockGuard, LockManager, background, lease, metrics, reentrancy};
 
 /// Longest a waiter sleeps without re-checking Redis, in case a wake-up
 /// message was lost; normally a release wakes it at once.
@@ -127,6 +126,7 @@ impl LockRequest {
             .map_err(|why| self.interrupted(why, started))?;
         let backend = self.manager.backend();
         let mut subscription: Option<Subscription> = None;
+        let mut reattempt = Reattempt::Available;
         loop {
             // Wake-ups from before this attempt are answered by the attempt.
             if let Some(subscription) = subscription.as_mut() {
@@ -138,11 +138,17 @@ impl LockRequest {
             let owner = uuid::Uuid::new_v4().to_string();
             let attempt_start = Instant::now();
             let in_flight = InFlight::new(&self.manager, &keys, &owner);
-            let attempt = backend
-                .acquire(&keys, &owner, ttl)
-                .await
-                .map_err(|source| LockError::backend(&self.key, source))?;
+            let attempt = match backend.acquire(&keys, &owner, ttl).await {
+                Ok(attempt) => attempt,
+                Err(fault) if fault.connection_died() && reattempt == Reattempt::Available => {
+                    reattempt = Reattempt::Spent;
+                    in_flight.give_back().await;
+                    continue;
+                }
+                Err(fault) => return Err(LockError::backend(&self.key, fault)),
+            };
             in_flight.settled();
+            reattempt = Reattempt::Available;
             let remaining = match attempt {
                 Attempt::Acquired { fencing_token } => {
                     let valid_until = lease::valid_until(attempt_start, ttl);
@@ -159,7 +165,7 @@ impl LockRequest {
                         };
                         return match LockGuard::new(self.manager.clone(), grant, turn) {
                             Ok(guard) => Ok(guard),
-                            Err(refused) => Err(give_back(&self.manager, refused).await),
+                            Err(refused) => Err(refuse_granted(&self.manager, refused).await),
                         };
                     }
                     // The lease ran out before the answer arrived (a slow round
@@ -312,18 +318,12 @@ impl LockRequest {
     }
 }
 
-/// The manager was shut down after a request's lock was granted: releases
-/// it, owner-checked, and reports the shutdown.
-async fn give_back(manager: &LockManager, refused: Arc<Holding>) -> LockError {
-    let in_flight = InFlight::new(manager, &refused.keys, &refused.owner);
-    if manager
-        .backend()
-        .release(&refused.keys, &refused.owner)
-        .await
-        .is_ok()
-    {
-        in_flight.settled();
-    }
+/// The manager was shut down after a request's lock was granted: gives it
+/// back, owner-checked, and reports the shutdown.
+async fn refuse_granted(manager: &LockManager, refused: Arc<Holding>) -> LockError {
+    InFlight::new(manager, &refused.keys, &refused.owner)
+        .give_back()
+        .await;
     LockError::ShutDown {
         key: refused.key.clone(),
         manager: manager.name().to_owned(),
@@ -369,6 +369,42 @@ impl<'a> InFlight<'a> {
     fn settled(mut self) {
         self.settled = true;
     }
+
+    /// Gives the attempt's owner token back now, owner-checked: the attempt
+    /// failed, but its script may have run before the connection died. If
+    /// this gets no answer either, the drop sends it in the background.
+    async fn give_back(self) {
+        let released = self.manager.backend().release(self.keys, self.owner).await;
+        if released.is_ok() {
+            self.settled();
+        }
+    }
+}
+
+/// Whether an acquire attempt that failed because its connection had died
+/// may be made again at once.
+///
+/// redis-rs reports a connection that died while idle (a restart,
+/// `CLIENT KILL`, a proxy's idle timeout) or whose driver task ended with
+/// its tokio runtime at the next request, which is then never written; a
+/// new attempt on the new connection succeeds. The same errors come for an
+/// attempt that was written and whose answer was lost, so the new attempt
+/// can never make two holders:
+///
+/// - it has a fresh owner token, and the earlier token is first given back
+///   owner-checked ([`InFlight::give_back`]), as a cancelled attempt's is:
+///   if the earlier attempt was granted, its lease is deleted before the new
+///   attempt is sent (or, if the give-back gets no answer, it stays until
+///   its lease ends: a delay, never a second holder);
+/// - its fencing token comes from its own INCR, above the earlier one's;
+/// - its validity runs from its own start, after the earlier one ended.
+///
+/// One re-attempt per failure: a connection that dies again at once means
+/// Redis is not there, and the caller hears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reattempt {
+    Available,
+    Spent,
 }
 
 impl Drop for InFlight<'_> {
@@ -381,8 +417,7 @@ impl Drop for InFlight<'_> {
             self.keys.clone(),
             self.owner.to_owned(),
         );
-        // Outside a runtime the lease is left to run out.
-        let _ = background::spawn(async move {
+        background::spawn(async move {
             let _ = backend.release(&keys, &owner).await;
         });
     }
