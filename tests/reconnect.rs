@@ -302,7 +302,10 @@ fn renewal_outlives_the_runtime_it_started_on(kind: Kind) {
                 first_taken.send(()).expect("the test waits");
                 // The watchdog started here; the second lock is taken meanwhile.
                 second_is_taken.recv_timeout(HANG).expect("the second lock");
-                assert_eq!(guard.release().await.expect("release"), ReleaseOutcome::Released);
+                assert_eq!(
+                    guard.release().await.expect("release"),
+                    ReleaseOutcome::Released
+                );
             });
             drop(runtime);
             first_gone.send(()).expect("the test waits");
@@ -319,10 +322,15 @@ fn renewal_outlives_the_runtime_it_started_on(kind: Kind) {
             .expect("acquire")
             .expect("free");
         second_taken.send(()).expect("the first thread waits");
-        first_is_gone.recv_timeout(HANG).expect("the first runtime's end");
+        first_is_gone
+            .recv_timeout(HANG)
+            .expect("the first runtime's end");
         tokio::time::sleep(RENEWED_TTL * 4).await;
         assert!(guard.is_held(), "the renewal died with the first runtime");
-        assert_eq!(guard.release().await.expect("release"), ReleaseOutcome::Released);
+        assert_eq!(
+            guard.release().await.expect("release"),
+            ReleaseOutcome::Released
+        );
     });
     first.join().expect("the first runtime's locking failed");
 }
