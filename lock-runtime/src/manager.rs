@@ -32,10 +32,14 @@ const RELEASE_MARGIN: Duration = Duration::from_millis(100);
 /// [`redlock`](Self::redlock) or [`in_memory`](Self::in_memory). Locks and
 /// `#[distributed_lock]` fns work the same on each.
 ///
-/// On one server, a manager holds one multiplexed, reconnecting connection
-/// ([`redis::aio::ConnectionManager`]) shared by every lock it hands out, and
-/// one pub/sub connection, opened at the first wait, on which releases wake
-/// waiters. Cloning a manager is cheap and shares both.
+/// On one server, a manager holds one multiplexed connection shared by every
+/// lock it hands out, and one pub/sub connection, opened at the first wait,
+/// on which releases wake waiters. Cloning a manager is cheap and shares
+/// both. A connection that died (Redis restarted, `CLIENT KILL`, a proxy's
+/// idle timeout) is replaced by the step that finds it dead, and a manager
+/// works from any tokio runtime: used from several, it keeps one connection
+/// per runtime, built there, so a runtime that shuts down takes nothing from
+/// the others.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), distlock::LockError> {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::{Attempt, Subscription};
+use crate::backend::{Attempt, Fault, Subscription};
 use crate::guard::Grant;
 use crate::holdings::Holding;
 use crate::keyspace::LockKeys;
@@ -137,18 +137,11 @@ impl LockRequest {
             // what this attempt was granted.
             let owner = uuid::Uuid::new_v4().to_string();
             let attempt_start = Instant::now();
-            let in_flight = InFlight::new(&self.manager, &keys, &owner);
-            let attempt = match backend.acquire(&keys, &owner, ttl).await {
-                Ok(attempt) => attempt,
-                Err(fault) if fault.connection_died() && reattempt == Reattempt::Available => {
-                    reattempt = Reattempt::Spent;
-                    in_flight.give_back().await;
-                    continue;
-                }
+            let attempt = match reattempt.send(&self.manager, &keys, &owner, ttl).await {
+                Ok(Sent::Answered(attempt)) => attempt,
+                Ok(Sent::Again) => continue,
                 Err(fault) => return Err(LockError::backend(&self.key, fault)),
             };
-            in_flight.settled();
-            reattempt = Reattempt::Available;
             let remaining = match attempt {
                 Attempt::Acquired { fencing_token } => {
                     let valid_until = lease::valid_until(attempt_start, ttl);
@@ -405,6 +398,39 @@ impl<'a> InFlight<'a> {
 enum Reattempt {
     Available,
     Spent,
+}
+
+/// What became of one acquire attempt that did not fail.
+enum Sent {
+    Answered(Attempt),
+    /// Its connection had died; the attempt is to be made again at once.
+    Again,
+}
+
+impl Reattempt {
+    /// Sends one acquire attempt with `owner`, its own fresh token.
+    async fn send(
+        &mut self,
+        manager: &LockManager,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Sent, Fault> {
+        let in_flight = InFlight::new(manager, keys, owner);
+        match manager.backend().acquire(keys, owner, lease).await {
+            Ok(attempt) => {
+                in_flight.settled();
+                *self = Reattempt::Available;
+                Ok(Sent::Answered(attempt))
+            }
+            Err(fault) if fault.connection_died() && *self == Reattempt::Available => {
+                *self = Reattempt::Spent;
+                in_flight.give_back().await;
+                Ok(Sent::Again)
+            }
+            Err(fault) => Err(fault),
+        }
+    }
 }
 
 impl Drop for InFlight<'_> {

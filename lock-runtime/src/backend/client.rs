@@ -2,6 +2,7 @@
 //! connection, and URLs made fit for messages.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::Settings;
 use super::reconnect::{Reconnecting, Server};
@@ -41,12 +42,12 @@ pub(crate) async fn connect(
 /// first step, and again at the first step after it died (see
 /// `reconnect.rs`).
 pub(crate) fn open(client: &redis::Client, settings: &Settings) -> Arc<Reconnecting<Server>> {
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(settings.connect_timeout))
-        .set_response_timeout(Some(settings.command_timeout));
+    let config =
+        redis::AsyncConnectionConfig::new().set_response_timeout(Some(settings.command_timeout));
     Arc::new(Reconnecting::new(Server {
         client: client.clone(),
         config,
+        connect_timeout: settings.connect_timeout,
     }))
 }
 
@@ -71,18 +72,26 @@ pub(crate) async fn within_connect_timeout<T>(
     settings: &Settings,
     connect: impl Future<Output = redis::RedisResult<T>>,
 ) -> Result<T, LockError> {
-    let source = match tokio::time::timeout(settings.connect_timeout, connect).await {
-        Ok(Ok(connection)) => return Ok(connection),
-        Ok(Err(source)) => source,
-        Err(_) => redis::RedisError::from(std::io::Error::new(
+    within(settings.connect_timeout, connect)
+        .await
+        .map_err(|source| LockError::Connect {
+            url: redacted.to_owned(),
+            source,
+        })
+}
+
+/// Runs `connect`, failing with "no connection within …" after `timeout`.
+pub(crate) async fn within<T>(
+    timeout: Duration,
+    connect: impl Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    match tokio::time::timeout(timeout, connect).await {
+        Ok(result) => result,
+        Err(_) => Err(redis::RedisError::from(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
-            format!("no connection within {:?}", settings.connect_timeout),
-        )),
-    };
-    Err(LockError::Connect {
-        url: redacted.to_owned(),
-        source,
-    })
+            format!("no connection within {timeout:?}"),
+        ))),
+    }
 }
 
 /// The address and credentials `url` names.

@@ -8,7 +8,8 @@
 //! or a replica takes over.
 //!
 //! A manager has two cluster connections (one socket per node each): one
-//! for the scripts, one (RESP3) for the subscriptions, whose pushes arrive
+//! for the scripts (one per runtime in use, see `reconnect.rs`), one (RESP3)
+//! for the subscriptions, whose pushes arrive
 //! in [`Pushes::route`] and wake the waiters of their channel. They are kept apart
 //! because a node that gives up a slot pushes an unrequested SUNSUBSCRIBE
 //! to its subscribers, and redis-rs 1.8 takes that push for the reply of

@@ -20,6 +20,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
 use redis::RedisResult;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
@@ -28,6 +29,7 @@ use redis::cluster_async::ClusterConnection;
 use tokio::runtime::{Handle, Id};
 use tokio::sync::oneshot;
 
+use super::client;
 use crate::background;
 
 /// How to open one more connection; it is opened on the caller's runtime,
@@ -42,15 +44,17 @@ pub(crate) trait Connect: Send + Sync + 'static {
 pub(crate) struct Server {
     pub(crate) client: redis::Client,
     pub(crate) config: redis::AsyncConnectionConfig,
+    pub(crate) connect_timeout: Duration,
 }
 
 impl Connect for Server {
     type Redis = MultiplexedConnection;
 
     async fn connect(&self) -> RedisResult<MultiplexedConnection> {
-        self.client
-            .get_multiplexed_async_connection_with_config(&self.config)
-            .await
+        let connect = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.config);
+        client::within(self.connect_timeout, connect).await
     }
 }
 
