@@ -39,8 +39,8 @@ pub enum ReleaseOutcome {
 ///
 /// A guard dropped while its runtime shuts down (`#[tokio::main]` returned
 /// while a spawned task held the lock) cannot hand its release to that
-/// runtime any more: the release then runs on a thread of its own, over a
-/// connection of its own, and the thread dropping the guard waits for it,
+/// runtime any more: the release then runs on a thread and a runtime of its
+/// own, over a new connection, and the thread dropping the guard waits for it,
 /// at most the manager's command timeout plus 100 ms.
 /// [`crate::shutdown`] is the orderly way out; see there.
 ///
