@@ -482,3 +482,19 @@ fn on_a_cluster_and_on_redlock_too_the_locks_of_dropped_tasks_are_released() {
         });
     assert_eq!(taken, distlock::ReleaseOutcome::Released);
 }
+
+#[tokio::test]
+async fn a_guard_dropped_outside_any_runtime_is_released_by_the_shutdown() {
+    let server = RedisServer::start();
+    let manager = common::manager(&server).await;
+    let guard = common::hold(&manager, "dropped-outside").await;
+    std::thread::spawn(move || drop(guard)).join().unwrap();
+    assert!(
+        pttl(&server, "dropped-outside").await > 25_000,
+        "not released"
+    );
+
+    let report = manager.shutdown().await;
+    assert_eq!(report.released, 1, "{report:?}");
+    assert_eq!(pttl(&server, "dropped-outside").await, -2);
+}

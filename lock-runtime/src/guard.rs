@@ -35,7 +35,8 @@ pub enum ReleaseOutcome {
 /// was still held. A guard dropped without `release` (an early return, a
 /// panic, a cancelled future) hands the release to the current tokio runtime
 /// without blocking; outside any runtime the lock stays until its lease ends
-/// and a warning is logged.
+/// or its manager is [shut down](LockManager::shutdown), and a warning is
+/// logged.
 ///
 /// A guard dropped while its runtime shuts down (`#[tokio::main]` returned
 /// while a spawned task held the lock) cannot hand its release to that
@@ -366,23 +367,29 @@ impl Drop for LockGuard {
         let Some(mut held) = self.held.take() else {
             return;
         };
-        if matches!(held.take_duty(), Duty::Nested | Duty::Shutdown) {
+        if matches!(held.duty, Duty::Nested | Duty::Shutdown) {
             return; // the outer holder, or the shutdown, releases
         }
         let (manager, lock) = (held.manager.clone(), held.lock.clone());
+        let unreleased = lock.clone();
+        // Takes the lock off the manager's list only once it runs: a lock
+        // not released here stays listed, for a shutdown to release.
         let release = async move {
-            if let Err(error) = held.release().await {
-                tracing::warn!(key = %held.lock.key, %error, "releasing a dropped lock guard failed; the lock is freed when its lease ends at the latest");
+            match held.release().await {
+                Ok(_) | Err(LockError::ShutDown { .. }) => {}
+                Err(error) => {
+                    tracing::warn!(key = %held.lock.key, %error, "releasing a dropped lock guard failed; the lock is freed when its lease ends at the latest");
+                }
             }
             held.finish();
         };
-        let key = lock.key.clone();
-        // Only while the runtime shuts down: see `background`.
+        // Only while the runtime shuts down (see `background`); owner-checked,
+        // so it may follow a release that got part of the way.
         let redo = move || release_again(manager, lock);
         if background::spawn_finishing(release, redo).is_none() {
             tracing::warn!(
-                key = %key,
-                "lock guard dropped outside a tokio runtime; the lock is freed when its lease ends"
+                key = %unreleased.key,
+                "lock guard dropped outside a tokio runtime; the lock is freed by a shutdown of its manager or when its lease ends"
             );
         }
     }
