@@ -20,8 +20,9 @@ static EXTEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scr
 /// A shared connection to one node (or, for a cluster, to every node), with
 /// the time Redis has to answer.
 ///
-/// The bound covers the whole step: a reconnect in progress (redis-rs
-/// retries a broken connection before it gives up), the two extra round
+/// The bound covers the whole step: building a connection when this
+/// runtime has none or its connection died (see `reconnect.rs`), the two
+/// extra round
 /// trips of the first use of a script on a server (EVALSHA answered
 /// NOSCRIPT, SCRIPT LOAD, EVALSHA again), and the one re-send of a step
 /// whose connection had died (see [`Resend`]).
