@@ -156,9 +156,9 @@ impl Holdings {
 
 impl Drop for Releasing {
     fn drop(&mut self) {
-        let left = self.shared.releasing.fetch_sub(1, Ordering::SeqCst) - 1;
+        let was_last = self.shared.releasing.fetch_sub(1, Ordering::SeqCst) == 1;
         // Only a shutdown waits for the count to reach zero.
-        if left == 0 && self.shared.closed.load(Ordering::SeqCst) {
+        if was_last && self.shared.closed.load(Ordering::SeqCst) {
             self.shared.changed.notify_waiters();
         }
     }
