@@ -8,10 +8,16 @@
 //! Run with `cargo run --example axum_orders`, then
 //! `curl -X POST localhost:3000/orders/7/pay`. Uses `REDIS_URL` when set,
 //! otherwise starts a throwaway `redis-server`; `PORT` picks the port (0 = any).
+//!
+//! Ctrl-C or SIGTERM shuts it down gracefully, in this order: stop accepting
+//! requests, let those in flight finish (for at most 10 s), then
+//! `distlock::shutdown()` releases whatever is still held, so the other
+//! replicas get those locks now rather than a lease later.
 
 mod support;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -21,6 +27,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use distlock::{LockError, distributed_lock};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+/// How long requests in flight may take to finish after the signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The service's error type: a busy lock is a conflict, anything else a 503.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +124,54 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .unwrap_or(3000);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app()).await?;
+
+    // 1. At the signal, axum stops accepting and waits for requests in flight.
+    let signalled = Arc::new(Notify::new());
+    let serving = axum::serve(listener, app()).with_graceful_shutdown({
+        let signalled = signalled.clone();
+        async move {
+            shutdown_signal().await;
+            println!("shutting down: draining requests in flight");
+            signalled.notify_one();
+        }
+    });
+    // 2. ... but not for ever.
+    let drain_timeout = async {
+        signalled.notified().await;
+        tokio::time::sleep(DRAIN_TIMEOUT).await;
+    };
+    tokio::select! {
+        served = serving => served?,
+        () = drain_timeout => println!("requests still running after {DRAIN_TIMEOUT:?}; stopping anyway"),
+    }
+    // 3. Release what is still held; bounded even if Redis is unreachable.
+    let report = distlock::shutdown().await;
+    println!(
+        "distlock shut down: {} lock(s) released, {} unconfirmed",
+        report.released, report.unconfirmed
+    );
     Ok(())
+}
+
+/// Completes at Ctrl-C, or at SIGTERM (what a rolling deploy sends) on Unix.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => drop(terminate.recv().await),
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
 }

@@ -268,5 +268,85 @@ async fn axum_orders_answers_409_for_a_busy_order_and_serves_other_orders() {
         took >= Duration::from_millis(150),
         "transfers sharing account 2 overlapped: all three took {took:?}"
     );
-    child.kill().await.expect("stop the server");
+
+    // SIGTERM while a payment runs: it finishes (drained), then the
+    // process shuts distlock down and exits on its own.
+    let paying = tokio::spawn(post(port, "/orders/8/pay", ""));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pid = child.id().expect("running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let (status, text) = paying.await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    let exited = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exited after SIGTERM")
+        .expect("wait");
+    assert!(exited.success(), "{exited:?}");
+    let mut rest = Vec::new();
+    while let Some(line) = lines.next_line().await.expect("read stdout") {
+        rest.push(line);
+    }
+    assert!(
+        rest.iter().any(|l| l.starts_with("shutting down"))
+            && rest.iter().any(|l| l.starts_with("distlock shut down")),
+        "{rest:?}"
+    );
+}
+
+/// Runs `exit_while_holding` on its own Redis: `main` returns while a
+/// spawned task holds `job:7` (30 s lease, renewed). Returns its output and
+/// how long the process took.
+async fn exit_while_holding(flavor: &str) -> (String, Duration) {
+    let server = lock_testkit::RedisServer::start();
+    let started = std::time::Instant::now();
+    let output = Command::new(common::example_binary("exit_while_holding"))
+        .arg(flavor)
+        .env("REDIS_URL", server.url())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(30), output)
+        .await
+        .expect("example finished in time")
+        .expect("example ran");
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Right after the process exited: no lease left, though one was taken.
+    let keys = common::all_keys(&server).await;
+    assert!(keys.iter().any(|k| k.ends_with("}:fence")), "{keys:?}");
+    assert!(
+        !keys.iter().any(|k| k.ends_with("}:lock:job:7")),
+        "{keys:?}"
+    );
+    (stdout, took)
+}
+
+#[tokio::test]
+async fn a_lock_held_when_a_multi_thread_main_returns_is_released_before_the_exit() {
+    let (stdout, took) = exit_while_holding("multi_thread").await;
+    assert!(
+        stdout.contains("main returns while job:7 is held"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("job:7 is free"), "{stdout}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+#[tokio::test]
+async fn a_lock_held_when_a_current_thread_main_returns_is_released_before_the_exit() {
+    let (stdout, took) = exit_while_holding("current_thread").await;
+    assert!(
+        stdout.contains("main returns while job:7 is held"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("job:7 is free"), "{stdout}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
 }

@@ -112,6 +112,7 @@ pub async fn lock(options: &LockOptions, key: String) -> Result<LockedCall, Lock
         Err(error) => {
             let outcome = match error {
                 LockError::Timeout { .. } => "timed out",
+                LockError::ShutDown { .. } => "shut down",
                 _ => "failed",
             };
             span.record("outcome", outcome);
@@ -183,6 +184,14 @@ pub async fn release<T>(call: LockedCall, finished: Finished<T>) -> Result<T, Lo
     let outcome = match guard.release().instrument(span.clone()).await {
         Ok(ReleaseOutcome::Released) => "released",
         Ok(ReleaseOutcome::Nested) => "nested",
+        Err(LockError::ShutDown { .. }) => {
+            span.in_scope(|| {
+                tracing::warn!(
+                    "the lock manager shut down while the body ran and released the lock under it"
+                );
+            });
+            "released by shutdown"
+        }
         Ok(outcome) => {
             span.in_scope(|| tracing::warn!(
                 ?outcome,

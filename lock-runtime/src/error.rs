@@ -8,8 +8,9 @@ use std::time::Duration;
 /// "busy" ([`Timeout`](Self::Timeout)), stop relying on the lock
 /// ([`Lost`](Self::Lost)), retry later or fail the request
 /// ([`Backend`](Self::Backend), [`NoQuorum`](Self::NoQuorum),
-/// [`Connect`](Self::Connect)), or fix the
-/// program's set-up (the rest).
+/// [`Connect`](Self::Connect)), stop taking work because the process is
+/// shutting down ([`ShutDown`](Self::ShutDown)), or fix the program's
+/// set-up (the rest).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LockError {
@@ -26,6 +27,17 @@ pub enum LockError {
     Lost {
         /// The lock's key as the caller gave it.
         key: String,
+    },
+    /// The manager was shut down ([`crate::shutdown`] or
+    /// [`LockManager::shutdown`](crate::LockManager::shutdown)): it hands out
+    /// no lock any more, waiters stop waiting, and a guard's lock was
+    /// released by the shutdown (see there).
+    #[error("lock `{key}`: lock manager `{manager}` is shut down and hands out no locks")]
+    ShutDown {
+        /// The lock's key as the caller gave it.
+        key: String,
+        /// The name the manager is registered under, or `unregistered`.
+        manager: String,
     },
     /// Redis answered with an error, or did not answer within the command timeout.
     #[error("redis failed during an operation on lock `{key}`: {source}")]

@@ -1,9 +1,12 @@
 //! The proof of holding a lock, and what releasing it found.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backend::Ownership;
+use crate::background;
+use crate::holdings::{Holding, HoldingId, Releaser, Releasing};
 use crate::keyspace::LockKeys;
 use crate::lease::{self, Validity};
 use crate::local_queue::LocalTurn;
@@ -32,7 +35,15 @@ pub enum ReleaseOutcome {
 /// was still held. A guard dropped without `release` (an early return, a
 /// panic, a cancelled future) hands the release to the current tokio runtime
 /// without blocking; outside any runtime the lock stays until its lease ends
-/// and a warning is logged.
+/// or its manager is [shut down](LockManager::shutdown), and a warning is
+/// logged.
+///
+/// A guard dropped while its runtime shuts down (`#[tokio::main]` returned
+/// while a spawned task held the lock) cannot hand its release to that
+/// runtime any more: the release then runs on a thread and a runtime of its
+/// own, over a new connection, and the thread dropping the guard waits for it,
+/// at most the manager's command timeout plus 100 ms.
+/// [`crate::shutdown`] is the orderly way out; see there.
 ///
 /// Ownership lives in the guard (its owner token), not in a thread or task:
 /// a guard may be moved to and released from any task.
@@ -54,63 +65,98 @@ pub(crate) struct Grant {
 
 struct Held {
     manager: LockManager,
-    key: String,
-    keys: LockKeys,
-    owner: String,
+    /// Key, owner and validity, shared with the manager's holdings (for
+    /// its shutdown); the validity also with nested guards and the renewal.
+    lock: Arc<Holding>,
+    /// Who releases the lock.
+    duty: Duty,
     fencing_token: u64,
-    /// Shared with nested guards of the same lock and the renewal.
-    validity: Validity,
     /// Re-arms the lease while the lock is held, if asked to.
     renewal: Option<Renewal>,
     /// This process's turn on the key; the next local waiter's turn starts
     /// when it drops, after the release. `None` for a nested guard, and for a
     /// lock taken after a stuck turn holder's validity ran out.
     turn: Option<LocalTurn>,
-    /// Joined a lock the task already held; the outer guard releases it.
-    nested: bool,
     acquired: Instant,
 }
 
+/// Who is to release a guard's lock, as far as the guard knows.
+enum Duty {
+    /// Listed in the manager's holdings: whoever takes it off releases.
+    Listed(HoldingId),
+    /// This guard took it off the list, and releases it; a shutdown waits
+    /// until the token drops.
+    Ours { _under_way: Releasing },
+    /// The manager's shutdown took it off the list, and released it.
+    Shutdown,
+    /// Joined a lock the task already held; the outer guard releases it.
+    Nested,
+}
+
 impl LockGuard {
-    pub(crate) fn new(manager: LockManager, grant: Grant, turn: Option<LocalTurn>) -> Self {
-        let validity = Validity::new(lease::valid_until(grant.started, grant.ttl));
+    /// The guard of a granted lock; `Err` gives the lock back when the
+    /// manager was shut down meanwhile, for the caller to release.
+    pub(crate) fn new(
+        manager: LockManager,
+        grant: Grant,
+        turn: Option<LocalTurn>,
+    ) -> Result<Self, Arc<Holding>> {
+        let Grant {
+            key,
+            keys,
+            owner,
+            fencing_token,
+            started,
+            ttl,
+            renew,
+        } = grant;
+        let validity = Validity::new(lease::valid_until(started, ttl));
+        let lock = Arc::new(Holding {
+            key,
+            keys,
+            owner,
+            validity,
+        });
+        let Ok(id) = manager.holdings().hold(lock.clone()) else {
+            return Err(lock);
+        };
         if let Some(turn) = &turn {
-            turn.hold(validity.clone());
+            turn.hold(lock.validity.clone());
         }
-        let renewal = grant.renew.then(|| {
+        let renewal = renew.then(|| {
             manager
                 .renewals()
-                .start(manager.backend(), &grant, &validity)
+                .start(manager.backend(), &lock, started, ttl)
         });
-        LockGuard {
+        Ok(LockGuard {
             held: Some(Held {
                 manager,
-                key: grant.key,
-                keys: grant.keys,
-                owner: grant.owner,
-                fencing_token: grant.fencing_token,
-                validity,
+                lock,
+                duty: Duty::Listed(id),
+                fencing_token,
                 renewal,
                 turn,
-                nested: false,
                 acquired: Instant::now(),
             }),
-        }
+        })
     }
 
     /// A guard for a lock the task already holds further out.
     pub(crate) fn nested(manager: LockManager, keys: LockKeys, outer: HeldLock) -> Self {
+        let lock = Arc::new(Holding {
+            key: outer.key,
+            keys,
+            owner: outer.owner,
+            validity: outer.validity,
+        });
         LockGuard {
             held: Some(Held {
                 manager,
-                key: outer.key,
-                keys,
-                owner: outer.owner,
+                lock,
+                duty: Duty::Nested,
                 fencing_token: outer.fencing_token,
-                validity: outer.validity,
                 renewal: None,
                 turn: None,
-                nested: true,
                 acquired: Instant::now(),
             }),
         }
@@ -120,27 +166,28 @@ impl LockGuard {
     pub(crate) fn held_lock(&self) -> Option<HeldLock> {
         self.held().map(|held| HeldLock {
             manager: held.manager.id(),
-            key: held.key.clone(),
-            owner: held.owner.clone(),
+            key: held.lock.key.clone(),
+            owner: held.lock.owner.clone(),
             fencing_token: held.fencing_token,
-            validity: held.validity.clone(),
+            validity: held.lock.validity.clone(),
         })
     }
 
     /// Whether this guard joined a lock its task already held; releasing it
     /// leaves the lock to the outer holder.
     pub fn is_nested(&self) -> bool {
-        self.held().is_some_and(|held| held.nested)
+        self.held()
+            .is_some_and(|held| matches!(held.duty, Duty::Nested))
     }
 
     /// The lock's key, as given to [`LockManager::lock`].
     pub fn key(&self) -> &str {
-        self.held().map_or("", |held| held.key.as_str())
+        self.held().map_or("", |held| held.lock.key.as_str())
     }
 
     /// The random owner token (a uuid v4) that identifies this holder in Redis.
     pub fn owner_token(&self) -> &str {
-        self.held().map_or("", |held| held.owner.as_str())
+        self.held().map_or("", |held| held.lock.owner.as_str())
     }
 
     /// The fencing token: greater than the token of every earlier holder of
@@ -155,7 +202,7 @@ impl LockGuard {
     /// an allowance for clock drift.
     pub fn valid_until(&self) -> Instant {
         self.held()
-            .map_or_else(Instant::now, |held| held.validity.until())
+            .map_or_else(Instant::now, |held| held.lock.validity.until())
     }
 
     /// How much of the validity is left (zero once it has run out).
@@ -170,13 +217,15 @@ impl LockGuard {
     /// what it protects, or pass the [fencing token](Self::fencing_token) so
     /// the storage can reject late writes.
     pub fn is_held(&self) -> bool {
-        self.held().is_some_and(|held| !held.validity.is_over())
+        self.held()
+            .is_some_and(|held| !held.lock.validity.is_over())
     }
 
     /// Completes when the lock is lost: when its validity runs out before
     /// an extension succeeded (Redis unreachable, the process paused, no
-    /// renewal asked for), or when an extension finds the lock gone or held
-    /// by another owner. Never completes while the lock is held.
+    /// renewal asked for), when an extension finds the lock gone or held
+    /// by another owner, or when the manager is shut down under the guard.
+    /// Never completes while the lock is held.
     ///
     /// ```no_run
     /// # async fn demo(manager: distlock::LockManager) -> Result<(), distlock::LockError> {
@@ -193,7 +242,7 @@ impl LockGuard {
     /// ```
     pub async fn lost(&self) {
         if let Some(held) = self.held() {
-            held.validity.over().await;
+            held.lock.validity.over().await;
         }
     }
 
@@ -207,16 +256,17 @@ impl LockGuard {
         };
         let ttl = lease::validate(ttl)?;
         let start = Instant::now();
+        let lock = &held.lock;
         let found = held
             .manager
             .backend()
-            .extend(&held.keys, &held.owner, ttl)
+            .extend(&lock.keys, &lock.owner, ttl)
             .await
-            .map_err(|source| LockError::backend(&held.key, source))?;
+            .map_err(|source| LockError::backend(&lock.key, source))?;
         let renewed = match found {
-            Ownership::Owned => held.validity.renew(lease::valid_until(start, ttl)),
+            Ownership::Owned => lock.validity.renew(lease::valid_until(start, ttl)),
             Ownership::Expired | Ownership::TakenOver => {
-                held.validity.mark_lost();
+                lock.validity.mark_lost();
                 false
             }
         };
@@ -224,7 +274,7 @@ impl LockGuard {
             Ok(())
         } else {
             Err(LockError::Lost {
-                key: held.key.clone(),
+                key: lock.key.clone(),
             })
         }
     }
@@ -234,6 +284,11 @@ impl LockGuard {
     /// Never deletes another owner's lock: the owner token is checked in the
     /// same script that deletes. If this future is dropped before Redis
     /// answered, the guard's drop sends the release instead.
+    ///
+    /// Fails with [`LockError::ShutDown`] when the manager was shut down
+    /// while this guard held the lock: the shutdown released it (after
+    /// marking it lost), so whatever the guard protected since then ran
+    /// without the lock.
     pub async fn release(mut self) -> Result<ReleaseOutcome, LockError> {
         let outcome = match self.held.as_mut() {
             Some(held) => held.release().await,
@@ -253,8 +308,15 @@ impl LockGuard {
 
 impl Held {
     async fn release(&mut self) -> Result<ReleaseOutcome, LockError> {
-        if self.nested {
-            return Ok(ReleaseOutcome::Nested);
+        match self.take_duty() {
+            Duty::Nested => return Ok(ReleaseOutcome::Nested),
+            Duty::Shutdown => {
+                return Err(LockError::ShutDown {
+                    key: self.lock.key.clone(),
+                    manager: self.manager.name().to_owned(),
+                });
+            }
+            Duty::Listed(_) | Duty::Ours { .. } => {}
         }
         // No extension may land after the release.
         if let Some(renewal) = self.renewal.take() {
@@ -263,9 +325,9 @@ impl Held {
         let found = self
             .manager
             .backend()
-            .release(&self.keys, &self.owner)
+            .release(&self.lock.keys, &self.lock.owner)
             .await
-            .map_err(|source| LockError::backend(&self.key, source))?;
+            .map_err(|source| LockError::backend(&self.lock.key, source))?;
         Ok(match found {
             Ownership::Owned => ReleaseOutcome::Released,
             Ownership::Expired => ReleaseOutcome::Expired,
@@ -273,13 +335,28 @@ impl Held {
         })
     }
 
+    /// Takes the lock off the manager's list, unless it is off already, and
+    /// tells who releases it. Kept in the guard: a release that is cancelled
+    /// half-way leaves the duty with the guard's drop.
+    fn take_duty(&mut self) -> &Duty {
+        if let Duty::Listed(id) = self.duty {
+            self.duty = match self.manager.holdings().let_go(id) {
+                Releaser::Guard(releasing) => Duty::Ours {
+                    _under_way: releasing,
+                },
+                Releaser::Shutdown => Duty::Shutdown,
+            };
+        }
+        &self.duty
+    }
+
     /// After the release: nested guards see no validity left, then the next
     /// waiter of this process gets its turn.
     fn finish(self) {
-        if !self.nested {
-            let lost = self.validity.is_over();
+        if !matches!(self.duty, Duty::Nested) {
+            let lost = self.lock.validity.is_over();
             metrics::released(self.manager.name(), self.acquired.elapsed(), lost);
-            self.validity.end();
+            self.lock.validity.end();
         }
         drop(self.turn);
     }
@@ -290,24 +367,59 @@ impl Drop for LockGuard {
         let Some(mut held) = self.held.take() else {
             return;
         };
-        if held.nested {
-            return; // the outer holder releases
+        if matches!(held.duty, Duty::Nested | Duty::Shutdown) {
+            return; // the outer holder, or the shutdown, releases
         }
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    if let Err(error) = held.release().await {
-                        tracing::warn!(key = %held.key, %error, "releasing a dropped lock guard failed; the lock is freed when its lease ends at the latest");
-                    }
-                    held.finish();
-                });
+        let (manager, lock) = (held.manager.clone(), held.lock.clone());
+        let unreleased = lock.clone();
+        // Takes the lock off the manager's list only once it runs: a lock
+        // not released here stays listed, for a shutdown to release.
+        let release = async move {
+            match held.release().await {
+                Ok(_) | Err(LockError::ShutDown { .. }) => {}
+                Err(error) => {
+                    tracing::warn!(key = %held.lock.key, %error, "releasing a dropped lock guard failed; the lock is freed when its lease ends at the latest");
+                }
             }
-            Err(_) => tracing::warn!(
-                key = %held.key,
-                "lock guard dropped outside a tokio runtime; the lock is freed when its lease ends"
-            ),
+            held.finish();
+        };
+        // Only while the runtime shuts down (see `background`); owner-checked,
+        // so it may follow a release that got part of the way.
+        let redo = move || release_again(manager, lock);
+        if background::spawn_finishing(release, redo).is_none() {
+            tracing::warn!(
+                key = %unreleased.key,
+                "lock guard dropped outside a tokio runtime; the lock is freed by a shutdown of its manager or when its lease ends"
+            );
         }
     }
+}
+
+/// Releases `lock` from a runtime of its own, the one it was handed to
+/// shutting down, within the command timeout plus 100 ms. The manager's
+/// backend opens connections for this runtime: those of the runtime going
+/// away cannot be used, as its tasks are dropped one by one, so a
+/// connection's task may be gone already or still there but never polled
+/// again (measured: both happen; the second makes a step hang until its
+/// timeout).
+///
+/// The thread dropping the guard waits for this, so once one such release
+/// failed, the manager's others are not tried: each would only hold the
+/// exit up for another bound.
+async fn release_again(manager: LockManager, lock: Arc<Holding>) {
+    let holdings = manager.holdings();
+    if holdings.unreachable_at_exit() {
+        tracing::warn!(key = %lock.key, "lock guard dropped as its runtime shut down, with Redis unreachable; the lock is freed when its lease ends");
+        return;
+    }
+    let release = manager.backend().release(&lock.keys, &lock.owner);
+    let error = match tokio::time::timeout(manager.release_bound(), release).await {
+        Ok(Ok(_)) => return,
+        Ok(Err(fault)) => fault.to_string(),
+        Err(_) => "no answer in time".to_owned(),
+    };
+    holdings.mark_unreachable_at_exit();
+    tracing::warn!(key = %lock.key, %error, "releasing a lock after its runtime shut down failed; it is freed when its lease ends");
 }
 
 impl fmt::Debug for LockGuard {

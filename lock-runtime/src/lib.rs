@@ -7,9 +7,11 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod background;
 mod context;
 mod error;
 mod guard;
+mod holdings;
 mod keyspace;
 mod lease;
 mod local_queue;
@@ -19,6 +21,7 @@ mod reentrancy;
 mod registry;
 mod renewal;
 mod request;
+mod shutdown;
 
 #[doc(hidden)]
 pub mod __attribute {
@@ -40,3 +43,4 @@ pub use registry::{
     DEFAULT_MANAGER, default_manager, init, init_in_memory, init_named, manager, register,
 };
 pub use request::LockRequest;
+pub use shutdown::{ShutdownReport, shutdown};

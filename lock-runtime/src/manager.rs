@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::backend::{Backend, InMemoryStore, Settings, Topology};
+use crate::holdings::Holdings;
 use crate::local_queue::LocalQueues;
 use crate::renewal::Renewals;
 use crate::{LockError, LockRequest, keyspace, lease};
@@ -21,16 +22,24 @@ pub const DEFAULT_REDLOCK_NODE_TIMEOUT: Duration = Duration::from_millis(100);
 /// Default time to establish a connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What a release on the way out may take beyond the command timeout:
+/// scheduling, and the wait for the answer of the last node.
+const RELEASE_MARGIN: Duration = Duration::from_millis(100);
+
 /// Hands out locks on one Redis server, a Redis Cluster, several
 /// independent Redis masters (Redlock), or this process's memory, chosen by
 /// the constructor: [`builder`](Self::builder), [`cluster`](Self::cluster),
 /// [`redlock`](Self::redlock) or [`in_memory`](Self::in_memory). Locks and
 /// `#[distributed_lock]` fns work the same on each.
 ///
-/// On one server, a manager holds one multiplexed, reconnecting connection
-/// ([`redis::aio::ConnectionManager`]) shared by every lock it hands out, and
-/// one pub/sub connection, opened at the first wait, on which releases wake
-/// waiters. Cloning a manager is cheap and shares both.
+/// On one server, a manager holds one multiplexed connection shared by every
+/// lock it hands out, and one pub/sub connection, opened at the first wait,
+/// on which releases wake waiters. Cloning a manager is cheap and shares
+/// both. A connection that died (Redis restarted, `CLIENT KILL`, a proxy's
+/// idle timeout) is replaced by the step that finds it dead, and a manager
+/// works from any tokio runtime: used from several, it keeps one connection
+/// per runtime, built there, so a runtime that shuts down takes nothing from
+/// the others.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), distlock::LockError> {
@@ -55,12 +64,15 @@ struct Inner {
     backend: Arc<Backend>,
     queues: LocalQueues,
     renewals: Renewals,
+    /// The locks held through this manager, for its shutdown.
+    holdings: Holdings,
     /// The name it is registered under, for logs and metrics.
     name: OnceLock<String>,
     /// Where the locks live, without passwords.
     location: String,
     key_prefix: String,
     default_ttl: Duration,
+    command_timeout: Duration,
 }
 
 impl LockManager {
@@ -259,6 +271,16 @@ impl LockManager {
         &self.inner.renewals
     }
 
+    pub(crate) fn holdings(&self) -> &Holdings {
+        &self.inner.holdings
+    }
+
+    /// How long a release on the way out (a shutdown, a guard dropped as
+    /// its runtime shuts down) may take: the command timeout plus 100 ms.
+    pub(crate) fn release_bound(&self) -> Duration {
+        self.inner.command_timeout + RELEASE_MARGIN
+    }
+
     /// The name this manager is registered under (the first one, if
     /// registered twice), or `unregistered`.
     pub fn name(&self) -> &str {
@@ -430,10 +452,12 @@ impl LockManagerBuilder {
                 backend: Arc::new(backend),
                 queues: LocalQueues::default(),
                 renewals: Renewals::default(),
+                holdings: Holdings::default(),
                 name: OnceLock::new(),
                 location: self.topology.describe(),
                 key_prefix: self.key_prefix,
                 default_ttl: self.default_ttl,
+                command_timeout: self.command_timeout,
             }),
         })
     }

@@ -86,6 +86,16 @@ pub fn manager(name: &str) -> Result<LockManager, LockError> {
         })
 }
 
+/// Every registered manager, for a shutdown of them all.
+pub(crate) fn registered() -> Vec<LockManager> {
+    MANAGERS
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .values()
+        .cloned()
+        .collect()
+}
+
 /// The default manager, installed by [`init`].
 pub fn default_manager() -> Result<LockManager, LockError> {
     manager(DEFAULT_MANAGER)

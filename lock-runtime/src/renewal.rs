@@ -14,18 +14,19 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::backend::{Backend, Ownership};
-use crate::guard::Grant;
-use crate::keyspace::LockKeys;
-use crate::lease::{self, Validity};
+use crate::holdings::Holding;
+use crate::lease;
 
 /// Longest pause between retries of an extension that failed to reach Redis.
 const MAX_RETRY: Duration = Duration::from_millis(100);
@@ -48,6 +49,9 @@ struct Schedule {
     next_id: u64,
     leases: HashMap<u64, Lease>,
     watchdog: Option<JoinHandle<()>>,
+    /// Which watchdog is the current one: one that ends, or dies with its
+    /// runtime, after another replaced it leaves the schedule alone.
+    watchdog_generation: u64,
 }
 
 /// One renewed lock.
@@ -55,15 +59,16 @@ struct Lease {
     target: Arc<Target>,
     /// When to send the next extension; `None` while one is in flight.
     due: Option<Instant>,
+    /// The runtime the lock was taken on, where its holder most likely
+    /// still runs: where the watchdog moves if its own runtime shuts down.
+    runtime: Option<Handle>,
 }
 
 /// What an extension of one lock needs; shared with its extensions in flight.
 struct Target {
-    key: String,
-    keys: LockKeys,
-    owner: String,
+    /// Shared with the guard and the manager's holdings.
+    lock: Arc<Holding>,
     ttl: Duration,
-    validity: Validity,
     stop: Stop,
 }
 
@@ -79,22 +84,21 @@ enum Verdict {
 }
 
 impl Renewals {
-    /// Renews the lock `grant` gave, whose validity is `validity`, until
-    /// the returned renewal is stopped or dropped. Starts the watchdog, on
-    /// the current runtime, if it is not running.
+    /// Renews `lock`, whose lease of `ttl` was granted to an attempt
+    /// started at `started`, until the returned renewal is stopped or
+    /// dropped. Starts the watchdog, on the current runtime, if it is not
+    /// running.
     pub(crate) fn start(
         &self,
         backend: &Arc<Backend>,
-        grant: &Grant,
-        validity: &Validity,
+        lock: &Arc<Holding>,
+        started: Instant,
+        ttl: Duration,
     ) -> Renewal {
         let stop = Stop::default();
         let target = Arc::new(Target {
-            key: grant.key.clone(),
-            keys: grant.keys.clone(),
-            owner: grant.owner.clone(),
-            ttl: grant.ttl,
-            validity: validity.clone(),
+            lock: lock.clone(),
+            ttl,
             stop: stop.clone(),
         });
         let mut schedule = self.shared.schedule();
@@ -103,8 +107,9 @@ impl Renewals {
         schedule.leases.insert(
             id,
             Lease {
-                due: Some(next_due(grant.started, grant.ttl)),
+                due: Some(next_due(started, ttl)),
                 target,
+                runtime: Handle::try_current().ok(),
             },
         );
         // A runtime that shut down took its watchdog with it.
@@ -112,11 +117,9 @@ impl Renewals {
             .watchdog
             .as_ref()
             .is_none_or(JoinHandle::is_finished)
+            && let Ok(runtime) = Handle::try_current()
         {
-            let watchdog = watch(self.shared.clone(), backend.clone());
-            schedule.watchdog = tokio::runtime::Handle::try_current()
-                .ok()
-                .map(|runtime| runtime.spawn(watchdog));
+            spawn_watchdog(&mut schedule, &self.shared, backend, &runtime);
         }
         drop(schedule);
         self.shared.added.notify_one();
@@ -125,6 +128,17 @@ impl Renewals {
             id,
             stop,
         }
+    }
+}
+
+impl Renewals {
+    /// Stops renewing every lock: the manager shuts down and releases them.
+    /// An extension in flight may still land before its release; being
+    /// owner-checked, it cannot bring a released lock back.
+    pub(crate) fn stop_all(&self) {
+        self.shared.schedule().leases.clear();
+        // The watchdog wakes, finds nothing to renew, and ends.
+        self.shared.added.notify_one();
     }
 }
 
@@ -166,7 +180,7 @@ type Extension = Pin<Box<dyn Future<Output = (u64, Verdict)> + Send>>;
 
 /// The watchdog: sends the extensions that are due, applies what they
 /// found, and sleeps until the next one is due. Ends when no lock is left.
-async fn watch(shared: Arc<Shared>, backend: Arc<Backend>) {
+async fn watch(shared: Arc<Shared>, backend: Arc<Backend>, moves: Moves) {
     let mut in_flight: FuturesUnordered<Extension> = FuturesUnordered::new();
     loop {
         let mut added = pin!(shared.added.notified());
@@ -174,7 +188,10 @@ async fn watch(shared: Arc<Shared>, backend: Arc<Backend>) {
         let next_due = {
             let mut schedule = shared.schedule();
             if schedule.leases.is_empty() && in_flight.is_empty() {
-                schedule.watchdog = None;
+                if schedule.watchdog_generation == moves.generation {
+                    schedule.watchdog = None;
+                }
+                moves.armed.store(false, Ordering::SeqCst);
                 return;
             }
             let now = Instant::now();
@@ -201,16 +218,80 @@ async fn watch(shared: Arc<Shared>, backend: Arc<Backend>) {
     }
 }
 
+/// Spawns a watchdog on `runtime` and makes it the current one; `false`
+/// when that runtime has shut down (it drops the task, unstarted, at once).
+fn spawn_watchdog(
+    schedule: &mut Schedule,
+    shared: &Arc<Shared>,
+    backend: &Arc<Backend>,
+    runtime: &Handle,
+) -> bool {
+    let generation = schedule.watchdog_generation + 1;
+    // Unarmed until it is known to run: a task dropped at once must not
+    // look for another runtime while `schedule` is locked here.
+    let armed = Arc::new(AtomicBool::new(false));
+    let moves = Moves {
+        shared: shared.clone(),
+        backend: backend.clone(),
+        generation,
+        armed: armed.clone(),
+    };
+    let spawned = runtime.spawn(watch(shared.clone(), backend.clone(), moves));
+    if spawned.is_finished() {
+        return false;
+    }
+    schedule.watchdog_generation = generation;
+    schedule.watchdog = Some(spawned);
+    armed.store(true, Ordering::SeqCst);
+    true
+}
+
+/// Moves the watchdog to another runtime when its own shuts down while
+/// renewed locks are held, say by `#[tokio::test]` fns on other runtimes:
+/// their leases would otherwise run out unrenewed. Dropped with the
+/// watchdog's future, even one never polled; disarmed when the watchdog
+/// ends by itself.
+struct Moves {
+    shared: Arc<Shared>,
+    backend: Arc<Backend>,
+    generation: u64,
+    armed: Arc<AtomicBool>,
+}
+
+impl Drop for Moves {
+    fn drop(&mut self) {
+        if !self.armed.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut schedule = self.shared.schedule();
+        if schedule.watchdog_generation != self.generation {
+            return;
+        }
+        schedule.watchdog = None;
+        // Their extensions in flight died with this watchdog: send again.
+        let now = Instant::now();
+        let mut runtimes = Vec::new();
+        for lease in schedule.leases.values_mut() {
+            lease.due.get_or_insert(now);
+            runtimes.extend(lease.runtime.clone());
+        }
+        for runtime in runtimes {
+            if spawn_watchdog(&mut schedule, &self.shared, &self.backend, &runtime) {
+                return;
+            }
+        }
+    }
+}
+
 /// Sends one extension of `target` and applies what it found to its validity.
 async fn extend(id: u64, target: Arc<Target>, backend: Arc<Backend>) -> (u64, Verdict) {
-    let Target {
+    let Target { lock, ttl, stop } = &*target;
+    let Holding {
         key,
         keys,
         owner,
-        ttl,
         validity,
-        stop,
-    } = &*target;
+    } = &**lock;
     let ttl = *ttl;
     let stopped = stop.lock().await;
     if *stopped || validity.is_over() {

@@ -1,11 +1,11 @@
 //! Reaching Redis: the client for a URL (with its TLS settings), the first
 //! connection, and URLs made fit for messages.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-
 use super::Settings;
+use super::reconnect::{Reconnecting, Server};
 use crate::LockError;
 
 /// The Redis client for `url`, with the TLS settings.
@@ -25,56 +25,44 @@ pub(crate) fn client(url: &str, settings: &Settings) -> Result<redis::Client, Lo
     redis::Client::open(url).map_err(|source| unusable_url(&redacted, &source))
 }
 
-/// Opens the shared, reconnecting connection of `client` and checks it with
-/// a PING, so that a missing password is a [`LockError::Connect`] now, not a
-/// failure at the first lock.
+/// Opens the shared connection of `client` and checks it with a PING, so
+/// that a missing password is a [`LockError::Connect`] now, not a failure at
+/// the first lock.
 pub(crate) async fn connect(
     client: &redis::Client,
     url: &str,
     settings: &Settings,
-) -> Result<ConnectionManager, LockError> {
-    let connection = open(client, url, settings, 2)?;
+) -> Result<Arc<Reconnecting<Server>>, LockError> {
+    let connection = open(client, settings);
     check(&connection, url, settings).await?;
     Ok(connection)
 }
 
-/// The shared, reconnecting connection of `client`, not connected yet: it
-/// connects at its first command, and again at the first command after it
-/// broke, retrying up to `retries` times with a growing pause.
-pub(crate) fn open(
-    client: &redis::Client,
-    url: &str,
-    settings: &Settings,
-    retries: usize,
-) -> Result<ConnectionManager, LockError> {
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(settings.connect_timeout))
-        .set_response_timeout(Some(settings.command_timeout))
-        .set_number_of_retries(retries)
-        .set_max_delay(Duration::from_secs(1));
-    ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(|source| {
-        LockError::Connect {
-            url: redact(url),
-            source,
-        }
-    })
+/// The shared connection of `client`, not connected yet: it connects at its
+/// first step, and again at the first step after it died (see
+/// `reconnect.rs`).
+pub(crate) fn open(client: &redis::Client, settings: &Settings) -> Arc<Reconnecting<Server>> {
+    let config =
+        redis::AsyncConnectionConfig::new().set_response_timeout(Some(settings.command_timeout));
+    Arc::new(Reconnecting::new(Server {
+        client: client.clone(),
+        config,
+        connect_timeout: settings.connect_timeout,
+    }))
 }
 
 /// Connects `connection` if needed and sends one PING, within the connect
 /// timeout.
 pub(crate) async fn check(
-    connection: &ConnectionManager,
+    connection: &Reconnecting<Server>,
     url: &str,
     settings: &Settings,
 ) -> Result<(), LockError> {
-    let mut connection = connection.clone();
-    let ping = redis::cmd("PING");
-    within_connect_timeout(
-        &redact(url),
-        settings,
-        ping.query_async::<()>(&mut connection),
-    )
-    .await
+    let ping = async {
+        let mut built = connection.connection().await?;
+        redis::cmd("PING").query_async::<()>(&mut built.redis).await
+    };
+    within_connect_timeout(&redact(url), settings, ping).await
 }
 
 /// Runs `connect` within the connect timeout, reporting its failure as a
@@ -84,18 +72,26 @@ pub(crate) async fn within_connect_timeout<T>(
     settings: &Settings,
     connect: impl Future<Output = redis::RedisResult<T>>,
 ) -> Result<T, LockError> {
-    let source = match tokio::time::timeout(settings.connect_timeout, connect).await {
-        Ok(Ok(connection)) => return Ok(connection),
-        Ok(Err(source)) => source,
-        Err(_) => redis::RedisError::from(std::io::Error::new(
+    within(settings.connect_timeout, connect)
+        .await
+        .map_err(|source| LockError::Connect {
+            url: redacted.to_owned(),
+            source,
+        })
+}
+
+/// Runs `connect`, failing with "no connection within …" after `timeout`.
+pub(crate) async fn within<T>(
+    timeout: Duration,
+    connect: impl Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    match tokio::time::timeout(timeout, connect).await {
+        Ok(result) => result,
+        Err(_) => Err(redis::RedisError::from(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
-            format!("no connection within {:?}", settings.connect_timeout),
-        )),
-    };
-    Err(LockError::Connect {
-        url: redacted.to_owned(),
-        source,
-    })
+            format!("no connection within {timeout:?}"),
+        ))),
+    }
 }
 
 /// The address and credentials `url` names.

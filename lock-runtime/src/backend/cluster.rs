@@ -8,7 +8,8 @@
 //! or a replica takes over.
 //!
 //! A manager has two cluster connections (one socket per node each): one
-//! for the scripts, one (RESP3) for the subscriptions, whose pushes arrive
+//! for the scripts (one per runtime in use, see `reconnect.rs`), one (RESP3)
+//! for the subscriptions, whose pushes arrive
 //! in [`Pushes::route`] and wake the waiters of their channel. They are kept apart
 //! because a node that gives up a slot pushes an unrequested SUNSUBSCRIBE
 //! to its subscribers, and redis-rs 1.8 takes that push for the reply of
@@ -33,14 +34,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use redis::cluster::ClusterClientBuilder;
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::{ProtocolVersion, PushInfo, PushKind, RedisResult, Value};
 
 use super::protocol::{self, Connection};
+use super::reconnect::Reconnecting;
 use super::waiters::{Link, SUBSCRIBE_TIMEOUT, Waiters};
 use super::{Settings, client, redact};
 use crate::LockError;
+use crate::background;
 use crate::keyspace::LockKeys;
 
 /// How often one step may be re-sent after a redirection or a failure. The
@@ -57,12 +60,23 @@ const MAX_RETRY_WAIT: Duration = Duration::from_millis(500);
 
 /// A manager's connection to a Redis Cluster, and its wake-ups.
 pub(crate) struct Cluster {
-    pub(crate) connection: Connection<ClusterConnection>,
-    waiters: Arc<Waiters<ClusterConnection>>,
+    pub(crate) connection: Connection<ClusterClient>,
+    waiters: Arc<Waiters<Subscriber>>,
 }
 
 /// A waiter's interest in the releases of one lock.
-pub(crate) type Subscription = super::waiters::Subscription<ClusterConnection>;
+pub(crate) type Subscription = super::waiters::Subscription<Subscriber>;
+
+/// The RESP3 cluster connection that carries the subscriptions, rebuilt on
+/// the caller's runtime when its driver task is gone (it died with the
+/// runtime that built it; see `reconnect.rs`). The subscriptions of a
+/// dead connection are gone with it: a rebuild counts every channel as
+/// interrupted, so [`resubscribe`] subscribes them again.
+pub(crate) struct Subscriber {
+    client: ClusterClient,
+    connection: ClusterConnection,
+    pushes: Arc<Pushes>,
+}
 
 impl Cluster {
     /// Connects through `seeds` (any nodes of the cluster; the others are
@@ -101,7 +115,7 @@ impl Cluster {
         };
         let pushes = Arc::new(Pushes::default());
         let commands = client(ClusterClientBuilder::new(nodes.clone()))?;
-        let subscriber = client({
+        let subscriber_client = client({
             let pushes = pushes.clone();
             ClusterClientBuilder::new(nodes.clone())
                 .use_protocol(ProtocolVersion::RESP3)
@@ -110,19 +124,23 @@ impl Cluster {
                     Ok::<(), Infallible>(())
                 })
         })?;
+        let redis = Arc::new(Reconnecting::new(commands));
         let connect = async {
-            let (mut redis, subscriber) = tokio::try_join!(
-                commands.get_async_connection(),
-                subscriber.get_async_connection()
-            )?;
+            let (mut built, subscriber) =
+                tokio::try_join!(redis.connection(), subscriber_client.get_async_connection())?;
             // Routed to every master: each of them is reachable with these
             // credentials, or building the manager fails now.
-            redis::cmd("PING").query_async::<()>(&mut redis).await?;
-            Ok((redis, subscriber))
+            redis::cmd("PING")
+                .query_async::<()>(&mut built.redis)
+                .await?;
+            Ok(subscriber)
         };
-        let (redis, subscriber) =
-            client::within_connect_timeout(&described, settings, connect).await?;
-        let waiters = Waiters::new(subscriber);
+        let subscriber = client::within_connect_timeout(&described, settings, connect).await?;
+        let waiters = Waiters::new(Subscriber {
+            client: subscriber_client,
+            connection: subscriber,
+            pushes: pushes.clone(),
+        });
         let _ = pushes.waiters.set(Arc::downgrade(&waiters));
         Ok(Cluster {
             connection: Connection {
@@ -140,13 +158,22 @@ impl Cluster {
     }
 }
 
-impl Link for ClusterConnection {
+impl Link for Subscriber {
     async fn subscribe(&mut self, channel: &str) -> RedisResult<()> {
-        self.ssubscribe(channel).await
+        match self.connection.ssubscribe(channel).await {
+            Err(error) if protocol::connection_died(&error) => {
+                self.connection = self.client.get_async_connection().await?;
+                self.pushes.broke();
+                self.connection.ssubscribe(channel).await
+            }
+            result => result,
+        }
     }
 
+    /// A dead connection has no subscriptions left to end: the next
+    /// subscribe rebuilds it.
     async fn unsubscribe(&mut self, channel: &str) -> RedisResult<()> {
-        self.sunsubscribe(channel).await
+        self.connection.sunsubscribe(channel).await
     }
 }
 
@@ -155,7 +182,7 @@ impl Link for ClusterConnection {
 /// through it.
 #[derive(Default)]
 struct Pushes {
-    waiters: OnceLock<Weak<Waiters<ClusterConnection>>>,
+    waiters: OnceLock<Weak<Waiters<Subscriber>>>,
     /// Whether a [`resubscribe`] task runs.
     resubscribing: AtomicBool,
 }
@@ -182,12 +209,18 @@ impl Pushes {
                 waiters.ended(channel);
                 self.resubscribe();
             }
-            (PushKind::Disconnection, _) => {
-                waiters.interrupted();
-                self.resubscribe();
-            }
+            (PushKind::Disconnection, _) => self.broke(),
             _ => {}
         }
+    }
+
+    /// A connection carrying subscriptions broke: which channels it carried
+    /// is not known, so every channel is subscribed again.
+    fn broke(self: &Arc<Self>) {
+        if let Some(waiters) = self.waiters.get().and_then(Weak::upgrade) {
+            waiters.interrupted();
+        }
+        self.resubscribe();
     }
 
     /// Starts a [`resubscribe`] task unless one runs.
@@ -195,9 +228,8 @@ impl Pushes {
         if self.resubscribing.swap(true, Ordering::SeqCst) {
             return;
         }
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn(resubscribe(Arc::downgrade(self)))),
-            Err(_) => self.resubscribing.store(false, Ordering::SeqCst),
+        if background::spawn(resubscribe(Arc::downgrade(self))).is_none() {
+            self.resubscribing.store(false, Ordering::SeqCst);
         }
     }
 }
@@ -207,16 +239,17 @@ impl Pushes {
 /// whose node is down fails (within the subscribe timeout) until a replica
 /// took over, and the failure makes redis-rs reload the slot map.
 async fn resubscribe(pushes: Weak<Pushes>) {
+    let mut running = Resubscribing(pushes.clone());
     let mut pause = Duration::from_millis(50);
     loop {
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_secs(1));
         let Some(pushes) = pushes.upgrade() else {
-            return;
+            return running.disarm();
         };
         let Some(waiters) = pushes.waiters.get().and_then(Weak::upgrade) else {
             pushes.resubscribing.store(false, Ordering::SeqCst);
-            return;
+            return running.disarm();
         };
         let mut channels = waiters.interrupted_channels();
         if channels.is_empty() {
@@ -224,13 +257,36 @@ async fn resubscribe(pushes: Weak<Pushes>) {
             // An interruption that came in meanwhile found this task running.
             channels = waiters.interrupted_channels();
             if channels.is_empty() || pushes.resubscribing.swap(true, Ordering::SeqCst) {
-                return;
+                return running.disarm();
             }
         }
         for channel in channels {
-            // `ssubscribe`: the connection's own `subscribe` is the unsharded one.
-            let subscribe = async { waiters.link().lock().await.ssubscribe(&channel).await };
+            // Through the link, which rebuilds a dead connection.
+            let subscribe = async {
+                let mut link = waiters.link().lock().await;
+                Link::subscribe(&mut *link, &channel).await
+            };
             let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, subscribe).await;
+        }
+    }
+}
+
+/// Clears [`Pushes::resubscribing`] when a [`resubscribe`] task is dropped
+/// before it finished, with the runtime it ran on: left set, it would keep
+/// every later break from starting a new task.
+struct Resubscribing(Weak<Pushes>);
+
+impl Resubscribing {
+    /// The task ended by itself, having settled the flag.
+    fn disarm(&mut self) {
+        self.0 = Weak::new();
+    }
+}
+
+impl Drop for Resubscribing {
+    fn drop(&mut self) {
+        if let Some(pushes) = self.0.upgrade() {
+            pushes.resubscribing.store(false, Ordering::SeqCst);
         }
     }
 }

@@ -13,6 +13,7 @@ mod client;
 mod cluster;
 mod memory;
 mod protocol;
+mod reconnect;
 mod redlock;
 mod single;
 mod waiters;
@@ -66,6 +67,19 @@ pub(crate) enum Fault {
         /// What one of the nodes that did not answer reported.
         source: redis::RedisError,
     },
+}
+
+impl Fault {
+    /// Whether the step failed because its connection had died (on
+    /// Redlock: the connection of a node that did not answer), which a new
+    /// attempt on a new connection may not: see [`protocol::Resend`].
+    pub(crate) fn connection_died(&self) -> bool {
+        match self {
+            Fault::Redis(error) | Fault::NoQuorum { source: error, .. } => {
+                protocol::connection_died(error)
+            }
+        }
+    }
 }
 
 impl From<redis::RedisError> for Fault {

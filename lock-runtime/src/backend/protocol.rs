@@ -2,12 +2,12 @@
 //! step. Every Redis backend speaks it; they differ in how many nodes they
 //! send it to and how they reach them.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use redis::aio::ConnectionLike;
 use redis::{RedisError, RedisResult, Script, ScriptInvocation};
 
+use super::reconnect::{Connect, Reconnecting};
 use super::{Attempt, Ownership};
 use crate::keyspace::LockKeys;
 
@@ -20,32 +20,97 @@ static EXTEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scr
 /// A shared connection to one node (or, for a cluster, to every node), with
 /// the time Redis has to answer.
 ///
-/// The bound covers the whole step: a reconnect in progress (redis-rs
-/// retries a broken connection before it gives up) and the two extra round
+/// The bound covers the whole step: building a connection when this
+/// runtime has none or its connection died (see `reconnect.rs`), the two
+/// extra round
 /// trips of the first use of a script on a server (EVALSHA answered
-/// NOSCRIPT, SCRIPT LOAD, EVALSHA again).
-#[derive(Clone)]
-pub(crate) struct Connection<C> {
-    pub(crate) redis: C,
+/// NOSCRIPT, SCRIPT LOAD, EVALSHA again), and the one re-send of a step
+/// whose connection had died (see [`Resend`]).
+pub(crate) struct Connection<K: Connect> {
+    pub(crate) redis: Arc<Reconnecting<K>>,
     pub(crate) timeout: Duration,
     /// How a release wakes waiters: `PUBLISH`, or `SPUBLISH` on a cluster,
     /// where a sharded channel stays on the node serving the lock's slot.
     pub(crate) publish: &'static str,
 }
 
-impl<C: ConnectionLike + Clone + Send> Connection<C> {
+impl<K: Connect> Clone for Connection<K> {
+    fn clone(&self) -> Self {
+        Connection {
+            redis: self.redis.clone(),
+            timeout: self.timeout,
+            publish: self.publish,
+        }
+    }
+}
+
+/// Whether a step whose connection died may be sent once more.
+///
+/// redis-rs reports a connection that died while idle, or whose driver task
+/// ended with its runtime, at the next request, before writing it; but the
+/// same errors also come for a request that was written and whose answer
+/// was lost with the connection. So a step is re-sent only where running it
+/// twice is harmless:
+///
+/// - release and extend are owner-checked and idempotent: a second run
+///   finds the lock as the first left it. (A release whose first run did
+///   land reports [`Ownership::Expired`], the key being gone; that can
+///   only happen when the connection died with the request in flight.)
+/// - acquire is never re-sent here with the same owner token: a first run
+///   that landed would make the second find the lock held, by us, for a
+///   whole lease. `request.rs` retries it instead, as a new attempt with a
+///   fresh owner token, after an owner-checked give-back of the old one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resend {
+    /// Re-send once on a fresh connection, within the same command timeout.
+    IfConnectionDied,
+    /// Report the dead connection to the caller.
+    Never,
+}
+
+/// Whether `error` says the connection is dead (reset, closed, refused,
+/// never written to because its driver is gone), as opposed to Redis
+/// answering with an error or not answering in time.
+pub(crate) fn connection_died(error: &RedisError) -> bool {
+    // Broken pipe, reset, aborted, refused, unexpected EOF, not connected:
+    // what redis-rs returns for a closed socket and for a dead driver task.
+    error.is_connection_dropped()
+}
+
+impl<K: Connect> Connection<K> {
     async fn run<T: redis::FromRedisValue>(
         &self,
         invocation: &ScriptInvocation<'_>,
+        resend: Resend,
     ) -> RedisResult<T> {
-        // Multiplexed connections are cheap handles on one socket.
-        let mut redis = self.redis.clone();
-        match tokio::time::timeout(self.timeout, invocation.invoke_async(&mut redis)).await {
+        // One timer bounds the step, a reconnect and a re-send alike.
+        match tokio::time::timeout(self.timeout, self.send(invocation, resend)).await {
             Ok(result) => result,
             Err(_) => Err(RedisError::from(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 format!("timed out: Redis did not answer within {:?}", self.timeout),
             ))),
+        }
+    }
+
+    /// Sends the step; if its connection turns out dead, replaces the
+    /// connection (so the next step finds a live one) and, where `resend`
+    /// allows, sends the step once more on the new one.
+    async fn send<T: redis::FromRedisValue>(
+        &self,
+        invocation: &ScriptInvocation<'_>,
+        resend: Resend,
+    ) -> RedisResult<T> {
+        let mut built = self.redis.connection().await?;
+        let error = match invocation.invoke_async(&mut built.redis).await {
+            Err(error) if connection_died(&error) => error,
+            answered => return answered,
+        };
+        tracing::debug!(%error, "distlock connection died; replacing it");
+        let mut revived = self.redis.revive(Some(built.generation)).await?;
+        match resend {
+            Resend::IfConnectionDied => invocation.invoke_async(&mut revived.redis).await,
+            Resend::Never => Err(error),
         }
     }
 
@@ -73,6 +138,7 @@ impl<C: ConnectionLike + Clone + Send> Connection<C> {
                     .key(&keys.fence)
                     .arg(owner)
                     .arg(millis(lease)),
+                Resend::Never,
             )
             .await?;
         Ok(if acquired == 1 {
@@ -114,7 +180,10 @@ impl<C: ConnectionLike + Clone + Send> Connection<C> {
         publish: &str,
     ) -> RedisResult<Ownership> {
         let found: i64 = self
-            .run(RELEASE.key(&keys.lease).arg(owner).arg(publish))
+            .run(
+                RELEASE.key(&keys.lease).arg(owner).arg(publish),
+                Resend::IfConnectionDied,
+            )
             .await?;
         Ok(ownership(found))
     }
@@ -126,7 +195,10 @@ impl<C: ConnectionLike + Clone + Send> Connection<C> {
         lease: Duration,
     ) -> RedisResult<Ownership> {
         let found: i64 = self
-            .run(EXTEND.key(&keys.lease).arg(owner).arg(millis(lease)))
+            .run(
+                EXTEND.key(&keys.lease).arg(owner).arg(millis(lease)),
+                Resend::IfConnectionDied,
+            )
             .await?;
         Ok(ownership(found))
     }

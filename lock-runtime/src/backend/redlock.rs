@@ -38,14 +38,14 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use futures_util::stream::FuturesUnordered;
-use redis::aio::ConnectionManager;
 
 use self::quorum::{Ballot, Findings, quorum};
 use super::protocol::Connection;
+use super::reconnect::Server;
 use super::wakeup::{self, Wakeups};
 use super::{Attempt, Fault, Ownership, Settings, client};
-use crate::LockError;
 use crate::keyspace::LockKeys;
+use crate::{LockError, background};
 
 /// The shortest spread of the random pause after split votes: below it,
 /// contenders' retries would still collide on tokio's 1 ms timer ticks.
@@ -60,7 +60,7 @@ pub(crate) struct Redlock {
 
 /// One independent Redis master.
 struct Node {
-    connection: Connection<ConnectionManager>,
+    connection: Connection<Server>,
     wakeups: Wakeups,
 }
 
@@ -83,14 +83,12 @@ impl Redlock {
             .map(|url| client::client(url, settings))
             .collect::<Result<Vec<_>, _>>()?;
         reject_repeated_servers(urls, &clients)?;
-        // No retries inside a step: a node that is down would hold every
-        // step in a back-off far longer than the per-node timeout, and the
-        // next step tries again anyway.
-        let connections = clients
+        // One connection attempt per step: a node that is down fails its
+        // step at once, and the next step tries again.
+        let connections: Vec<_> = clients
             .iter()
-            .zip(urls)
-            .map(|(client, url)| client::open(client, url, settings, 0))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|client| client::open(client, settings))
+            .collect();
         let checks = join_all(
             connections
                 .iter()
@@ -169,7 +167,7 @@ impl Redlock {
                 // reconnect), and a lock on more than a bare majority
                 // survives more nodes failing. Each lease they set holds
                 // our token, so the release and the renewal find it.
-                in_background(async move { while answers.next().await.is_some() {} });
+                background::spawn(async move { while answers.next().await.is_some() {} });
                 return Ok(Attempt::Acquired { fencing_token });
             }
         }
@@ -192,7 +190,7 @@ impl Redlock {
             if findings.owned_by_quorum() {
                 // The other nodes are freed now rather than at the end of
                 // the lease, without the caller waiting for them.
-                in_background(async move { while answers.next().await.is_some() {} });
+                background::spawn(async move { while answers.next().await.is_some() {} });
                 return Ok(Ownership::Owned);
             }
         }
@@ -245,7 +243,7 @@ impl Redlock {
     /// Starts `step` on every node; the answers come in as they arrive.
     fn ask<'a, F: Future>(
         &'a self,
-        step: impl Fn(usize, &'a Connection<ConnectionManager>) -> F,
+        step: impl Fn(usize, &'a Connection<Server>) -> F,
     ) -> FuturesUnordered<F> {
         self.nodes
             .iter()
@@ -266,7 +264,7 @@ impl Redlock {
                     let _ = connection.give_back(&lock.0, &lock.1).await;
                 }
             });
-            in_background(join_all(late));
+            background::spawn(join_all(late));
         }
         join_all(
             ballot
@@ -332,11 +330,4 @@ fn reject_repeated_servers(urls: &[String], clients: &[redis::Client]) -> Result
         }
     }
     Ok(())
-}
-
-/// Drives `work` to its end on the current runtime, without waiting for it.
-fn in_background<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) {
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        runtime.spawn(work);
-    }
 }

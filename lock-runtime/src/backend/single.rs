@@ -1,15 +1,14 @@
 //! One Redis server: every step is one script on its one connection.
 
-use redis::aio::ConnectionManager;
-
 use super::protocol::Connection;
+use super::reconnect::Server;
 use super::wakeup::Wakeups;
 use super::{Settings, client};
 use crate::LockError;
 
 /// A manager's connection to its one Redis server, and its wake-ups.
 pub(crate) struct Single {
-    pub(crate) connection: Connection<ConnectionManager>,
+    pub(crate) connection: Connection<Server>,
     pub(crate) wakeups: Wakeups,
 }
 

@@ -20,6 +20,8 @@ use std::time::Duration;
 use redis::RedisResult;
 use tokio::sync::{OnceCell, watch};
 
+use crate::background;
+
 /// Longest a (un)subscribe may take before the waiter relies on its timer.
 pub(crate) const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -224,9 +226,7 @@ impl<L: Link> Drop for Subscription<L> {
         };
         // Without a runtime the idle entry stays subscribed, and is reused by
         // the next waiter of this key.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(unsubscribe);
-        }
+        background::spawn(unsubscribe);
     }
 }
 

@@ -15,6 +15,7 @@ use redis::aio::{PubSubSink, PubSubStream};
 use tokio::sync::watch;
 
 use super::waiters::{Link, SUBSCRIBE_TIMEOUT, Waiters};
+use crate::background;
 
 /// A waiter's interest in one channel of the single server.
 pub(crate) type Subscription = super::waiters::Subscription<Sink>;
@@ -89,11 +90,8 @@ impl Shared {
         if self.running.swap(true, Ordering::SeqCst) {
             return;
         }
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(dispatch(Arc::downgrade(self), self.shutdown.clone()));
-            }
-            Err(_) => self.running.store(false, Ordering::SeqCst),
+        if background::spawn(dispatch(Arc::downgrade(self), self.shutdown.clone())).is_none() {
+            self.running.store(false, Ordering::SeqCst);
         }
     }
 }
