@@ -461,21 +461,7 @@ fn body_block(body: &Block, return_type: Option<&Type>) -> TokenStream {
 
 /// An `async fn` with its body replaced by `locked`.
 fn async_fn(function: &ItemFn, locked: &TokenStream) -> TokenStream {
-    let (outer_attrs, inner_attrs) = split_attrs(function);
-    let ItemFn {
-        vis,
-        modifiers,
-        sig,
-        ..
-    } = function;
-    let defaultness = &modifiers.defaultness;
-    quote! {
-        #(#outer_attrs)*
-        #vis #defaultness #sig {
-            #(#inner_attrs)*
-            #locked
-        }
-    }
+    with_body(function, locked)
 }
 
 /// A method as `#[async_trait]` left it, with the body inside its boxed async
@@ -486,6 +472,19 @@ fn async_trait_method(
     body: &AsyncTraitBody,
     locked: TokenStream,
 ) -> TokenStream {
+    let pin = &body.pin;
+    let mut async_block = body.async_block.clone();
+    if let Some(Stmt::Local(local)) = async_block.block.stmts.get_mut(body.body_index)
+        && let Some(init) = &mut local.init
+    {
+        *init.expr = Expr::Verbatim(quote!({ #locked }));
+    }
+    with_body(function, &quote!(#pin(#async_block)))
+}
+
+/// `function` as written (attributes, visibility, signature) around a new
+/// body: its inner attributes, then `body`.
+fn with_body(function: &ItemFn, body: &TokenStream) -> TokenStream {
     let (outer_attrs, inner_attrs) = split_attrs(function);
     let ItemFn {
         vis,
@@ -494,18 +493,11 @@ fn async_trait_method(
         ..
     } = function;
     let defaultness = &modifiers.defaultness;
-    let pin = &body.pin;
-    let mut async_block = body.async_block.clone();
-    if let Some(Stmt::Local(local)) = async_block.block.stmts.get_mut(body.body_index)
-        && let Some(init) = &mut local.init
-    {
-        *init.expr = Expr::Verbatim(quote!({ #locked }));
-    }
     quote! {
         #(#outer_attrs)*
         #vis #defaultness #sig {
             #(#inner_attrs)*
-            #pin(#async_block)
+            #body
         }
     }
 }
