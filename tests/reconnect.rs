@@ -152,6 +152,13 @@ async fn cycle(manager: &LockManager, key: &str) {
 /// works here, not only the fallback timer (whose nap is 500 ms at most,
 /// bounded by the holder's 10 s lease).
 async fn handoff(manager: &LockManager, key: &str) {
+    handoff_within(manager, key, Duration::from_millis(400)).await;
+}
+
+/// A handoff whose waiter gets the lock within `bound` of the release. The
+/// release comes 200 ms after the waiter started, so a waiter that missed
+/// the wake-up and naps (500 ms) takes about 300 ms.
+async fn handoff_within(manager: &LockManager, key: &str, bound: Duration) {
     let holder = manager
         .lock(key)
         .ttl(Duration::from_secs(10))
@@ -180,7 +187,7 @@ async fn handoff(manager: &LockManager, key: &str) {
     let (guard, woken) = waiter.await.expect("the waiter did not panic");
     let guard = guard.expect("the waiter got the lock");
     assert!(
-        woken - released < Duration::from_millis(400),
+        woken - released < bound,
         "`{key}`: the waiter got the lock {:?} after the release",
         woken - released
     );
@@ -397,6 +404,26 @@ fn single_server_works_from_runtimes_in_sequence() {
 #[test]
 fn single_server_works_from_runtimes_at_once() {
     runtimes_at_once(Kind::Single);
+}
+
+/// The wake-up reader started on a runtime that then shut down: the first
+/// waiter on each new runtime is woken by the release itself, not by its
+/// fallback timer.
+#[test]
+fn single_server_wakes_the_first_waiter_after_the_wakeup_runtime_ended() {
+    let servers = Servers::start(Kind::Single);
+    let first = current_thread();
+    let manager = first.block_on(async {
+        let manager = servers.manager().await;
+        handoff(&manager, "first").await;
+        manager
+    });
+    drop(first);
+    // A wake-up takes a few milliseconds on loopback; missing it costs
+    // about 300.
+    let prompt = Duration::from_millis(150);
+    current_thread().block_on(handoff_within(&manager, "current-thread", prompt));
+    multi_thread().block_on(handoff_within(&manager, "multi-thread", prompt));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

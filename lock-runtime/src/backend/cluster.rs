@@ -83,59 +83,13 @@ impl Cluster {
     /// discovered) and checks that every master answers a PING with these
     /// credentials.
     pub(crate) async fn connect(seeds: &[String], settings: &Settings) -> Result<Self, LockError> {
-        let nodes = seeds
-            .iter()
-            .map(|seed| client::connection_info(seed))
-            .collect::<Result<Vec<_>, _>>()?;
-        if nodes.is_empty() {
-            return Err(LockError::invalid_config(
-                "a cluster needs at least one seed URL",
-            ));
-        }
-        let described = seeds
-            .iter()
-            .map(|seed| redact(seed))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let client = |builder: ClusterClientBuilder| {
-            #[cfg(feature = "tls")]
-            let builder = with_tls(builder, seeds, &nodes, settings)?;
-            let builder = builder
-                .connection_timeout(settings.connect_timeout)
-                // Also the bound of a whole request, retries included.
-                .response_timeout(settings.command_timeout)
-                .retries(RETRIES)
-                .min_retry_wait(protocol::millis(MIN_RETRY_WAIT))
-                .max_retry_wait(protocol::millis(MAX_RETRY_WAIT));
-            builder.build().map_err(|source| {
-                LockError::invalid_config(format!(
-                    "cannot use the cluster seeds {described}: {source}"
-                ))
-            })
-        };
+        let seeds = Seeds::parse(seeds)?;
         let pushes = Arc::new(Pushes::default());
-        let commands = client(ClusterClientBuilder::new(nodes.clone()))?;
-        let subscriber_client = client({
-            let pushes = pushes.clone();
-            ClusterClientBuilder::new(nodes.clone())
-                .use_protocol(ProtocolVersion::RESP3)
-                .push_sender(move |push: PushInfo| {
-                    pushes.route(&push);
-                    Ok::<(), Infallible>(())
-                })
-        })?;
+        let commands = seeds.client(ClusterClientBuilder::new(seeds.nodes.clone()), settings)?;
+        let subscriber_client = seeds.client(pushes.subscriber(seeds.nodes.clone()), settings)?;
         let redis = Arc::new(Reconnecting::new(commands));
-        let connect = async {
-            let (mut built, subscriber) =
-                tokio::try_join!(redis.connection(), subscriber_client.get_async_connection())?;
-            // Routed to every master: each of them is reachable with these
-            // credentials, or building the manager fails now.
-            redis::cmd("PING")
-                .query_async::<()>(&mut built.redis)
-                .await?;
-            Ok(subscriber)
-        };
-        let subscriber = client::within_connect_timeout(&described, settings, connect).await?;
+        let described = seeds.described();
+        let subscriber = Self::check(&redis, &subscriber_client, &described, settings).await?;
         let waiters = Waiters::new(Subscriber {
             client: subscriber_client,
             connection: subscriber,
@@ -152,9 +106,88 @@ impl Cluster {
         })
     }
 
+    /// Opens both connections within the connect timeout, and checks that
+    /// every master answers a PING; returns the subscriber connection.
+    ///
+    /// Not an `async fn`: that would nest one more future in the one an
+    /// application awaits, whose depth is close to rustc's recursion limit
+    /// under clippy (see `client::bounded`).
+    fn check<'a>(
+        redis: &'a Reconnecting<ClusterClient>,
+        subscriber_client: &'a ClusterClient,
+        described: &'a str,
+        settings: &'a Settings,
+    ) -> impl Future<Output = Result<ClusterConnection, LockError>> + 'a {
+        let connect = async move {
+            let (mut built, subscriber) =
+                tokio::try_join!(redis.connection(), subscriber_client.get_async_connection())?;
+            // Routed to every master: each of them is reachable with these
+            // credentials, or building the manager fails now.
+            redis::cmd("PING")
+                .query_async::<()>(&mut built.redis)
+                .await?;
+            Ok(subscriber)
+        };
+        client::within_connect_timeout(described, settings, connect)
+    }
+
     /// Subscribes to the lock's sharded channel on the node serving its slot.
     pub(crate) async fn subscribe(&self, keys: &LockKeys) -> Subscription {
         self.waiters.subscribe(&keys.lease).await
+    }
+}
+
+/// The seed URLs of a cluster, parsed.
+struct Seeds<'a> {
+    urls: &'a [String],
+    nodes: Vec<redis::ConnectionInfo>,
+}
+
+impl<'a> Seeds<'a> {
+    fn parse(urls: &'a [String]) -> Result<Self, LockError> {
+        let nodes = urls
+            .iter()
+            .map(|seed| client::connection_info(seed))
+            .collect::<Result<Vec<_>, _>>()?;
+        if nodes.is_empty() {
+            return Err(LockError::invalid_config(
+                "a cluster needs at least one seed URL",
+            ));
+        }
+        Ok(Seeds { urls, nodes })
+    }
+
+    /// The seeds for messages, without passwords.
+    fn described(&self) -> String {
+        self.urls
+            .iter()
+            .map(|seed| redact(seed))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// A client of the cluster built by `builder`, with the manager's
+    /// timeouts, retries and TLS settings.
+    fn client(
+        &self,
+        builder: ClusterClientBuilder,
+        settings: &Settings,
+    ) -> Result<ClusterClient, LockError> {
+        #[cfg(feature = "tls")]
+        let builder = with_tls(builder, self.urls, &self.nodes, settings)?;
+        let builder = builder
+            .connection_timeout(settings.connect_timeout)
+            // Also the bound of a whole request, retries included.
+            .response_timeout(settings.command_timeout)
+            .retries(RETRIES)
+            .min_retry_wait(protocol::millis(MIN_RETRY_WAIT))
+            .max_retry_wait(protocol::millis(MAX_RETRY_WAIT));
+        builder.build().map_err(|source| {
+            LockError::invalid_config(format!(
+                "cannot use the cluster seeds {}: {source}",
+                self.described()
+            ))
+        })
     }
 }
 
@@ -188,6 +221,18 @@ struct Pushes {
 }
 
 impl Pushes {
+    /// The builder of the subscriber connection: RESP3, with its pushes
+    /// routed here.
+    fn subscriber(self: &Arc<Self>, nodes: Vec<redis::ConnectionInfo>) -> ClusterClientBuilder {
+        let pushes = self.clone();
+        ClusterClientBuilder::new(nodes)
+            .use_protocol(ProtocolVersion::RESP3)
+            .push_sender(move |push: PushInfo| {
+                pushes.route(&push);
+                Ok::<(), Infallible>(())
+            })
+    }
+
     /// Hands what a node pushed to the waiters. Called by redis-rs, in
     /// order, for every push of every node; it must not block.
     fn route(self: &Arc<Self>, push: &PushInfo) {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use redis::{RedisError, RedisResult, Script, ScriptInvocation};
 
+use super::client::{self, Awaited};
 use super::reconnect::{Connect, Reconnecting};
 use super::{Attempt, Ownership};
 use crate::keyspace::LockKeys;
@@ -84,13 +85,8 @@ impl<K: Connect> Connection<K> {
         resend: Resend,
     ) -> RedisResult<T> {
         // One timer bounds the step, a reconnect and a re-send alike.
-        match tokio::time::timeout(self.timeout, self.send(invocation, resend)).await {
-            Ok(result) => result,
-            Err(_) => Err(RedisError::from(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("timed out: Redis did not answer within {:?}", self.timeout),
-            ))),
-        }
+        let answered = tokio::time::timeout(self.timeout, self.send(invocation, resend)).await;
+        client::bounded(answered, self.timeout, Awaited::Answer)
     }
 
     /// Sends the step; if its connection turns out dead, replaces the

@@ -10,7 +10,9 @@
 //! ending would fail the steps the others have in flight. So a manager has
 //! one connection per node and per runtime in use, built on that runtime
 //! by its first step there: a runtime's end can only take its own steps
-//! with it. With one runtime, the usual case, that is one connection.
+//! with it. Each runtime builds under a lock of its own, so a connect that
+//! hangs (until the connect timeout) delays only the steps of the runtime
+//! it is for. With one runtime, the usual case, that is one connection.
 //!
 //! A socket that closed is only found out by the next request on it, which
 //! redis-rs fails without writing it; [`Reconnecting::revive`] then builds
@@ -18,7 +20,7 @@
 //! again.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -29,7 +31,7 @@ use redis::cluster_async::ClusterConnection;
 use tokio::runtime::{Handle, Id};
 use tokio::sync::oneshot;
 
-use super::client;
+use super::client::{self, Awaited};
 use crate::background;
 
 /// How to open one more connection; it is opened on the caller's runtime,
@@ -54,7 +56,8 @@ impl Connect for Server {
         let connect = self
             .client
             .get_multiplexed_async_connection_with_config(&self.config);
-        client::within(self.connect_timeout, connect).await
+        let connected = tokio::time::timeout(self.connect_timeout, connect).await;
+        client::bounded(connected, self.connect_timeout, Awaited::Connection)
     }
 }
 
@@ -71,18 +74,31 @@ impl Connect for ClusterClient {
 pub(crate) struct Reconnecting<K: Connect> {
     connect: K,
     /// Few: one per runtime that has sent a step and not shut down since.
-    built: RwLock<Vec<Built<K::Redis>>>,
-    /// Held while building, so that the steps that found one connection
-    /// dead build one new connection between them.
-    building: tokio::sync::Mutex<u64>,
+    runtimes: RwLock<Vec<PerRuntime<K::Redis>>>,
+    /// Numbers the connections, so that a step tells the one it found dead
+    /// from the one that replaced it.
+    generations: AtomicU64,
 }
 
-/// One connection, which one it is, and the runtime that drives it.
+/// What one runtime has: its connection, and the lock its steps build it
+/// under.
+struct PerRuntime<R> {
+    watch: RuntimeWatch,
+    /// Held while building this runtime's connection, so that its steps
+    /// that found none (or found it dead) build one between them. Never
+    /// shared with another runtime: a connect that hangs, or a task
+    /// dropped by its runtime's teardown while it connects, holds up the
+    /// steps of its own runtime only.
+    building: Arc<tokio::sync::Mutex<()>>,
+    /// `None` until a build on this runtime succeeded.
+    built: Option<Built<R>>,
+}
+
+/// One connection, and which one it is.
 #[derive(Clone)]
 pub(crate) struct Built<R> {
     pub(crate) redis: R,
     pub(crate) generation: Generation,
-    runtime: Arc<RuntimeWatch>,
 }
 
 /// Tells a connection from the one that replaced it.
@@ -94,53 +110,79 @@ impl<K: Connect> Reconnecting<K> {
     pub(crate) fn new(connect: K) -> Self {
         Reconnecting {
             connect,
-            built: RwLock::new(Vec::new()),
-            building: tokio::sync::Mutex::new(0),
+            runtimes: RwLock::new(Vec::new()),
+            generations: AtomicU64::new(0),
         }
     }
 
     /// The connection of the caller's runtime, built now if there is none.
+    ///
+    /// The path of every step: one look-up of the current runtime, one
+    /// shared read lock, and one clone of the connection (which
+    /// `ConnectionLike` needs mutably).
     pub(crate) async fn connection(&self) -> RedisResult<Built<K::Redis>> {
-        let runtime = current_runtime();
-        match self.find(runtime, None) {
+        match self.find(current_runtime(), None) {
             Some(built) => Ok(built),
             None => self.revive(None).await,
         }
     }
 
     /// Replaces connection `dead` (`None`: the caller's runtime has none)
-    /// with one built on the caller's runtime, unless another step has
-    /// already done so, and returns the connection to use.
+    /// with one built on the caller's runtime, unless a step of the same
+    /// runtime built one while this one waited for the runtime's build
+    /// lock, and returns the connection to use.
     pub(crate) async fn revive(&self, dead: Option<Generation>) -> RedisResult<Built<K::Redis>> {
-        let mut generations = self.building.lock().await;
         let runtime = current_runtime();
+        let building = self.build_lock(runtime);
+        let _building = building.lock().await;
         if let Some(built) = self.find(runtime, dead) {
             return Ok(built);
         }
         let redis = self.connect.connect().await?;
-        *generations += 1;
-        let built = Built {
-            redis,
-            generation: Generation(*generations),
-            runtime: RuntimeWatch::on_current_runtime(runtime),
-        };
-        let mut all = self.built.write().unwrap_or_else(PoisonError::into_inner);
-        // A runtime's old connection goes, as do those of runtimes that ended.
-        all.retain(|other| other.runtime.is_running() && other.runtime.id != runtime);
-        all.push(built.clone());
+        let generation = Generation(self.generations.fetch_add(1, Ordering::Relaxed) + 1);
+        let built = Built { redis, generation };
+        let mut all = self
+            .runtimes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Gone if the runtime ended meanwhile: the connection then serves
+        // this step only.
+        if let Some(entry) = all
+            .iter_mut()
+            .find(|entry| Arc::ptr_eq(&entry.building, &building))
+        {
+            entry.built = Some(built.clone());
+        }
         Ok(built)
+    }
+
+    /// The build lock of `runtime`, which gets an entry now if it has none.
+    /// The entries of runtimes that ended go, with their connections.
+    fn build_lock(&self, runtime: Option<Id>) -> Arc<tokio::sync::Mutex<()>> {
+        let mut all = self
+            .runtimes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        all.retain(|entry| entry.watch.is_running());
+        if let Some(entry) = all.iter().find(|entry| entry.watch.id == runtime) {
+            return entry.building.clone();
+        }
+        let entry = PerRuntime {
+            watch: RuntimeWatch::on_current_runtime(runtime),
+            building: Arc::new(tokio::sync::Mutex::new(())),
+            built: None,
+        };
+        let building = entry.building.clone();
+        all.push(entry);
+        building
     }
 
     /// The live connection of `runtime`, unless it is `dead`.
     fn find(&self, runtime: Option<Id>, dead: Option<Generation>) -> Option<Built<K::Redis>> {
-        let all = self.built.read().unwrap_or_else(PoisonError::into_inner);
-        all.iter()
-            .find(|built| {
-                built.runtime.id == runtime
-                    && Some(built.generation) != dead
-                    && built.runtime.is_running()
-            })
-            .cloned()
+        let all = self.runtimes.read().unwrap_or_else(PoisonError::into_inner);
+        let entry = all.iter().find(|entry| entry.watch.id == runtime)?;
+        let built = entry.built.as_ref()?;
+        (Some(built.generation) != dead && entry.watch.is_running()).then(|| built.clone())
     }
 }
 
@@ -148,8 +190,8 @@ fn current_runtime() -> Option<Id> {
     Handle::try_current().ok().map(|runtime| runtime.id())
 }
 
-/// Whether the runtime a connection was built on (and whose task drives
-/// it) still runs: a task on that runtime clears the flag when the runtime
+/// Whether a runtime (whose tasks drive the connections built on it)
+/// still runs: a task on that runtime clears the flag when the runtime
 /// drops it at shutdown. Dropping the watch ends that task.
 struct RuntimeWatch {
     id: Option<Id>,
@@ -158,7 +200,7 @@ struct RuntimeWatch {
 }
 
 impl RuntimeWatch {
-    fn on_current_runtime(id: Option<Id>) -> Arc<RuntimeWatch> {
+    fn on_current_runtime(id: Option<Id>) -> RuntimeWatch {
         let running = Arc::new(AtomicBool::new(false));
         let (stop, stopped) = oneshot::channel::<()>();
         // Set first: a runtime that is shutting down drops the task at once.
@@ -171,11 +213,11 @@ impl RuntimeWatch {
         if watching.is_none() {
             running.store(false, Ordering::Release);
         }
-        Arc::new(RuntimeWatch {
+        RuntimeWatch {
             id,
             running,
             _stop: stop,
-        })
+        }
     }
 
     fn is_running(&self) -> bool {
@@ -188,5 +230,106 @@ struct ClearOnDrop(Arc<AtomicBool>);
 impl Drop for ClearOnDrop {
     fn drop(&mut self) {
         self.0.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use lock_testkit::RedisServer;
+    use redis::RedisResult;
+    use redis::aio::MultiplexedConnection;
+    use tokio::runtime::Id;
+    use tokio::sync::oneshot;
+
+    use super::{Connect, Reconnecting, Server, current_runtime};
+
+    /// Connects to a real server, except from one runtime, whose connect
+    /// never ends: a network where one runtime's connect hangs until its
+    /// timeout, made deterministic.
+    struct StallingOn {
+        server: Server,
+        stalled: Id,
+        /// Told once the stalled runtime is inside its connect.
+        entered: Mutex<Option<oneshot::Sender<()>>>,
+        connects: AtomicUsize,
+    }
+
+    impl Connect for StallingOn {
+        type Redis = MultiplexedConnection;
+
+        async fn connect(&self) -> RedisResult<MultiplexedConnection> {
+            if current_runtime() == Some(self.stalled) {
+                let entered = self.entered.lock().expect("not poisoned").take();
+                if let Some(entered) = entered {
+                    let _ = entered.send(());
+                }
+                std::future::pending::<()>().await;
+            }
+            self.connects.fetch_add(1, Ordering::SeqCst);
+            self.server.connect().await
+        }
+    }
+
+    async fn ping(mut redis: MultiplexedConnection) -> RedisResult<()> {
+        redis::cmd("PING").query_async::<()>(&mut redis).await
+    }
+
+    #[test]
+    fn a_runtime_whose_connect_hangs_holds_up_no_other_runtime() {
+        let server = RedisServer::start();
+        let stalled = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let (entered, is_entered) = oneshot::channel();
+        let reconnecting = Arc::new(Reconnecting::new(StallingOn {
+            server: Server {
+                client: redis::Client::open(server.url()).expect("a client"),
+                config: redis::AsyncConnectionConfig::new(),
+                connect_timeout: Duration::from_secs(30),
+            },
+            stalled: stalled.handle().id(),
+            entered: Mutex::new(Some(entered)),
+            connects: AtomicUsize::new(0),
+        }));
+        let hanging = {
+            let reconnecting = reconnecting.clone();
+            stalled.spawn(async move { reconnecting.connection().await.map(|_| ()) })
+        };
+        let other = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        other.block_on(async {
+            is_entered.await.expect("the stalled runtime connects");
+            // Two first steps at once: they share one build.
+            let steps = async {
+                let (first, second) =
+                    tokio::join!(reconnecting.connection(), reconnecting.connection());
+                let (first, second) = (first?, second?);
+                assert_eq!(first.generation, second.generation);
+                ping(first.redis).await?;
+                ping(second.redis).await
+            };
+            tokio::time::timeout(Duration::from_secs(5), steps)
+                .await
+                .expect("another runtime's hanging connect held up this runtime's first steps")
+                .expect("PING");
+        });
+        assert_eq!(reconnecting.connect.connects.load(Ordering::SeqCst), 1);
+        assert!(!hanging.is_finished(), "the stalled connect still hangs");
+        // Its teardown drops the hanging build; the other runtime's
+        // connection is untouched.
+        drop(stalled);
+        other.block_on(async {
+            let built = reconnecting.connection().await.expect("a connection");
+            ping(built.redis).await.expect("PING");
+        });
+        assert_eq!(reconnecting.connect.connects.load(Ordering::SeqCst), 1);
     }
 }

@@ -96,35 +96,10 @@ impl Redlock {
                 .map(|(connection, url)| client::check(connection, url, settings)),
         )
         .await;
-        let mut unreachable = Vec::new();
-        for check in checks {
-            match check {
-                Ok(()) => {}
-                Err(LockError::Connect { url, source }) if is_unreachable(&source) => {
-                    unreachable.push((url, source));
-                }
-                Err(error) => return Err(error),
-            }
-        }
-        let reachable = urls.len() - unreachable.len();
-        let quorum = quorum(urls.len());
-        if let Some((url, source)) = unreachable.first()
-            && reachable < quorum
-        {
-            let source = redis::RedisError::from(std::io::Error::new(
-                std::io::ErrorKind::NotConnected,
-                format!(
-                    "only {reachable} of {} Redlock nodes are reachable, a majority needs {quorum}; this one: {source}",
-                    urls.len()
-                ),
-            ));
-            return Err(LockError::Connect {
-                url: url.clone(),
-                source,
-            });
-        }
-        for (url, source) in &unreachable {
-            tracing::warn!(node = %url, %source, "Redlock node unreachable at start-up; locking goes on with the others, and every step tries it again");
+        let unreachable = unreachable_nodes(checks)?;
+        require_quorum(urls.len(), &unreachable)?;
+        for node in &unreachable {
+            tracing::warn!(node = %node.url, source = %node.source, "Redlock node unreachable at start-up; locking goes on with the others, and every step tries it again");
         }
         let nodes = connections
             .into_iter()
@@ -305,6 +280,49 @@ impl Subscription {
             // Subscribed nowhere: the waiter's timer decides.
             std::future::pending::<()>().await;
         }
+    }
+}
+
+/// A node that did not answer at start-up.
+struct Unreachable {
+    /// Its URL, without a password.
+    url: String,
+    source: redis::RedisError,
+}
+
+/// The nodes whose start-up check found them down or out of reach; an
+/// error if one refused us (a wrong password, a missing permission).
+fn unreachable_nodes(checks: Vec<Result<(), LockError>>) -> Result<Vec<Unreachable>, LockError> {
+    let mut unreachable = Vec::new();
+    for check in checks {
+        match check {
+            Ok(()) => {}
+            Err(LockError::Connect { url, source }) if is_unreachable(&source) => {
+                unreachable.push(Unreachable { url, source });
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(unreachable)
+}
+
+/// Fails the build unless a majority of the `nodes` is reachable: no lock
+/// could be taken otherwise.
+fn require_quorum(nodes: usize, unreachable: &[Unreachable]) -> Result<(), LockError> {
+    let reachable = nodes - unreachable.len();
+    let quorum = quorum(nodes);
+    match unreachable.first() {
+        Some(first) if reachable < quorum => Err(LockError::Connect {
+            url: first.url.clone(),
+            source: redis::RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                format!(
+                    "only {reachable} of {nodes} Redlock nodes are reachable, a majority needs {quorum}; this one: {}",
+                    first.source
+                ),
+            )),
+        }),
+        _ => Ok(()),
     }
 }
 

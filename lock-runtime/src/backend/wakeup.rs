@@ -166,12 +166,25 @@ async fn connect(shared: &Weak<Shared>) -> Option<PubSubStream> {
     Some(stream)
 }
 
+/// Marks the dispatcher stopped when its task ends, also when its runtime
+/// drops it, and takes its command half out of the slot: that sink's driver
+/// task died with the runtime, so a waiter would only subscribe through it
+/// in vain. The next waiter then finds no sink and leaves its channel to
+/// the dispatcher it starts, which subscribes every channel with waiters.
 struct Running(Weak<Shared>);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Some(shared) = self.0.upgrade() {
-            shared.running.store(false, Ordering::SeqCst);
+        let Some(shared) = self.0.upgrade() else {
+            return;
+        };
+        // Before the flag, which lets a waiter start the next dispatcher. A
+        // drop must not wait: a waiter that holds the slot now finds the
+        // sink dead at once (its driver dropped the channel), and the next
+        // dispatcher subscribes that waiter's channel too.
+        if let Ok(mut slot) = shared.waiters.link().try_lock() {
+            *slot = None;
         }
+        shared.running.store(false, Ordering::SeqCst);
     }
 }
