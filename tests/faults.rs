@@ -603,3 +603,68 @@ async fn a_release_lost_in_transit_is_left_to_the_lease_and_a_retry_spares_a_new
     // And once that holder released, retrying is still a no-op.
     assert_eq!(release_again(&server, &receipt, &owner).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_attempt_after_a_dead_connection_ends_within_the_command_timeout() {
+    let server = RedisServer::start();
+    let proxy = FaultProxy::start(server.port());
+    let manager = manager_through(&proxy).await;
+    warm_up(&manager).await;
+    // The connection dies while idle, and each round trip now takes
+    // 200 ms: the attempt finds its connection dead and a new one is built;
+    // giving the attempt back and making it again would take two more
+    // round trips, past the command timeout.
+    proxy.drop_connections();
+    proxy.delay(Duration::from_millis(100));
+
+    let (found, took) = timed("try_acquire", manager.lock("once").try_acquire()).await;
+    assert!(took < COMMAND_TIMEOUT + MARGIN / 2, "{took:?}: {found:?}");
+    if let Err(error) = &found {
+        assert!(matches!(error, LockError::Backend { .. }), "{error:?}");
+    }
+}
+
+/// How many PUBLISH commands (wake-ups, sent from the release script)
+/// `server` has run so far.
+async fn publish_calls(server: &RedisServer) -> u64 {
+    let mut conn = common::raw(server).await;
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .expect("INFO commandstats");
+    info.lines()
+        .find_map(|line| line.strip_prefix("cmdstat_publish:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|calls| calls.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn giving_back_an_attempt_whose_connection_died_wakes_nobody() {
+    let server = RedisServer::start();
+    let proxy = FaultProxy::start(server.port());
+    let manager = manager_through(&proxy).await;
+    warm_up(&manager).await;
+    let published = publish_calls(&server).await;
+
+    // The attempt is granted, its answer lost, then its connection dies: it
+    // is given back and made again at once.
+    proxy.lose_next_reply();
+    let requester = manager.clone();
+    let attempt = tokio::spawn(async move { requester.lock("quiet").try_acquire().await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    proxy.drop_connections();
+    let guard = tokio::time::timeout(HANG, attempt)
+        .await
+        .expect("the attempt ended")
+        .unwrap()
+        .expect("made again on a new connection")
+        .expect("free");
+
+    // The give-back deleted the first attempt's lease without waking
+    // anyone: the lock was not free for others, it was taken again at once.
+    assert_eq!(publish_calls(&server).await, published);
+    assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+    assert_eq!(publish_calls(&server).await, published + 1);
+}

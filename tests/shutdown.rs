@@ -498,3 +498,168 @@ async fn a_guard_dropped_outside_any_runtime_is_released_by_the_shutdown() {
     assert_eq!(report.released, 1, "{report:?}");
     assert_eq!(pttl(&server, "dropped-outside").await, -2);
 }
+
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_lock_released_as_its_runtime_shut_down_is_not_released_again_by_a_shutdown() {
+    let server = RedisServer::start();
+    let kept = std::sync::Mutex::new(None);
+    let manager = async {
+        let manager = common::manager(&server).await;
+        *kept.lock().unwrap() = Some(manager.clone());
+        manager
+    };
+    drop_runtime_while_tasks_hold("current_thread", manager, &["torn:1"], || {});
+    assert_eq!(leases_left(&server), Vec::<String>::new());
+
+    // Released once, as the runtime went away: off the manager's list, so a
+    // shutdown finds nothing left to release (a second release would find
+    // the key gone and count it as expired).
+    let manager = kept.lock().unwrap().take().unwrap();
+    let report = current_thread_runtime().block_on(manager.shutdown());
+    assert_eq!(report, ShutdownReport::default());
+}
+
+#[test]
+fn an_acquire_in_flight_at_shutdown_is_given_back_before_the_shutdown_returns() {
+    let server = RedisServer::start();
+    let proxy = FaultProxy::start(server.port());
+    let runtime = current_thread_runtime();
+    let report = runtime.block_on(async {
+        let manager = LockManager::builder(proxy.url())
+            .command_timeout(Duration::from_secs(2))
+            .build()
+            .await
+            .unwrap();
+        // Loads the scripts, so each step below is one round trip.
+        let warm = common::hold(&manager, "warm").await;
+        assert_eq!(
+            warm.release().await.unwrap(),
+            distlock::ReleaseOutcome::Released
+        );
+        // Every round trip now takes 300 ms.
+        proxy.delay(Duration::from_millis(150));
+        let requester = manager.clone();
+        let _request =
+            tokio::spawn(
+                async move { requester.lock("in-flight").ttl(LONG_LEASE).acquire().await },
+            );
+        // The acquire script is on the wire.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        manager.shutdown().await
+    });
+    // The process exits right after the shutdown: the request's task goes
+    // with its runtime.
+    drop(runtime);
+    // Whatever was on the wire has landed by now.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(leases_left(&server), Vec::<String>::new(), "{report:?}");
+    assert_eq!(report.unconfirmed, 0, "{report:?}");
+}
+
+/// A `metrics` recorder whose hold-time histogram panics, as a faulty
+/// recorder of the application's might.
+struct PanicsOnHoldTime;
+
+struct Panics;
+
+impl metrics::HistogramFn for Panics {
+    fn record(&self, _value: f64) {
+        panic!("the application's metrics recorder panicked");
+    }
+}
+
+impl metrics::Recorder for PanicsOnHoldTime {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        metrics::Counter::noop()
+    }
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+    fn register_histogram(
+        &self,
+        key: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        if key.name() == "distlock_hold_seconds" {
+            metrics::Histogram::from_arc(std::sync::Arc::new(Panics))
+        } else {
+            metrics::Histogram::noop()
+        }
+    }
+}
+
+/// The longest the runtime this runs on went without polling it, over `during`.
+async fn longest_stall(during: Duration) -> Duration {
+    let end = Instant::now() + during;
+    let (mut last, mut longest) = (Instant::now(), Duration::ZERO);
+    while last < end {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let now = Instant::now();
+        longest = longest.max(now - last);
+        last = now;
+    }
+    longest
+}
+
+#[test]
+fn a_panic_after_a_dropped_guard_s_release_does_not_block_its_runtime() {
+    let server = RedisServer::start();
+    let proxy = FaultProxy::start(server.port());
+    let runtime = current_thread_runtime();
+    let (manager, guard) = runtime.block_on(async {
+        let manager = LockManager::builder(proxy.url())
+            .command_timeout(Duration::from_secs(2))
+            .build()
+            .await
+            .unwrap();
+        let warm = common::hold(&manager, "warm").await;
+        assert_eq!(
+            warm.release().await.unwrap(),
+            distlock::ReleaseOutcome::Released
+        );
+        let guard = common::hold(&manager, "panicky").await;
+        (manager, guard)
+    });
+    // Each round trip takes 200 ms: a release redone on a thread of its
+    // own would stall the runtime that long at least.
+    proxy.delay(Duration::from_millis(100));
+    let stalled = metrics::with_local_recorder(&PanicsOnHoldTime, || {
+        runtime.block_on(async {
+            let stall = tokio::spawn(longest_stall(Duration::from_secs(1)));
+            // Released by a task; recording the hold time then panics.
+            drop(guard);
+            stall.await.unwrap()
+        })
+    });
+    assert!(stalled < Duration::from_millis(100), "stalled {stalled:?}");
+    assert_eq!(leases_left(&server), Vec::<String>::new());
+    drop(manager);
+}

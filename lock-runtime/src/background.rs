@@ -19,6 +19,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 /// Spawns `work` on the current tokio runtime; `None`, and `work` dropped
@@ -28,62 +29,102 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    tokio::runtime::Handle::try_current()
-        .ok()
-        .map(|runtime| runtime.spawn(work))
+    runtime().map(|runtime| runtime.spawn(work))
 }
 
-/// Runs `work` on the current tokio runtime without waiting for it, and
-/// makes sure `redo` runs if `work` cannot finish there: when the runtime
-/// refuses the task or drops it half-way because it is shutting down.
+/// The tokio runtime the caller runs on, if any.
+pub(crate) fn runtime() -> Option<Handle> {
+    Handle::try_current().ok()
+}
+
+/// Runs `work` on `runtime` without waiting for it, and makes sure `redo`
+/// runs if `work` cannot finish its part: `work` gets an [`Unfinished`]
+/// and calls [`done`](Unfinished::done) once the part that must not be lost
+/// is over; if it is dropped before (the runtime refused the task or
+/// dropped it half-way, or `work` panicked), `redo` runs instead.
 ///
-/// `redo` then runs on a short-lived thread of its own, on a
-/// current-thread runtime, and the dropping thread waits for it, so `redo`
-/// must bound itself. Blocking is the exception here: it only happens while the
-/// runtime is being torn down, when no other task of that runtime can run
-/// anyway, and not waiting would let the process exit first. `redo` must be
-/// safe to run after `work` did part of its job (an owner-checked release
-/// is). Outside any runtime, neither runs.
-pub(crate) fn spawn_finishing<W, R, F>(work: W, redo: R) -> Option<JoinHandle<()>>
-where
+/// Where `redo` runs, and when the dropping thread blocks for it:
+///
+/// - on `runtime`, as a task of its own, when `runtime` still takes tasks
+///   (`work` panicked): nothing blocks;
+/// - on a short-lived thread of its own, on a current-thread runtime, when
+///   that task too is refused or dropped unfinished: that happens while
+///   the runtime is being torn down (or if `redo` itself panics). The
+///   thread dropping it waits, so `redo` must bound itself. While the
+///   runtime is torn down no other task of it can run anyway, and not
+///   waiting would let the process exit first.
+///
+/// `redo` may run more than once, and after `work` did part of its job: it
+/// must be safe to repeat (an owner-checked release is).
+pub(crate) fn spawn_finishing<W, R, F>(
+    runtime: &Handle,
+    work: impl FnOnce(Unfinished) -> W,
+    redo: R,
+) where
     W: Future<Output = ()> + Send + 'static,
-    R: FnOnce() -> F + Send + 'static,
-    F: Future<Output = ()> + 'static,
+    R: Fn() -> F + Send + 'static,
+    F: Future<Output = ()> + Send + 'static,
 {
-    // Outside any runtime there is no teardown to make up for, and
-    // blocking a thread that might belong to another executor is no fix.
-    let runtime = tokio::runtime::Handle::try_current().ok()?;
+    let unfinished = Unfinished {
+        redo: Some(Box::new(move || {
+            Box::pin(redo()) as Pin<Box<dyn Future<Output = ()> + Send>>
+        })),
+        then: Then::Respawn,
+    };
     // Captured by the task, so it is dropped with it: finished or not, run
     // or never polled.
-    let mut unfinished = Unfinished {
-        redo: Some(Box::new(move || {
-            Box::pin(redo()) as Pin<Box<dyn Future<Output = ()>>>
-        })),
-    };
-    Some(runtime.spawn(async move {
-        work.await;
-        unfinished.done();
-    }))
+    runtime.spawn(work(unfinished));
 }
 
-/// Work to redo on a runtime of its own.
-type Redo = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()>>> + Send>;
+/// Work to redo elsewhere.
+type Redo = Box<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
-/// Work a task has not finished yet; redone elsewhere if the task is dropped.
-struct Unfinished {
+/// Work a task has not finished yet; redone elsewhere if the task drops it
+/// before [`done`](Self::done).
+pub(crate) struct Unfinished {
     redo: Option<Redo>,
+    then: Then,
+}
+
+/// Where an unfinished piece of work is redone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Then {
+    /// As a task of the runtime in use, if it takes one: a panic in the
+    /// work is no reason to block a worker.
+    Respawn,
+    /// On a thread of its own, waited for: the runtime refused or dropped
+    /// the redo's task, so it is being torn down.
+    OwnThread,
 }
 
 impl Unfinished {
-    fn done(&mut self) {
+    /// The part that must not be lost is over: nothing is to be redone.
+    pub(crate) fn done(mut self) {
         self.redo = None;
     }
 }
 
 impl Drop for Unfinished {
     fn drop(&mut self) {
-        if let Some(redo) = self.redo.take() {
-            run_on_own_thread(redo);
+        let Some(redo) = self.redo.take() else {
+            return;
+        };
+        match (self.then, runtime()) {
+            (Then::Respawn, Some(runtime)) => {
+                let again = Unfinished {
+                    redo: Some(redo),
+                    then: Then::OwnThread,
+                };
+                // Refused while the runtime shuts down: `again` is dropped
+                // here, unpolled, and blocks.
+                runtime.spawn(async move {
+                    if let Some(redo) = &again.redo {
+                        redo().await;
+                    }
+                    again.done();
+                });
+            }
+            _ => run_on_own_thread(redo),
         }
     }
 }

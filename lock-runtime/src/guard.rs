@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backend::Ownership;
-use crate::background;
-use crate::holdings::{Holding, HoldingId, Releaser, Releasing};
+use crate::background::{self, Unfinished};
+use crate::holdings::{Holding, HoldingId, Releaser, UnderWay};
 use crate::keyspace::LockKeys;
 use crate::lease::{self, Validity};
 use crate::local_queue::LocalTurn;
@@ -38,11 +38,18 @@ pub enum ReleaseOutcome {
 /// or its manager is [shut down](LockManager::shutdown), and a warning is
 /// logged.
 ///
-/// A guard dropped while its runtime shuts down (`#[tokio::main]` returned
-/// while a spawned task held the lock) cannot hand its release to that
-/// runtime any more: the release then runs on a thread and a runtime of its
-/// own, over a new connection, and the thread dropping the guard waits for it,
-/// at most the manager's command timeout plus 100 ms.
+/// **When dropping blocks.** Dropping a guard never waits for Redis, with
+/// one exception: a guard dropped while its runtime shuts down
+/// (`#[tokio::main]` returned while a spawned task held the lock) cannot
+/// hand its release to that runtime any more. The release then runs on a
+/// thread and a runtime of its own, over a new connection, and the thread
+/// dropping the guard (or the release task the runtime drops) waits for it,
+/// at most the manager's command timeout plus 100 ms; once one such release
+/// found Redis unreachable, the manager's others are not tried. The same
+/// wait happens if logging the failure of that very release panics (a
+/// panicking `tracing` subscriber). Anything else that goes wrong in a
+/// dropped guard's release task, such as a panicking `metrics` recorder, is
+/// made up for by a task of the same runtime, without blocking.
 /// [`crate::shutdown`] is the orderly way out; see there.
 ///
 /// Ownership lives in the guard (its owner token), not in a thread or task:
@@ -86,7 +93,10 @@ enum Duty {
     Listed(HoldingId),
     /// This guard took it off the list, and releases it; a shutdown waits
     /// until the token drops.
-    Ours { _under_way: Releasing },
+    Ours { under_way: UnderWay },
+    /// This guard took it off the list as it was dropped, and handed the
+    /// release, with the token, to a task.
+    Handed,
     /// The manager's shutdown took it off the list, and released it.
     Shutdown,
     /// Joined a lock the task already held; the outer guard releases it.
@@ -316,7 +326,7 @@ impl Held {
                     manager: self.manager.name().to_owned(),
                 });
             }
-            Duty::Listed(_) | Duty::Ours { .. } => {}
+            Duty::Listed(_) | Duty::Ours { .. } | Duty::Handed => {}
         }
         // No extension may land after the release.
         if let Some(renewal) = self.renewal.take() {
@@ -341,9 +351,7 @@ impl Held {
     fn take_duty(&mut self) -> &Duty {
         if let Duty::Listed(id) = self.duty {
             self.duty = match self.manager.holdings().let_go(id) {
-                Releaser::Guard(releasing) => Duty::Ours {
-                    _under_way: releasing,
-                },
+                Releaser::Guard(under_way) => Duty::Ours { under_way },
                 Releaser::Shutdown => Duty::Shutdown,
             };
         }
@@ -367,15 +375,29 @@ impl Drop for LockGuard {
         let Some(mut held) = self.held.take() else {
             return;
         };
-        if matches!(held.duty, Duty::Nested | Duty::Shutdown) {
+        let Some(runtime) = background::runtime() else {
+            // Left on the manager's list (if it is there), for a shutdown.
+            if matches!(held.duty, Duty::Listed(_) | Duty::Ours { .. }) {
+                tracing::warn!(
+                    key = %held.lock.key,
+                    "lock guard dropped outside a tokio runtime; the lock is freed by a shutdown of its manager or when its lease ends"
+                );
+            }
+            return;
+        };
+        // Off the list before the task exists: if the runtime refuses or
+        // drops the task, the redo below is the one release, and a later
+        // shutdown does not release the lock a second time.
+        let Some(under_way) = held.hand_over() else {
             return; // the outer holder, or the shutdown, releases
-        }
+        };
         let (manager, lock) = (held.manager.clone(), held.lock.clone());
-        let unreleased = lock.clone();
-        // Takes the lock off the manager's list only once it runs: a lock
-        // not released here stays listed, for a shutdown to release.
-        let release = async move {
-            match held.release().await {
+        let release = move |unfinished: Unfinished| async move {
+            let found = held.release().await;
+            // Nothing after the release may make it be redone: logging and
+            // metrics call the application's code, which may panic.
+            unfinished.done();
+            match found {
                 Ok(_) | Err(LockError::ShutDown { .. }) => {}
                 Err(error) => {
                     tracing::warn!(key = %held.lock.key, %error, "releasing a dropped lock guard failed; the lock is freed when its lease ends at the latest");
@@ -383,20 +405,41 @@ impl Drop for LockGuard {
             }
             held.finish();
         };
-        // Only while the runtime shuts down (see `background`); owner-checked,
-        // so it may follow a release that got part of the way.
-        let redo = move || release_again(manager, lock);
-        if background::spawn_finishing(release, redo).is_none() {
-            tracing::warn!(
-                key = %unreleased.key,
-                "lock guard dropped outside a tokio runtime; the lock is freed by a shutdown of its manager or when its lease ends"
-            );
+        // Owner-checked, so it may follow a release that got part of the
+        // way. Keeps the shutdown waiting for it while it runs.
+        let redo = move || {
+            let _counted = &under_way;
+            release_again(manager.clone(), lock.clone())
+        };
+        background::spawn_finishing(&runtime, release, redo);
+    }
+}
+
+impl Held {
+    /// Takes the lock off the manager's list for the guard's drop, unless
+    /// someone else releases it: the token of the release under way.
+    fn hand_over(&mut self) -> Option<UnderWay> {
+        match std::mem::replace(&mut self.duty, Duty::Handed) {
+            Duty::Listed(id) => match self.manager.holdings().let_go(id) {
+                Releaser::Guard(under_way) => Some(under_way),
+                Releaser::Shutdown => {
+                    self.duty = Duty::Shutdown;
+                    None
+                }
+            },
+            Duty::Ours { under_way } => Some(under_way),
+            other => {
+                self.duty = other;
+                None
+            }
         }
     }
 }
 
-/// Releases `lock` from a runtime of its own, the one it was handed to
-/// shutting down, within the command timeout plus 100 ms. The manager's
+/// Releases `lock` where a dropped guard's release task could not: on a
+/// runtime of its own, the one it was handed to shutting down (or, after
+/// that task panicked, as a task of the same runtime), within the command
+/// timeout plus 100 ms. The manager's
 /// backend opens connections for this runtime: those of the runtime going
 /// away cannot be used, as its tasks are dropped one by one, so a
 /// connection's task may be gone already or still there but never polled

@@ -3,8 +3,10 @@
 //!
 //! Exactly one party releases each lock: its guard or the shutdown. The
 //! entry decides: whoever removes it from the map releases. Holding and
-//! letting go cost one short, normally uncontended, mutex each; waiting
-//! for the shutdown costs nothing until someone actually waits.
+//! letting go cost one short, normally uncontended, mutex each; an acquire
+//! attempt is counted with two atomic operations, so that a shutdown also
+//! covers attempts whose answer is still on the way; waiting for the
+//! shutdown costs nothing until someone actually waits.
 
 use std::collections::HashMap;
 use std::pin::pin;
@@ -27,10 +29,13 @@ struct Shared {
     held: Mutex<Held>,
     /// Set (under `held`'s lock) when the shutdown starts; never cleared.
     closed: AtomicBool,
-    /// Releases by guards that are under way.
-    releasing: AtomicUsize,
+    /// Work under way that may still take a lock off Redis, which a
+    /// shutdown waits for (bounded): releases by guards, and acquire
+    /// attempts in flight, whose answer may grant a lock after the shutdown
+    /// started (the requester then gives it back before its count drops).
+    under_way: AtomicUsize,
     /// Signalled when the shutdown starts (waiters give up), and when the
-    /// last release under way ends after it started.
+    /// last work under way ends after it started.
     changed: Notify,
     /// A guard dropped as its runtime shut down could not reach Redis.
     unreachable_at_exit: AtomicBool,
@@ -61,13 +66,14 @@ pub(crate) struct ShutDown;
 /// Who releases a lock a guard lets go of.
 pub(crate) enum Releaser {
     /// The guard does; the shutdown waits for this token to drop.
-    Guard(Releasing),
+    Guard(UnderWay),
     /// The shutdown took the lock over and released it (or is doing so).
     Shutdown,
 }
 
-/// A guard's release under way; counted until dropped.
-pub(crate) struct Releasing {
+/// A guard's release, or an acquire attempt, under way; counted until
+/// dropped.
+pub(crate) struct UnderWay {
     shared: Arc<Shared>,
 }
 
@@ -89,15 +95,33 @@ impl Holdings {
         if self.shared.held().locks.remove(&id.0).is_none() {
             return Releaser::Shutdown;
         }
-        self.shared.releasing.fetch_add(1, Ordering::SeqCst);
-        Releaser::Guard(Releasing {
-            shared: self.shared.clone(),
-        })
+        Releaser::Guard(self.under_way())
     }
 
-    /// How many releases by guards are under way.
-    pub(crate) fn releases_under_way(&self) -> usize {
-        self.shared.releasing.load(Ordering::SeqCst)
+    /// An acquire attempt is about to be sent: counted until the token
+    /// drops, which the requester keeps until it holds the lock or gave it
+    /// back. Refused once the manager is shut down.
+    pub(crate) fn attempt(&self) -> Result<UnderWay, ShutDown> {
+        let attempting = self.under_way();
+        // Counted before looking (both SeqCst): a shutdown closing after
+        // this look sees the count and waits, so an attempt is either
+        // never sent or covered by the shutdown.
+        if self.is_closed() {
+            return Err(ShutDown);
+        }
+        Ok(attempting)
+    }
+
+    fn under_way(&self) -> UnderWay {
+        self.shared.under_way.fetch_add(1, Ordering::SeqCst);
+        UnderWay {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// How many releases by guards and acquire attempts are under way.
+    pub(crate) fn count_under_way(&self) -> usize {
+        self.shared.under_way.load(Ordering::SeqCst)
     }
 
     /// Whether a release of a guard dropped as its runtime shut down found
@@ -136,9 +160,10 @@ impl Holdings {
             .await;
     }
 
-    /// Completes once no guard's release is under way (after [`close`](Self::close)).
-    pub(crate) async fn releases_done(&self) {
-        self.wait_for(|shared| shared.releasing.load(Ordering::SeqCst) == 0)
+    /// Completes once no guard's release and no acquire attempt is under
+    /// way (after [`close`](Self::close)).
+    pub(crate) async fn settled(&self) {
+        self.wait_for(|shared| shared.under_way.load(Ordering::SeqCst) == 0)
             .await;
     }
 
@@ -154,9 +179,9 @@ impl Holdings {
     }
 }
 
-impl Drop for Releasing {
+impl Drop for UnderWay {
     fn drop(&mut self) {
-        let was_last = self.shared.releasing.fetch_sub(1, Ordering::SeqCst) == 1;
+        let was_last = self.shared.under_way.fetch_sub(1, Ordering::SeqCst) == 1;
         // Only a shutdown waits for the count to reach zero.
         if was_last && self.shared.closed.load(Ordering::SeqCst) {
             self.shared.changed.notify_waiters();
@@ -201,11 +226,26 @@ mod tests {
         holdings.closed().await;
 
         // The shutdown waits for the guard's release under way.
-        let waiting = tokio::time::timeout(Duration::from_millis(20), holdings.releases_done());
+        let waiting = tokio::time::timeout(Duration::from_millis(20), holdings.settled());
         assert!(waiting.await.is_err());
         drop(releasing);
-        tokio::time::timeout(Duration::from_secs(1), holdings.releases_done())
+        tokio::time::timeout(Duration::from_secs(1), holdings.settled())
             .await
             .expect("released");
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_waits_for_attempts_in_flight_and_refuses_new_ones() {
+        let holdings = Holdings::default();
+        let attempting = holdings.attempt().expect("open");
+        assert!(holdings.close().is_empty());
+        assert!(holdings.attempt().is_err());
+        assert_eq!(holdings.count_under_way(), 1);
+        let waiting = tokio::time::timeout(Duration::from_millis(20), holdings.settled());
+        assert!(waiting.await.is_err());
+        drop(attempting);
+        tokio::time::timeout(Duration::from_secs(1), holdings.settled())
+            .await
+            .expect("the attempt was given back");
     }
 }

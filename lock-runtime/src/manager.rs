@@ -275,6 +275,11 @@ impl LockManager {
         &self.inner.holdings
     }
 
+    /// How long Redis (each node, for Redlock) has to answer one step.
+    pub(crate) fn command_timeout(&self) -> Duration {
+        self.inner.command_timeout
+    }
+
     /// How long a release on the way out (a shutdown, a guard dropped as
     /// its runtime shuts down) may take: the command timeout plus 100 ms.
     pub(crate) fn release_bound(&self) -> Duration {

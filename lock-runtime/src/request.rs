@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::{Attempt, Fault, Subscription};
 use crate::guard::Grant;
-use crate::holdings::Holding;
+use crate::holdings::{Holding, UnderWay};
 use crate::keyspace::LockKeys;
 use crate::local_queue::LocalTurn;
 use crate::{LockError, LockGuard, LockManager, background, lease, metrics, reentrancy};
@@ -106,25 +106,14 @@ impl LockRequest {
     }
 
     async fn acquire_within(self, wait: Duration) -> Result<LockGuard, LockError> {
-        let ttl = lease::validate(self.ttl)?;
-        let keys = LockKeys::new(self.manager.key_prefix(), &self.key)?;
-        if self.manager.holdings().is_closed() {
-            return Err(self.shut_down());
-        }
-        if let Some(outer) = reentrancy::find(self.manager.id(), &self.key) {
-            // Joining is only sound while the outer lock is still certainly ours.
-            if outer.validity.is_over() {
-                return Err(LockError::Lost { key: self.key });
-            }
-            return Ok(LockGuard::nested(self.manager, keys, outer));
-        }
-        let started = Instant::now();
-        let deadline = started.checked_add(wait);
-        let (turn, mut contended) = self
-            .local_turn(wait, deadline)
-            .await
-            .map_err(|why| self.interrupted(why, started))?;
-        let backend = self.manager.backend();
+        // The attempts loop here, not in a helper of its own: each level of
+        // `async fn` nesting deepens the future that `#[distributed_lock]`
+        // fns embed, and the compiler's queries over it have a depth limit.
+        let (mut contest, turn) = match self.enter(wait).await? {
+            Entry::Joined(guard) => return Ok(guard),
+            Entry::Contending(contest, turn) => (contest, turn),
+        };
+        let (started, deadline) = (contest.started, contest.deadline);
         let mut subscription: Option<Subscription> = None;
         let mut reattempt = Reattempt::Available;
         loop {
@@ -137,71 +126,136 @@ impl LockRequest {
             // what this attempt was granted.
             let owner = uuid::Uuid::new_v4().to_string();
             let attempt_start = Instant::now();
-            let attempt = match reattempt.send(&self.manager, &keys, &owner, ttl).await {
-                Ok(Sent::Answered(attempt)) => attempt,
+            let attempting = self.manager.holdings().attempt();
+            let attempting = attempting.map_err(|_| self.shut_down())?;
+            let sent = reattempt.send(&self.manager, &contest, &owner, attempting);
+            let (attempt, attempting) = match sent.await {
+                Ok(Sent::Answered(attempt, attempting)) => (attempt, attempting),
                 Ok(Sent::Again) => continue,
                 Err(fault) => return Err(LockError::backend(&self.key, fault)),
             };
             let remaining = match attempt {
                 Attempt::Acquired { fencing_token } => {
-                    let valid_until = lease::valid_until(attempt_start, ttl);
+                    let valid_until = lease::valid_until(attempt_start, contest.ttl);
                     if valid_until > Instant::now() {
-                        metrics::acquired(self.manager.name(), started.elapsed(), contended);
-                        let grant = Grant {
-                            key: self.key,
-                            keys,
+                        let granted = Granted {
                             owner,
                             fencing_token,
                             started: attempt_start,
-                            ttl,
-                            renew: self.renew,
+                            attempting,
                         };
-                        return match LockGuard::new(self.manager.clone(), grant, turn) {
-                            Ok(guard) => Ok(guard),
-                            Err(refused) => Err(refuse_granted(&self.manager, refused).await),
-                        };
+                        return self.hold(contest, granted, turn).await;
                     }
                     // The lease ran out before the answer arrived (a slow round
                     // trip, a paused process): it is not safe to use. Give it
                     // back and try again.
-                    let _ = backend.release(&keys, &owner).await;
+                    let _ = self.manager.backend().release(&contest.keys, &owner).await;
                     Some(Duration::ZERO)
                 }
                 Attempt::Held { remaining } => remaining,
                 Attempt::Split { retry_in } => {
-                    contended = true;
-                    let left = self.time_left(deadline, started)?;
-                    self.wait_for(None, tokio::time::sleep(retry_in.min(left)))
-                        .await
-                        .map_err(|why| self.interrupted(why, started))?;
+                    contest.contended = true;
+                    self.pause_after_split(retry_in, deadline, started).await?;
                     continue;
                 }
             };
-            contended = true;
-            let waiting = Waiting {
-                keys: &keys,
-                remaining,
-                deadline,
-                started,
-            };
-            self.wait_for_release(&mut subscription, waiting).await?;
+            contest.contended = true;
+            self.wait_for_release(&mut subscription, &contest, remaining)
+                .await?;
         }
+    }
+
+    /// Everything before the first attempt: checks the request, joins a
+    /// lock the task already holds, and waits for this task's turn among
+    /// the waiters of this process.
+    async fn enter(&self, wait: Duration) -> Result<Entry, LockError> {
+        let ttl = lease::validate(self.ttl)?;
+        let keys = LockKeys::new(self.manager.key_prefix(), &self.key)?;
+        if self.manager.holdings().is_closed() {
+            return Err(self.shut_down());
+        }
+        if let Some(outer) = reentrancy::find(self.manager.id(), &self.key) {
+            // Joining is only sound while the outer lock is still certainly ours.
+            if outer.validity.is_over() {
+                return Err(LockError::Lost {
+                    key: self.key.clone(),
+                });
+            }
+            let manager = self.manager.clone();
+            return Ok(Entry::Joined(LockGuard::nested(manager, keys, outer)));
+        }
+        let started = Instant::now();
+        let deadline = started.checked_add(wait);
+        let (turn, contended) = self
+            .local_turn(wait, deadline)
+            .await
+            .map_err(|why| self.interrupted(why, started))?;
+        let contest = Contest {
+            keys,
+            ttl,
+            started,
+            deadline,
+            contended,
+        };
+        Ok(Entry::Contending(contest, turn))
+    }
+
+    /// Turns a granted attempt into a guard; gives the lock back if the
+    /// manager was shut down meanwhile.
+    async fn hold(
+        self,
+        contest: Contest,
+        granted: Granted,
+        turn: Option<LocalTurn>,
+    ) -> Result<LockGuard, LockError> {
+        let elapsed = contest.started.elapsed();
+        metrics::acquired(self.manager.name(), elapsed, contest.contended);
+        let grant = Grant {
+            key: self.key,
+            keys: contest.keys,
+            owner: granted.owner,
+            fencing_token: granted.fencing_token,
+            started: granted.started,
+            ttl: contest.ttl,
+            renew: self.renew,
+        };
+        match LockGuard::new(self.manager.clone(), grant, turn) {
+            // Listed among the holdings now: a shutdown releases it.
+            Ok(guard) => Ok(guard),
+            // Boxed: only after a shutdown, and it keeps the future of
+            // every acquisition shallower (see `acquire_within`).
+            Err(refused) => {
+                let refusing = refuse_granted(&self.manager, refused, granted.attempting);
+                Err(Box::pin(refusing).await)
+            }
+        }
+    }
+
+    /// Pauses for `retry_in` after split Redlock votes, or for what is left
+    /// of the wait.
+    async fn pause_after_split(
+        &self,
+        retry_in: Duration,
+        deadline: Option<Instant>,
+        started: Instant,
+    ) -> Result<(), LockError> {
+        let left = self.time_left(deadline, started)?;
+        self.wait_for(None, tokio::time::sleep(retry_in.min(left)))
+            .await
+            .map_err(|why| self.interrupted(why, started))
     }
 
     /// Waits until the lock may have been released, before the next
     /// attempt. The first time, it only subscribes: a release from then on
     /// wakes the waiter, and the next attempt runs at once.
+    /// `remaining` is how long the holder's lease has left, if known.
     async fn wait_for_release(
         &self,
         subscription: &mut Option<Subscription>,
-        waiting: Waiting<'_>,
+        contest: &Contest,
+        remaining: Option<Duration>,
     ) -> Result<(), LockError> {
-        let Waiting {
-            keys,
-            remaining,
-            deadline,
-            started,
-        } = waiting;
+        let (keys, deadline, started) = (&contest.keys, contest.deadline, contest.started);
         let left = self.time_left(deadline, started)?;
         let Some(subscribed) = subscription.as_mut() else {
             let subscribe = self.manager.backend().subscribe(keys);
@@ -312,10 +366,15 @@ impl LockRequest {
 }
 
 /// The manager was shut down after a request's lock was granted: gives it
-/// back, owner-checked, and reports the shutdown.
-async fn refuse_granted(manager: &LockManager, refused: Arc<Holding>) -> LockError {
-    InFlight::new(manager, &refused.keys, &refused.owner)
-        .give_back()
+/// back, owner-checked, waking its waiters, and reports the shutdown. The
+/// shutdown waits for this while `attempting` lives.
+async fn refuse_granted(
+    manager: &LockManager,
+    refused: Arc<Holding>,
+    attempting: Option<UnderWay>,
+) -> LockError {
+    InFlight::new(manager, &refused.keys, &refused.owner, attempting)
+        .give_back(Wake::Waiters)
         .await;
     LockError::ShutDown {
         key: refused.key.clone(),
@@ -323,19 +382,50 @@ async fn refuse_granted(manager: &LockManager, refused: Arc<Holding>) -> LockErr
     }
 }
 
-/// Where a waiter stands between two attempts.
-struct Waiting<'a> {
-    keys: &'a LockKeys,
-    /// How long the holder's lease has left, if known.
-    remaining: Option<Duration>,
-    deadline: Option<Instant>,
+/// Where a request stands once it may make attempts.
+enum Entry {
+    /// The task held the lock already; this guard joined it.
+    Joined(LockGuard),
+    /// Attempts are to be made, with this process's turn on the key (if any).
+    Contending(Contest, Option<LocalTurn>),
+}
+
+/// What a request contends with, from its first attempt to its last.
+struct Contest {
+    keys: LockKeys,
+    /// The lease each attempt asks for.
+    ttl: Duration,
+    /// When the request started, for its wait and its metrics.
     started: Instant,
+    /// When the wait ends (`None`: no limit).
+    deadline: Option<Instant>,
+    /// Whether the lock was found held (here or in Redis) on the way.
+    contended: bool,
+}
+
+/// An attempt that was granted the lock.
+struct Granted {
+    owner: String,
+    fencing_token: u64,
+    /// When the attempt started: the lease began after it.
+    started: Instant,
+    /// Keeps a shutdown waiting until the lock is listed or given back.
+    attempting: Option<UnderWay>,
 }
 
 /// Why a request stopped waiting.
 enum Interrupted {
     TimedOut,
     ShutDown,
+}
+
+/// Whether a give-back wakes the waiters of the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// The lock was granted: whoever waits for it may have it now.
+    Waiters,
+    /// The outcome is unknown and the requester attempts again at once.
+    Nobody,
 }
 
 /// An acquire attempt whose answer has not arrived. If the caller's future is
@@ -346,31 +436,43 @@ struct InFlight<'a> {
     manager: &'a LockManager,
     keys: &'a LockKeys,
     owner: &'a str,
+    /// Keeps a shutdown waiting for the attempt, background release included.
+    attempting: Option<UnderWay>,
     settled: bool,
 }
 
 impl<'a> InFlight<'a> {
-    fn new(manager: &'a LockManager, keys: &'a LockKeys, owner: &'a str) -> Self {
+    fn new(
+        manager: &'a LockManager,
+        keys: &'a LockKeys,
+        owner: &'a str,
+        attempting: Option<UnderWay>,
+    ) -> Self {
         InFlight {
             manager,
             keys,
             owner,
+            attempting,
             settled: false,
         }
     }
 
-    fn settled(mut self) {
+    /// The attempt was answered; the caller keeps it counted.
+    fn settled(mut self) -> Option<UnderWay> {
         self.settled = true;
+        self.attempting.take()
     }
 
     /// Gives the attempt's owner token back now, owner-checked: the attempt
     /// failed, but its script may have run before the connection died. If
     /// this gets no answer either, the drop sends it in the background.
-    async fn give_back(self) {
-        let released = self.manager.backend().release(self.keys, self.owner).await;
-        if released.is_ok() {
-            self.settled();
-        }
+    async fn give_back(mut self, wake: Wake) {
+        let backend = self.manager.backend();
+        let given_back = match wake {
+            Wake::Waiters => backend.release(self.keys, self.owner).await.map(drop),
+            Wake::Nobody => backend.give_back(self.keys, self.owner).await,
+        };
+        self.settled = given_back.is_ok();
     }
 }
 
@@ -393,44 +495,80 @@ impl<'a> InFlight<'a> {
 /// - its validity runs from its own start, after the earlier one ended.
 ///
 /// One re-attempt per failure: a connection that dies again at once means
-/// Redis is not there, and the caller hears it.
+/// Redis is not there, and the caller hears it. The give-back and the
+/// re-attempt count as part of the failed attempt: they end within the
+/// wait, or one command timeout from the failed attempt's start, whichever
+/// is later, so a single attempt (`try_acquire`) takes one step's time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reattempt {
+    /// The next attempt may be made again if its connection died.
     Available,
-    Spent,
+    /// The next attempt is one, and must end by `until` (`None`: no limit).
+    Made { until: Option<Instant> },
 }
 
 /// What became of one acquire attempt that did not fail.
 enum Sent {
-    Answered(Attempt),
+    /// Its answer, and what keeps it counted for a shutdown.
+    Answered(Attempt, Option<UnderWay>),
     /// Its connection had died; the attempt is to be made again at once.
     Again,
 }
 
 impl Reattempt {
-    /// Sends one acquire attempt with `owner`, its own fresh token.
+    /// Sends one acquire attempt of `contest` with `owner`, its own fresh
+    /// token.
     async fn send(
         &mut self,
         manager: &LockManager,
-        keys: &LockKeys,
+        contest: &Contest,
         owner: &str,
-        lease: Duration,
+        attempting: UnderWay,
     ) -> Result<Sent, Fault> {
-        let in_flight = InFlight::new(manager, keys, owner);
-        match manager.backend().acquire(keys, owner, lease).await {
+        let (keys, lease, deadline) = (&contest.keys, contest.ttl, contest.deadline);
+        let started = Instant::now();
+        let in_flight = InFlight::new(manager, keys, owner, Some(attempting));
+        let acquire = manager.backend().acquire(keys, owner, lease);
+        // The rare paths are boxed, keeping the future of every attempt as
+        // shallow as it was (see `acquire_within`).
+        let answer = match *self {
+            Reattempt::Available => acquire.await,
+            Reattempt::Made { until } => {
+                let bounded = within(until, acquire);
+                Box::pin(bounded).await.and_then(|answer| answer)
+            }
+        };
+        match answer {
             Ok(attempt) => {
-                in_flight.settled();
                 *self = Reattempt::Available;
-                Ok(Sent::Answered(attempt))
+                Ok(Sent::Answered(attempt, in_flight.settled()))
             }
             Err(fault) if fault.connection_died() && *self == Reattempt::Available => {
-                *self = Reattempt::Spent;
-                in_flight.give_back().await;
+                let until = deadline.map(|end| end.max(started + manager.command_timeout()));
+                if until.is_some_and(|until| until <= Instant::now()) {
+                    return Err(fault); // the drop gives the attempt back
+                }
+                *self = Reattempt::Made { until };
+                let giving_back = within(until, in_flight.give_back(Wake::Nobody));
+                Box::pin(giving_back).await.map_err(|_| fault)?;
                 Ok(Sent::Again)
             }
             Err(fault) => Err(fault),
         }
     }
+}
+
+/// Awaits `step` until `until` (`None`: no limit); a timeout fault after.
+async fn within<T>(until: Option<Instant>, step: impl Future<Output = T>) -> Result<T, Fault> {
+    let Some(until) = until else {
+        return Ok(step.await);
+    };
+    tokio::time::timeout_at(until.into(), step).await.map_err(|_| {
+        Fault::Redis(redis::RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "timed out: an acquire attempt made again after its connection died did not end within the wait or the command timeout",
+        )))
+    })
 }
 
 impl Drop for InFlight<'_> {
@@ -443,8 +581,10 @@ impl Drop for InFlight<'_> {
             self.keys.clone(),
             self.owner.to_owned(),
         );
+        let attempting = self.attempting.take();
         background::spawn(async move {
             let _ = backend.release(&keys, &owner).await;
+            drop(attempting);
         });
     }
 }

@@ -21,8 +21,9 @@ pub struct ShutdownReport {
     /// another owner): nothing was left to release.
     pub expired: usize,
     /// Locks Redis did not confirm releasing within the bound (unreachable,
-    /// an error, too few Redlock nodes), and releases by dropped guards
-    /// still under way then. Each is freed when its lease ends, at the latest.
+    /// an error, too few Redlock nodes), and releases by dropped guards and
+    /// acquire attempts still under way then. Each is freed when its lease
+    /// ends, at the latest.
     pub unconfirmed: usize,
 }
 
@@ -33,7 +34,12 @@ pub struct ShutdownReport {
 ///
 /// The managers stay registered, so `#[distributed_lock]` fns called
 /// afterwards fail with [`LockError::ShutDown`](crate::LockError::ShutDown),
-/// not [`NotInitialized`](crate::LockError::NotInitialized).
+/// not [`NotInitialized`](crate::LockError::NotInitialized). For the same
+/// reason [`init`](crate::init) (or [`init_named`](crate::init_named) with a
+/// name already used) cannot be called again in this process: it fails
+/// with [`LockError::AlreadyInitialized`](crate::LockError::AlreadyInitialized). A shutdown is for the end
+/// of the process; a program that needs locking again afterwards builds a
+/// new manager with [`LockManager::builder`] and passes it around.
 ///
 /// The order for a service: stop taking work (stop accepting connections,
 /// stop pulling jobs); let the work in flight finish, bounded by a timeout
@@ -75,7 +81,10 @@ impl LockManager {
     ///   owner-checked, all at once; the release wakes their waiters, so
     ///   other processes get the locks right away;
     /// - renewals stop;
-    /// - it waits for releases of guards dropped just before.
+    /// - it waits for releases of guards dropped just before, and for
+    ///   acquire attempts whose answer is still on the way: one that was
+    ///   granted is given back, owner-checked, before this returns, and
+    ///   fails with [`LockError::ShutDown`](crate::LockError::ShutDown).
     ///
     /// Returns within the command timeout plus 100 ms, even when Redis is
     /// unreachable; locks it could not release are freed when their leases
@@ -99,11 +108,11 @@ impl LockManager {
         self.renewals().stop_all();
         let mut report = release_all(self.backend(), taken, deadline).await;
         let holdings = self.holdings();
-        if tokio::time::timeout_at(deadline.into(), holdings.releases_done())
+        if tokio::time::timeout_at(deadline.into(), holdings.settled())
             .await
             .is_err()
         {
-            report.unconfirmed += holdings.releases_under_way();
+            report.unconfirmed += holdings.count_under_way();
         }
         tracing::info!(
             manager = self.name(),

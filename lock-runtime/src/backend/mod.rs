@@ -212,6 +212,24 @@ impl Backend {
         }
     }
 
+    /// Gives back an acquire attempt whose outcome is unknown (its
+    /// connection died), owner-checked and waking nobody: its requester
+    /// attempts again at once, and waking other processes' waiters would
+    /// only have them contend with that attempt for a lock that, most
+    /// often, was never taken.
+    pub(crate) async fn give_back(&self, keys: &LockKeys, owner: &str) -> Result<(), Fault> {
+        match self {
+            Backend::Single(single) => single.connection.give_back(keys, owner).await?,
+            Backend::Cluster(cluster) => cluster.connection.give_back(keys, owner).await?,
+            // A failed Redlock attempt gave its votes back, waking nobody,
+            // before it reported the failure (`Redlock::acquire`).
+            Backend::Redlock(_) => return Ok(()),
+            // An in-memory attempt never fails.
+            Backend::Memory(memory) => memory.release(keys, owner),
+        };
+        Ok(())
+    }
+
     pub(crate) async fn extend(
         &self,
         keys: &LockKeys,
