@@ -451,7 +451,12 @@ impl LockManagerBuilder {
             #[cfg(feature = "tls")]
             tls_root_certificate: self.tls_root_certificate,
         };
-        let backend = Backend::connect(&self.topology, &settings).await?;
+        // Boxed: the connect futures of four backends nest deeply, and an
+        // application awaiting `build` (or `init`) inside a few async layers
+        // of its own would otherwise reach rustc's and clippy's type-layout
+        // depth limit ("queries overflow the depth limit") in its own crate.
+        // One allocation per manager built.
+        let backend = Box::pin(Backend::connect(&self.topology, &settings)).await?;
         Ok(LockManager {
             inner: Arc::new(Inner {
                 backend: Arc::new(backend),
