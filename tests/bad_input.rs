@@ -701,3 +701,24 @@ fn connect_error(url: &str, result: Result<LockManager, LockError>) -> String {
     );
     message
 }
+
+/// The connect timeout is the user's, whole: redis-rs's own default (1 s)
+/// must not cut a connection attempt short.
+#[tokio::test]
+async fn a_connect_gets_its_whole_connect_timeout() {
+    let hole = BlackHole::start(IpAddr::V4(Ipv4Addr::LOCALHOST), Silence::NoHandshake).unwrap();
+    let connect_timeout = Duration::from_millis(2500);
+    let url = hole.url();
+    let (result, took) = timed(
+        LockManager::builder(url.as_str())
+            .connect_timeout(connect_timeout)
+            .build(),
+    )
+    .await;
+    let message = connect_error(&url, result);
+    assert!(
+        took >= connect_timeout - Duration::from_millis(50),
+        "gave up after {took:?} of {connect_timeout:?}: {message}"
+    );
+    assert!(took < connect_timeout + MARGIN, "took {took:?}");
+}

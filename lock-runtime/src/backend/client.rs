@@ -42,8 +42,13 @@ pub(crate) async fn connect(
 /// first step, and again at the first step after it died (see
 /// `reconnect.rs`).
 pub(crate) fn open(client: &redis::Client, settings: &Settings) -> Arc<Reconnecting<Server>> {
-    let config =
-        redis::AsyncConnectionConfig::new().set_response_timeout(Some(settings.command_timeout));
+    // No timeouts of redis-rs's own: every use is bounded by ours (a step
+    // by the command timeout, a connect and its PING by the connect
+    // timeout), and its defaults (1 s to connect, 500 ms to answer) would
+    // cut in before the user's settings. It also leaves one timer per step.
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(None)
+        .set_response_timeout(None);
     Arc::new(Reconnecting::new(Server {
         client: client.clone(),
         config,
