@@ -42,7 +42,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 fn with_errors(item: TokenStream, errors: &Errors) -> TokenStream {
-    let mut output = item;
+    // The build fails on the errors anyway; without the allow, the
+    // parameters only the key would have used come on top as "unused
+    // variable" warnings, errors themselves under `deny(warnings)`.
+    let mut output = quote!(#[allow(unused_variables)]);
+    output.extend(item);
     output.extend(errors.to_compile_errors());
     output
 }
