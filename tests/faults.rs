@@ -624,29 +624,13 @@ async fn a_single_attempt_after_a_dead_connection_ends_within_the_command_timeou
     }
 }
 
-/// How many PUBLISH commands (wake-ups, sent from the release script)
-/// `server` has run so far.
-async fn publish_calls(server: &RedisServer) -> u64 {
-    let mut conn = common::raw(server).await;
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut conn)
-        .await
-        .expect("INFO commandstats");
-    info.lines()
-        .find_map(|line| line.strip_prefix("cmdstat_publish:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|calls| calls.parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn giving_back_an_attempt_whose_connection_died_wakes_nobody() {
     let server = RedisServer::start();
     let proxy = FaultProxy::start(server.port());
     let manager = manager_through(&proxy).await;
     warm_up(&manager).await;
-    let published = publish_calls(&server).await;
+    let published = common::cluster::command_calls(&server, "publish").await;
 
     // The attempt is granted, its answer lost, then its connection dies: it
     // is given back and made again at once.
@@ -664,7 +648,13 @@ async fn giving_back_an_attempt_whose_connection_died_wakes_nobody() {
 
     // The give-back deleted the first attempt's lease without waking
     // anyone: the lock was not free for others, it was taken again at once.
-    assert_eq!(publish_calls(&server).await, published);
+    assert_eq!(
+        common::cluster::command_calls(&server, "publish").await,
+        published
+    );
     assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
-    assert_eq!(publish_calls(&server).await, published + 1);
+    assert_eq!(
+        common::cluster::command_calls(&server, "publish").await,
+        published + 1
+    );
 }

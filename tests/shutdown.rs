@@ -526,23 +526,30 @@ fn a_lock_released_as_its_runtime_shut_down_is_not_released_again_by_a_shutdown(
     assert_eq!(report, ShutdownReport::default());
 }
 
+/// A manager reaching Redis through `proxy`, which has run one lock cycle,
+/// so the server knows its scripts and every later step is one round trip.
+async fn warmed_up_behind(proxy: &FaultProxy) -> LockManager {
+    let manager = LockManager::builder(proxy.url())
+        .command_timeout(Duration::from_secs(2))
+        .build()
+        .await
+        .unwrap();
+    let warm = common::hold(&manager, "warm").await;
+    assert_eq!(
+        warm.release().await.unwrap(),
+        distlock::ReleaseOutcome::Released
+    );
+    manager
+}
+
 #[test]
 fn an_acquire_in_flight_at_shutdown_is_given_back_before_the_shutdown_returns() {
     let server = RedisServer::start();
     let proxy = FaultProxy::start(server.port());
     let runtime = current_thread_runtime();
     let report = runtime.block_on(async {
-        let manager = LockManager::builder(proxy.url())
-            .command_timeout(Duration::from_secs(2))
-            .build()
-            .await
-            .unwrap();
-        // Loads the scripts, so each step below is one round trip.
-        let warm = common::hold(&manager, "warm").await;
-        assert_eq!(
-            warm.release().await.unwrap(),
-            distlock::ReleaseOutcome::Released
-        );
+        // Scripts loaded, so each step below is one round trip.
+        let manager = warmed_up_behind(&proxy).await;
         // Every round trip now takes 300 ms.
         proxy.delay(Duration::from_millis(150));
         let requester = manager.clone();
@@ -653,16 +660,7 @@ fn a_panic_after_a_dropped_guard_s_release_does_not_block_its_runtime() {
     let proxy = FaultProxy::start(server.port());
     let runtime = current_thread_runtime();
     let (manager, guard) = runtime.block_on(async {
-        let manager = LockManager::builder(proxy.url())
-            .command_timeout(Duration::from_secs(2))
-            .build()
-            .await
-            .unwrap();
-        let warm = common::hold(&manager, "warm").await;
-        assert_eq!(
-            warm.release().await.unwrap(),
-            distlock::ReleaseOutcome::Released
-        );
+        let manager = warmed_up_behind(&proxy).await;
         let guard = common::hold(&manager, "panicky").await;
         (manager, guard)
     });

@@ -66,17 +66,7 @@ pub async fn held_elsewhere(server: &RedisServer, key: &str) -> bool {
 
 /// How many EVALSHA commands (lock scripts) `server` has run so far.
 pub async fn evalsha_calls(server: &RedisServer) -> u64 {
-    let mut conn = raw(server).await;
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut conn)
-        .await
-        .expect("INFO commandstats");
-    info.lines()
-        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|calls| calls.parse().ok())
-        .unwrap_or(0)
+    cluster::command_calls(server, "evalsha").await
 }
 
 /// Starts a Redis and registers a manager for it under `name`.
