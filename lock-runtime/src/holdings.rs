@@ -11,12 +11,13 @@
 use std::collections::HashMap;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
 use crate::keyspace::LockKeys;
 use crate::lease::Validity;
+use crate::unpoisoned;
 
 /// A manager's held locks, and its shutdown.
 #[derive(Default)]
@@ -191,7 +192,7 @@ impl Drop for UnderWay {
 
 impl Shared {
     fn held(&self) -> MutexGuard<'_, Held> {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+        unpoisoned::lock(&self.held)
     }
 }
 

@@ -2,13 +2,14 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
 use crate::LockError;
+use crate::unpoisoned;
 
 /// Shortest lease accepted: 2 ms of every lease are set aside for clock
 /// drift between this process and Redis, so a shorter one could be granted
@@ -159,7 +160,7 @@ impl Validity {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.0.state.lock().unwrap_or_else(PoisonError::into_inner)
+        unpoisoned::lock(&self.0.state)
     }
 }
 

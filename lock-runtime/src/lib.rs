@@ -22,6 +22,7 @@ mod registry;
 mod renewal;
 mod request;
 mod shutdown;
+mod unpoisoned;
 
 #[doc(hidden)]
 pub mod __attribute {

@@ -8,12 +8,13 @@
 use std::collections::HashMap;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::{Notify, OwnedMutexGuard};
 
 use crate::lease::Validity;
+use crate::unpoisoned;
 
 type Lines = Arc<Mutex<HashMap<String, Arc<Line>>>>;
 
@@ -36,11 +37,13 @@ struct Line {
 
 impl Line {
     fn holder_valid_until(&self) -> Option<Instant> {
-        lock(&self.holder).as_ref().map(Validity::until)
+        unpoisoned::lock(&self.holder).as_ref().map(Validity::until)
     }
 
     fn holder_expired(&self) -> bool {
-        lock(&self.holder).as_ref().is_some_and(Validity::is_over)
+        unpoisoned::lock(&self.holder)
+            .as_ref()
+            .is_some_and(Validity::is_over)
     }
 }
 
@@ -55,7 +58,7 @@ struct Joined<'a> {
 
 impl Drop for Joined<'_> {
     fn drop(&mut self) {
-        remove_if_idle(&mut lock(&self.queues.lines), self.key, 1);
+        remove_if_idle(&mut unpoisoned::lock(&self.queues.lines), self.key, 1);
     }
 }
 
@@ -122,11 +125,11 @@ impl LocalQueues {
     /// How many keys have a line right now.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        lock(&self.lines).len()
+        unpoisoned::lock(&self.lines).len()
     }
 
     fn join<'a>(&'a self, key: &'a str) -> Joined<'a> {
-        let line = lock(&self.lines)
+        let line = unpoisoned::lock(&self.lines)
             .entry(key.to_owned())
             .or_insert_with(|| {
                 Arc::new(Line {
@@ -157,7 +160,7 @@ impl LocalQueues {
 impl LocalTurn {
     /// Records the validity of the lock this turn acquired.
     pub(crate) fn hold(&self, validity: Validity) {
-        *lock(&self.line.holder) = Some(validity);
+        *unpoisoned::lock(&self.line.holder) = Some(validity);
         if self.line.waiting.load(Ordering::SeqCst) > 0 {
             self.line.holder_set.notify_waiters();
         }
@@ -166,8 +169,8 @@ impl LocalTurn {
 
 impl Drop for LocalTurn {
     fn drop(&mut self) {
-        *lock(&self.line.holder) = None;
-        let mut lines = lock(&self.lines);
+        *unpoisoned::lock(&self.line.holder) = None;
+        let mut lines = unpoisoned::lock(&self.lines);
         // Hand the turn on (or free the line) while the map is locked, so a
         // newcomer either joins this line or finds it gone, never a stale one.
         drop(self.turn.take());
@@ -194,10 +197,6 @@ async fn sleep_until(until: Option<Instant>) {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -215,7 +214,7 @@ mod tests {
             let (queues, order) = (queues.clone(), order.clone());
             waiters.push(tokio::spawn(async move {
                 let _turn = queues.turn("k").await.expect("a turn");
-                lock(&order).push(i);
+                unpoisoned::lock(&order).push(i);
             }));
             // Let each waiter join the line before the next one.
             tokio::task::yield_now().await;
@@ -224,7 +223,7 @@ mod tests {
         for waiter in waiters {
             waiter.await.unwrap();
         }
-        assert_eq!(*lock(&order), [0, 1, 2, 3, 4]);
+        assert_eq!(*unpoisoned::lock(&order), [0, 1, 2, 3, 4]);
         assert_eq!(queues.len(), 0);
         drop(queues.try_turn("other").unwrap());
         assert_eq!(queues.len(), 0);

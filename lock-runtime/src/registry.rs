@@ -5,8 +5,9 @@
 //! the process use them.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, PoisonError, RwLock};
+use std::sync::{LazyLock, RwLock};
 
+use crate::unpoisoned;
 use crate::{LockError, LockManager};
 
 /// Name under which [`init`] registers the default manager.
@@ -63,7 +64,7 @@ pub async fn init_in_memory() -> Result<LockManager, LockError> {
 
 /// Registers an already built manager under `name`.
 pub fn register(name: &str, manager: LockManager) -> Result<(), LockError> {
-    let mut managers = MANAGERS.write().unwrap_or_else(PoisonError::into_inner);
+    let mut managers = unpoisoned::write(&MANAGERS);
     if managers.contains_key(name) {
         return Err(LockError::AlreadyInitialized {
             name: name.to_owned(),
@@ -76,9 +77,7 @@ pub fn register(name: &str, manager: LockManager) -> Result<(), LockError> {
 
 /// The manager registered under `name`.
 pub fn manager(name: &str) -> Result<LockManager, LockError> {
-    MANAGERS
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
+    unpoisoned::read(&MANAGERS)
         .get(name)
         .cloned()
         .ok_or_else(|| LockError::NotInitialized {
@@ -88,12 +87,7 @@ pub fn manager(name: &str) -> Result<LockManager, LockError> {
 
 /// Every registered manager, for a shutdown of them all.
 pub(crate) fn registered() -> Vec<LockManager> {
-    MANAGERS
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .values()
-        .cloned()
-        .collect()
+    unpoisoned::read(&MANAGERS).values().cloned().collect()
 }
 
 /// The default manager, installed by [`init`].

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 use crate::backend::{Backend, Ownership};
 use crate::holdings::Holding;
 use crate::lease;
+use crate::unpoisoned;
 
 /// Longest pause between retries of an extension that failed to reach Redis.
 const MAX_RETRY: Duration = Duration::from_millis(100);
@@ -172,7 +173,7 @@ impl Drop for Renewal {
 
 impl Shared {
     fn schedule(&self) -> MutexGuard<'_, Schedule> {
-        self.schedule.lock().unwrap_or_else(PoisonError::into_inner)
+        unpoisoned::lock(&self.schedule)
     }
 }
 

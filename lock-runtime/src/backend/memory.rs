@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use redis::RedisResult;
@@ -16,6 +16,7 @@ use redis::RedisResult;
 use super::waiters::{self, Link, Waiters};
 use super::{Attempt, Ownership};
 use crate::keyspace::LockKeys;
+use crate::unpoisoned;
 
 /// Where [in-memory](crate::LockManager::in_memory) managers keep their locks.
 ///
@@ -93,7 +94,7 @@ impl InMemoryStore {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        unpoisoned::lock(&self.state)
     }
 }
 

@@ -21,7 +21,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use redis::RedisResult;
@@ -33,6 +33,7 @@ use tokio::sync::oneshot;
 
 use super::client::{self, Awaited};
 use crate::background;
+use crate::unpoisoned;
 
 /// How to open one more connection; it is opened on the caller's runtime,
 /// which drives it from then on.
@@ -141,10 +142,7 @@ impl<K: Connect> Reconnecting<K> {
         let redis = self.connect.connect().await?;
         let generation = Generation(self.generations.fetch_add(1, Ordering::Relaxed) + 1);
         let built = Built { redis, generation };
-        let mut all = self
-            .runtimes
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut all = unpoisoned::write(&self.runtimes);
         // Gone if the runtime ended meanwhile: the connection then serves
         // this step only.
         if let Some(entry) = all
@@ -159,10 +157,7 @@ impl<K: Connect> Reconnecting<K> {
     /// The build lock of `runtime`, which gets an entry now if it has none.
     /// The entries of runtimes that ended go, with their connections.
     fn build_lock(&self, runtime: Option<Id>) -> Arc<tokio::sync::Mutex<()>> {
-        let mut all = self
-            .runtimes
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut all = unpoisoned::write(&self.runtimes);
         all.retain(|entry| entry.watch.is_running());
         if let Some(entry) = all.iter().find(|entry| entry.watch.id == runtime) {
             return entry.building.clone();
@@ -179,7 +174,7 @@ impl<K: Connect> Reconnecting<K> {
 
     /// The live connection of `runtime`, unless it is `dead`.
     fn find(&self, runtime: Option<Id>, dead: Option<Generation>) -> Option<Built<K::Redis>> {
-        let all = self.runtimes.read().unwrap_or_else(PoisonError::into_inner);
+        let all = unpoisoned::read(&self.runtimes);
         let entry = all.iter().find(|entry| entry.watch.id == runtime)?;
         let built = entry.built.as_ref()?;
         (Some(built.generation) != dead && entry.watch.is_running()).then(|| built.clone())

@@ -14,13 +14,14 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use redis::RedisResult;
 use tokio::sync::{OnceCell, watch};
 
 use crate::background;
+use crate::unpoisoned;
 
 /// Longest a (un)subscribe may take before the waiter relies on its timer.
 pub(crate) const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -167,7 +168,7 @@ impl<L> Waiters<L> {
     }
 
     fn channels(&self) -> MutexGuard<'_, HashMap<String, Channel>> {
-        self.channels.lock().unwrap_or_else(PoisonError::into_inner)
+        unpoisoned::lock(&self.channels)
     }
 }
 
