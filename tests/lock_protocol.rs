@@ -372,15 +372,59 @@ async fn bad_input_gives_clear_errors() {
 
 #[tokio::test]
 async fn fencing_tokens_keep_rising_when_redis_comes_back_with_a_stale_counter() {
+    let mut server = RedisServer::start();
+    let manager = common::manager(&server).await;
+    let cycle = |manager: distlock::LockManager| async move {
+        let guard = manager.lock("fenced").acquire().await.unwrap();
+        let token = guard.fencing_token();
+        assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+        token
+    };
+    cycle(manager.clone()).await;
+    // A snapshot, then more locks: the counter moves on past it.
+    let mut conn = common::raw(&server).await;
+    let _: () = redis::cmd("SAVE").query_async(&mut conn).await.unwrap();
+    let snapshot = std::fs::read(server.snapshot_path()).expect("the snapshot");
+    let mut last = 0;
+    for _ in 0..100 {
+        last = cycle(manager.clone()).await;
+    }
+    // Redis comes back with the older data: the counter goes back.
+    server.restart_from_snapshot(&snapshot);
+    let mut conn = common::raw(&server).await;
+    let fences: Vec<String> = redis::cmd("KEYS")
+        .arg("*:fence*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!fences.is_empty(), "the snapshot holds the counter");
+    let mut next = None;
+    for _ in 0..50 {
+        match manager.lock("fenced").acquire().await {
+            Ok(guard) => {
+                next = Some(guard.fencing_token());
+                assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+                break;
+            }
+            Err(LockError::Backend { .. }) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    let next = next.expect("reconnected after the restart");
+    assert!(next > last, "{next} <= {last}");
+    assert!(cycle(manager).await > next);
+}
+
+#[tokio::test]
+async fn fencing_tokens_rise_above_a_counter_someone_set_back() {
     let server = RedisServer::start();
     let manager = common::manager(&server).await;
     let guard = manager.lock("fenced").acquire().await.unwrap();
     let last = guard.fencing_token();
     assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
-    // As if Redis restored an old snapshot: the counter goes back.
     let mut conn = common::raw(&server).await;
     let fences: Vec<String> = redis::cmd("KEYS")
-        .arg("*:fence")
+        .arg("*:fence*")
         .query_async(&mut conn)
         .await
         .unwrap();

@@ -5,7 +5,13 @@
 //! holds:
 //!
 //! - `P{G}:lock:K` — the lease, holding the owner token;
-//! - `P{G}:fence` — the fencing counter shared by every lock of group `G`.
+//! - `P{G}:fence` — the fencing counter shared by every lock of group `G`
+//!   (protocol v1: Redis Cluster, Redlock);
+//! - `P{G}:fence:R` — the same for one run `R` of a single server (protocol
+//!   v2, see `backend/protocol.rs`), expiring when unused;
+//! - `P{G}:queue:K` — the waiters of `K`, in arrival order (protocol v2);
+//! - `P{G}:waiter:O` — the entry of the waiter whose owner token is `O`,
+//!   holding the lease it asked for, expiring unless refreshed (protocol v2).
 //!
 //! A release wakes waiters on the pub/sub channel named like the lease key
 //! (channels and keys are separate namespaces in Redis), so it needs no name
@@ -30,6 +36,9 @@ pub(crate) const MAX_KEY_LEN: usize = 64 * 1024;
 pub(crate) struct LockKeys {
     pub(crate) lease: String,
     pub(crate) fence: String,
+    /// Where `P{G}` ends in `lease`: the other keys are named from it when
+    /// needed, so that the uncontended path builds two strings only.
+    tag_end: usize,
 }
 
 impl LockKeys {
@@ -50,10 +59,29 @@ impl LockKeys {
             });
         }
         let group = fnv1a(key.as_bytes()) % GROUPS;
+        let fence = format!("{prefix}{{{group}}}:fence");
         Ok(LockKeys {
             lease: format!("{prefix}{{{group}}}:lock:{key}"),
-            fence: format!("{prefix}{{{group}}}:fence"),
+            tag_end: fence.len() - ":fence".len(),
+            fence,
         })
+    }
+
+    /// The fencing counter of this lock's group for one run of a server.
+    pub(crate) fn run_fence(&self, run: &str) -> String {
+        format!("{}:{run}", self.fence)
+    }
+
+    /// The queue of this lock's waiters.
+    pub(crate) fn queue(&self) -> String {
+        let tagged = &self.lease[..self.tag_end];
+        let key = &self.lease[self.tag_end + ":lock:".len()..];
+        format!("{tagged}:queue:{key}")
+    }
+
+    /// What the entry key of a waiter starts with; its owner token follows.
+    pub(crate) fn waiters(&self) -> String {
+        format!("{}:waiter:", &self.lease[..self.tag_end])
     }
 }
 
@@ -106,8 +134,18 @@ mod tests {
             "{",
         ] {
             let keys = LockKeys::new("distlock:", key).unwrap();
-            assert_eq!(hash_tag(&keys.lease), hash_tag(&keys.fence), "{key}");
+            let tag = hash_tag(&keys.lease);
+            for other in [
+                &keys.fence,
+                &keys.run_fence("abc"),
+                &keys.queue(),
+                &keys.waiters(),
+            ] {
+                assert_eq!(hash_tag(other), tag, "{key}: {other}");
+            }
             assert!(keys.lease.ends_with(key));
+            assert!(keys.queue().ends_with(&format!(":queue:{key}")));
+            assert!(keys.waiters().ends_with("}:waiter:"));
         }
     }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::{Attempt, Fault, Subscription};
+use crate::backend::{Attempt, Fault, Ownership, Subscription};
 use crate::guard::Grant;
 use crate::holdings::{Holding, UnderWay};
 use crate::keyspace::LockKeys;
@@ -109,28 +109,20 @@ impl LockRequest {
         // The attempts loop here, not in a helper of its own: each level of
         // `async fn` nesting deepens the future that `#[distributed_lock]`
         // fns embed, and the compiler's queries over it have a depth limit.
-        let (mut contest, turn) = match self.enter(wait).await? {
+        let (contest, turn) = match self.enter(wait).await? {
             Entry::Joined(guard) => return Ok(guard),
             Entry::Contending(contest, turn) => (contest, turn),
         };
-        let (started, deadline) = (contest.started, contest.deadline);
-        let mut subscription: Option<Subscription> = None;
+        let mut waiting = Waiting::new(contest.contended);
+        let mut claim = Claim::new(&self.manager, &contest.keys);
         let mut reattempt = Reattempt::Available;
         loop {
-            // Wake-ups from before this attempt are answered by the attempt.
-            if let Some(subscription) = subscription.as_mut() {
-                subscription.mark_seen();
-            }
-            // A fresh owner token per attempt: a give-back or an in-flight
-            // release of an earlier attempt that lands late must not remove
-            // what this attempt was granted.
-            let owner = uuid::Uuid::new_v4().to_string();
+            let step = waiting.next_step(&claim);
             let attempt_start = Instant::now();
             let attempting = self.manager.holdings().attempt();
-            let attempting = attempting.map_err(|_| self.shut_down())?;
-            let sent = reattempt.send(&self.manager, &contest, &owner, attempting);
-            let (attempt, attempting) = match sent.await {
-                Ok(Sent::Answered(attempt, attempting)) => (attempt, attempting),
+            claim.attempting = Some(attempting.map_err(|_| self.shut_down())?);
+            let attempt = match reattempt.send(&contest, &mut claim, step).await {
+                Ok(Sent::Answered(attempt)) => attempt,
                 Ok(Sent::Again) => continue,
                 Err(fault) => return Err(LockError::backend(&self.key, fault)),
             };
@@ -138,30 +130,72 @@ impl LockRequest {
                 Attempt::Acquired { fencing_token } => {
                     let valid_until = lease::valid_until(attempt_start, contest.ttl);
                     if valid_until > Instant::now() {
-                        let granted = Granted {
-                            owner,
-                            fencing_token,
-                            started: attempt_start,
-                            attempting,
-                        };
-                        return self.hold(contest, granted, turn).await;
+                        let granted = claim.granted(fencing_token, attempt_start);
+                        drop(claim);
+                        return self.hold(contest, granted, turn, waiting.contended).await;
                     }
                     // The lease ran out before the answer arrived (a slow round
                     // trip, a paused process): it is not safe to use. Give it
                     // back and try again.
-                    let _ = self.manager.backend().release(&contest.keys, &owner).await;
+                    claim.give_back(Wake::Waiters).await;
                     Some(Duration::ZERO)
                 }
-                Attempt::Held { remaining } => remaining,
+                Attempt::Queued { remaining } => {
+                    waiting.queued_since = Some(attempt_start);
+                    remaining
+                }
+                Attempt::Held { remaining } => {
+                    claim.renew(); // nothing of this owner token is in Redis
+                    remaining
+                }
                 Attempt::Split { retry_in } => {
-                    contest.contended = true;
-                    self.pause_after_split(retry_in, deadline, started).await?;
+                    claim.renew();
+                    waiting.contended = true;
+                    self.pause_after_split(retry_in, contest.deadline, contest.started)
+                        .await?;
                     continue;
                 }
             };
-            contest.contended = true;
-            self.wait_for_release(&mut subscription, &contest, remaining)
+            waiting.contended = true;
+            self.wait_for_release(&mut waiting.subscription, &contest, remaining)
                 .await?;
+            if let Some(granted) = self.handed_over(&contest, &mut waiting, &mut claim).await? {
+                drop(claim);
+                return self.hold(contest, granted, turn, waiting.contended).await;
+            }
+        }
+    }
+
+    /// A lock a release handed over to this waiter while it waited in the
+    /// lock's queue (protocol v2), once it can be used: its validity runs
+    /// from the send time of the waiter's attempt that the grant came after,
+    /// and if little of it is left, the lease is re-armed first (owner-
+    /// checked), for a validity from now. `None` when nothing was handed
+    /// over, or the lease ran out before the waiter heard of it.
+    async fn handed_over(
+        &self,
+        contest: &Contest,
+        waiting: &mut Waiting,
+        claim: &mut Claim<'_>,
+    ) -> Result<Option<Granted>, LockError> {
+        let subscription = waiting.subscription.as_mut();
+        let (Some(fencing_token), Some(since)) = (
+            subscription.and_then(Subscription::granted),
+            waiting.queued_since,
+        ) else {
+            return Ok(None);
+        };
+        waiting.queued_since = None; // out of the queue now
+        let valid_until = lease::valid_until(since, contest.ttl);
+        if valid_until > Instant::now() + contest.ttl / 2 {
+            return Ok(Some(claim.granted(fencing_token, since)));
+        }
+        let rearm_start = Instant::now();
+        let rearmed = self.manager.backend().extend(&contest.keys, &claim.owner, contest.ttl);
+        match Box::pin(rearmed).await {
+            Ok(Ownership::Owned) => Ok(Some(claim.granted(fencing_token, rearm_start))),
+            Ok(Ownership::Expired | Ownership::TakenOver) => Ok(None),
+            Err(fault) => Err(LockError::backend(&self.key, fault)),
         }
     }
 
@@ -207,9 +241,10 @@ impl LockRequest {
         contest: Contest,
         granted: Granted,
         turn: Option<LocalTurn>,
+        contended: bool,
     ) -> Result<LockGuard, LockError> {
         let elapsed = contest.started.elapsed();
-        metrics::acquired(self.manager.name(), elapsed, contest.contended);
+        metrics::acquired(self.manager.name(), elapsed, contended);
         let grant = Grant {
             key: self.key,
             keys: contest.keys,
@@ -266,11 +301,14 @@ impl LockRequest {
             );
             return Ok(());
         };
-        // A release wakes us; the timer covers a holder that crashed (its
-        // lease ends) and a lost message.
+        // A release wakes us (or, on protocol v2, hands us the lock); the
+        // timer covers a holder that crashed (its lease ends) and a lost
+        // message, and refreshes our place in the queue, which lasts one
+        // lease.
         let nap = remaining
             .map_or(MAX_NAP, |r| r + Duration::from_millis(1))
             .min(MAX_NAP)
+            .min(contest.ttl / 3)
             .min(left);
         let woken = async {
             tokio::select! {
@@ -366,16 +404,17 @@ impl LockRequest {
 }
 
 /// The manager was shut down after a request's lock was granted: gives it
-/// back, owner-checked, waking its waiters, and reports the shutdown. The
+/// back, owner-checked, handing it on, and reports the shutdown. The
 /// shutdown waits for this while `attempting` lives.
 async fn refuse_granted(
     manager: &LockManager,
     refused: Arc<Holding>,
     attempting: Option<UnderWay>,
 ) -> LockError {
-    InFlight::new(manager, &refused.keys, &refused.owner, attempting)
-        .give_back(Wake::Waiters)
-        .await;
+    let mut claim = Claim::new(manager, &refused.keys);
+    claim.owner = refused.owner.clone();
+    claim.attempting = attempting;
+    claim.give_back(Wake::Waiters).await;
     LockError::ShutDown {
         key: refused.key.clone(),
         manager: manager.name().to_owned(),
@@ -399,15 +438,63 @@ struct Contest {
     started: Instant,
     /// When the wait ends (`None`: no limit).
     deadline: Option<Instant>,
-    /// Whether the lock was found held (here or in Redis) on the way.
+    /// Whether another task of this process was ahead in line.
     contended: bool,
 }
 
-/// An attempt that was granted the lock.
+/// A request's waiting, once it found the lock held.
+struct Waiting {
+    /// Subscribed after the first attempt that found the lock held.
+    subscription: Option<Subscription>,
+    /// Whether the lock was found held (here or in Redis) on the way.
+    contended: bool,
+    /// The send time of the last attempt that answered
+    /// [`Attempt::Queued`] with the current owner token: a grant handed
+    /// over after it came after that instant.
+    queued_since: Option<Instant>,
+    /// Attempts made so far, numbering the rounds of the queue.
+    rounds: u64,
+}
+
+impl Waiting {
+    fn new(contended: bool) -> Self {
+        Waiting {
+            subscription: None,
+            contended,
+            queued_since: None,
+            rounds: 0,
+        }
+    }
+
+    /// The next attempt: the plain first one, or, once subscribed, one in
+    /// the lock's queue, expecting a grant to `claim`'s owner token after it
+    /// (wake-ups from before it are answered by the attempt itself).
+    fn next_step(&mut self, claim: &Claim<'_>) -> Step {
+        self.rounds += 1;
+        let Some(subscription) = self.subscription.as_mut() else {
+            return Step::First;
+        };
+        subscription.mark_seen();
+        subscription.expect_grant(&claim.owner, self.rounds);
+        Step::InQueue { round: self.rounds }
+    }
+}
+
+/// Which kind of attempt to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// The first: on protocol v2, plain commands.
+    First,
+    /// One made while subscribed: a place in the lock's queue (protocol
+    /// v2), numbered by `round`.
+    InQueue { round: u64 },
+}
+
+/// A lock granted to a request.
 struct Granted {
     owner: String,
     fencing_token: u64,
-    /// When the attempt started: the lease began after it.
+    /// An instant before the lease began.
     started: Instant,
     /// Keeps a shutdown waiting until the lock is listed or given back.
     attempting: Option<UnderWay>,
@@ -428,52 +515,100 @@ enum Wake {
     Nobody,
 }
 
-/// An acquire attempt whose answer has not arrived. If the caller's future is
-/// dropped meanwhile (a timeout, `select!`) or the answer is lost, the lock
-/// may have been set with an owner token nobody will release: hand an
-/// owner-checked release to the runtime so the lease is not left to run out.
-struct InFlight<'a> {
+/// The owner token a request makes its attempts with, while it may be in
+/// Redis with no guard to release it: an attempt sent and not answered, a
+/// lease granted but not yet in a guard, or a place in the lock's queue. If
+/// the request's future is dropped meanwhile (a timeout, `select!`) or an
+/// answer is lost, the drop hands an owner-checked give-back to the runtime,
+/// which also leaves the queue and hands on a lock granted meanwhile, so
+/// that nothing is left to run out its lease.
+struct Claim<'a> {
     manager: &'a LockManager,
     keys: &'a LockKeys,
-    owner: &'a str,
-    /// Keeps a shutdown waiting for the attempt, background release included.
+    owner: String,
+    /// Keeps a shutdown waiting for the request, background give-back
+    /// included.
     attempting: Option<UnderWay>,
-    settled: bool,
+    in_redis: InRedis,
 }
 
-impl<'a> InFlight<'a> {
-    fn new(
-        manager: &'a LockManager,
-        keys: &'a LockKeys,
-        owner: &'a str,
-        attempting: Option<UnderWay>,
-    ) -> Self {
-        InFlight {
+/// Whether a [`Claim`]'s owner token may be in Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InRedis {
+    Maybe,
+    No,
+}
+
+impl<'a> Claim<'a> {
+    fn new(manager: &'a LockManager, keys: &'a LockKeys) -> Self {
+        Claim {
             manager,
             keys,
-            owner,
-            attempting,
-            settled: false,
+            owner: new_owner(),
+            attempting: None,
+            in_redis: InRedis::No,
         }
     }
 
-    /// The attempt was answered; the caller keeps it counted.
-    fn settled(mut self) -> Option<UnderWay> {
-        self.settled = true;
-        self.attempting.take()
+    /// Nothing of the owner token is in Redis (the attempt found the lock
+    /// held, and takes no place in a queue): the next attempt gets a fresh
+    /// one, so that a late give-back of this one can never remove it.
+    fn renew(&mut self) {
+        self.in_redis = InRedis::No;
+        self.owner = new_owner();
     }
 
-    /// Gives the attempt's owner token back now, owner-checked: the attempt
-    /// failed, but its script may have run before the connection died. If
-    /// this gets no answer either, the drop sends it in the background.
-    async fn give_back(mut self, wake: Wake) {
+    /// The lease is the request's: the guard releases it from now on.
+    fn granted(&mut self, fencing_token: u64, started: Instant) -> Granted {
+        self.in_redis = InRedis::No;
+        Granted {
+            owner: std::mem::replace(&mut self.owner, String::new()),
+            fencing_token,
+            started,
+            attempting: self.attempting.take(),
+        }
+    }
+
+    /// Gives the owner token back now, owner-checked (leaving the queue,
+    /// on protocol v2), then takes a fresh one. If this gets no answer
+    /// either, the drop sends it in the background.
+    async fn give_back(&mut self, wake: Wake) {
         let backend = self.manager.backend();
         let given_back = match wake {
-            Wake::Waiters => backend.release(self.keys, self.owner).await.map(drop),
-            Wake::Nobody => backend.give_back(self.keys, self.owner).await,
+            Wake::Waiters => backend.leave(self.keys, &self.owner).await.map(drop),
+            Wake::Nobody => backend.give_back(self.keys, &self.owner).await,
         };
-        self.settled = given_back.is_ok();
+        if given_back.is_ok() {
+            self.renew();
+        }
     }
+}
+
+impl Claim<'_> {
+    /// Hands the give-back of an owner token that may be in Redis to the
+    /// runtime, and takes a fresh one.
+    fn abandon(&mut self) {
+        if self.in_redis == InRedis::No {
+            return;
+        }
+        let (backend, keys, owner) = (
+            self.manager.backend().clone(),
+            self.keys.clone(),
+            std::mem::replace(&mut self.owner, new_owner()),
+        );
+        self.in_redis = InRedis::No;
+        // Shared with the attempts still to come: a shutdown waits for this
+        // give-back while any of them lives.
+        let attempting = self.attempting.take();
+        background::spawn(async move {
+            let _ = backend.leave(&keys, &owner).await;
+            drop(attempting);
+        });
+    }
+}
+
+fn new_owner() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// Whether an acquire attempt that failed because its connection had died
@@ -487,11 +622,11 @@ impl<'a> InFlight<'a> {
 /// can never make two holders:
 ///
 /// - it has a fresh owner token, and the earlier token is first given back
-///   owner-checked ([`InFlight::give_back`]), as a cancelled attempt's is:
+///   owner-checked ([`Claim::give_back`]), as a cancelled attempt's is:
 ///   if the earlier attempt was granted, its lease is deleted before the new
 ///   attempt is sent (or, if the give-back gets no answer, it stays until
 ///   its lease ends: a delay, never a second holder);
-/// - its fencing token comes from its own INCR, above the earlier one's;
+/// - its fencing token comes after the earlier one's;
 /// - its validity runs from its own start, after the earlier one ended.
 ///
 /// One re-attempt per failure: a connection that dies again at once means
@@ -509,48 +644,60 @@ enum Reattempt {
 
 /// What became of one acquire attempt that did not fail.
 enum Sent {
-    /// Its answer, and what keeps it counted for a shutdown.
-    Answered(Attempt, Option<UnderWay>),
+    /// Its answer.
+    Answered(Attempt),
     /// Its connection had died; the attempt is to be made again at once.
     Again,
 }
 
 impl Reattempt {
-    /// Sends one acquire attempt of `contest` with `owner`, its own fresh
-    /// token.
+    /// Sends one attempt of `contest` with `claim`'s owner token.
     async fn send(
         &mut self,
-        manager: &LockManager,
         contest: &Contest,
-        owner: &str,
-        attempting: UnderWay,
+        claim: &mut Claim<'_>,
+        step: Step,
     ) -> Result<Sent, Fault> {
         let (keys, lease, deadline) = (&contest.keys, contest.ttl, contest.deadline);
         let started = Instant::now();
-        let in_flight = InFlight::new(manager, keys, owner, Some(attempting));
-        let acquire = manager.backend().acquire(keys, owner, lease);
-        // The rare paths are boxed, keeping the future of every attempt as
-        // shallow as it was (see `acquire_within`).
-        let answer = match *self {
-            Reattempt::Available => acquire.await,
-            Reattempt::Made { until } => {
-                let bounded = within(until, acquire);
-                Box::pin(bounded).await.and_then(|answer| answer)
+        let backend = claim.manager.backend();
+        claim.in_redis = InRedis::Maybe;
+        let owner = claim.owner.as_str();
+        let answer = match (step, *self) {
+            (Step::First, Reattempt::Available) => backend.acquire(keys, owner, lease).await,
+            // The rare paths are boxed, keeping the future of every attempt
+            // as shallow as it was (see `acquire_within`).
+            (step, until) => {
+                let attempt = async {
+                    match step {
+                        Step::First => backend.acquire(keys, owner, lease).await,
+                        Step::InQueue { round } => {
+                            backend.wait_turn(keys, owner, lease, round).await
+                        }
+                    }
+                };
+                let until = match until {
+                    Reattempt::Available => None,
+                    Reattempt::Made { until } => until,
+                };
+                Box::pin(within(until, attempt)).await.and_then(|answer| answer)
             }
         };
         match answer {
             Ok(attempt) => {
                 *self = Reattempt::Available;
-                Ok(Sent::Answered(attempt, in_flight.settled()))
+                Ok(Sent::Answered(attempt))
             }
             Err(fault) if fault.connection_died() && *self == Reattempt::Available => {
-                let until = deadline.map(|end| end.max(started + manager.command_timeout()));
+                let until = deadline.map(|end| end.max(started + claim.manager.command_timeout()));
                 if until.is_some_and(|until| until <= Instant::now()) {
                     return Err(fault); // the drop gives the attempt back
                 }
                 *self = Reattempt::Made { until };
-                let giving_back = within(until, in_flight.give_back(Wake::Nobody));
+                let giving_back = within(until, claim.give_back(Wake::Nobody));
                 Box::pin(giving_back).await.map_err(|_| fault)?;
+                // Unanswered again: given back in the background instead.
+                claim.abandon();
                 Ok(Sent::Again)
             }
             Err(fault) => Err(fault),
@@ -571,20 +718,8 @@ async fn within<T>(until: Option<Instant>, step: impl Future<Output = T>) -> Res
     })
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for Claim<'_> {
     fn drop(&mut self) {
-        if self.settled {
-            return;
-        }
-        let (backend, keys, owner) = (
-            self.manager.backend().clone(),
-            self.keys.clone(),
-            self.owner.to_owned(),
-        );
-        let attempting = self.attempting.take();
-        background::spawn(async move {
-            let _ = backend.release(&keys, &owner).await;
-            drop(attempting);
-        });
+        self.abandon();
     }
 }

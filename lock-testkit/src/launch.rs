@@ -15,6 +15,8 @@ use crate::probe::{self, LOG_FILE, STDERR_FILE};
 /// How many times a start is attempted when the server exits during startup
 /// (usually because another process took the port).
 const ATTEMPTS: u32 = 5;
+/// The RDB file a server writes at `SAVE` and loads at start, in its `--dir`.
+pub(crate) const SNAPSHOT_FILE: &str = "dump.rdb";
 /// Pause before the n-th retry is `n * RETRY_BACKOFF`.
 const RETRY_BACKOFF: Duration = Duration::from_millis(20);
 /// How long a started server may take to answer `PING`.
@@ -63,11 +65,25 @@ impl Launcher {
         self.with_retries(|| Ok(port))
     }
 
-    fn with_retries(&self, mut next_port: impl FnMut() -> io::Result<u16>) -> io::Result<Launched> {
+    /// Starts a server on `port` that loads `snapshot`, the bytes of an RDB
+    /// file, at start.
+    pub(crate) fn on_port_from(&self, port: u16, snapshot: &[u8]) -> io::Result<Launched> {
+        self.with_retries_from(|| Ok(port), Some(snapshot))
+    }
+
+    fn with_retries(&self, next_port: impl FnMut() -> io::Result<u16>) -> io::Result<Launched> {
+        self.with_retries_from(next_port, None)
+    }
+
+    fn with_retries_from(
+        &self,
+        mut next_port: impl FnMut() -> io::Result<u16>,
+        snapshot: Option<&[u8]>,
+    ) -> io::Result<Launched> {
         let mut last_error = None;
         for attempt in 1..=ATTEMPTS {
             let port = next_port()?;
-            match self.attempt(port) {
+            match self.attempt(port, snapshot) {
                 Ok(launched) => return Ok(launched),
                 Err(Failure::Fatal(error)) => return Err(error),
                 Err(Failure::Retry(error)) => last_error = Some(error),
@@ -83,7 +99,7 @@ impl Launcher {
         ))
     }
 
-    fn attempt(&self, port: u16) -> Result<Launched, Failure> {
+    fn attempt(&self, port: u16, snapshot: Option<&[u8]>) -> Result<Launched, Failure> {
         let dir = tempfile::Builder::new()
             .prefix("lock-testkit-redis-")
             .tempdir()
@@ -92,6 +108,10 @@ impl Launcher {
             })?;
         let stderr = File::create(dir.path().join(STDERR_FILE))
             .map_err(|e| Failure::Fatal(context(&e, "cannot create redis-server's stderr file")))?;
+        if let Some(snapshot) = snapshot {
+            std::fs::write(dir.path().join(SNAPSHOT_FILE), snapshot)
+                .map_err(|e| Failure::Fatal(context(&e, "cannot write the snapshot to load")))?;
+        }
 
         let mut command = Command::new(&self.binary);
         command
@@ -106,6 +126,7 @@ impl Launcher {
                 "no",
             ])
             .args(["--save", "", "--appendonly", "no"])
+            .args(["--dbfilename", SNAPSHOT_FILE])
             .arg("--dir")
             .arg(dir.path())
             .arg("--logfile")

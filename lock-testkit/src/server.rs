@@ -132,6 +132,32 @@ impl RedisServer {
         Ok(())
     }
 
+    /// Where `SAVE` writes this server's RDB snapshot, to be given to
+    /// [`restart_from_snapshot`](Self::restart_from_snapshot) later.
+    pub fn snapshot_path(&self) -> std::path::PathBuf {
+        self.dir.path().join(crate::launch::SNAPSHOT_FILE)
+    }
+
+    /// Stops the server (as [`stop`](Self::stop) does) and starts a new one
+    /// on the same port that loads `snapshot`, the bytes of an RDB file: a
+    /// server that came back with older data than it had. A new run, with a
+    /// new `run_id`, as after any restart.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the server cannot be started again.
+    #[track_caller]
+    pub fn restart_from_snapshot(&mut self, snapshot: &[u8]) {
+        self.stop();
+        match self.launcher.on_port_from(self.port, snapshot) {
+            Ok(Launched { child, dir, .. }) => {
+                self.dir = dir;
+                *self.child.get_mut().unwrap_or_else(PoisonError::into_inner) = Some(child);
+            }
+            Err(e) => panic!("failed to restart redis-server on port {}: {e}", self.port),
+        }
+    }
+
     /// Freezes the server with `SIGSTOP`: connections are still accepted by the
     /// kernel, but nothing is answered until [`resume`](Self::resume).
     ///

@@ -38,7 +38,7 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::{ProtocolVersion, PushInfo, PushKind, RedisResult, Value};
 
-use super::protocol::{self, Connection};
+use super::protocol::{self, Connection, Protocol};
 use super::reconnect::Reconnecting;
 use super::waiters::{Link, SUBSCRIBE_TIMEOUT, Waiters};
 use super::{Settings, client, redact};
@@ -101,6 +101,7 @@ impl Cluster {
                 redis,
                 timeout: settings.command_timeout,
                 publish: "SPUBLISH",
+                protocol: Protocol::V1,
             },
             waiters,
         })

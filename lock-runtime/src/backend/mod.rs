@@ -34,8 +34,11 @@ pub(crate) enum Attempt {
     /// The lock is ours, with this fencing token.
     Acquired { fencing_token: u64 },
     /// Someone else holds it; their lease ends within `remaining`
-    /// (`None`: the key has no expiry, so the end is unknown).
+    /// (`None`: not known, or the key has no expiry).
     Held { remaining: Option<Duration> },
+    /// Someone else holds it, and the requester has a place in the lock's
+    /// queue (protocol v2), which a release hands the lock to in turn.
+    Queued { remaining: Option<Duration> },
     /// Nobody won a majority of the Redlock nodes (contenders split the
     /// votes): every vote was given back, and this contender retries after
     /// `retry_in`, a random pause, and not at a wake-up, which would line
@@ -203,6 +206,30 @@ impl Backend {
         }
     }
 
+    /// An attempt of a requester that found the lock held and is
+    /// subscribed to its releases. On one server (protocol v2), it takes a
+    /// place in the lock's queue, or keeps it, and a release hands the lock
+    /// straight to the first in line ([`Subscription::granted`]); the place
+    /// lasts one lease unless refreshed by the next `wait_turn`. Elsewhere
+    /// it is one more acquire.
+    /// `round` numbers the attempts made with `owner`; a grant names the
+    /// round after which it came.
+    pub(crate) async fn wait_turn(
+        &self,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
+        round: u64,
+    ) -> Result<Attempt, Fault> {
+        match self {
+            Backend::Single(single) => {
+                let connection = &single.connection;
+                Ok(connection.wait_turn(keys, owner, lease, round).await?)
+            }
+            _ => self.acquire(keys, owner, lease).await,
+        }
+    }
+
     pub(crate) async fn release(&self, keys: &LockKeys, owner: &str) -> Result<Ownership, Fault> {
         match self {
             Backend::Single(single) => Ok(single.connection.release(keys, owner).await?),
@@ -212,11 +239,23 @@ impl Backend {
         }
     }
 
-    /// Gives back an acquire attempt whose outcome is unknown (its
-    /// connection died), owner-checked and waking nobody: its requester
-    /// attempts again at once, and waking other processes' waiters would
-    /// only have them contend with that attempt for a lock that, most
-    /// often, was never taken.
+    /// A release by a requester that stops waiting, or gives back a lease
+    /// it cannot use: on protocol v2 it also leaves the lock's queue (and
+    /// hands on a lock granted to it meanwhile).
+    pub(crate) async fn leave(&self, keys: &LockKeys, owner: &str) -> Result<Ownership, Fault> {
+        match self {
+            Backend::Single(single) => Ok(single.connection.give_back(keys, owner).await?),
+            _ => self.release(keys, owner).await,
+        }
+    }
+
+    /// Gives back an attempt whose outcome is unknown (its connection
+    /// died, or its requester stopped waiting), owner-checked. On protocol
+    /// v2 this also leaves the lock's queue, handing the lock on if it had
+    /// been granted; elsewhere it wakes nobody: the requester attempts again
+    /// at once, and waking other processes' waiters would only have them
+    /// contend with that attempt for a lock that, most often, was never
+    /// taken.
     pub(crate) async fn give_back(&self, keys: &LockKeys, owner: &str) -> Result<(), Fault> {
         match self {
             Backend::Single(single) => single.connection.give_back(keys, owner).await?,
@@ -275,6 +314,25 @@ impl Subscription {
             Subscription::Cluster(subscription) => subscription.mark_seen(),
             Subscription::Redlock(subscription) => subscription.mark_seen(),
             Subscription::Memory(subscription) => subscription.mark_seen(),
+        }
+    }
+
+    /// From now on, a grant to `owner` after its attempt `round` (protocol
+    /// v2: the requester's place in the lock's queue) wakes this waiter and is kept for
+    /// [`granted`](Self::granted). Elsewhere nothing is granted this way.
+    pub(crate) fn expect_grant(&mut self, owner: &str, round: u64) {
+        if let Subscription::Redis(subscription) = self {
+            subscription.expect_grant(owner, round);
+        }
+    }
+
+    /// The fencing token of a grant to the expected owner after its
+    /// expected round, once a release handed it the lock; taken, so a later
+    /// call returns `None`.
+    pub(crate) fn granted(&mut self) -> Option<u64> {
+        match self {
+            Subscription::Redis(subscription) => subscription.granted(),
+            _ => None,
         }
     }
 

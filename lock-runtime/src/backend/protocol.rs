@@ -1,38 +1,93 @@
-//! The lock protocol on one Redis node: one Lua script, one round trip, per
-//! step. Every Redis backend speaks it; they differ in how many nodes they
-//! send it to and how they reach them.
+//! The lock protocol on one Redis node. Every Redis backend speaks it;
+//! they differ in how many nodes they send it to and how they reach them.
+//!
+//! **Protocol v2** (one server whose run is known, see [`ServerRun`]):
+//!
+//! - *acquire*, the uncontended path, is no script at all: `SET lease owner
+//!   NX PX ttl` and `INCR` of the fencing counter, pipelined in one round
+//!   trip. The INCR runs before the reply, so before any later holder's
+//!   SET; an INCR of a failed SET only skips a token. The counter is named
+//!   after the server's run and lifted to the server clock whenever the
+//!   INCR finds it new (one more round trip, `refloor.lua`), so tokens keep
+//!   rising across restarts, lost data and stale snapshots.
+//! - *waiting* (`queue.lua`): a waiter takes a place in the lock's queue,
+//!   in Redis, and refreshes it while it waits.
+//! - *release* (`hand_over.lua`): owner-checked; if someone waits, the
+//!   lock goes straight to the first live waiter, who learns it from one
+//!   message, "<owner> <fencing token> <round>", on the lock's channel.
+//!   Nobody is woken, and nothing is published, when nobody waits.
+//!
+//! **Protocol v1** (Redis Cluster, Redlock, or a server that does not say
+//! its run): one script per step (`acquire.lua`, `release.lua`), a
+//! release waking every waiter, who then contend.
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use redis::{RedisError, RedisResult, Script, ScriptInvocation};
+use redis::{Pipeline, RedisError, RedisResult, Script, ScriptInvocation, Value};
 
 use super::client::{self, Awaited};
-use super::reconnect::{Connect, Reconnecting};
+use super::reconnect::{Connect, Reconnecting, ServerRun};
 use super::{Attempt, Ownership};
 use crate::keyspace::LockKeys;
+
+/// A v2 script: the shared fencing rule (`fence.lua`), then the step.
+macro_rules! v2_script {
+    ($file:literal) => {
+        LazyLock::new(|| {
+            Script::new(concat!(
+                include_str!("scripts/fence.lua"),
+                include_str!(concat!("scripts/", $file))
+            ))
+        })
+    };
+}
 
 static ACQUIRE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/acquire.lua")));
 static RELEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/release.lua")));
 static EXTEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/extend.lua")));
+static REFLOOR: LazyLock<Script> = v2_script!("refloor.lua");
+static QUEUE: LazyLock<Script> = v2_script!("queue.lua");
+static HAND_OVER: LazyLock<Script> = v2_script!("hand_over.lua");
+
+/// How long a v2 fencing counter lives after its last lift to the clock.
+/// Any life is safe, since a new counter starts at the clock; a day keeps
+/// the counters of past server runs from piling up.
+const COUNTER_LIFE: Duration = Duration::from_secs(24 * 3600);
+
+/// Fencing tokens lifted to the clock are microseconds since 1970, far above
+/// this (2001); a token below it came from an INCR of a new counter.
+const CLOCK_FLOOR: i64 = 1_000_000_000_000_000;
+
+/// Which protocol a connection speaks where the server's run is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// Plain commands for the uncontended path, a queue for waiters.
+    V2,
+    /// One script per step, waking every waiter at a release: Redlock,
+    /// whose votes count holders, and Redis Cluster.
+    V1,
+}
 
 /// A shared connection to one node (or, for a cluster, to every node), with
 /// the time Redis has to answer.
 ///
 /// The bound covers the whole step: building a connection when this
 /// runtime has none or its connection died (see `reconnect.rs`), the two
-/// extra round
-/// trips of the first use of a script on a server (EVALSHA answered
-/// NOSCRIPT, SCRIPT LOAD, EVALSHA again), and the one re-send of a step
-/// whose connection had died (see [`Resend`]).
+/// extra round trips of the first use of a script on a server (EVALSHA
+/// answered NOSCRIPT, SCRIPT LOAD, EVALSHA again), the lift of a new
+/// fencing counter, and the one re-send of a step whose connection had
+/// died (see [`Resend`]).
 pub(crate) struct Connection<K: Connect> {
     pub(crate) redis: Arc<Reconnecting<K>>,
     pub(crate) timeout: Duration,
-    /// How a release wakes waiters: `PUBLISH`, or `SPUBLISH` on a cluster,
-    /// where a sharded channel stays on the node serving the lock's slot.
+    /// How a v1 release wakes waiters: `PUBLISH`, or `SPUBLISH` on a
+    /// cluster, where a sharded channel stays on the node serving the
+    /// lock's slot.
     pub(crate) publish: &'static str,
+    pub(crate) protocol: Protocol,
 }
 
 impl<K: Connect> Clone for Connection<K> {
@@ -41,6 +96,7 @@ impl<K: Connect> Clone for Connection<K> {
             redis: self.redis.clone(),
             timeout: self.timeout,
             publish: self.publish,
+            protocol: self.protocol,
         }
     }
 }
@@ -78,14 +134,34 @@ pub(crate) fn connection_died(error: &RedisError) -> bool {
     error.is_connection_dropped()
 }
 
+/// One step as sent: a script, or plain commands in one pipeline.
+enum Request {
+    Script(ScriptInvocation<'static>),
+    Pipeline(Pipeline),
+}
+
+impl Request {
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        redis: &mut impl redis::aio::ConnectionLike,
+    ) -> RedisResult<T> {
+        match self {
+            Request::Script(invocation) => invocation.invoke_async(redis).await,
+            Request::Pipeline(pipeline) => pipeline.query_async(redis).await,
+        }
+    }
+}
+
 impl<K: Connect> Connection<K> {
+    /// Sends the request `step` makes for the server run of the connection
+    /// at hand, within the command timeout; returns the answer and that run.
     async fn run<T: redis::FromRedisValue>(
         &self,
-        invocation: &ScriptInvocation<'_>,
         resend: Resend,
-    ) -> RedisResult<T> {
+        step: impl Fn(&ServerRun) -> Request,
+    ) -> RedisResult<(T, ServerRun)> {
         // One timer bounds the step, a reconnect and a re-send alike.
-        let answered = tokio::time::timeout(self.timeout, self.send(invocation, resend)).await;
+        let answered = tokio::time::timeout(self.timeout, self.send(resend, step)).await;
         client::bounded(answered, self.timeout, Awaited::Answer)
     }
 
@@ -94,93 +170,195 @@ impl<K: Connect> Connection<K> {
     /// allows, sends the step once more on the new one.
     async fn send<T: redis::FromRedisValue>(
         &self,
-        invocation: &ScriptInvocation<'_>,
         resend: Resend,
-    ) -> RedisResult<T> {
+        step: impl Fn(&ServerRun) -> Request,
+    ) -> RedisResult<(T, ServerRun)> {
         let mut built = self.redis.connection().await?;
-        let error = match invocation.invoke_async(&mut built.redis).await {
+        let error = match step(&built.run).query(&mut built.redis).await {
             Err(error) if connection_died(&error) => error,
-            answered => return answered,
+            answered => return answered.map(|answer| (answer, built.run)),
         };
         tracing::debug!(%error, "distlock connection died; replacing it");
         let mut revived = self.redis.revive(Some(built.generation)).await?;
         match resend {
-            Resend::IfConnectionDied => invocation.invoke_async(&mut revived.redis).await,
+            Resend::IfConnectionDied => {
+                let answer = step(&revived.run).query(&mut revived.redis).await?;
+                Ok((answer, revived.run))
+            }
             Resend::Never => Err(error),
         }
     }
 
+    /// The server run this connection speaks v2 on, if it does.
+    fn v2_run<'r>(&self, run: &'r ServerRun) -> Option<&'r str> {
+        match (self.protocol, run) {
+            (Protocol::V2, ServerRun::Known(id)) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The first attempt of a request: v2's plain pipeline, or v1's script.
     pub(crate) async fn acquire(
         &self,
         keys: &LockKeys,
         owner: &str,
         lease: Duration,
     ) -> RedisResult<Attempt> {
-        Ok(self.vote(keys, owner, lease).await?.attempt)
+        if self.protocol == Protocol::V1 {
+            return Ok(self.vote(keys, owner, lease).await?.attempt);
+        }
+        let answered = tokio::time::timeout(self.timeout, self.acquire_v2(keys, owner, lease));
+        client::bounded(answered.await, self.timeout, Awaited::Answer)
+    }
+
+    /// v2's uncontended path, or v1's script on a server whose run is not
+    /// known.
+    async fn acquire_v2(&self, keys: &LockKeys, owner: &str, lease: Duration) -> RedisResult<Attempt> {
+        let step = |run: &ServerRun| match self.v2_run(run) {
+            Some(id) => {
+                let mut pipeline = redis::pipe();
+                pipeline
+                    .cmd("SET")
+                    .arg(&keys.lease)
+                    .arg(owner)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(millis(lease))
+                    .cmd("INCR")
+                    .arg(keys.run_fence(id));
+                Request::Pipeline(pipeline)
+            }
+            None => v1_acquire(keys, owner, lease),
+        };
+        let (answer, run): (Value, ServerRun) = self.send(Resend::Never, step).await?;
+        let Some(id) = self.v2_run(&run) else {
+            return Ok(v1_vote(redis::from_redis_value(answer)?).attempt);
+        };
+        let (set, token): (Option<String>, i64) = redis::from_redis_value(answer)?;
+        Ok(match set {
+            // The first attempt of a waiter: its next one, in the queue,
+            // tells how long the holder has left.
+            None => Attempt::Held { remaining: None },
+            Some(_) if token >= CLOCK_FLOOR => Attempt::Acquired {
+                fencing_token: token.unsigned_abs(),
+            },
+            Some(_) => Attempt::Acquired {
+                fencing_token: self.refloor(&keys.run_fence(id)).await?,
+            },
+        })
+    }
+
+    /// Lifts a new v2 counter to the clock: the caller holds the lock.
+    async fn refloor(&self, fence: &str) -> RedisResult<u64> {
+        let mut built = self.redis.connection().await?;
+        let token: i64 = REFLOOR
+            .key(fence)
+            .arg(millis(COUNTER_LIFE))
+            .invoke_async(&mut built.redis)
+            .await?;
+        Ok(token.max(0).unsigned_abs())
+    }
+
+    /// An attempt of a waiter. v2: take the lock if it is free and nobody
+    /// waits ahead, else be in its queue, or stay there (refreshing the
+    /// place). v1: the same as [`acquire`](Self::acquire).
+    pub(crate) async fn wait_turn(
+        &self,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
+        round: u64,
+    ) -> RedisResult<Attempt> {
+        if self.protocol == Protocol::V1 {
+            return Ok(self.vote(keys, owner, lease).await?.attempt);
+        }
+        let (queue, waiters) = (keys.queue(), keys.waiters());
+        let step = |run: &ServerRun| match self.v2_run(run) {
+            Some(id) => {
+                let mut queued = QUEUE.prepare_invoke();
+                queued
+                    .key(&keys.lease)
+                    .key(&queue)
+                    .key(keys.run_fence(id))
+                    .arg(owner)
+                    .arg(millis(lease))
+                    .arg(&waiters)
+                    .arg(millis(COUNTER_LIFE))
+                    .arg(round);
+                Request::Script(queued)
+            }
+            None => v1_acquire(keys, owner, lease),
+        };
+        let (answer, run): (Value, ServerRun) = self.run(Resend::Never, step).await?;
+        if self.v2_run(&run).is_none() {
+            return Ok(v1_vote(redis::from_redis_value(answer)?).attempt);
+        }
+        let (taken, value): (i64, i64) = redis::from_redis_value(answer)?;
+        Ok(match taken {
+            1 => Attempt::Acquired {
+                fencing_token: value.max(0).unsigned_abs(),
+            },
+            _ => Attempt::Queued {
+                remaining: remaining(value),
+            },
+        })
     }
 
     /// An acquire that also tells who holds the lock when it is held: what
-    /// one Redlock node answers, since a majority counts holders.
+    /// one Redlock node answers, since a majority counts holders. Always v1.
     pub(crate) async fn vote(
         &self,
         keys: &LockKeys,
         owner: &str,
         lease: Duration,
     ) -> RedisResult<Vote> {
-        let (acquired, value, holder): (i64, i64, String) = self
-            .run(
-                ACQUIRE
-                    .key(&keys.lease)
-                    .key(&keys.fence)
-                    .arg(owner)
-                    .arg(millis(lease)),
-                Resend::Never,
-            )
-            .await?;
-        Ok(if acquired == 1 {
-            Vote {
-                attempt: Attempt::Acquired {
-                    fencing_token: value.max(0).unsigned_abs(),
-                },
-                holder: None,
-            }
-        } else {
-            // PTTL: -1 the key has no expiry, -2 it vanished since SET NX failed.
-            Vote {
-                attempt: Attempt::Held {
-                    remaining: match value {
-                        -1 => None,
-                        ms => Some(Duration::from_millis(ms.max(0).unsigned_abs())),
-                    },
-                },
-                holder: (!holder.is_empty()).then_some(HolderId(holder)),
-            }
-        })
+        let step = |_: &ServerRun| v1_acquire(keys, owner, lease);
+        let (answer, _) = self.run(Resend::Never, step).await?;
+        Ok(v1_vote(answer))
     }
 
     pub(crate) async fn release(&self, keys: &LockKeys, owner: &str) -> RedisResult<Ownership> {
-        self.release_waking(keys, owner, self.publish).await
+        self.release_as(keys, owner, Departure::Release).await
     }
 
-    /// A release that wakes nobody: a Redlock contender giving back the votes
-    /// of an attempt that did not win. Nobody waits for a lock that was never
-    /// held, and the contender's own wake-up would end its wait at once.
+    /// A release by a requester that stops waiting or gives back an attempt
+    /// whose outcome is unknown: v2 also takes it out of the lock's queue
+    /// (it may have been handed the lock without learning it yet); v1 wakes
+    /// nobody, since nobody waits for a lock that was never held and the
+    /// requester's own wake-up would end its next wait at once.
     pub(crate) async fn give_back(&self, keys: &LockKeys, owner: &str) -> RedisResult<Ownership> {
-        self.release_waking(keys, owner, "").await
+        self.release_as(keys, owner, Departure::Leave).await
     }
 
-    async fn release_waking(
+    async fn release_as(
         &self,
         keys: &LockKeys,
         owner: &str,
-        publish: &str,
+        departure: Departure,
     ) -> RedisResult<Ownership> {
-        let found: i64 = self
-            .run(
-                RELEASE.key(&keys.lease).arg(owner).arg(publish),
-                Resend::IfConnectionDied,
-            )
-            .await?;
+        let step = |run: &ServerRun| {
+            let mut release = match self.v2_run(run) {
+                Some(id) => {
+                    let mut release = HAND_OVER.prepare_invoke();
+                    release
+                        .key(&keys.lease)
+                        .key(keys.queue())
+                        .key(keys.run_fence(id))
+                        .arg(owner)
+                        .arg(keys.waiters())
+                        .arg(millis(COUNTER_LIFE))
+                        .arg(departure.v2_mode());
+                    return Request::Script(release);
+                }
+                None => RELEASE.prepare_invoke(),
+            };
+            release.key(&keys.lease).arg(owner).arg(match departure {
+                Departure::Release => self.publish,
+                Departure::Leave => "",
+            });
+            Request::Script(release)
+        };
+        let (found, _): (i64, ServerRun) = self.run(Resend::IfConnectionDied, step).await?;
         Ok(ownership(found))
     }
 
@@ -190,13 +368,68 @@ impl<K: Connect> Connection<K> {
         owner: &str,
         lease: Duration,
     ) -> RedisResult<Ownership> {
-        let found: i64 = self
-            .run(
-                EXTEND.key(&keys.lease).arg(owner).arg(millis(lease)),
-                Resend::IfConnectionDied,
-            )
-            .await?;
+        let step = |_: &ServerRun| {
+            let mut extend = EXTEND.prepare_invoke();
+            extend.key(&keys.lease).arg(owner).arg(millis(lease));
+            Request::Script(extend)
+        };
+        let (found, _): (i64, ServerRun) = self.run(Resend::IfConnectionDied, step).await?;
         Ok(ownership(found))
+    }
+}
+
+/// How an owner lets go of a lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Departure {
+    /// A holder's release: the next waiter gets the lock.
+    Release,
+    /// A requester that stops waiting, or gives back an attempt whose
+    /// outcome is unknown.
+    Leave,
+}
+
+impl Departure {
+    fn v2_mode(self) -> &'static str {
+        match self {
+            Departure::Release => "release",
+            Departure::Leave => "leave",
+        }
+    }
+}
+
+fn v1_acquire(keys: &LockKeys, owner: &str, lease: Duration) -> Request {
+    let mut invocation = ACQUIRE.prepare_invoke();
+    invocation
+        .key(&keys.lease)
+        .key(&keys.fence)
+        .arg(owner)
+        .arg(millis(lease));
+    Request::Script(invocation)
+}
+
+/// A v1 acquire's answer: {1, token, ''} or {0, PTTL, holder id}.
+fn v1_vote((acquired, value, holder): (i64, i64, String)) -> Vote {
+    if acquired == 1 {
+        return Vote {
+            attempt: Attempt::Acquired {
+                fencing_token: value.max(0).unsigned_abs(),
+            },
+            holder: None,
+        };
+    }
+    Vote {
+        attempt: Attempt::Held {
+            remaining: remaining(value),
+        },
+        holder: (!holder.is_empty()).then_some(HolderId(holder)),
+    }
+}
+
+/// A PTTL: -1 the key has no expiry, -2 it vanished since it was found held.
+fn remaining(pttl: i64) -> Option<Duration> {
+    match pttl {
+        -1 => None,
+        ms => Some(Duration::from_millis(ms.max(0).unsigned_abs())),
     }
 }
 

@@ -40,7 +40,31 @@ use crate::unpoisoned;
 pub(crate) trait Connect: Send + Sync + 'static {
     type Redis: ConnectionLike + Clone + Send + Sync + 'static;
 
-    fn connect(&self) -> impl Future<Output = RedisResult<Self::Redis>> + Send;
+    fn connect(&self) -> impl Future<Output = RedisResult<Opened<Self::Redis>>> + Send;
+}
+
+/// A connection just opened, and the run of the server it reaches.
+pub(crate) struct Opened<R> {
+    pub(crate) redis: R,
+    pub(crate) run: ServerRun,
+}
+
+/// Which run of a server a connection reaches: Redis draws a new `run_id`
+/// at every start, and a replica promoted by a failover has its own. A
+/// connection never outlives the run it reached (a restart closes it), so
+/// what it learnt at its start holds for every step sent on it.
+///
+/// Protocol v2 names its fencing counters after the run (see
+/// `protocol.rs`): a server that came back with older data, or a replica
+/// that took over with a lagging copy, starts new counters, which the clock
+/// floor lifts above every token handed out before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ServerRun {
+    /// The server's `run_id`, from `INFO server`.
+    Known(Arc<str>),
+    /// Not known (a cluster, whose steps go to several servers, or a server
+    /// that refused `INFO`): protocol v1 is spoken.
+    Unknown,
 }
 
 /// One Redis server, through a multiplexed connection.
@@ -53,20 +77,48 @@ pub(crate) struct Server {
 impl Connect for Server {
     type Redis = MultiplexedConnection;
 
-    async fn connect(&self) -> RedisResult<MultiplexedConnection> {
-        let connect = self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.config);
+    async fn connect(&self) -> RedisResult<Opened<MultiplexedConnection>> {
+        let connect = async {
+            let mut redis = self
+                .client
+                .get_multiplexed_async_connection_with_config(&self.config)
+                .await?;
+            let run = server_run(&mut redis).await;
+            Ok(Opened { redis, run })
+        };
         let connected = tokio::time::timeout(self.connect_timeout, connect).await;
         client::bounded(connected, self.connect_timeout, Awaited::Connection)
+    }
+}
+
+/// The run of the server `redis` reaches; [`ServerRun::Unknown`] if it
+/// does not say (`INFO` renamed away or denied by an ACL), or if the
+/// connection fails now, which its first step then reports.
+async fn server_run(redis: &mut MultiplexedConnection) -> ServerRun {
+    let info: RedisResult<String> = redis::cmd("INFO").arg("server").query_async(redis).await;
+    let run = info.ok().and_then(|info| {
+        info.lines()
+            .find_map(|line| line.strip_prefix("run_id:"))
+            .map(|id| Arc::from(id.trim()))
+    });
+    match run {
+        Some(id) => ServerRun::Known(id),
+        None => {
+            tracing::debug!("distlock could not learn the server's run_id: speaking protocol v1");
+            ServerRun::Unknown
+        }
     }
 }
 
 impl Connect for ClusterClient {
     type Redis = ClusterConnection;
 
-    async fn connect(&self) -> RedisResult<ClusterConnection> {
-        self.get_async_connection().await
+    async fn connect(&self) -> RedisResult<Opened<ClusterConnection>> {
+        let redis = self.get_async_connection().await?;
+        Ok(Opened {
+            redis,
+            run: ServerRun::Unknown,
+        })
     }
 }
 
@@ -100,6 +152,7 @@ struct PerRuntime<R> {
 pub(crate) struct Built<R> {
     pub(crate) redis: R,
     pub(crate) generation: Generation,
+    pub(crate) run: ServerRun,
 }
 
 /// Tells a connection from the one that replaced it.
@@ -139,9 +192,13 @@ impl<K: Connect> Reconnecting<K> {
         if let Some(built) = self.find(runtime, dead) {
             return Ok(built);
         }
-        let redis = self.connect.connect().await?;
+        let Opened { redis, run } = self.connect.connect().await?;
         let generation = Generation(self.generations.fetch_add(1, Ordering::Relaxed) + 1);
-        let built = Built { redis, generation };
+        let built = Built {
+            redis,
+            generation,
+            run,
+        };
         let mut all = unpoisoned::write(&self.runtimes);
         // Gone if the runtime ended meanwhile: the connection then serves
         // this step only.
@@ -240,7 +297,7 @@ mod tests {
     use tokio::runtime::Id;
     use tokio::sync::oneshot;
 
-    use super::{Connect, Reconnecting, Server, current_runtime};
+    use super::{Connect, Opened, Reconnecting, Server, current_runtime};
 
     /// Connects to a real server, except from one runtime, whose connect
     /// never ends: a network where one runtime's connect hangs until its
@@ -256,7 +313,7 @@ mod tests {
     impl Connect for StallingOn {
         type Redis = MultiplexedConnection;
 
-        async fn connect(&self) -> RedisResult<MultiplexedConnection> {
+        async fn connect(&self) -> RedisResult<Opened<MultiplexedConnection>> {
             if current_runtime() == Some(self.stalled) {
                 let entered = self.entered.lock().expect("not poisoned").take();
                 if let Some(entered) = entered {

@@ -40,7 +40,7 @@ use futures_util::future::join_all;
 use futures_util::stream::FuturesUnordered;
 
 use self::quorum::{Ballot, Findings, quorum};
-use super::protocol::Connection;
+use super::protocol::{Connection, Protocol};
 use super::reconnect::Server;
 use super::wakeup::{self, Wakeups};
 use super::{Attempt, Fault, Ownership, Settings, client};
@@ -109,6 +109,7 @@ impl Redlock {
                     redis,
                     timeout: settings.command_timeout,
                     publish: "PUBLISH",
+                    protocol: Protocol::V1,
                 },
                 wakeups: Wakeups::new(client),
             })

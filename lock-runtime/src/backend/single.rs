@@ -1,6 +1,6 @@
 //! One Redis server: every step is one script on its one connection.
 
-use super::protocol::Connection;
+use super::protocol::{Connection, Protocol};
 use super::reconnect::Server;
 use super::wakeup::Wakeups;
 use super::{Settings, client};
@@ -21,6 +21,7 @@ impl Single {
                 redis,
                 timeout: settings.command_timeout,
                 publish: "PUBLISH",
+                protocol: Protocol::V2,
             },
             wakeups: Wakeups::new(client),
         })

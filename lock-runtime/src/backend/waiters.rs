@@ -9,6 +9,12 @@
 //! the last waiter leaves. How a channel is (un)subscribed in Redis is the
 //! backend's [`Link`]; where the messages come from is the backend's too.
 //!
+//! Under protocol v2 a release hands the lock to the first waiter of its
+//! queue in Redis and publishes "<owner> <fencing token>": the waiter whose
+//! owner token that is ([`Subscription::expect_grant`]) is woken with the
+//! grant ([`Subscription::granted`]), and nobody else. A v1 release
+//! publishes an empty message, which wakes every waiter of the channel.
+//!
 //! Waiters never depend on a message alone: their fallback timer is bounded
 //! by the holder's lease.
 
@@ -52,6 +58,8 @@ struct Channel {
     /// The subscription broke (its connection did) or Redis ended it:
     /// messages may be lost until Redis confirms it again.
     interrupted: bool,
+    /// The owner tokens of this process's waiters in the lock's queue.
+    expected: HashMap<String, Expected>,
 }
 
 /// A waiter's interest in one channel; unsubscribes when the last one drops.
@@ -59,6 +67,8 @@ pub(crate) struct Subscription<L: Link> {
     waiters: Arc<Waiters<L>>,
     channel: String,
     wakes: watch::Receiver<u64>,
+    /// The owner token whose grant this waiter expects, if any.
+    owner: Option<String>,
 }
 
 impl<L: Link> Waiters<L> {
@@ -81,6 +91,7 @@ impl<L: Link> Waiters<L> {
                     wakes: watch::Sender::new(0),
                     subscribed: Arc::new(OnceCell::new()),
                     interrupted: false,
+                    expected: HashMap::new(),
                 });
             entry.waiters += 1;
             (entry.wakes.subscribe(), entry.subscribed.clone())
@@ -89,6 +100,7 @@ impl<L: Link> Waiters<L> {
             waiters: self.clone(),
             channel: channel.to_owned(),
             wakes,
+            owner: None,
         };
         let _ = subscribed
             .get_or_try_init(|| async {
@@ -120,6 +132,27 @@ impl<L> Waiters<L> {
     /// Wakes every waiter of `channel`.
     pub(crate) fn wake(&self, channel: &str) {
         if let Some(entry) = self.channels().get_mut(channel) {
+            entry.wake();
+        }
+    }
+
+    /// Routes a message published on `channel`: a v2 grant, "<owner>
+    /// <fencing token>", goes to the waiter expecting it (a grant for a
+    /// waiter of another process wakes nobody); anything else wakes every
+    /// waiter of the channel.
+    pub(crate) fn deliver(&self, channel: &str, message: &[u8]) {
+        let mut channels = self.channels();
+        let Some(entry) = channels.get_mut(channel) else {
+            return;
+        };
+        let Some(grant) = parse_grant(message) else {
+            entry.wake();
+            return;
+        };
+        if let Some(expected) = entry.expected.get_mut(grant.owner)
+            && expected.round == grant.round
+        {
+            expected.grant = Some(grant.fencing_token);
             entry.wake();
         }
     }
@@ -172,6 +205,32 @@ impl<L> Waiters<L> {
     }
 }
 
+/// What a waiter in a lock's queue expects.
+struct Expected {
+    /// Its attempt whose answer it has last seen: a grant after an earlier
+    /// one is stale (its lease ran out before that answer).
+    round: u64,
+    /// The fencing token of the grant, once it came.
+    grant: Option<u64>,
+}
+
+/// A v2 grant, as `fence.lua` publishes it: "<owner> <fencing token> <round>".
+struct Grant<'a> {
+    owner: &'a str,
+    fencing_token: u64,
+    round: u64,
+}
+
+fn parse_grant(message: &[u8]) -> Option<Grant<'_>> {
+    let mut fields = std::str::from_utf8(message).ok()?.split(' ');
+    let grant = Grant {
+        owner: fields.next()?,
+        fencing_token: fields.next()?.parse().ok()?,
+        round: fields.next()?.parse().ok()?,
+    };
+    fields.next().is_none().then_some(grant)
+}
+
 impl Channel {
     fn wake(&mut self) {
         self.interrupted = false;
@@ -183,6 +242,36 @@ impl<L: Link> Subscription<L> {
     /// Marks every wake-up so far as seen; call before each acquire attempt.
     pub(crate) fn mark_seen(&mut self) {
         self.wakes.borrow_and_update();
+    }
+
+    /// From now on, a grant to `owner` (this waiter's place in the lock's
+    /// queue) after its attempt `round` wakes this waiter and is kept for
+    /// [`granted`](Self::granted); any other grant is dropped.
+    pub(crate) fn expect_grant(&mut self, owner: &str, round: u64) {
+        let mut channels = self.waiters.channels();
+        let Some(entry) = channels.get_mut(&self.channel) else {
+            return;
+        };
+        if let Some(previous) = self.owner.replace(owner.to_owned())
+            && previous != owner
+        {
+            entry.expected.remove(&previous);
+        }
+        let expected = Expected { round, grant: None };
+        entry.expected.insert(owner.to_owned(), expected);
+    }
+
+    /// The fencing token of a grant to the expected owner, once one came;
+    /// taken, so a later call returns `None`.
+    pub(crate) fn granted(&mut self) -> Option<u64> {
+        let owner = self.owner.as_ref()?;
+        self.waiters
+            .channels()
+            .get_mut(&self.channel)?
+            .expected
+            .get_mut(owner)?
+            .grant
+            .take()
     }
 
     /// Completes at the first wake-up not yet marked seen.
@@ -199,6 +288,9 @@ impl<L: Link> Drop for Subscription<L> {
     fn drop(&mut self) {
         let last = match self.waiters.channels().get_mut(&self.channel) {
             Some(entry) => {
+                if let Some(owner) = &self.owner {
+                    entry.expected.remove(owner);
+                }
                 entry.waiters -= 1;
                 entry.waiters == 0
             }

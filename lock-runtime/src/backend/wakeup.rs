@@ -120,7 +120,9 @@ async fn dispatch(shared: Weak<Shared>, mut shutdown: watch::Receiver<()>) {
                         return;
                     };
                     match message {
-                        Some(message) => strong.waiters.wake(message.get_channel_name()),
+                        Some(message) => strong
+                            .waiters
+                            .deliver(message.get_channel_name(), message.get_payload_bytes()),
                         None => {
                             *strong.waiters.link().lock().await = None;
                             tracing::debug!("distlock wake-up connection lost; reconnecting");
