@@ -204,11 +204,12 @@ async fn wait_zero_makes_exactly_one_attempt_and_waits_are_honoured() {
         common::manager(&server).await,
     );
     let holder = common::hold(&holder_side, "w").await;
-    let before = common::evalsha_calls(&server).await;
+    let before = common::cluster::command_calls(&server, "set").await;
     let single = other.lock("w").wait(Duration::ZERO).acquire().await;
     assert!(matches!(single, Err(LockError::Timeout { .. })));
+    // An attempt is one SET NX, plain or (waiting) from a script.
     assert_eq!(
-        common::evalsha_calls(&server).await - before,
+        common::cluster::command_calls(&server, "set").await - before,
         1,
         "wait = 0 must make exactly one attempt"
     );

@@ -26,8 +26,8 @@ use redis::aio::MultiplexedConnection;
 /// reply is ignored, so it needs no permission (7.0 rejects the rule
 /// `+client|setinfo`). Nothing else is sent: `AUTH` needs no permission.
 const DISTLOCK_ACL: &str = "resetchannels ~distlock:* &distlock:* -@all \
-    +evalsha +script|load +set +get +del +pexpire +pttl +time +publish \
-    +subscribe +unsubscribe +ping";
+    +evalsha +script|load +set +get +del +incr +pexpire +pttl +time \
+    +lpop +lpos +rpush +lrem +publish +subscribe +unsubscribe +ping +info";
 
 const ADMIN_PASSWORD: &str = "admin-secret";
 const USER_PASSWORD: &str = "user-secret";
@@ -198,16 +198,23 @@ async fn an_acl_user_with_only_the_documented_rule_acquires_is_woken_extends_and
 
 /// Which step of [`run_steps`] needs each permission of [`DISTLOCK_ACL`]
 /// that, when missing, must make distlock fail (rather than degrade).
-const NEEDED: [(&str, Step); 9] = [
+/// (`+lrem` is needed too, but only by the give-back of a waiter that
+/// stops waiting, which runs in the background; `+info` only chooses the
+/// protocol: see `without_info_locks_work_on_protocol_v1`.)
+const NEEDED: [(&str, Step); 13] = [
     ("~distlock:*", Step::Acquire),
     ("+evalsha", Step::Acquire),
     ("+script|load", Step::Acquire),
     ("+set", Step::Acquire),
+    ("+incr", Step::Acquire),
     ("+time", Step::Acquire),
     ("+get", Step::Acquire),
     ("+pexpire", Step::Extend),
     ("+del", Step::Release),
-    ("+pttl", Step::AcquireHeld),
+    ("+lpop", Step::Release),
+    ("+lpos", Step::WaitHeld),
+    ("+rpush", Step::WaitHeld),
+    ("+pttl", Step::WaitHeld),
 ];
 
 #[tokio::test]
@@ -268,6 +275,45 @@ async fn an_acl_user_missing_one_needed_permission_fails_at_once_with_a_permissi
         );
     }
     assert_eq!(held.release().await.unwrap(), ReleaseOutcome::Released);
+}
+
+/// A server that does not tell its run (`INFO` denied, or renamed away as
+/// some managed services do) gets protocol v1: one script per step, waiters
+/// woken by every release. Everything works, and nothing denied is retried
+/// per step: `INFO` is asked once per connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_info_locks_work_on_protocol_v1() {
+    let rule = without("+info");
+    let server = acl_server(&[("noinfo", &rule)]);
+    let mut admin = acl_admin(&server).await;
+    let holder = user_manager(&server, "noinfo").await;
+    let waiter = user_manager(&server, "noinfo").await;
+    let held = common::hold(&waiter, "held").await;
+    if let Some((step, error, _)) = run_steps(&holder, "steps").await {
+        panic!("without INFO, {step:?} failed: {error}");
+    }
+    assert_eq!(held.release().await.unwrap(), ReleaseOutcome::Released);
+    let guard = common::hold(&holder, "order:1").await;
+    let lease = lease_key(&mut admin, "order:1").await;
+    let (outcome, next, woken_after) = hand_over(guard, &waiter, &mut admin, &lease).await;
+    assert_eq!(outcome, ReleaseOutcome::Released);
+    assert!(woken_after < WAKE_UP_WITHIN, "woken after {woken_after:?}");
+    assert_eq!(next.release().await.unwrap(), ReleaseOutcome::Released);
+    // v1's keys: the group counter, and no queue.
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("distlock:*")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert!(keys.iter().any(|key| key.ends_with("}:fence")), "{keys:?}");
+    assert!(!keys.iter().any(|key| key.contains("}:fence:")), "{keys:?}");
+    let denied = acl_log(&mut admin).await;
+    let infos = denied.iter().filter(|(_, object)| object == "info").count();
+    assert!(infos <= 4, "INFO asked per step: {denied:?}");
+    assert!(
+        denied.iter().all(|(_, object)| object == "info"),
+        "{denied:?}"
+    );
 }
 
 /// Channel rights only speed waiting up: without them a release cannot wake
@@ -541,8 +587,9 @@ enum Step {
     Extend,
     /// Release it.
     Release,
-    /// One attempt on the lock `held`, which another user holds.
-    AcquireHeld,
+    /// A short wait for the lock `held`, which another user holds: a place
+    /// in its queue.
+    WaitHeld,
 }
 
 /// Runs every step with `manager` on the lock `key`; returns the first that
@@ -560,9 +607,11 @@ async fn run_steps(manager: &LockManager, key: &str) -> Option<(Step, LockError,
         (Ok(outcome), _) => assert_eq!(outcome, ReleaseOutcome::Released),
         (Err(error), took) => return Some((Step::Release, error, took)),
     }
-    match timed(manager.lock("held").try_acquire()).await {
-        (Ok(guard), _) => assert!(guard.is_none(), "acquired a held lock"),
-        (Err(error), took) => return Some((Step::AcquireHeld, error, took)),
+    let wait = manager.lock("held").wait(Duration::from_millis(50)).acquire();
+    match timed(wait).await {
+        (Ok(_), _) => panic!("acquired a held lock"),
+        (Err(LockError::Timeout { .. }), _) => {}
+        (Err(error), took) => return Some((Step::WaitHeld, error, took)),
     }
     None
 }

@@ -43,7 +43,10 @@ local function grant_next(lease, queue, fence, waiters, life, me)
       local token = next_token(fence, life)
       if owner ~= me then
         local grant = owner .. ' ' .. string.format('%.0f', token) .. ' ' .. round
-        redis.call('PUBLISH', lease, grant)
+        -- A failed message (say, an ACL without channel rights) must not
+        -- turn a done hand-over into an error: the waiter's next refresh
+        -- finds the lock its own.
+        pcall(redis.call, 'PUBLISH', lease, grant)
       end
       return owner, token
     end
