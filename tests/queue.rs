@@ -1,0 +1,210 @@
+//! Protocol v2's queue on one Redis server: waiters of different processes
+//! are served in arrival order, a release hands the lock straight to the
+//! first live waiter, and a waiter that dies or gives up delays the others
+//! by at most one lease of its own (plus one refresh period of theirs, at
+//! most 500 ms).
+//!
+//! Each manager stands for a process: waiters of one manager line up in the
+//! process, and only the first of them has a place in Redis's queue.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use distlock::{LockManager, ReleaseOutcome};
+use lock_testkit::RedisServer;
+
+const LONG: Duration = Duration::from_secs(30);
+
+/// A waiter (on its own manager) that records its number when it gets the
+/// lock, holds it `hold`, then releases it.
+fn waiter(
+    manager: LockManager,
+    key: &'static str,
+    number: usize,
+    hold: Duration,
+    order: Arc<Mutex<Vec<usize>>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let guard = manager
+            .lock(key)
+            .ttl(LONG)
+            .wait(Duration::from_secs(10))
+            .acquire()
+            .await
+            .expect("its turn came");
+        order.lock().unwrap().push(number);
+        tokio::time::sleep(hold).await;
+        assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_of_different_processes_get_the_lock_in_arrival_order() {
+    let server = RedisServer::start();
+    let holder = common::manager(&server).await;
+    let guard = common::hold(&holder, "fifo").await;
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut waiters = Vec::new();
+    for number in 0..5 {
+        let manager = common::manager(&server).await;
+        waiters.push(waiter(
+            manager,
+            "fifo",
+            number,
+            Duration::from_millis(20),
+            order.clone(),
+        ));
+        // Each in line before the next arrives.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+    for waiter in waiters {
+        waiter.await.unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4]);
+    // The queue and the waiters' entries are gone with the last of them.
+    let keys = common::all_keys(&server).await;
+    assert!(
+        keys.iter()
+            .all(|key| !key.contains(":queue:") && !key.contains(":waiter:")),
+        "{keys:?}"
+    );
+}
+
+/// What a waiter process killed while in line leaves in Redis: its place,
+/// and an entry (lease 300 ms, round 1) that lives one lease.
+async fn leave_dead_waiters(server: &RedisServer, key: &str, owners: &[&str]) {
+    let lease = common::lease_keys(server)
+        .await
+        .into_iter()
+        .find(|lease| lease.ends_with(&format!(":lock:{key}")))
+        .expect("the lock is held");
+    let tagged = lease.split(":lock:").next().unwrap().to_owned();
+    let mut conn = common::raw(server).await;
+    for owner in owners {
+        let _: () = redis::pipe()
+            .cmd("RPUSH")
+            .arg(format!("{tagged}:queue:{key}"))
+            .arg(*owner)
+            .cmd("SET")
+            .arg(format!("{tagged}:waiter:{owner}"))
+            .arg("300 1")
+            .arg("PX")
+            .arg(300)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_waiters_ahead_delay_the_next_by_at_most_one_of_their_leases() {
+    let server = RedisServer::start();
+    let holder = common::manager(&server).await;
+    let guard = common::hold(&holder, "dead").await;
+    leave_dead_waiters(&server, "dead", &["dead-1", "dead-2", "dead-3"]).await;
+    let live = common::manager(&server).await;
+    let waiting = tokio::spawn(async move {
+        let guard = live
+            .lock("dead")
+            .ttl(LONG)
+            .wait(Duration::from_secs(10))
+            .acquire()
+            .await
+            .expect("the lock");
+        (guard, Instant::now())
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let released = Instant::now();
+    assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+    let (next, acquired) = waiting.await.unwrap();
+    let waited = acquired.duration_since(released);
+    // The first dead waiter was handed the lock (its entry was alive) and
+    // kept it for its lease; the others' entries ran out meanwhile. The
+    // live waiter sees the lease end at its next refresh of its place,
+    // within 500 ms (`MAX_NAP`).
+    assert!(
+        waited >= Duration::from_millis(250),
+        "the dead waiter was not handed the lock: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_millis(300 + 500 + 100),
+        "more than one dead lease: {waited:?}"
+    );
+    assert_eq!(next.release().await.unwrap(), ReleaseOutcome::Released);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_dropped_around_its_grant_leaves_the_lock_free_at_once() {
+    let server = RedisServer::start();
+    let holder = common::manager(&server).await;
+    let third = common::manager(&server).await;
+    for round in 0..20 {
+        let waiter_side = common::manager(&server).await;
+        let guard = common::hold(&holder, "dropped").await;
+        let waiting = tokio::spawn(async move {
+            waiter_side
+                .lock("dropped")
+                .ttl(LONG)
+                .wait(Duration::from_secs(10))
+                .acquire()
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        // Released and dropped together: the waiter is dropped before,
+        // while or after it hears of the grant, whichever comes.
+        let released = guard.release();
+        if round % 2 == 0 {
+            waiting.abort();
+            released.await.unwrap();
+        } else {
+            released.await.unwrap();
+            waiting.abort();
+        }
+        let _ = waiting.await;
+        // Its give-back runs in the background; the lock is free within
+        // moments, not after the 30 s lease it was handed.
+        let started = Instant::now();
+        let next = third
+            .lock("dropped")
+            .ttl(LONG)
+            .wait(Duration::from_secs(2))
+            .acquire()
+            .await
+            .expect("free soon");
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "round {round}: free only after {:?}",
+            started.elapsed()
+        );
+        assert_eq!(next.release().await.unwrap(), ReleaseOutcome::Released);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handed_over_lock_comes_with_a_higher_fencing_token_and_a_full_validity() {
+    let server = RedisServer::start();
+    let (holder, other) = (
+        common::manager(&server).await,
+        common::manager(&server).await,
+    );
+    let guard = common::hold(&holder, "token").await;
+    let first = guard.fencing_token();
+    let waiting = tokio::spawn(async move {
+        other
+            .lock("token")
+            .ttl(Duration::from_secs(4))
+            .acquire()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+    let next = waiting.await.unwrap().expect("handed over");
+    assert!(next.fencing_token() > first);
+    // Its validity runs from its last attempt before the grant, well
+    // within the 4 s lease it asked for.
+    assert!(next.remaining() > Duration::from_secs(3), "{:?}", next.remaining());
+    assert_eq!(next.release().await.unwrap(), ReleaseOutcome::Released);
+}
