@@ -13,6 +13,9 @@
 //! - `P{G}:waiter:O` — the entry of the waiter whose owner token is `O`,
 //!   holding the lease it asked for, expiring unless refreshed (protocol v2).
 //!
+//! The v2 scripts name the queue and the entries themselves, from the lease
+//! key, on their slow paths (`lock_keys` in `backend/scripts/fence.lua`).
+//!
 //! A release wakes waiters on the pub/sub channel named like the lease key
 //! (channels and keys are separate namespaces in Redis), so it needs no name
 //! of its own and hashes to the same slot.
@@ -32,12 +35,14 @@ pub(crate) const GROUPS: u64 = 16384;
 pub(crate) const MAX_KEY_LEN: usize = 64 * 1024;
 
 /// The Redis keys of one lock.
+///
+/// Only the lease's name is built per request; the fencing counter is named
+/// from it when a step needs it, as a [`KeyName`] written straight into the
+/// command, so that the uncontended path allocates one string.
 #[derive(Debug, Clone)]
 pub(crate) struct LockKeys {
     pub(crate) lease: String,
-    pub(crate) fence: String,
-    /// Where `P{G}` ends in `lease`: the other keys are named from it when
-    /// needed, so that the uncontended path builds two strings only.
+    /// Where `P{G}` ends in `lease`.
     tag_end: usize,
 }
 
@@ -58,30 +63,56 @@ impl LockKeys {
                 ),
             });
         }
-        let group = fnv1a(key.as_bytes()) % GROUPS;
-        let fence = format!("{prefix}{{{group}}}:fence");
-        Ok(LockKeys {
-            lease: format!("{prefix}{{{group}}}:lock:{key}"),
-            tag_end: fence.len() - ":fence".len(),
-            fence,
-        })
+        let group = (fnv1a(key.as_bytes()) % GROUPS).to_string();
+        let mut lease = String::with_capacity(prefix.len() + group.len() + 8 + key.len());
+        lease.push_str(prefix);
+        lease.push('{');
+        lease.push_str(&group);
+        lease.push('}');
+        let tag_end = lease.len();
+        lease.push_str(LEASE);
+        lease.push_str(key);
+        Ok(LockKeys { lease, tag_end })
+    }
+
+    /// The fencing counter of this lock's group (protocol v1).
+    pub(crate) fn fence(&self) -> String {
+        format!("{}:fence", self.tagged())
     }
 
     /// The fencing counter of this lock's group for one run of a server.
-    pub(crate) fn run_fence(&self, run: &str) -> String {
-        format!("{}:{run}", self.fence)
+    pub(crate) fn run_fence<'a>(&'a self, run: &'a str) -> KeyName<'a> {
+        KeyName([self.tagged(), ":fence:", run])
     }
 
-    /// The queue of this lock's waiters.
-    pub(crate) fn queue(&self) -> String {
-        let tagged = &self.lease[..self.tag_end];
-        let key = &self.lease[self.tag_end + ":lock:".len()..];
-        format!("{tagged}:queue:{key}")
+    /// `P{G}`.
+    fn tagged(&self) -> &str {
+        &self.lease[..self.tag_end]
     }
+}
 
-    /// What the entry key of a waiter starts with; its owner token follows.
-    pub(crate) fn waiters(&self) -> String {
-        format!("{}:waiter:", &self.lease[..self.tag_end])
+/// What follows `P{G}` in a lease key.
+const LEASE: &str = ":lock:";
+
+/// A key name in three parts, written into a command as one argument
+/// without being put together first.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeyName<'a>([&'a str; 3]);
+
+impl redis::ToRedisArgs for KeyName<'_> {
+    fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
+        use std::io::Write;
+        let mut writer = out.writer_for_next_arg();
+        for part in self.0 {
+            // Writing into memory cannot fail.
+            let _ = writer.write_all(part.as_bytes());
+        }
+    }
+}
+
+impl std::fmt::Display for KeyName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|part| f.write_str(part))
     }
 }
 
@@ -135,17 +166,19 @@ mod tests {
         ] {
             let keys = LockKeys::new("distlock:", key).unwrap();
             let tag = hash_tag(&keys.lease);
-            for other in [
-                &keys.fence,
-                &keys.run_fence("abc"),
-                &keys.queue(),
-                &keys.waiters(),
-            ] {
-                assert_eq!(hash_tag(other), tag, "{key}: {other}");
+            for other in [keys.fence(), keys.run_fence("abc").to_string()] {
+                assert_eq!(hash_tag(&other), tag, "{key}: {other}");
             }
-            assert!(keys.lease.ends_with(key));
-            assert!(keys.queue().ends_with(&format!(":queue:{key}")));
-            assert!(keys.waiters().ends_with("}:waiter:"));
+            assert!(keys.lease.starts_with("distlock:{"));
+            assert!(keys.lease.ends_with(&format!("}}:lock:{key}")));
+            assert!(keys.fence().ends_with("}:fence"));
+            assert!(keys.run_fence("abc").to_string().ends_with("}:fence:abc"));
+            // Written into a command, a name is one argument.
+            let fence = keys.run_fence("abc");
+            assert_eq!(
+                redis::ToRedisArgs::to_redis_args(&fence),
+                [fence.to_string().into_bytes()]
+            );
         }
     }
 
@@ -153,8 +186,8 @@ mod tests {
     fn groups_are_stable_and_bounded() {
         let a = LockKeys::new("p:", "order:42").unwrap();
         let b = LockKeys::new("p:", "order:42").unwrap();
-        assert_eq!(a.fence, b.fence);
-        let tag: u64 = hash_tag(&a.fence).parse().unwrap();
+        assert_eq!(a.fence(), b.fence());
+        let tag: u64 = hash_tag(&a.fence()).parse().unwrap();
         assert!(tag < GROUPS);
     }
 

@@ -607,8 +607,14 @@ impl Claim<'_> {
     }
 }
 
+/// A fresh owner token: a random uuid v4, hyphenated (without going
+/// through `fmt`, on the path of every lock).
 fn new_owner() -> String {
-    uuid::Uuid::new_v4().to_string()
+    let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Uuid::new_v4()
+        .hyphenated()
+        .encode_lower(&mut text)
+        .to_owned()
 }
 
 /// Whether an acquire attempt that failed because its connection had died

@@ -136,7 +136,7 @@ impl Memory {
                 expires: now + lease,
             },
         );
-        let last = state.fences.entry(keys.fence.clone()).or_default();
+        let last = state.fences.entry(keys.fence()).or_default();
         let fencing_token = (*last + 1).max(wall_clock_micros());
         *last = fencing_token;
         Attempt::Acquired { fencing_token }

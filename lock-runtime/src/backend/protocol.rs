@@ -11,11 +11,13 @@
 //!   INCR finds it new (one more round trip, `refloor.lua`), so tokens keep
 //!   rising across restarts, lost data and stale snapshots.
 //! - *waiting* (`queue.lua`): a waiter takes a place in the lock's queue,
-//!   in Redis, and refreshes it while it waits.
-//! - *release* (`hand_over.lua`): owner-checked; if someone waits, the
-//!   lock goes straight to the first live waiter, who learns it from one
-//!   message, "<owner> <fencing token> <round>", on the lock's channel.
-//!   Nobody is woken, and nothing is published, when nobody waits.
+//!   in Redis, refreshes it while it waits, and marks the lease as waited
+//!   for.
+//! - *release* (`hand_over.lua`): owner-checked; if the lease is marked,
+//!   the lock goes straight to the first live waiter, who learns it from
+//!   one message, "<owner> <fencing token> <round>", on the lock's channel.
+//!   If it is not, the release is the seed protocol's compare-and-delete:
+//!   nobody is woken, nothing is published.
 //!
 //! **Protocol v1** (Redis Cluster, Redlock, or a server that does not say
 //! its run): one script per step (`acquire.lua`, `release.lua`), a
@@ -24,21 +26,22 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use redis::{Pipeline, RedisError, RedisResult, Script, ScriptInvocation, Value};
+use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, Script, ServerErrorKind, Value};
 
 use super::client::{self, Awaited};
 use super::reconnect::{Connect, Reconnecting, ServerRun};
 use super::{Attempt, Ownership};
-use crate::keyspace::LockKeys;
+use crate::keyspace::{KeyName, LockKeys};
 
-/// A v2 script: the shared fencing rule (`fence.lua`), then the step.
+/// A v2 script, with the rules they share (`fence.lua`) spliced in where
+/// it says so: after its fast path, so that Lua does not define them for a
+/// call that returns before.
 macro_rules! v2_script {
     ($file:literal) => {
         LazyLock::new(|| {
-            Script::new(concat!(
-                include_str!("scripts/fence.lua"),
-                include_str!(concat!("scripts/", $file))
-            ))
+            let step = include_str!(concat!("scripts/", $file));
+            let shared = include_str!("scripts/fence.lua");
+            Script::new(&step.replacen("-- {fence.lua}\n", shared, 1))
         })
     };
 }
@@ -51,11 +54,6 @@ static EXTEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scr
 static REFLOOR: LazyLock<Script> = v2_script!("refloor.lua");
 static QUEUE: LazyLock<Script> = v2_script!("queue.lua");
 static HAND_OVER: LazyLock<Script> = v2_script!("hand_over.lua");
-
-/// How long a v2 fencing counter lives after its last lift to the clock.
-/// Any life is safe, since a new counter starts at the clock; a day keeps
-/// the counters of past server runs from piling up.
-const COUNTER_LIFE: Duration = Duration::from_secs(24 * 3600);
 
 /// Fencing tokens lifted to the clock are microseconds since 1970, far above
 /// this (2001); a token below it came from an INCR of a new counter.
@@ -136,17 +134,36 @@ pub(crate) fn connection_died(error: &RedisError) -> bool {
 
 /// One step as sent: a script, or plain commands in one pipeline.
 enum Request {
-    Script(ScriptInvocation<'static>),
+    /// `EVALSHA` of `script`, its keys and arguments in `call`, built as
+    /// one command (redis-rs's `ScriptInvocation` allocates per argument).
+    Script { script: &'static Script, call: Cmd },
     Pipeline(Pipeline),
 }
 
 impl Request {
+    /// The call of `script` with `keys` keys: the caller appends the keys,
+    /// then the arguments. Sized for `keys.lease` twice over, so that it is
+    /// not grown arg by arg.
+    fn script(script: &'static Script, keys: usize, lock: &LockKeys) -> Cmd {
+        let mut call = Cmd::with_capacity(8, 160 + 2 * lock.lease.len());
+        call.arg("EVALSHA").arg(script.get_hash()).arg(keys);
+        call
+    }
+
     async fn query<T: redis::FromRedisValue>(
         &self,
         redis: &mut impl redis::aio::ConnectionLike,
     ) -> RedisResult<T> {
         match self {
-            Request::Script(invocation) => invocation.invoke_async(redis).await,
+            Request::Script { script, call } => match call.query_async(redis).await {
+                // A server that does not know the script yet (new, restarted,
+                // or its scripts flushed): load it, and call again.
+                Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    script.prepare_invoke().load_async(redis).await?;
+                    call.query_async(redis).await
+                }
+                answered => answered,
+            },
             Request::Pipeline(pipeline) => pipeline.query_async(redis).await,
         }
     }
@@ -216,16 +233,17 @@ impl<K: Connect> Connection<K> {
     async fn acquire_v2(&self, keys: &LockKeys, owner: &str, lease: Duration) -> RedisResult<Attempt> {
         let step = |run: &ServerRun| match self.v2_run(run) {
             Some(id) => {
-                let mut pipeline = redis::pipe();
-                pipeline
-                    .cmd("SET")
+                let mut set = Cmd::with_capacity(6, 32 + keys.lease.len() + owner.len());
+                set.arg("SET")
                     .arg(&keys.lease)
                     .arg(owner)
                     .arg("NX")
                     .arg("PX")
-                    .arg(millis(lease))
-                    .cmd("INCR")
-                    .arg(keys.run_fence(id));
+                    .arg(millis(lease));
+                let mut incr = Cmd::with_capacity(2, 64 + keys.lease.len());
+                incr.arg("INCR").arg(keys.run_fence(id));
+                let mut pipeline = Pipeline::with_capacity(2);
+                pipeline.add_command(set).add_command(incr);
                 Request::Pipeline(pipeline)
             }
             None => v1_acquire(keys, owner, lease),
@@ -243,19 +261,21 @@ impl<K: Connect> Connection<K> {
                 fencing_token: token.unsigned_abs(),
             },
             Some(_) => Attempt::Acquired {
-                fencing_token: self.refloor(&keys.run_fence(id)).await?,
+                fencing_token: self.refloor(keys.run_fence(id)).await?,
             },
         })
     }
 
     /// Lifts a new v2 counter to the clock: the caller holds the lock.
-    async fn refloor(&self, fence: &str) -> RedisResult<u64> {
+    async fn refloor(&self, fence: KeyName<'_>) -> RedisResult<u64> {
         let mut built = self.redis.connection().await?;
-        let token: i64 = REFLOOR
-            .key(fence)
-            .arg(millis(COUNTER_LIFE))
-            .invoke_async(&mut built.redis)
-            .await?;
+        let mut call = Cmd::with_capacity(4, 128);
+        call.arg("EVALSHA").arg(REFLOOR.get_hash()).arg(1).arg(fence);
+        let refloor = Request::Script {
+            script: &REFLOOR,
+            call,
+        };
+        let token: i64 = refloor.query(&mut built.redis).await?;
         Ok(token.max(0).unsigned_abs())
     }
 
@@ -272,20 +292,18 @@ impl<K: Connect> Connection<K> {
         if self.protocol == Protocol::V1 {
             return Ok(self.vote(keys, owner, lease).await?.attempt);
         }
-        let (queue, waiters) = (keys.queue(), keys.waiters());
         let step = |run: &ServerRun| match self.v2_run(run) {
             Some(id) => {
-                let mut queued = QUEUE.prepare_invoke();
-                queued
-                    .key(&keys.lease)
-                    .key(&queue)
-                    .key(keys.run_fence(id))
+                let mut call = Request::script(&QUEUE, 1, keys);
+                call.arg(&keys.lease)
                     .arg(owner)
                     .arg(millis(lease))
-                    .arg(&waiters)
-                    .arg(millis(COUNTER_LIFE))
+                    .arg(id)
                     .arg(round);
-                Request::Script(queued)
+                Request::Script {
+                    script: &QUEUE,
+                    call,
+                }
             }
             None => v1_acquire(keys, owner, lease),
         };
@@ -337,26 +355,26 @@ impl<K: Connect> Connection<K> {
         departure: Departure,
     ) -> RedisResult<Ownership> {
         let step = |run: &ServerRun| {
-            let mut release = match self.v2_run(run) {
-                Some(id) => {
-                    let mut release = HAND_OVER.prepare_invoke();
-                    release
-                        .key(&keys.lease)
-                        .key(keys.queue())
-                        .key(keys.run_fence(id))
-                        .arg(owner)
-                        .arg(keys.waiters())
-                        .arg(millis(COUNTER_LIFE))
-                        .arg(departure.v2_mode());
-                    return Request::Script(release);
-                }
-                None => RELEASE.prepare_invoke(),
+            let Some(id) = self.v2_run(run) else {
+                let mut call = Request::script(&RELEASE, 1, keys);
+                call.arg(&keys.lease).arg(owner).arg(match departure {
+                    Departure::Release => self.publish,
+                    Departure::Leave => "",
+                });
+                return Request::Script {
+                    script: &RELEASE,
+                    call,
+                };
             };
-            release.key(&keys.lease).arg(owner).arg(match departure {
-                Departure::Release => self.publish,
-                Departure::Leave => "",
-            });
-            Request::Script(release)
+            let mut call = Request::script(&HAND_OVER, 1, keys);
+            call.arg(&keys.lease)
+                .arg(owner)
+                .arg(id)
+                .arg(departure.v2_mode());
+            Request::Script {
+                script: &HAND_OVER,
+                call,
+            }
         };
         let (found, _): (i64, ServerRun) = self.run(Resend::IfConnectionDied, step).await?;
         Ok(ownership(found))
@@ -369,9 +387,12 @@ impl<K: Connect> Connection<K> {
         lease: Duration,
     ) -> RedisResult<Ownership> {
         let step = |_: &ServerRun| {
-            let mut extend = EXTEND.prepare_invoke();
-            extend.key(&keys.lease).arg(owner).arg(millis(lease));
-            Request::Script(extend)
+            let mut call = Request::script(&EXTEND, 1, keys);
+            call.arg(&keys.lease).arg(owner).arg(millis(lease));
+            Request::Script {
+                script: &EXTEND,
+                call,
+            }
         };
         let (found, _): (i64, ServerRun) = self.run(Resend::IfConnectionDied, step).await?;
         Ok(ownership(found))
@@ -398,13 +419,15 @@ impl Departure {
 }
 
 fn v1_acquire(keys: &LockKeys, owner: &str, lease: Duration) -> Request {
-    let mut invocation = ACQUIRE.prepare_invoke();
-    invocation
-        .key(&keys.lease)
-        .key(&keys.fence)
+    let mut call = Request::script(&ACQUIRE, 2, keys);
+    call.arg(&keys.lease)
+        .arg(keys.fence())
         .arg(owner)
         .arg(millis(lease));
-    Request::Script(invocation)
+    Request::Script {
+        script: &ACQUIRE,
+        call,
+    }
 }
 
 /// A v1 acquire's answer: {1, token, ''} or {0, PTTL, holder id}.

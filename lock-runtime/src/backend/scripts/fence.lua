@@ -1,14 +1,25 @@
--- Prepended to every v2 script that hands out fencing tokens, so that the
--- rule has one home.
---
--- next_token(fence, life): the next fencing token of counter `fence`,
--- stored back with `life` milliseconds to live: one above the last, and at
--- least the server clock in microseconds. So a counter that is new (first
--- use, expired, lost with Redis's data, or named after a new server run)
--- still starts above every token handed out before, as long as the clock
--- moved forward; the plain INCR of the uncontended path then counts on from
--- here.
-local function next_token(fence, life)
+-- The rules protocol v2's scripts share, spliced into each of them where it
+-- says "-- {fence.lua}", after its fast path: Lua runs these definitions
+-- only when a script gets that far.
+
+-- How long a fencing counter lives after its last token from here. Any life
+-- is safe, since a new counter starts at the clock; a day keeps the counters
+-- of past server runs from piling up.
+local COUNTER_LIFE_MS = 86400000
+
+-- A lease's value is its holder's owner token, followed by WAITED when
+-- someone waits in its queue: so a release whose lease holds the bare token
+-- knows, from the GET it makes anyway, that nobody waits. (Owner tokens are
+-- uuids, which never hold '+'.)
+local WAITED = '+'
+
+-- next_token(fence): the next fencing token of counter `fence`, stored back
+-- with COUNTER_LIFE_MS to live: one above the last, and at least the server
+-- clock in microseconds. So a counter that is new (first use, expired, lost
+-- with Redis's data, or named after a new server run) still starts above
+-- every token handed out before, as long as the clock moved forward; the
+-- plain INCR of the uncontended path then counts on from here.
+local function next_token(fence)
   local now = redis.call('TIME')
   local clock = tonumber(now[1]) * 1000000 + tonumber(now[2])
   local token = (tonumber(redis.call('GET', fence) or '0') or 0) + 1
@@ -16,20 +27,19 @@ local function next_token(fence, life)
     token = clock
   end
   -- Below 2^53, so the float is exact and so is the integer reply.
-  redis.call('SET', fence, string.format('%.0f', token), 'PX', life)
+  redis.call('SET', fence, string.format('%.0f', token), 'PX', COUNTER_LIFE_MS)
   return token
 end
 
--- grant_next(lease, queue, fence, waiters, life, me): hands the free lock
--- to the first waiter in `queue` whose entry is alive (its key
--- `waiters .. owner`, holding "<lease in ms> <round>", has not expired),
--- dropping dead entries on the way. The new holder learns it from one
--- message on the lock's channel, "<owner> <fencing token> <round>", unless
--- it is `me`, the caller, who learns it from the reply. The round is that
--- of the waiter's last attempt before the grant, whose send time its
--- validity runs from. Returns the new holder and its token, or nil when
--- nobody alive waits.
-local function grant_next(lease, queue, fence, waiters, life, me)
+-- grant_next(lease, queue, fence, waiters, me): hands the free lock to the
+-- first waiter in `queue` whose entry is alive (its key `waiters .. owner`,
+-- holding "<lease in ms> <round>", has not expired), dropping dead entries
+-- on the way. The new holder learns it from one message on the lock's
+-- channel, "<owner> <fencing token> <round>", unless it is `me`, the
+-- caller, who learns it from the reply. The round is that of the waiter's
+-- last attempt before the grant, whose send time its validity runs from.
+-- Returns the new holder and its token, or nil when nobody alive waits.
+local function grant_next(lease, queue, fence, waiters, me)
   while true do
     local owner = redis.call('LPOP', queue)
     if not owner then
@@ -39,8 +49,12 @@ local function grant_next(lease, queue, fence, waiters, life, me)
     if entry then
       local ms, round = string.match(entry, '^(%d+) (%d+)$')
       redis.call('DEL', waiters .. owner)
-      redis.call('SET', lease, owner, 'PX', ms)
-      local token = next_token(fence, life)
+      local value = owner
+      if redis.call('LLEN', queue) > 0 then
+        value = owner .. WAITED
+      end
+      redis.call('SET', lease, value, 'PX', ms)
+      local token = next_token(fence)
       if owner ~= me then
         local grant = owner .. ' ' .. string.format('%.0f', token) .. ' ' .. round
         -- A failed message (say, an ACL without channel rights) must not
@@ -53,3 +67,13 @@ local function grant_next(lease, queue, fence, waiters, life, me)
   end
 end
 
+-- The keys of the lock whose lease is `lease`, "P{G}:lock:K": its queue
+-- "P{G}:queue:K", the prefix of its waiters' entries "P{G}:waiter:", and
+-- its fencing counter for server run `run`, "P{G}:fence:<run>". They share
+-- the lease's slot; protocol v2 runs on one server only, where a script
+-- may name keys it was not given.
+local function lock_keys(lease, run)
+  local tagged = string.match(lease, '^[^}]*}')
+  local key = string.sub(lease, #tagged + #':lock:' + 1)
+  return tagged .. ':queue:' .. key, tagged .. ':waiter:', tagged .. ':fence:' .. run
+end
