@@ -54,6 +54,7 @@ static EXTEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scr
 static REFLOOR: LazyLock<Script> = v2_script!("refloor.lua");
 static QUEUE: LazyLock<Script> = v2_script!("queue.lua");
 static HAND_OVER: LazyLock<Script> = v2_script!("hand_over.lua");
+static LEAVE: LazyLock<Script> = v2_script!("leave.lua");
 
 /// Fencing tokens lifted to the clock are microseconds since 1970, far above
 /// this (2001); a token below it came from an INCR of a new counter.
@@ -366,15 +367,13 @@ impl<K: Connect> Connection<K> {
                     call,
                 };
             };
-            let mut call = Request::script(&HAND_OVER, 1, keys);
-            call.arg(&keys.lease)
-                .arg(owner)
-                .arg(id)
-                .arg(departure.v2_mode());
-            Request::Script {
-                script: &HAND_OVER,
-                call,
-            }
+            let script = match departure {
+                Departure::Release => &HAND_OVER,
+                Departure::Leave => &LEAVE,
+            };
+            let mut call = Request::script(script, 1, keys);
+            call.arg(&keys.lease).arg(owner).arg(id);
+            Request::Script { script, call }
         };
         let (found, _): (i64, ServerRun) = self.run(Resend::IfConnectionDied, step).await?;
         Ok(ownership(found))
@@ -407,15 +406,6 @@ enum Departure {
     /// A requester that stops waiting, or gives back an attempt whose
     /// outcome is unknown.
     Leave,
-}
-
-impl Departure {
-    fn v2_mode(self) -> &'static str {
-        match self {
-            Departure::Release => "release",
-            Departure::Leave => "leave",
-        }
-    }
 }
 
 fn v1_acquire(keys: &LockKeys, owner: &str, lease: Duration) -> Request {

@@ -77,3 +77,23 @@ local function lock_keys(lease, run)
   local key = string.sub(lease, #tagged + #':lock:' + 1)
   return tagged .. ':queue:' .. key, tagged .. ':waiter:', tagged .. ':fence:' .. run
 end
+
+-- hand_on(lease, holder, owner, run): the release of a lock whose lease
+-- holds `holder` (read by the caller), by `owner`, on server run `run`:
+-- owner-checked; if the lock is free now (released, or its lease ran out)
+-- the first live waiter gets it. Returns 1 released, 0 the lease had
+-- expired (key gone), -1 another owner holds it.
+local function hand_on(lease, holder, owner, run)
+  if holder and holder ~= owner and holder ~= owner .. WAITED then
+    return -1
+  end
+  if holder then
+    redis.call('DEL', lease)
+  end
+  local queue, waiters, fence = lock_keys(lease, run)
+  grant_next(lease, queue, fence, waiters, nil)
+  if holder then
+    return 1
+  end
+  return 0
+end
