@@ -31,6 +31,11 @@ pub struct Hold {
     pub holding_ns: u64,
     /// Just before the release was sent.
     pub release_ns: u64,
+    /// Just before this process told the next one its turn (an `LPUSH`).
+    pub signal_ns: u64,
+    /// Just after this process heard its own turn (its `BLPOP` returned);
+    /// 0 for the first hold, which waited for no turn.
+    pub turn_ns: u64,
 }
 
 /// The holds of one process whose holding began inside the window.
@@ -44,6 +49,11 @@ pub struct Holds {
 pub struct CrossHandoffs {
     /// Release start in one process to holding in another.
     pub samples: Waits,
+    /// The same processes' turn signal, one `LPUSH` sent while holding to
+    /// the `BLPOP` it ends in the other process: one message through Redis
+    /// to a process that waits idle, the floor of any handoff across
+    /// processes on this machine.
+    pub signals: Waits,
     /// Successive holds in one process: the turn-taking failed.
     pub same_process: u64,
     /// The next holder called acquire only after the release had started,
@@ -72,8 +82,12 @@ pub async fn pass_in_turns(
     let mut holds = Holds::default();
     let mut first = me == 0;
     while Instant::now() < window.end {
-        if !first && wait_for_turn(&mut signals, &my_turn, window.end).await? == Turn::RunOver {
-            break;
+        let mut turn_ns = 0;
+        if !first {
+            if wait_for_turn(&mut signals, &my_turn, window.end).await? == Turn::RunOver {
+                break;
+            }
+            turn_ns = monotonic_ns()?;
         }
         first = false;
         let asked_ns = monotonic_ns()?;
@@ -84,6 +98,7 @@ pub async fn pass_in_turns(
         let holding = Instant::now();
         // Lets the next process queue while this one holds, so that the
         // release below finds a waiter in another process.
+        let signal_ns = monotonic_ns()?;
         redis::cmd("LPUSH")
             .arg(&next_turn)
             .arg(1)
@@ -98,6 +113,8 @@ pub async fn pass_in_turns(
                 asked_ns,
                 holding_ns,
                 release_ns,
+                signal_ns,
+                turn_ns,
             });
         }
     }
@@ -143,6 +160,11 @@ pub fn handoffs(processes: &[Holds]) -> CrossHandoffs {
     let mut found = CrossHandoffs::default();
     for pair in all.windows(2) {
         let [previous, next] = pair else { continue };
+        if previous.process != next.process && next.turn_ns > previous.signal_ns {
+            found
+                .signals
+                .record(Duration::from_nanos(next.turn_ns - previous.signal_ns));
+        }
         if previous.process == next.process {
             found.same_process += 1;
         } else if next.holding_ns < previous.release_ns {
@@ -164,7 +186,12 @@ impl Holds {
         let parts: Vec<String> = self
             .holds
             .iter()
-            .map(|hold| format!("{}:{}:{}", hold.asked_ns, hold.holding_ns, hold.release_ns))
+            .map(|hold| {
+                format!(
+                    "{}:{}:{}:{}:{}",
+                    hold.asked_ns, hold.holding_ns, hold.release_ns, hold.signal_ns, hold.turn_ns
+                )
+            })
             .collect();
         format!("holds={}", parts.join(","))
     }
@@ -181,7 +208,7 @@ impl Holds {
                     .split(':')
                     .map(|text| text.parse().map_err(|_| format!("bad hold {part:?}")))
                     .collect::<Result<Vec<u64>, String>>()?;
-                let [asked_ns, holding_ns, release_ns] = numbers[..] else {
+                let [asked_ns, holding_ns, release_ns, signal_ns, turn_ns] = numbers[..] else {
                     return Err(format!("bad hold {part:?}"));
                 };
                 Ok(Hold {
@@ -189,6 +216,8 @@ impl Holds {
                     asked_ns,
                     holding_ns,
                     release_ns,
+                    signal_ns,
+                    turn_ns,
                 })
             })
             .collect::<Result<_, String>>()?;
