@@ -158,9 +158,9 @@ async fn a_waiter_dropped_around_its_grant_leaves_the_lock_free_at_once() {
         let released = guard.release();
         if round % 2 == 0 {
             waiting.abort();
-            released.await.unwrap();
+            assert_eq!(released.await.unwrap(), ReleaseOutcome::Released);
         } else {
-            released.await.unwrap();
+            assert_eq!(released.await.unwrap(), ReleaseOutcome::Released);
             waiting.abort();
         }
         let _ = waiting.await;

@@ -157,8 +157,14 @@ impl LockRequest {
                 }
             };
             waiting.contended = true;
-            self.wait_for_release(&mut waiting.subscription, &contest, remaining)
-                .await?;
+            let waited = self.wait_for_release(&mut waiting.subscription, &contest, remaining);
+            if let Err(error) = waited.await {
+                // Out of the queue before the error is out: a release right
+                // after must not hand the lock to a waiter that is gone.
+                // Boxed: a rare path (see above).
+                Box::pin(claim.give_back(Wake::Waiters)).await;
+                return Err(error);
+            }
             if let Some(granted) = self.handed_over(&contest, &mut waiting, &mut claim).await? {
                 drop(claim);
                 return self.hold(contest, granted, turn, waiting.contended).await;
@@ -573,6 +579,9 @@ impl<'a> Claim<'a> {
     /// on protocol v2), then takes a fresh one. If this gets no answer
     /// either, the drop sends it in the background.
     async fn give_back(&mut self, wake: Wake) {
+        if self.in_redis == InRedis::No {
+            return;
+        }
         let backend = self.manager.backend();
         let given_back = match wake {
             Wake::Waiters => backend.leave(self.keys, &self.owner).await.map(drop),

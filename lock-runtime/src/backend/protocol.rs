@@ -23,13 +23,14 @@
 //! its run): one script per step (`acquire.lua`, `release.lua`), a
 //! release waking every waiter, who then contend.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, Script, ServerErrorKind, Value};
 
 use super::client::{self, Awaited};
-use super::reconnect::{Connect, Reconnecting, ServerRun};
+use super::reconnect::{Built, Connect, Reconnecting, ServerRun};
 use super::{Attempt, Ownership};
 use crate::keyspace::{KeyName, LockKeys};
 
@@ -41,20 +42,46 @@ macro_rules! v2_script {
         LazyLock::new(|| {
             let step = include_str!(concat!("scripts/", $file));
             let shared = include_str!("scripts/fence.lua");
-            Script::new(&step.replacen("-- {fence.lua}\n", shared, 1))
+            Lua::new(step.replacen("-- {fence.lua}\n", shared, 1))
         })
     };
 }
 
-static ACQUIRE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/acquire.lua")));
-static RELEASE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/release.lua")));
-static EXTEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/extend.lua")));
-static REFLOOR: LazyLock<Script> = v2_script!("refloor.lua");
-static QUEUE: LazyLock<Script> = v2_script!("queue.lua");
-static HAND_OVER: LazyLock<Script> = v2_script!("hand_over.lua");
-static LEAVE: LazyLock<Script> = v2_script!("leave.lua");
+macro_rules! v1_script {
+    ($file:literal) => {
+        LazyLock::new(|| Lua::new(include_str!(concat!("scripts/", $file)).to_owned()))
+    };
+}
+
+static ACQUIRE: LazyLock<Lua> = v1_script!("acquire.lua");
+static RELEASE: LazyLock<Lua> = v1_script!("release.lua");
+static EXTEND: LazyLock<Lua> = v1_script!("extend.lua");
+static REFLOOR: LazyLock<Lua> = v2_script!("refloor.lua");
+static QUEUE: LazyLock<Lua> = v2_script!("queue.lua");
+static HAND_OVER: LazyLock<Lua> = v2_script!("hand_over.lua");
+static LEAVE: LazyLock<Lua> = v2_script!("leave.lua");
+/// What protocol v2 sends, loaded on every connection before its first step.
+static V2_SCRIPTS: [&LazyLock<Lua>; 5] = [&HAND_OVER, &LEAVE, &QUEUE, &REFLOOR, &EXTEND];
+
+/// A script's source, which `SCRIPT LOAD` sends, and its SHA-1, which
+/// `EVALSHA` names.
+struct Lua {
+    code: String,
+    sha1: String,
+}
+
+impl Lua {
+    fn new(code: String) -> Self {
+        let sha1 = Script::new(&code).get_hash().to_owned();
+        Lua { code, sha1 }
+    }
+
+    fn load(&self) -> Cmd {
+        let mut load = redis::cmd("SCRIPT");
+        load.arg("LOAD").arg(&self.code);
+        load
+    }
+}
 
 /// Fencing tokens lifted to the clock are microseconds since 1970, far above
 /// this (2001); a token below it came from an INCR of a new counter.
@@ -137,7 +164,7 @@ pub(crate) fn connection_died(error: &RedisError) -> bool {
 enum Request {
     /// `EVALSHA` of `script`, its keys and arguments in `call`, built as
     /// one command (redis-rs's `ScriptInvocation` allocates per argument).
-    Script { script: &'static Script, call: Cmd },
+    Script { script: &'static Lua, call: Cmd },
     Pipeline(Pipeline),
 }
 
@@ -145,9 +172,9 @@ impl Request {
     /// The call of `script` with `keys` keys: the caller appends the keys,
     /// then the arguments. Sized for `keys.lease` twice over, so that it is
     /// not grown arg by arg.
-    fn script(script: &'static Script, keys: usize, lock: &LockKeys) -> Cmd {
+    fn script(script: &Lua, keys: usize, lock: &LockKeys) -> Cmd {
         let mut call = Cmd::with_capacity(8, 160 + 2 * lock.lease.len());
-        call.arg("EVALSHA").arg(script.get_hash()).arg(keys);
+        call.arg("EVALSHA").arg(&script.sha1).arg(keys);
         call
     }
 
@@ -160,7 +187,7 @@ impl Request {
                 // A server that does not know the script yet (new, restarted,
                 // or its scripts flushed): load it, and call again.
                 Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                    script.prepare_invoke().load_async(redis).await?;
+                    script.load().query_async::<()>(redis).await?;
                     call.query_async(redis).await
                 }
                 answered => answered,
@@ -192,7 +219,7 @@ impl<K: Connect> Connection<K> {
         step: impl Fn(&ServerRun) -> Request,
     ) -> RedisResult<(T, ServerRun)> {
         let mut built = self.redis.connection().await?;
-        let error = match step(&built.run).query(&mut built.redis).await {
+        let error = match self.send_on(&mut built, &step).await {
             Err(error) if connection_died(&error) => error,
             answered => return answered.map(|answer| (answer, built.run)),
         };
@@ -200,11 +227,32 @@ impl<K: Connect> Connection<K> {
         let mut revived = self.redis.revive(Some(built.generation)).await?;
         match resend {
             Resend::IfConnectionDied => {
-                let answer = step(&revived.run).query(&mut revived.redis).await?;
+                let answer = self.send_on(&mut revived, &step).await?;
                 Ok((answer, revived.run))
             }
             Resend::Never => Err(error),
         }
+    }
+
+    /// Sends the step on `built`, first loading every v2 script if this
+    /// connection has not (one round trip per connection): so that no step,
+    /// least of all the give-back of a cancelled attempt, waits for a
+    /// script to be loaded, which costs two more round trips on a server
+    /// that is new, restarted or failed over.
+    async fn send_on<T: redis::FromRedisValue>(
+        &self,
+        built: &mut Built<K::Redis>,
+        step: &impl Fn(&ServerRun) -> Request,
+    ) -> RedisResult<T> {
+        if self.v2_run(&built.run).is_some() && !built.prepared.load(Ordering::Acquire) {
+            let mut load = Pipeline::with_capacity(V2_SCRIPTS.len());
+            for script in V2_SCRIPTS {
+                load.add_command(script.load()).ignore();
+            }
+            load.query_async::<()>(&mut built.redis).await?;
+            built.prepared.store(true, Ordering::Release);
+        }
+        step(&built.run).query(&mut built.redis).await
     }
 
     /// The server run this connection speaks v2 on, if it does.
@@ -271,7 +319,7 @@ impl<K: Connect> Connection<K> {
     async fn refloor(&self, fence: KeyName<'_>) -> RedisResult<u64> {
         let mut built = self.redis.connection().await?;
         let mut call = Cmd::with_capacity(4, 128);
-        call.arg("EVALSHA").arg(REFLOOR.get_hash()).arg(1).arg(fence);
+        call.arg("EVALSHA").arg(&REFLOOR.sha1).arg(1).arg(fence);
         let refloor = Request::Script {
             script: &REFLOOR,
             call,

@@ -153,6 +153,9 @@ pub(crate) struct Built<R> {
     pub(crate) redis: R,
     pub(crate) generation: Generation,
     pub(crate) run: ServerRun,
+    /// Whether the protocol prepared this connection (loaded its scripts),
+    /// shared by the clones of this connection.
+    pub(crate) prepared: Arc<AtomicBool>,
 }
 
 /// Tells a connection from the one that replaced it.
@@ -198,6 +201,7 @@ impl<K: Connect> Reconnecting<K> {
             redis,
             generation,
             run,
+            prepared: Arc::new(AtomicBool::new(false)),
         };
         let mut all = unpoisoned::write(&self.runtimes);
         // Gone if the runtime ended meanwhile: the connection then serves
