@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
 # Runs the whole test suite (installing redis-server when missing): unit,
 # integration, compile-fail (trybuild), example and doc tests. Tests start
-# their own redis-server processes on free ports.
+# their own redis-server processes on free ports. Then, unless arguments
+# narrow the run, the suites of one server run again on Redis 6.2, the
+# oldest version protocol v2 supports (scripts/redis-6.2.sh fetches it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-redis.sh
-exec cargo test --workspace --no-fail-fast "$@"
+if [ "$#" -gt 0 ]; then
+  exec cargo test --workspace --no-fail-fast "$@"
+fi
+status=0
+cargo test --workspace --no-fail-fast || status=$?
+redis_6_2=$(scripts/redis-6.2.sh)
+REDIS_SERVER_BIN="$redis_6_2" cargo test -p distlock --no-fail-fast \
+  --test lock_protocol --test queue --test handoff --test renewal --test faults \
+  --test lost_lock --test attribute --test context --test reentrancy --test security \
+  || status=$?
+exit "$status"
