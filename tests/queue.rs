@@ -205,6 +205,111 @@ async fn a_handed_over_lock_comes_with_a_higher_fencing_token_and_a_full_validit
     assert!(next.fencing_token() > first);
     // Its validity runs from its last attempt before the grant, well
     // within the 4 s lease it asked for.
-    assert!(next.remaining() > Duration::from_secs(3), "{:?}", next.remaining());
+    assert!(
+        next.remaining() > Duration::from_secs(3),
+        "{:?}",
+        next.remaining()
+    );
     assert_eq!(next.release().await.unwrap(), ReleaseOutcome::Released);
+}
+
+/// Tasks of one process pass a hot lock to each other without going back
+/// through Redis (a baton: the next task re-arms the lease and takes a new
+/// fencing token), at most 8 times in a row while another process waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_passes_a_hot_lock_between_its_tasks_at_most_eight_times_in_a_row() {
+    let server = RedisServer::start();
+    let busy = common::manager(&server).await;
+    let other = common::manager(&server).await;
+    let log = Arc::new(Mutex::new(Vec::<(&str, u64)>::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (busy, log, stop) = (busy.clone(), log.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let guard = busy.lock("baton").ttl(LONG).acquire().await.unwrap();
+                log.lock().unwrap().push(("busy", guard.fencing_token()));
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..5 {
+        let guard = other.lock("baton").ttl(LONG).acquire().await.unwrap();
+        log.lock().unwrap().push(("other", guard.fencing_token()));
+        assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let log = log.lock().unwrap().clone();
+    let tokens: Vec<u64> = log.iter().map(|(_, token)| *token).collect();
+    assert!(
+        tokens.windows(2).all(|pair| pair[0] < pair[1]),
+        "fencing tokens not rising: {log:?}"
+    );
+    // Between two holds of the other process, the busy one held the lock
+    // at most 8 times in a row from a baton, plus once from Redis.
+    let others: Vec<usize> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, (who, _))| *who == "other")
+        .map(|(at, _)| at)
+        .collect();
+    let runs: Vec<usize> = others
+        .windows(2)
+        .map(|pair| pair[1] - pair[0] - 1)
+        .collect();
+    assert!(runs.iter().all(|run| *run <= 9), "{runs:?}: {log:?}");
+    // Batons did pass: without them the queue in Redis would alternate.
+    assert!(runs.iter().any(|run| *run >= 2), "{runs:?}: {log:?}");
+    assert!(common::lease_keys(&server).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baton_nobody_takes_is_released_at_once() {
+    let server = RedisServer::start();
+    let busy = common::manager(&server).await;
+    let third = common::manager(&server).await;
+    for round in 0..20 {
+        let guard = common::hold(&busy, "unclaimed").await;
+        let successor = busy.clone();
+        let waiting = tokio::spawn(async move {
+            successor
+                .lock("unclaimed")
+                .ttl(LONG)
+                .wait(Duration::from_secs(10))
+                .acquire()
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Left to the waiting task, which is dropped before, while or after
+        // it takes the lock over.
+        let released = guard.release();
+        if round % 2 == 0 {
+            waiting.abort();
+            assert_eq!(released.await.unwrap(), ReleaseOutcome::Released);
+        } else {
+            assert_eq!(released.await.unwrap(), ReleaseOutcome::Released);
+            waiting.abort();
+        }
+        let _ = waiting.await;
+        let started = Instant::now();
+        let next = third
+            .lock("unclaimed")
+            .ttl(LONG)
+            .wait(Duration::from_secs(2))
+            .acquire()
+            .await
+            .expect("free soon");
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "round {round}: free only after {:?}",
+            started.elapsed()
+        );
+        assert_eq!(next.release().await.unwrap(), ReleaseOutcome::Released);
+    }
 }

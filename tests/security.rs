@@ -614,7 +614,10 @@ async fn run_steps(manager: &LockManager, key: &str) -> Option<(Step, LockError,
         (Ok(outcome), _) => assert_eq!(outcome, ReleaseOutcome::Released),
         (Err(error), took) => return Some((Step::Release, error, took)),
     }
-    let wait = manager.lock("held").wait(Duration::from_millis(50)).acquire();
+    let wait = manager
+        .lock("held")
+        .wait(Duration::from_millis(50))
+        .acquire();
     match timed(wait).await {
         (Ok(_), _) => panic!("acquired a held lock"),
         (Err(LockError::Timeout { .. }), _) => {}

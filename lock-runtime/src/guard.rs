@@ -9,7 +9,7 @@ use crate::background::{self, Unfinished};
 use crate::holdings::{Holding, HoldingId, Releaser, UnderWay};
 use crate::keyspace::LockKeys;
 use crate::lease::{self, Validity};
-use crate::local_queue::LocalTurn;
+use crate::local_queue::{Baton, LocalTurn};
 use crate::reentrancy::HeldLock;
 use crate::renewal::Renewal;
 use crate::{LockError, LockManager, metrics};
@@ -332,6 +332,9 @@ impl Held {
         if let Some(renewal) = self.renewal.take() {
             renewal.stop().await;
         }
+        if self.pass_to_next_in_line() {
+            return Ok(ReleaseOutcome::Released);
+        }
         let found = self
             .manager
             .backend()
@@ -356,6 +359,30 @@ impl Held {
             };
         }
         &self.duty
+    }
+
+    /// Leaves the lock, still held in Redis, to the next task of this
+    /// process waiting for it, when one waits, the lock is still ours, and
+    /// the backend allows it (see `local_queue.rs`): that task re-arms it
+    /// and takes a new fencing token in one round trip, where a release and
+    /// an acquire would take two and let the lock go to another process
+    /// between them. Whoever ends up with an unclaimed baton releases it.
+    fn pass_to_next_in_line(&self) -> bool {
+        let Some(turn) = &self.turn else {
+            return false;
+        };
+        let backend = self.manager.backend();
+        if !backend.passes_batons() || !turn.may_pass() || self.lock.validity.is_over() {
+            return false;
+        }
+        let (backend, keys) = (backend.clone(), self.lock.keys.clone());
+        let unclaimed = Box::new(move |owner: String| {
+            background::spawn(async move {
+                let _ = backend.leave(&keys, &owner).await;
+            });
+        });
+        turn.pass(Baton::new(self.lock.owner.clone(), unclaimed));
+        true
     }
 
     /// After the release: nested guards see no validity left, then the next

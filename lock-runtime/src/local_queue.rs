@@ -4,10 +4,17 @@
 //! The line never outlasts a lease: once the turn holder's validity is over
 //! (a guard leaked or stuck past its lease), the waiters stop waiting for the
 //! turn and contend in Redis directly, as waiters in other processes do.
+//!
+//! A holder that lets go while others wait in its line may leave them a
+//! [`Baton`]: the lock itself, still held in Redis under its owner token,
+//! which the next in line re-arms and takes a fencing token for in one round
+//! trip instead of a release and an acquire. At most [`MAX_SUCCESSIONS`]
+//! batons pass in a row, so a process hands a hot key to the others' queue
+//! in Redis at least that often.
 
 use std::collections::HashMap;
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -17,6 +24,43 @@ use crate::lease::Validity;
 use crate::unpoisoned;
 
 type Lines = Arc<Mutex<HashMap<String, Arc<Line>>>>;
+
+/// How many times in a row a lock may pass from one task of a process to
+/// the next without going back through Redis: a bound on how long one
+/// process keeps a hot key from the waiters of others (one round of 8
+/// waiting tasks).
+pub(crate) const MAX_SUCCESSIONS: u32 = 8;
+
+/// A held lock left to the next task in line: its owner token, and what to
+/// do with it if nobody takes it (release it, owner-checked, in the
+/// background), which the drop does.
+pub(crate) struct Baton {
+    pub(crate) owner: String,
+    unclaimed: Option<Box<dyn FnOnce(String) + Send>>,
+}
+
+impl Baton {
+    pub(crate) fn new(owner: String, unclaimed: Box<dyn FnOnce(String) + Send>) -> Self {
+        Baton {
+            owner,
+            unclaimed: Some(unclaimed),
+        }
+    }
+
+    /// The owner token, for the task that takes the lock over.
+    pub(crate) fn take(mut self) -> String {
+        self.unclaimed = None;
+        std::mem::take(&mut self.owner)
+    }
+}
+
+impl Drop for Baton {
+    fn drop(&mut self) {
+        if let Some(unclaimed) = self.unclaimed.take() {
+            unclaimed(std::mem::take(&mut self.owner));
+        }
+    }
+}
 
 /// One FIFO line per key with waiters or a holder in this process.
 #[derive(Default)]
@@ -33,6 +77,10 @@ struct Line {
     /// (the uncontended path never pays for a wake-up).
     holder_set: Notify,
     waiting: AtomicUsize,
+    /// The lock, left by the last turn holder to the next.
+    baton: Mutex<Option<Baton>>,
+    /// Batons passed in a row since the lock last came from Redis.
+    successions: AtomicU32,
 }
 
 impl Line {
@@ -137,6 +185,8 @@ impl LocalQueues {
                     holder: Mutex::new(None),
                     holder_set: Notify::new(),
                     waiting: AtomicUsize::new(0),
+                    baton: Mutex::new(None),
+                    successions: AtomicU32::new(0),
                 })
             })
             .clone();
@@ -158,6 +208,30 @@ impl LocalQueues {
 }
 
 impl LocalTurn {
+    /// The lock the previous turn holder left to this one, if any.
+    pub(crate) fn take_baton(&self) -> Option<Baton> {
+        unpoisoned::lock(&self.line.baton).take()
+    }
+
+    /// Whether a lock let go of now may pass to the next task in line: one
+    /// waits, and fewer than [`MAX_SUCCESSIONS`] passed in a row.
+    pub(crate) fn may_pass(&self) -> bool {
+        self.line.waiting.load(Ordering::SeqCst) > 0
+            && self.line.successions.load(Ordering::SeqCst) < MAX_SUCCESSIONS
+    }
+
+    /// Leaves `baton` to the next task in line, which gets the turn when
+    /// this one drops.
+    pub(crate) fn pass(&self, baton: Baton) {
+        self.line.successions.fetch_add(1, Ordering::SeqCst);
+        *unpoisoned::lock(&self.line.baton) = Some(baton);
+    }
+
+    /// The lock came from Redis, not from a baton: the count starts again.
+    pub(crate) fn from_redis(&self) {
+        self.line.successions.store(0, Ordering::SeqCst);
+    }
+
     /// Records the validity of the lock this turn acquired.
     pub(crate) fn hold(&self, validity: Validity) {
         *unpoisoned::lock(&self.line.holder) = Some(validity);

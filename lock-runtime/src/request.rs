@@ -115,6 +115,11 @@ impl LockRequest {
         };
         let mut waiting = Waiting::new(contest.contended);
         let mut claim = Claim::new(&self.manager, &contest.keys);
+        if let Some(baton) = turn.as_ref().and_then(LocalTurn::take_baton) {
+            // The previous holder in this process left the lock to this task.
+            claim.take_over(baton.take());
+            waiting.succeeding = true;
+        }
         let mut reattempt = Reattempt::Available;
         loop {
             let step = waiting.next_step(&claim);
@@ -130,7 +135,8 @@ impl LockRequest {
                 Attempt::Acquired { fencing_token } => {
                     let valid_until = lease::valid_until(attempt_start, contest.ttl);
                     if valid_until > Instant::now() {
-                        let granted = claim.granted(fencing_token, attempt_start);
+                        let mut granted = claim.granted(fencing_token, attempt_start);
+                        granted.source = step.source();
                         drop(claim);
                         return self.hold(contest, granted, turn, waiting.contended).await;
                     }
@@ -197,7 +203,10 @@ impl LockRequest {
             return Ok(Some(claim.granted(fencing_token, since)));
         }
         let rearm_start = Instant::now();
-        let rearmed = self.manager.backend().extend(&contest.keys, &claim.owner, contest.ttl);
+        let rearmed = self
+            .manager
+            .backend()
+            .extend(&contest.keys, &claim.owner, contest.ttl);
         match Box::pin(rearmed).await {
             Ok(Ownership::Owned) => Ok(Some(claim.granted(fencing_token, rearm_start))),
             Ok(Ownership::Expired | Ownership::TakenOver) => Ok(None),
@@ -251,6 +260,9 @@ impl LockRequest {
     ) -> Result<LockGuard, LockError> {
         let elapsed = contest.started.elapsed();
         metrics::acquired(self.manager.name(), elapsed, contended);
+        if let (Some(turn), Source::Redis) = (&turn, granted.source) {
+            turn.from_redis();
+        }
         let grant = Grant {
             key: self.key,
             keys: contest.keys,
@@ -418,7 +430,7 @@ async fn refuse_granted(
     attempting: Option<UnderWay>,
 ) -> LockError {
     let mut claim = Claim::new(manager, &refused.keys);
-    claim.owner = refused.owner.clone();
+    claim.take_over(refused.owner.clone());
     claim.attempting = attempting;
     claim.give_back(Wake::Waiters).await;
     LockError::ShutDown {
@@ -460,6 +472,9 @@ struct Waiting {
     queued_since: Option<Instant>,
     /// Attempts made so far, numbering the rounds of the queue.
     rounds: u64,
+    /// The next attempt takes over a lock the previous holder of this
+    /// process left to this task (see `local_queue.rs`).
+    succeeding: bool,
 }
 
 impl Waiting {
@@ -469,6 +484,7 @@ impl Waiting {
             contended,
             queued_since: None,
             rounds: 0,
+            succeeding: false,
         }
     }
 
@@ -476,6 +492,9 @@ impl Waiting {
     /// the lock's queue, expecting a grant to `claim`'s owner token after it
     /// (wake-ups from before it are answered by the attempt itself).
     fn next_step(&mut self, claim: &Claim<'_>) -> Step {
+        if std::mem::take(&mut self.succeeding) {
+            return Step::Succeed;
+        }
         self.rounds += 1;
         let Some(subscription) = self.subscription.as_mut() else {
             return Step::First;
@@ -489,6 +508,8 @@ impl Waiting {
 /// Which kind of attempt to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
+    /// Taking over the lock the previous holder of this process left.
+    Succeed,
     /// The first: on protocol v2, plain commands.
     First,
     /// One made while subscribed: a place in the lock's queue (protocol
@@ -496,8 +517,28 @@ enum Step {
     InQueue { round: u64 },
 }
 
+impl Step {
+    /// Where a lock granted to this attempt came from.
+    fn source(self) -> Source {
+        match self {
+            Step::Succeed => Source::Baton,
+            Step::First | Step::InQueue { .. } => Source::Redis,
+        }
+    }
+}
+
+/// Where a granted lock came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// An acquire, or a hand-over by a release, in Redis.
+    Redis,
+    /// The previous holder of this process (see `local_queue.rs`).
+    Baton,
+}
+
 /// A lock granted to a request.
 struct Granted {
+    source: Source,
     owner: String,
     fencing_token: u64,
     /// An instant before the lease began.
@@ -564,10 +605,19 @@ impl<'a> Claim<'a> {
         self.owner = new_owner();
     }
 
+    /// Makes the attempts with `owner`, the token of a lock in Redis already
+    /// (left by the previous holder of this process, or granted to a request
+    /// that is refused), so that a give-back or a drop releases it.
+    fn take_over(&mut self, owner: String) {
+        self.owner = owner;
+        self.in_redis = InRedis::Maybe;
+    }
+
     /// The lease is the request's: the guard releases it from now on.
     fn granted(&mut self, fencing_token: u64, started: Instant) -> Granted {
         self.in_redis = InRedis::No;
         Granted {
+            source: Source::Redis,
             owner: std::mem::replace(&mut self.owner, String::new()),
             fencing_token,
             started,
@@ -680,12 +730,13 @@ impl Reattempt {
         let owner = claim.owner.as_str();
         let answer = match (step, *self) {
             (Step::First, Reattempt::Available) => backend.acquire(keys, owner, lease).await,
+            (Step::Succeed, _) => Box::pin(backend.succeed(keys, owner, lease)).await,
             // The rare paths are boxed, keeping the future of every attempt
             // as shallow as it was (see `acquire_within`).
             (step, until) => {
                 let attempt = async {
                     match step {
-                        Step::First => backend.acquire(keys, owner, lease).await,
+                        Step::First | Step::Succeed => backend.acquire(keys, owner, lease).await,
                         Step::InQueue { round } => {
                             backend.wait_turn(keys, owner, lease, round).await
                         }
@@ -695,7 +746,9 @@ impl Reattempt {
                     Reattempt::Available => None,
                     Reattempt::Made { until } => until,
                 };
-                Box::pin(within(until, attempt)).await.and_then(|answer| answer)
+                Box::pin(within(until, attempt))
+                    .await
+                    .and_then(|answer| answer)
             }
         };
         match answer {

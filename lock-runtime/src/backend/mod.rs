@@ -230,6 +230,32 @@ impl Backend {
         }
     }
 
+    /// Whether a lock let go of may pass to the next task of the process
+    /// under the same owner token ([`succeed`](Self::succeed)): on one
+    /// server, where it saves a release and an acquire.
+    pub(crate) fn passes_batons(&self) -> bool {
+        matches!(self, Backend::Single(_))
+    }
+
+    /// A task takes over, under `owner`, the lock the previous holder of its
+    /// process left it: re-arms the lease from now and takes a new fencing
+    /// token. `Held` when the lease ran out meanwhile (the task contends
+    /// then). Only where [`passes_batons`](Self::passes_batons).
+    pub(crate) async fn succeed(
+        &self,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Attempt, Fault> {
+        match self {
+            Backend::Single(single) => Ok(single.connection.succeed(keys, owner, lease).await?),
+            _ => {
+                self.release(keys, owner).await?;
+                Ok(Attempt::Held { remaining: None })
+            }
+        }
+    }
+
     pub(crate) async fn release(&self, keys: &LockKeys, owner: &str) -> Result<Ownership, Fault> {
         match self {
             Backend::Single(single) => Ok(single.connection.release(keys, owner).await?),

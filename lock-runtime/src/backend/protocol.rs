@@ -60,8 +60,9 @@ static REFLOOR: LazyLock<Lua> = v2_script!("refloor.lua");
 static QUEUE: LazyLock<Lua> = v2_script!("queue.lua");
 static HAND_OVER: LazyLock<Lua> = v2_script!("hand_over.lua");
 static LEAVE: LazyLock<Lua> = v2_script!("leave.lua");
+static SUCCEED: LazyLock<Lua> = v2_script!("succeed.lua");
 /// What protocol v2 sends, loaded on every connection before its first step.
-static V2_SCRIPTS: [&LazyLock<Lua>; 5] = [&HAND_OVER, &LEAVE, &QUEUE, &REFLOOR, &EXTEND];
+static V2_SCRIPTS: [&LazyLock<Lua>; 6] = [&HAND_OVER, &LEAVE, &QUEUE, &SUCCEED, &REFLOOR, &EXTEND];
 
 /// A script's source, which `SCRIPT LOAD` sends, and its SHA-1, which
 /// `EVALSHA` names.
@@ -164,7 +165,10 @@ pub(crate) fn connection_died(error: &RedisError) -> bool {
 enum Request {
     /// `EVALSHA` of `script`, its keys and arguments in `call`, built as
     /// one command (redis-rs's `ScriptInvocation` allocates per argument).
-    Script { script: &'static Lua, call: Cmd },
+    Script {
+        script: &'static Lua,
+        call: Cmd,
+    },
     Pipeline(Pipeline),
 }
 
@@ -279,7 +283,12 @@ impl<K: Connect> Connection<K> {
 
     /// v2's uncontended path, or v1's script on a server whose run is not
     /// known.
-    async fn acquire_v2(&self, keys: &LockKeys, owner: &str, lease: Duration) -> RedisResult<Attempt> {
+    async fn acquire_v2(
+        &self,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
+    ) -> RedisResult<Attempt> {
         let step = |run: &ServerRun| match self.v2_run(run) {
             Some(id) => {
                 let mut set = Cmd::with_capacity(6, 32 + keys.lease.len() + owner.len());
@@ -368,6 +377,46 @@ impl<K: Connect> Connection<K> {
             _ => Attempt::Queued {
                 remaining: remaining(value),
             },
+        })
+    }
+
+    /// A task takes over a lock the previous holder of its process left it
+    /// under the same owner token (see `local_queue.rs`): v2 re-arms the
+    /// lease from now and takes a new fencing token, in one round trip.
+    /// `Held` when the lease ran out meanwhile; v1, which has no such step,
+    /// releases the lock and answers `Held` too, for the task to contend.
+    pub(crate) async fn succeed(
+        &self,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
+    ) -> RedisResult<Attempt> {
+        let step = |run: &ServerRun| {
+            let Some(id) = self.v2_run(run) else {
+                let mut call = Request::script(&RELEASE, 1, keys);
+                call.arg(&keys.lease).arg(owner).arg(self.publish);
+                return Request::Script {
+                    script: &RELEASE,
+                    call,
+                };
+            };
+            let mut call = Request::script(&SUCCEED, 1, keys);
+            call.arg(&keys.lease).arg(owner).arg(millis(lease)).arg(id);
+            Request::Script {
+                script: &SUCCEED,
+                call,
+            }
+        };
+        let (answer, run): (Value, ServerRun) = self.run(Resend::Never, step).await?;
+        if self.v2_run(&run).is_none() {
+            return Ok(Attempt::Held { remaining: None });
+        }
+        let (taken, token): (i64, i64) = redis::from_redis_value(answer)?;
+        Ok(match taken {
+            1 => Attempt::Acquired {
+                fencing_token: token.max(0).unsigned_abs(),
+            },
+            _ => Attempt::Held { remaining: None },
         })
     }
 
