@@ -228,7 +228,7 @@ impl LocalTurn {
     }
 
     /// The lock came from Redis, not from a baton: the count starts again.
-    pub(crate) fn from_redis(&self) {
+    pub(crate) fn count_successions_anew(&self) {
         self.line.successions.store(0, Ordering::SeqCst);
     }
 

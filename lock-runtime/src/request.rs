@@ -261,7 +261,7 @@ impl LockRequest {
         let elapsed = contest.started.elapsed();
         metrics::acquired(self.manager.name(), elapsed, contended);
         if let (Some(turn), Source::Redis) = (&turn, granted.source) {
-            turn.from_redis();
+            turn.count_successions_anew();
         }
         let grant = Grant {
             key: self.key,
@@ -618,7 +618,7 @@ impl<'a> Claim<'a> {
         self.in_redis = InRedis::No;
         Granted {
             source: Source::Redis,
-            owner: std::mem::replace(&mut self.owner, String::new()),
+            owner: std::mem::take(&mut self.owner),
             fencing_token,
             started,
             attempting: self.attempting.take(),
