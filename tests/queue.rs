@@ -214,8 +214,9 @@ async fn a_handed_over_lock_comes_with_a_higher_fencing_token_and_a_full_validit
 }
 
 /// Tasks of one process pass a hot lock to each other without going back
-/// through Redis (a baton: the next task re-arms the lease and takes a new
-/// fencing token), at most 8 times in a row while another process waits.
+/// through Redis (a baton: the next task takes the next of the fencing
+/// tokens reserved with the lock, or re-arms the lease and takes new ones),
+/// at most 8 times in a row while another process waits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_passes_a_hot_lock_between_its_tasks_at_most_eight_times_in_a_row() {
     let server = RedisServer::start();
@@ -236,11 +237,24 @@ async fn a_process_passes_a_hot_lock_between_its_tasks_at_most_eight_times_in_a_
         }));
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
+    // What the process sends: a plain acquire has one INCRBY, every other
+    // step is one script (commandstats also counts the commands scripts
+    // run, so SET would count those too).
+    let commands = || async {
+        common::cluster::command_calls(&server, "incrby").await
+            + common::evalsha_calls(&server).await
+    };
+    let (commands_before, holds_before) = (commands().await, log.lock().unwrap().len());
     for _ in 0..5 {
         let guard = other.lock("baton").ttl(LONG).acquire().await.unwrap();
         log.lock().unwrap().push(("other", guard.fencing_token()));
         assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
     }
+    // Most holds cost no command at all: the next task takes one of the
+    // fencing tokens its predecessor reserved, and its validity.
+    let holds = log.lock().unwrap().len() - holds_before;
+    let sent = commands().await - commands_before;
+    assert!(sent < holds as u64, "{sent} commands for {holds} holds");
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     for task in tasks {
         task.await.unwrap();

@@ -9,7 +9,7 @@ use crate::background::{self, Unfinished};
 use crate::holdings::{Holding, HoldingId, Releaser, UnderWay};
 use crate::keyspace::LockKeys;
 use crate::lease::{self, Validity};
-use crate::local_queue::{Baton, LocalTurn};
+use crate::local_queue::{Baton, LocalTurn, Passed};
 use crate::reentrancy::HeldLock;
 use crate::renewal::Renewal;
 use crate::{LockError, LockManager, metrics};
@@ -64,6 +64,9 @@ pub(crate) struct Grant {
     pub(crate) keys: LockKeys,
     pub(crate) owner: String,
     pub(crate) fencing_token: u64,
+    /// How many fencing tokens after `fencing_token` are reserved for the
+    /// tasks of this process the lock may pass to (see `local_queue.rs`).
+    pub(crate) spare_tokens: u64,
     /// When the attempt that was granted the lease started.
     pub(crate) started: Instant,
     pub(crate) ttl: Duration,
@@ -78,6 +81,10 @@ struct Held {
     /// Who releases the lock.
     duty: Duty,
     fencing_token: u64,
+    /// The reserved tokens after `fencing_token` (see [`Grant`]).
+    spare_tokens: u64,
+    /// The lease asked for.
+    ttl: Duration,
     /// Re-arms the lease while the lock is held, if asked to.
     renewal: Option<Renewal>,
     /// This process's turn on the key; the next local waiter's turn starts
@@ -116,6 +123,7 @@ impl LockGuard {
             keys,
             owner,
             fencing_token,
+            spare_tokens,
             started,
             ttl,
             renew,
@@ -144,6 +152,8 @@ impl LockGuard {
                 lock,
                 duty: Duty::Listed(id),
                 fencing_token,
+                spare_tokens,
+                ttl,
                 renewal,
                 turn,
                 acquired: Instant::now(),
@@ -165,6 +175,8 @@ impl LockGuard {
                 lock,
                 duty: Duty::Nested,
                 fencing_token: outer.fencing_token,
+                spare_tokens: 0,
+                ttl: Duration::ZERO,
                 renewal: None,
                 turn: None,
                 acquired: Instant::now(),
@@ -363,10 +375,12 @@ impl Held {
 
     /// Leaves the lock, still held in Redis, to the next task of this
     /// process waiting for it, when one waits, the lock is still ours, and
-    /// the backend allows it (see `local_queue.rs`): that task re-arms it
-    /// and takes a new fencing token in one round trip, where a release and
-    /// an acquire would take two and let the lock go to another process
-    /// between them. Whoever ends up with an unclaimed baton releases it.
+    /// the backend allows it (see `local_queue.rs`). That task takes the
+    /// next of the reserved fencing tokens and this lock's validity, or (if
+    /// none is left, or too little validity) re-arms the lease and takes new
+    /// tokens in one round trip; where a release and an acquire would take
+    /// two, and let the lock go to another process between them. An
+    /// unclaimed baton is released by whoever drops it.
     fn pass_to_next_in_line(&self) -> bool {
         let Some(turn) = &self.turn else {
             return false;
@@ -375,13 +389,20 @@ impl Held {
         if !backend.passes_batons() || !turn.may_pass() || self.lock.validity.is_over() {
             return false;
         }
+        let passed = Passed {
+            owner: self.lock.owner.clone(),
+            ttl: self.ttl,
+            valid_until: self.lock.validity.until(),
+            fencing_token: self.fencing_token + 1,
+            tokens_left: self.spare_tokens,
+        };
         let (backend, keys) = (backend.clone(), self.lock.keys.clone());
-        let unclaimed = Box::new(move |owner: String| {
+        let unclaimed = Box::new(move |passed: Passed| {
             background::spawn(async move {
-                let _ = backend.leave(&keys, &owner).await;
+                let _ = backend.leave(&keys, &passed.owner).await;
             });
         });
-        turn.pass(Baton::new(self.lock.owner.clone(), unclaimed));
+        turn.pass(Baton::new(passed, unclaimed));
         true
     }
 

@@ -42,8 +42,20 @@ pub(crate) fn validate(lease: Duration) -> Result<Duration, LockError> {
 /// is certainly still ours: the lease minus an allowance for clock drift
 /// between this process and Redis (1% of the lease plus 2 ms).
 pub(crate) fn valid_until(start: Instant, lease: Duration) -> Instant {
+    start + usable(lease)
+}
+
+/// The start for which [`valid_until`] is `until`: where a lock passed on
+/// within a process counts its lease from (`None` before the process's
+/// clock began, which cannot happen for a lease taken in it).
+pub(crate) fn start_for(until: Instant, lease: Duration) -> Option<Instant> {
+    until.checked_sub(usable(lease))
+}
+
+/// What of a lease may be used: the lease minus the drift allowance.
+fn usable(lease: Duration) -> Duration {
     let drift = lease / 100 + Duration::from_millis(2);
-    start + lease.saturating_sub(drift)
+    lease.saturating_sub(drift)
 }
 
 /// Whether a held lock is still certainly ours, shared by its guard, the

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, OwnedMutexGuard};
 
@@ -31,33 +31,46 @@ type Lines = Arc<Mutex<HashMap<String, Arc<Line>>>>;
 /// waiting tasks).
 pub(crate) const MAX_SUCCESSIONS: u32 = 8;
 
-/// A held lock left to the next task in line: its owner token, and what to
-/// do with it if nobody takes it (release it, owner-checked, in the
-/// background), which the drop does.
+/// A held lock left to the next task in line, and what to do with it if
+/// nobody takes it (release it, owner-checked, in the background), which
+/// the drop does.
 pub(crate) struct Baton {
+    lock: Option<Passed>,
+    unclaimed: Option<Box<dyn FnOnce(Passed) + Send>>,
+}
+
+/// The lock a baton passes: still held in Redis under `owner`.
+#[derive(Debug, Clone)]
+pub(crate) struct Passed {
     pub(crate) owner: String,
-    unclaimed: Option<Box<dyn FnOnce(String) + Send>>,
+    /// The lease the holder had, and until when it was certainly valid.
+    pub(crate) ttl: Duration,
+    pub(crate) valid_until: Instant,
+    /// The next fencing token of the holder's reserved block, and how many
+    /// of the block are left from it on (0: none).
+    pub(crate) fencing_token: u64,
+    pub(crate) tokens_left: u64,
 }
 
 impl Baton {
-    pub(crate) fn new(owner: String, unclaimed: Box<dyn FnOnce(String) + Send>) -> Self {
+    pub(crate) fn new(lock: Passed, unclaimed: Box<dyn FnOnce(Passed) + Send>) -> Self {
         Baton {
-            owner,
+            lock: Some(lock),
             unclaimed: Some(unclaimed),
         }
     }
 
-    /// The owner token, for the task that takes the lock over.
-    pub(crate) fn take(mut self) -> String {
+    /// The lock, for the task that takes it over.
+    pub(crate) fn take(mut self) -> Option<Passed> {
         self.unclaimed = None;
-        std::mem::take(&mut self.owner)
+        self.lock.take()
     }
 }
 
 impl Drop for Baton {
     fn drop(&mut self) {
-        if let Some(unclaimed) = self.unclaimed.take() {
-            unclaimed(std::mem::take(&mut self.owner));
+        if let (Some(unclaimed), Some(lock)) = (self.unclaimed.take(), self.lock.take()) {
+            unclaimed(lock);
         }
     }
 }

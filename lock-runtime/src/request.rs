@@ -7,7 +7,7 @@ use crate::backend::{Attempt, Fault, Ownership, Subscription};
 use crate::guard::Grant;
 use crate::holdings::{Holding, UnderWay};
 use crate::keyspace::LockKeys;
-use crate::local_queue::LocalTurn;
+use crate::local_queue::{Baton, LocalTurn, Passed};
 use crate::{LockError, LockGuard, LockManager, background, lease, metrics, reentrancy};
 
 /// Longest a waiter sleeps without re-checking Redis, in case a wake-up
@@ -115,10 +115,20 @@ impl LockRequest {
         };
         let mut waiting = Waiting::new(contest.contended);
         let mut claim = Claim::new(&self.manager, &contest.keys);
-        if let Some(baton) = turn.as_ref().and_then(LocalTurn::take_baton) {
+        let passed = turn.as_ref().and_then(LocalTurn::take_baton);
+        if let Some(passed) = passed.and_then(Baton::take) {
             // The previous holder in this process left the lock to this task.
-            claim.take_over(baton.take());
-            waiting.succeeding = true;
+            claim.take_over(passed.owner.clone());
+            match baton_grant(&contest, &passed) {
+                Some(mut granted) => {
+                    let attempting = self.manager.holdings().attempt();
+                    granted.attempting = Some(attempting.map_err(|_| self.shut_down())?);
+                    claim.in_redis = InRedis::No;
+                    drop(claim);
+                    return self.hold(contest, granted, turn, true).await;
+                }
+                None => waiting.succeeding = true,
+            }
         }
         let mut reattempt = Reattempt::Available;
         loop {
@@ -132,10 +142,13 @@ impl LockRequest {
                 Err(fault) => return Err(LockError::backend(&self.key, fault)),
             };
             let remaining = match attempt {
-                Attempt::Acquired { fencing_token } => {
+                Attempt::Acquired {
+                    fencing_token,
+                    spare_tokens,
+                } => {
                     let valid_until = lease::valid_until(attempt_start, contest.ttl);
                     if valid_until > Instant::now() {
-                        let mut granted = claim.granted(fencing_token, attempt_start);
+                        let mut granted = claim.granted(fencing_token, spare_tokens, attempt_start);
                         granted.source = step.source();
                         drop(claim);
                         return self.hold(contest, granted, turn, waiting.contended).await;
@@ -191,16 +204,17 @@ impl LockRequest {
         claim: &mut Claim<'_>,
     ) -> Result<Option<Granted>, LockError> {
         let subscription = waiting.subscription.as_mut();
-        let (Some(fencing_token), Some(since)) = (
+        let (Some(grant), Some(since)) = (
             subscription.and_then(Subscription::granted),
             waiting.queued_since,
         ) else {
             return Ok(None);
         };
         waiting.queued_since = None; // out of the queue now
+        let (fencing_token, spare_tokens) = (grant.fencing_token, grant.spare_tokens);
         let valid_until = lease::valid_until(since, contest.ttl);
         if valid_until > Instant::now() + contest.ttl / 2 {
-            return Ok(Some(claim.granted(fencing_token, since)));
+            return Ok(Some(claim.granted(fencing_token, spare_tokens, since)));
         }
         let rearm_start = Instant::now();
         let rearmed = self
@@ -208,7 +222,11 @@ impl LockRequest {
             .backend()
             .extend(&contest.keys, &claim.owner, contest.ttl);
         match Box::pin(rearmed).await {
-            Ok(Ownership::Owned) => Ok(Some(claim.granted(fencing_token, rearm_start))),
+            Ok(Ownership::Owned) => Ok(Some(claim.granted(
+                fencing_token,
+                spare_tokens,
+                rearm_start,
+            ))),
             Ok(Ownership::Expired | Ownership::TakenOver) => Ok(None),
             Err(fault) => Err(LockError::backend(&self.key, fault)),
         }
@@ -268,6 +286,7 @@ impl LockRequest {
             keys: contest.keys,
             owner: granted.owner,
             fencing_token: granted.fencing_token,
+            spare_tokens: granted.spare_tokens,
             started: granted.started,
             ttl: contest.ttl,
             renew: self.renew,
@@ -421,6 +440,27 @@ impl LockRequest {
     }
 }
 
+/// The lock `passed` by the previous holder of this process, taken over
+/// without a round trip, if it may be: one of its reserved fencing tokens
+/// is left, it was held with the same lease, and at least half of it is
+/// certainly still valid. Its validity carries over, as it was measured for
+/// the previous holder; the token is above the previous holder's, and below
+/// every token a later grant in Redis hands out.
+fn baton_grant(contest: &Contest, passed: &Passed) -> Option<Granted> {
+    let enough = Instant::now().checked_add(contest.ttl / 2)?;
+    if passed.tokens_left == 0 || passed.ttl != contest.ttl || passed.valid_until < enough {
+        return None;
+    }
+    Some(Granted {
+        source: Source::Baton,
+        owner: passed.owner.clone(),
+        fencing_token: passed.fencing_token,
+        spare_tokens: passed.tokens_left - 1,
+        started: lease::start_for(passed.valid_until, passed.ttl)?,
+        attempting: None,
+    })
+}
+
 /// The manager was shut down after a request's lock was granted: gives it
 /// back, owner-checked, handing it on, and reports the shutdown. The
 /// shutdown waits for this while `attempting` lives.
@@ -541,6 +581,8 @@ struct Granted {
     source: Source,
     owner: String,
     fencing_token: u64,
+    /// Reserved after `fencing_token`, for batons (see `local_queue.rs`).
+    spare_tokens: u64,
     /// An instant before the lease began.
     started: Instant,
     /// Keeps a shutdown waiting until the lock is listed or given back.
@@ -614,12 +656,13 @@ impl<'a> Claim<'a> {
     }
 
     /// The lease is the request's: the guard releases it from now on.
-    fn granted(&mut self, fencing_token: u64, started: Instant) -> Granted {
+    fn granted(&mut self, fencing_token: u64, spare_tokens: u64, started: Instant) -> Granted {
         self.in_redis = InRedis::No;
         Granted {
             source: Source::Redis,
             owner: std::mem::take(&mut self.owner),
             fencing_token,
+            spare_tokens,
             started,
             attempting: self.attempting.take(),
         }

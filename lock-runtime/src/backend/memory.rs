@@ -139,7 +139,10 @@ impl Memory {
         let last = state.fences.entry(keys.fence()).or_default();
         let fencing_token = (*last + 1).max(wall_clock_micros());
         *last = fencing_token;
-        Attempt::Acquired { fencing_token }
+        Attempt::Acquired {
+            fencing_token,
+            spare_tokens: 0,
+        }
     }
 
     pub(crate) fn release(&self, keys: &LockKeys, owner: &str) -> Ownership {
@@ -248,7 +251,7 @@ mod tests {
         let memory = Memory::new(InMemoryStore::new());
         let k = keys("a");
         let first = memory.acquire(&k, "one", Duration::from_millis(30));
-        let Attempt::Acquired { fencing_token } = first else {
+        let Attempt::Acquired { fencing_token, .. } = first else {
             panic!("{first:?}")
         };
         assert!(matches!(
@@ -262,6 +265,7 @@ mod tests {
         );
         let Attempt::Acquired {
             fencing_token: next,
+            ..
         } = memory.acquire(&k, "two", Duration::from_secs(1))
         else {
             panic!("expired lease not taken")

@@ -31,8 +31,13 @@ pub use memory::InMemoryStore;
 /// What one acquire attempt found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Attempt {
-    /// The lock is ours, with this fencing token.
-    Acquired { fencing_token: u64 },
+    /// The lock is ours, with this fencing token; the next `spare_tokens`
+    /// tokens are reserved for it too (protocol v2's blocks), for the tasks
+    /// of this process it passes the lock to.
+    Acquired {
+        fencing_token: u64,
+        spare_tokens: u64,
+    },
     /// Someone else holds it; their lease ends within `remaining`
     /// (`None`: not known, or the key has no expiry).
     Held { remaining: Option<Duration> },
@@ -44,6 +49,14 @@ pub(crate) enum Attempt {
     /// `retry_in`, a random pause, and not at a wake-up, which would line
     /// the contenders up to split again.
     Split { retry_in: Duration },
+}
+
+/// The fencing tokens of a grant: the holder's, and how many after it are
+/// reserved for it too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tokens {
+    pub(crate) fencing_token: u64,
+    pub(crate) spare_tokens: u64,
 }
 
 /// What the backend found when an owner released or extended its lock.
@@ -355,9 +368,13 @@ impl Subscription {
     /// The fencing token of a grant to the expected owner after its
     /// expected round, once a release handed it the lock; taken, so a later
     /// call returns `None`.
-    pub(crate) fn granted(&mut self) -> Option<u64> {
+    pub(crate) fn granted(&mut self) -> Option<Tokens> {
         match self {
-            Subscription::Redis(subscription) => subscription.granted(),
+            Subscription::Redis(subscription) => Some(Tokens {
+                fencing_token: subscription.granted()?,
+                // A hand-over in Redis reserves a block, as every v2 grant.
+                spare_tokens: protocol::TOKEN_BLOCK - 1,
+            }),
             _ => None,
         }
     }

@@ -4,9 +4,11 @@
 //! **Protocol v2** (one server whose run is known, see [`ServerRun`]):
 //!
 //! - *acquire*, the uncontended path, is no script at all: `SET lease owner
-//!   NX PX ttl` and `INCR` of the fencing counter, pipelined in one round
-//!   trip. The INCR runs before the reply, so before any later holder's
-//!   SET; an INCR of a failed SET only skips a token. The counter is named
+//!   NX PX ttl` and `INCRBY` of the fencing counter, pipelined in one round
+//!   trip. The INCRBY runs before the reply, so before any later holder's
+//!   SET; an INCRBY of a failed SET only skips tokens. It reserves a block
+//!   of [`TOKEN_BLOCK`] tokens: the holder uses the first, and the tasks of
+//!   its process it passes the lock to the others (see `local_queue.rs`). The counter is named
 //!   after the server's run and lifted to the server clock whenever the
 //!   INCR finds it new (one more round trip, `refloor.lua`), so tokens keep
 //!   rising across restarts, lost data and stale snapshots.
@@ -83,6 +85,12 @@ impl Lua {
         load
     }
 }
+
+/// How many fencing tokens each grant on protocol v2 reserves: one for the
+/// holder, and one for each task of its process it may pass the lock to in
+/// a row ([`crate::local_queue::MAX_SUCCESSIONS`]). `TOKEN_BLOCK` in
+/// `fence.lua` is the same.
+pub(crate) const TOKEN_BLOCK: u64 = 9;
 
 /// Fencing tokens lifted to the clock are microseconds since 1970, far above
 /// this (2001); a token below it came from an INCR of a new counter.
@@ -298,8 +306,8 @@ impl<K: Connect> Connection<K> {
                     .arg("NX")
                     .arg("PX")
                     .arg(millis(lease));
-                let mut incr = Cmd::with_capacity(2, 64 + keys.lease.len());
-                incr.arg("INCR").arg(keys.run_fence(id));
+                let mut incr = Cmd::with_capacity(3, 64 + keys.lease.len());
+                incr.arg("INCRBY").arg(keys.run_fence(id)).arg(TOKEN_BLOCK);
                 let mut pipeline = Pipeline::with_capacity(2);
                 pipeline.add_command(set).add_command(incr);
                 Request::Pipeline(pipeline)
@@ -310,17 +318,17 @@ impl<K: Connect> Connection<K> {
         let Some(id) = self.v2_run(&run) else {
             return Ok(v1_vote(redis::from_redis_value(answer)?).attempt);
         };
-        let (set, token): (Option<String>, i64) = redis::from_redis_value(answer)?;
-        Ok(match set {
+        let (set, last): (Option<String>, i64) = redis::from_redis_value(answer)?;
+        let fencing_token = match set {
             // The first attempt of a waiter: its next one, in the queue,
             // tells how long the holder has left.
-            None => Attempt::Held { remaining: None },
-            Some(_) if token >= CLOCK_FLOOR => Attempt::Acquired {
-                fencing_token: token.unsigned_abs(),
-            },
-            Some(_) => Attempt::Acquired {
-                fencing_token: self.refloor(keys.run_fence(id)).await?,
-            },
+            None => return Ok(Attempt::Held { remaining: None }),
+            Some(_) if last >= CLOCK_FLOOR => last.unsigned_abs() - (TOKEN_BLOCK - 1),
+            Some(_) => self.refloor(keys.run_fence(id)).await?,
+        };
+        Ok(Attempt::Acquired {
+            fencing_token,
+            spare_tokens: TOKEN_BLOCK - 1,
         })
     }
 
@@ -373,6 +381,7 @@ impl<K: Connect> Connection<K> {
         Ok(match taken {
             1 => Attempt::Acquired {
                 fencing_token: value.max(0).unsigned_abs(),
+                spare_tokens: TOKEN_BLOCK - 1,
             },
             _ => Attempt::Queued {
                 remaining: remaining(value),
@@ -415,6 +424,7 @@ impl<K: Connect> Connection<K> {
         Ok(match taken {
             1 => Attempt::Acquired {
                 fencing_token: token.max(0).unsigned_abs(),
+                spare_tokens: TOKEN_BLOCK - 1,
             },
             _ => Attempt::Held { remaining: None },
         })
@@ -523,6 +533,7 @@ fn v1_vote((acquired, value, holder): (i64, i64, String)) -> Vote {
         return Vote {
             attempt: Attempt::Acquired {
                 fencing_token: value.max(0).unsigned_abs(),
+                spare_tokens: 0,
             },
             holder: None,
         };

@@ -144,7 +144,10 @@ impl Redlock {
                 // survives more nodes failing. Each lease they set holds
                 // our token, so the release and the renewal find it.
                 background::spawn(async move { while answers.next().await.is_some() {} });
-                return Ok(Attempt::Acquired { fencing_token });
+                return Ok(Attempt::Acquired {
+                    fencing_token,
+                    spare_tokens: 0,
+                });
             }
         }
         let round = started.elapsed();

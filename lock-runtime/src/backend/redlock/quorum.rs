@@ -58,7 +58,7 @@ impl Ballot {
     pub(super) fn record(&mut self, node: usize, answer: RedisResult<Vote>) {
         match answer {
             Ok(Vote {
-                attempt: Attempt::Acquired { fencing_token },
+                attempt: Attempt::Acquired { fencing_token, .. },
                 ..
             }) => {
                 self.granted.push(node);
@@ -249,6 +249,7 @@ mod tests {
         Ok(Vote {
             attempt: Attempt::Acquired {
                 fencing_token: token,
+                spare_tokens: 0,
             },
             holder: None,
         })

@@ -13,12 +13,18 @@ local COUNTER_LIFE_MS = 86400000
 -- uuids, which never hold '+'.)
 local WAITED = '+'
 
--- next_token(fence): the next fencing token of counter `fence`, stored back
--- with COUNTER_LIFE_MS to live: one above the last, and at least the server
--- clock in microseconds. So a counter that is new (first use, expired, lost
--- with Redis's data, or named after a new server run) still starts above
--- every token handed out before, as long as the clock moved forward; the
--- plain INCR of the uncontended path then counts on from here.
+-- Every grant reserves a block of this many fencing tokens: the holder
+-- uses the first, and the tasks of its process it passes the lock to (see
+-- `local_queue.rs`) the others. `TOKEN_BLOCK` in `protocol.rs` is the same.
+local TOKEN_BLOCK = 9
+
+-- next_token(fence): the first of the next block of fencing tokens of
+-- counter `fence`, whose last is stored back with COUNTER_LIFE_MS to live:
+-- one above the last, and at least the server clock in microseconds. So a
+-- counter that is new (first use, expired, lost with Redis's data, or named
+-- after a new server run) still starts above every token handed out before,
+-- as long as the clock moved forward; the plain INCRBY of the uncontended
+-- path then counts on from here.
 local function next_token(fence)
   local now = redis.call('TIME')
   local clock = tonumber(now[1]) * 1000000 + tonumber(now[2])
@@ -26,8 +32,9 @@ local function next_token(fence)
   if clock > token then
     token = clock
   end
-  -- Below 2^53, so the float is exact and so is the integer reply.
-  redis.call('SET', fence, string.format('%.0f', token), 'PX', COUNTER_LIFE_MS)
+  -- Below 2^53, so the floats are exact and so is the integer reply.
+  local last = string.format('%.0f', token + TOKEN_BLOCK - 1)
+  redis.call('SET', fence, last, 'PX', COUNTER_LIFE_MS)
   return token
 end
 
