@@ -327,3 +327,58 @@ async fn a_baton_nobody_takes_is_released_at_once() {
         assert_eq!(next.release().await.unwrap(), ReleaseOutcome::Released);
     }
 }
+
+/// A release whose future is dropped while its answer is on the way may
+/// still delete the lease in Redis; the drop's own release then must not
+/// pass the lock to the next task of the process, or that task would hold
+/// a lock another process gets next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_dropped_in_flight_passes_nothing_to_the_next_task() {
+    let server = RedisServer::start();
+    let proxy = lock_testkit::FaultProxy::start(server.port());
+    let slow = distlock::LockManager::builder(proxy.url())
+        .command_timeout(Duration::from_secs(2))
+        .build()
+        .await
+        .unwrap();
+    let other = common::manager(&server).await;
+    let guard = common::hold(&slow, "dropped-release").await;
+    let holds = Arc::new(Mutex::new(Vec::<(Instant, Instant)>::new()));
+    let hold_for = |manager: LockManager, holds: Arc<Mutex<Vec<(Instant, Instant)>>>| {
+        tokio::spawn(async move {
+            let guard = manager
+                .lock("dropped-release")
+                .ttl(LONG)
+                .wait(Duration::from_secs(10))
+                .acquire()
+                .await
+                .expect("the lock");
+            let start = Instant::now();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            holds.lock().unwrap().push((start, Instant::now()));
+            assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+        })
+    };
+    // The other process waits in Redis's queue.
+    let waiting_elsewhere = hold_for(other, holds.clone());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Every round trip of this process now takes 200 ms: the release is
+    // sent (nobody of this process waits, so to Redis), and not answered
+    // yet when this process's next task lines up; then it is dropped.
+    proxy.delay(Duration::from_millis(100));
+    let mut release = Box::pin(guard.release());
+    let sent = tokio::time::timeout(Duration::from_millis(20), &mut release).await;
+    assert!(sent.is_err(), "the release was answered already");
+    let waiting_here = hold_for(slow.clone(), holds.clone());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    drop(release);
+    waiting_elsewhere.await.unwrap();
+    waiting_here.await.unwrap();
+    let holds = holds.lock().unwrap().clone();
+    assert_eq!(holds.len(), 2);
+    let (first, second) = (holds[0], holds[1]);
+    assert!(
+        first.1 <= second.0 || second.1 <= first.0,
+        "two holders at once: {holds:?}"
+    );
+}

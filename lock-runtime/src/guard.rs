@@ -85,6 +85,9 @@ struct Held {
     spare_tokens: u64,
     /// The lease asked for.
     ttl: Duration,
+    /// Whether a release was sent to Redis: then the lock may be gone
+    /// there, and is never passed on (see `pass_to_next_in_line`).
+    sent: Release,
     /// Re-arms the lease while the lock is held, if asked to.
     renewal: Option<Renewal>,
     /// This process's turn on the key; the next local waiter's turn starts
@@ -92,6 +95,15 @@ struct Held {
     /// lock taken after a stuck turn holder's validity ran out.
     turn: Option<LocalTurn>,
     acquired: Instant,
+}
+
+/// Whether a guard's release was sent to Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Release {
+    NotSent,
+    /// Sent, perhaps by a release whose future was dropped before the
+    /// answer: the lease may be gone, and a baton would hand on nothing.
+    Sent,
 }
 
 /// Who is to release a guard's lock, as far as the guard knows.
@@ -154,6 +166,7 @@ impl LockGuard {
                 fencing_token,
                 spare_tokens,
                 ttl,
+                sent: Release::NotSent,
                 renewal,
                 turn,
                 acquired: Instant::now(),
@@ -177,6 +190,7 @@ impl LockGuard {
                 fencing_token: outer.fencing_token,
                 spare_tokens: 0,
                 ttl: Duration::ZERO,
+                sent: Release::NotSent,
                 renewal: None,
                 turn: None,
                 acquired: Instant::now(),
@@ -347,6 +361,9 @@ impl Held {
         if self.pass_to_next_in_line() {
             return Ok(ReleaseOutcome::Released);
         }
+        // From here the lease may be deleted in Redis at any moment, also if
+        // this future is dropped (its guard's drop then releases again).
+        self.sent = Release::Sent;
         let found = self
             .manager
             .backend()
@@ -386,7 +403,11 @@ impl Held {
             return false;
         };
         let backend = self.manager.backend();
-        if !backend.passes_batons() || !turn.may_pass() || self.lock.validity.is_over() {
+        if self.sent == Release::Sent
+            || !backend.passes_batons()
+            || !turn.may_pass()
+            || self.lock.validity.is_over()
+        {
             return false;
         }
         let passed = Passed {

@@ -115,20 +115,9 @@ impl LockRequest {
         };
         let mut waiting = Waiting::new(contest.contended);
         let mut claim = Claim::new(&self.manager, &contest.keys);
-        let passed = turn.as_ref().and_then(LocalTurn::take_baton);
-        if let Some(passed) = passed.and_then(Baton::take) {
-            // The previous holder in this process left the lock to this task.
-            claim.take_over(passed.owner.clone());
-            match baton_grant(&contest, &passed) {
-                Some(mut granted) => {
-                    let attempting = self.manager.holdings().attempt();
-                    granted.attempting = Some(attempting.map_err(|_| self.shut_down())?);
-                    claim.in_redis = InRedis::No;
-                    drop(claim);
-                    return self.hold(contest, granted, turn, true).await;
-                }
-                None => waiting.succeeding = true,
-            }
+        if let Some(granted) = self.baton(&contest, turn.as_ref(), &mut claim, &mut waiting)? {
+            drop(claim);
+            return self.hold(contest, granted, turn, true).await;
         }
         let mut reattempt = Reattempt::Available;
         loop {
@@ -189,6 +178,32 @@ impl LockRequest {
                 return self.hold(contest, granted, turn, waiting.contended).await;
             }
         }
+    }
+
+    /// The lock the previous holder of this process left to this task, if
+    /// any (see `local_queue.rs`): granted now if it may be taken over
+    /// without a round trip ([`baton_grant`]), else made the claim's, for
+    /// the first attempt to take it over in Redis.
+    fn baton(
+        &self,
+        contest: &Contest,
+        turn: Option<&LocalTurn>,
+        claim: &mut Claim<'_>,
+        waiting: &mut Waiting,
+    ) -> Result<Option<Granted>, LockError> {
+        let Some(passed) = turn.and_then(LocalTurn::take_baton).and_then(Baton::take) else {
+            return Ok(None);
+        };
+        // In Redis under this owner token: a drop from here on releases it.
+        claim.take_over(passed.owner.clone());
+        let Some(mut granted) = baton_grant(contest, &passed) else {
+            waiting.succeeding = true;
+            return Ok(None);
+        };
+        let attempting = self.manager.holdings().attempt();
+        granted.attempting = Some(attempting.map_err(|_| self.shut_down())?);
+        claim.in_redis = InRedis::No; // the guard releases it
+        Ok(Some(granted))
     }
 
     /// A lock a release handed over to this waiter while it waited in the
