@@ -6,11 +6,13 @@
 //! turn and contend in Redis directly, as waiters in other processes do.
 //!
 //! A holder that lets go while others wait in its line may leave them a
-//! [`Baton`]: the lock itself, still held in Redis under its owner token,
-//! which the next in line re-arms and takes a fencing token for in one round
-//! trip instead of a release and an acquire. At most [`MAX_SUCCESSIONS`]
-//! batons pass in a row, so a process hands a hot key to the others' queue
-//! in Redis at least that often.
+//! [`Baton`]: the lock itself, still held in Redis under its owner token.
+//! The next in line takes it over with the next of the fencing tokens
+//! reserved with the lock and the lock's validity, without a round trip,
+//! while half the lease is left; else it re-arms the lease and takes new
+//! tokens in one round trip. Either way instead of a release and an
+//! acquire. At most [`MAX_SUCCESSIONS`] batons pass in a row, so a process
+//! hands a hot key to the others' queue in Redis at least that often.
 
 use std::collections::HashMap;
 use std::pin::pin;
@@ -237,7 +239,16 @@ impl LocalTurn {
     /// this one drops.
     pub(crate) fn pass(&self, baton: Baton) {
         self.line.successions.fetch_add(1, Ordering::SeqCst);
-        *unpoisoned::lock(&self.line.baton) = Some(baton);
+        let owner = baton.lock.as_ref().map(|lock| lock.owner.clone());
+        let left = unpoisoned::lock(&self.line.baton).replace(baton);
+        // The turn holder took the baton it was left, so none should be
+        // here; one left by an earlier holder is released as it drops,
+        // unless it is this very lock, which must not be.
+        if let Some(left) = left
+            && left.lock.as_ref().map(|lock| &lock.owner) == owner.as_ref()
+        {
+            let _ = left.take();
+        }
     }
 
     /// The lock came from Redis, not from a baton: the count starts again.
