@@ -8,10 +8,11 @@
 //!   trip. The INCRBY runs before the reply, so before any later holder's
 //!   SET; an INCRBY of a failed SET only skips tokens. It reserves a block
 //!   of [`TOKEN_BLOCK`] tokens: the holder uses the first, and the tasks of
-//!   its process it passes the lock to the others (see `local_queue.rs`). The counter is named
-//!   after the server's run and lifted to the server clock whenever the
-//!   INCR finds it new (one more round trip, `refloor.lua`), so tokens keep
-//!   rising across restarts, lost data and stale snapshots.
+//!   its process it passes the lock to the others (see `local_queue.rs`).
+//!   The counter is named after the server's run and lifted to the server
+//!   clock whenever the INCRBY finds it new (one more round trip,
+//!   `refloor.lua`), so tokens keep rising across restarts, lost data and
+//!   stale snapshots.
 //! - *waiting* (`queue.lua`): a waiter takes a place in the lock's queue,
 //!   in Redis, refreshes it while it waits, and marks the lease as waited
 //!   for.
@@ -93,7 +94,7 @@ impl Lua {
 pub(crate) const TOKEN_BLOCK: u64 = 9;
 
 /// Fencing tokens lifted to the clock are microseconds since 1970, far above
-/// this (2001); a token below it came from an INCR of a new counter.
+/// this (2001); a token below it came from an INCRBY of a new counter.
 const CLOCK_FLOOR: i64 = 1_000_000_000_000_000;
 
 /// Which protocol a connection speaks where the server's run is known.
@@ -580,4 +581,27 @@ fn ownership(found: i64) -> Ownership {
 /// [`crate::lease::MAX_LEASE`]).
 pub(crate) fn millis(lease: Duration) -> u64 {
     u64::try_from(lease.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HAND_OVER, LEAVE, QUEUE, REFLOOR, SUCCEED, TOKEN_BLOCK};
+
+    #[test]
+    fn every_v2_script_has_the_shared_rules_spliced_in() {
+        for script in [&HAND_OVER, &LEAVE, &QUEUE, &REFLOOR, &SUCCEED] {
+            assert!(script.code.contains("local function next_token(fence)"));
+            assert!(!script.code.lines().any(|line| line == "-- {fence.lua}"));
+        }
+        // Only after the fast path: a release that returns there defines
+        // no functions.
+        let fast_path_end = HAND_OVER.code.find("return 1").expect("a fast path");
+        assert!(HAND_OVER.code[..fast_path_end].find("local function").is_none());
+    }
+
+    #[test]
+    fn the_token_block_is_the_same_in_rust_and_lua() {
+        let lua = format!("local TOKEN_BLOCK = {TOKEN_BLOCK}\n");
+        assert!(REFLOOR.code.contains(&lua), "fence.lua says otherwise");
+    }
 }
