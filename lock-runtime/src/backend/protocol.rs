@@ -596,7 +596,11 @@ mod tests {
         // Only after the fast path: a release that returns there defines
         // no functions.
         let fast_path_end = HAND_OVER.code.find("return 1").expect("a fast path");
-        assert!(HAND_OVER.code[..fast_path_end].find("local function").is_none());
+        assert!(
+            HAND_OVER.code[..fast_path_end]
+                .find("local function")
+                .is_none()
+        );
     }
 
     #[test]
