@@ -18,7 +18,7 @@ use redis::aio::MultiplexedConnection;
 ///
 /// - `~distlock:*` the lease keys and fencing counters,
 ///   `&distlock:*` the wake-up channels (named like the lease keys);
-/// - `+evalsha +script|load` the three scripts, loaded on first use;
+/// - `+evalsha +script|load` the scripts, loaded when a connection opens;
 /// - `+set +get +del +pexpire +pttl +time +publish` what the scripts call;
 /// - `+subscribe +unsubscribe` the wake-up connection.
 ///
@@ -26,7 +26,7 @@ use redis::aio::MultiplexedConnection;
 /// reply is ignored, so it needs no permission (7.0 rejects the rule
 /// `+client|setinfo`). Nothing else is sent: `AUTH` needs no permission.
 const DISTLOCK_ACL: &str = "resetchannels ~distlock:* &distlock:* -@all \
-    +evalsha +script|load +set +get +del +incr +pexpire +pttl +time \
+    +evalsha +script|load +set +get +del +incrby +pexpire +pttl +time \
     +lpop +llen +lpos +rpush +lrem +publish +subscribe +unsubscribe +ping +info";
 
 const ADMIN_PASSWORD: &str = "admin-secret";
@@ -208,7 +208,7 @@ const NEEDED: [(&str, Step); 12] = [
     ("+evalsha", Step::Acquire),
     ("+script|load", Step::Acquire),
     ("+set", Step::Acquire),
-    ("+incr", Step::Acquire),
+    ("+incrby", Step::Acquire),
     ("+time", Step::Acquire),
     ("+get", Step::Acquire),
     ("+pexpire", Step::Extend),

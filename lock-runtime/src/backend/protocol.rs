@@ -147,8 +147,10 @@ impl<K: Connect> Clone for Connection<K> {
 ///
 /// - release and extend are owner-checked and idempotent: a second run
 ///   finds the lock as the first left it. (A release whose first run did
-///   land reports [`Ownership::Expired`], the key being gone; that can
-///   only happen when the connection died with the request in flight.)
+///   land reports [`Ownership::Expired`], the key being gone, or on
+///   protocol v2 [`Ownership::TakenOver`], when it handed the lock to a
+///   waiter; that can only happen when the connection died with the
+///   request in flight.)
 /// - acquire is never re-sent here with the same owner token: a first run
 ///   that landed would make the second find the lock held, by us, for a
 ///   whole lease. `request.rs` retries it instead, as a new attempt with a

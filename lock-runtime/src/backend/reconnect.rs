@@ -49,18 +49,22 @@ pub(crate) struct Opened<R> {
     pub(crate) run: ServerRun,
 }
 
-/// Which run of a server a connection reaches: Redis draws a new `run_id`
-/// at every start, and a replica promoted by a failover has its own. A
-/// connection never outlives the run it reached (a restart closes it), so
-/// what it learnt at its start holds for every step sent on it.
+/// Which run of a server, and which term of it as a primary, a connection
+/// reaches: Redis draws a new `run_id` at every start, and a new
+/// `master_replid` at every promotion (a replica taking over, or a primary
+/// coming back as one and promoted again, which keeps its `run_id`). A
+/// restart closes every connection, and Sentinel's reconfiguration kills
+/// the clients of a demoted primary, so what a connection learnt at its
+/// start holds for every step sent on it (a bare `REPLICAOF` leaves clients
+/// connected: see the README).
 ///
-/// Protocol v2 names its fencing counters after the run (see
-/// `protocol.rs`): a server that came back with older data, or a replica
-/// that took over with a lagging copy, starts new counters, which the clock
-/// floor lifts above every token handed out before.
+/// Protocol v2 names its fencing counters after both (see `protocol.rs`): a
+/// server that came back with older data, or a replica that took over with
+/// a lagging copy, starts new counters, which the clock floor lifts above
+/// every token handed out before.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ServerRun {
-    /// The server's `run_id`, from `INFO server`.
+    /// The server's `run_id` and `master_replid` (12 hex digits of each).
     Known(Arc<str>),
     /// Not known (a cluster, whose steps go to several servers, or a server
     /// that refused `INFO`): protocol v1 is spoken.
@@ -83,7 +87,7 @@ impl Connect for Server {
                 .client
                 .get_multiplexed_async_connection_with_config(&self.config)
                 .await?;
-            let run = server_run(&mut redis).await;
+            let run = server_run(&mut redis).await?;
             Ok(Opened { redis, run })
         };
         let connected = tokio::time::timeout(self.connect_timeout, connect).await;
@@ -91,23 +95,40 @@ impl Connect for Server {
     }
 }
 
-/// The run of the server `redis` reaches; [`ServerRun::Unknown`] if it
-/// does not say (`INFO` renamed away or denied by an ACL), or if the
-/// connection fails now, which its first step then reports.
-async fn server_run(redis: &mut MultiplexedConnection) -> ServerRun {
-    let info: RedisResult<String> = redis::cmd("INFO").arg("server").query_async(redis).await;
-    let run = info.ok().and_then(|info| {
-        info.lines()
-            .find_map(|line| line.strip_prefix("run_id:"))
-            .map(|id| Arc::from(id.trim()))
-    });
-    match run {
-        Some(id) => ServerRun::Known(id),
-        None => {
-            tracing::debug!("distlock could not learn the server's run_id: speaking protocol v1");
-            ServerRun::Unknown
+/// The run of the server `redis` reaches, from `INFO`: [`ServerRun::Unknown`]
+/// if the server refuses `INFO` (renamed away, or denied by an ACL), for
+/// every connection alike; any other failure fails the connect, so that a
+/// manager never speaks v1 on one connection and v2 on another.
+async fn server_run(redis: &mut MultiplexedConnection) -> RedisResult<ServerRun> {
+    // The default sections, which hold both fields on every version (one
+    // `INFO server replication` needs Redis 7).
+    let info: String = match redis::cmd("INFO").query_async(redis).await {
+        Ok(info) => info,
+        Err(error) if refused(&error) => {
+            tracing::debug!(%error, "distlock cannot read INFO: speaking protocol v1");
+            return Ok(ServerRun::Unknown);
         }
-    }
+        Err(error) => return Err(error),
+    };
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(|value| value.trim().get(..12).unwrap_or(value.trim()).to_owned())
+    };
+    Ok(match (field("run_id:"), field("master_replid:")) {
+        (Some(run), Some(term)) => ServerRun::Known(Arc::from(format!("{run}{term}"))),
+        _ => ServerRun::Unknown,
+    })
+}
+
+/// Whether Redis refused a command outright (unknown, or not permitted),
+/// which asking again would not change.
+fn refused(error: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    matches!(
+        error.kind(),
+        ErrorKind::Server(ServerErrorKind::NoPerm | ServerErrorKind::ResponseError)
+    )
 }
 
 impl Connect for ClusterClient {

@@ -2,9 +2,11 @@
 -- says "-- {fence.lua}", after its fast path: Lua runs these definitions
 -- only when a script gets that far.
 
--- How long a fencing counter lives after its last token from here. Any life
--- is safe, since a new counter starts at the clock; a day keeps the counters
--- of past server runs from piling up.
+-- How long a fencing counter lives after its last token from here. A new
+-- counter starts at the clock, above every earlier token as long as the
+-- counter never ran ahead of the clock: it does not unless its group granted
+-- more than once per 9 µs on average since its last lift (each grant takes
+-- 9). A day keeps the counters of past server runs from piling up.
 local COUNTER_LIFE_MS = 86400000
 
 -- A lease's value is its holder's owner token, followed by WAITED when
