@@ -4,6 +4,9 @@
 # their own redis-server processes on free ports. Then, unless arguments
 # narrow the run, the suites of one server run again on Redis 6.2, the
 # oldest version protocol v2 supports (scripts/redis-6.2.sh fetches it).
+# Not the security suite: that build of 6.2 has no TLS, and its ACL log
+# also records a `CLIENT` command redis-rs sends when it connects, which
+# the suite's empty-log checks do not expect (7.0's log does not show it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-redis.sh
@@ -15,6 +18,6 @@ cargo test --workspace --no-fail-fast || status=$?
 redis_6_2=$(scripts/redis-6.2.sh)
 REDIS_SERVER_BIN="$redis_6_2" cargo test -p distlock --no-fail-fast \
   --test lock_protocol --test queue --test handoff --test renewal --test faults \
-  --test lost_lock --test attribute --test context --test reentrancy --test security \
+  --test lost_lock --test attribute --test context --test reentrancy \
   || status=$?
 exit "$status"
