@@ -143,44 +143,56 @@ async fn a_waiter_dropped_around_its_grant_leaves_the_lock_free_at_once() {
     let third = common::manager(&server).await;
     for round in 0..20 {
         let waiter_side = common::manager(&server).await;
-        let guard = common::hold(&holder, "dropped").await;
-        let waiting = tokio::spawn(async move {
-            waiter_side
-                .lock("dropped")
-                .ttl(LONG)
-                .wait(Duration::from_secs(10))
-                .acquire()
-                .await
-        });
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        // Released and dropped together: the waiter is dropped before,
-        // while or after it hears of the grant, whichever comes.
-        let released = guard.release();
-        if round % 2 == 0 {
-            waiting.abort();
-            assert_eq!(released.await.unwrap(), ReleaseOutcome::Released);
-        } else {
-            assert_eq!(released.await.unwrap(), ReleaseOutcome::Released);
-            waiting.abort();
-        }
-        let _ = waiting.await;
-        // Its give-back runs in the background; the lock is free within
-        // moments, not after the 30 s lease it was handed.
-        let started = Instant::now();
-        let next = third
-            .lock("dropped")
+        drop_around_release(&holder, waiter_side, &third, "dropped", round).await;
+    }
+}
+
+/// One round: `holder` takes `key`, a task of `waiter` waits for it, and
+/// the holder's release and the waiter's drop come together (the drop
+/// first in even rounds), so the waiter is dropped before, while or after
+/// it hears that the lock is its. The give-back runs in the background:
+/// `third` must get the lock within moments, not after the 30 s lease the
+/// waiter was handed.
+async fn drop_around_release(
+    holder: &LockManager,
+    waiter: LockManager,
+    third: &LockManager,
+    key: &'static str,
+    round: u32,
+) {
+    let guard = common::hold(holder, key).await;
+    let waiting = tokio::spawn(async move {
+        waiter
+            .lock(key)
             .ttl(LONG)
-            .wait(Duration::from_secs(2))
+            .wait(Duration::from_secs(10))
             .acquire()
             .await
-            .expect("free soon");
-        assert!(
-            started.elapsed() < Duration::from_millis(300),
-            "round {round}: free only after {:?}",
-            started.elapsed()
-        );
-        assert_eq!(next.release().await.unwrap(), ReleaseOutcome::Released);
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let released = guard.release();
+    if round.is_multiple_of(2) {
+        waiting.abort();
+        assert_eq!(released.await.unwrap(), ReleaseOutcome::Released);
+    } else {
+        assert_eq!(released.await.unwrap(), ReleaseOutcome::Released);
+        waiting.abort();
     }
+    let _ = waiting.await;
+    let started = Instant::now();
+    let next = third
+        .lock(key)
+        .ttl(LONG)
+        .wait(Duration::from_secs(2))
+        .acquire()
+        .await
+        .expect("free soon");
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "round {round}: free only after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(next.release().await.unwrap(), ReleaseOutcome::Released);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -289,42 +301,8 @@ async fn a_baton_nobody_takes_is_released_at_once() {
     let busy = common::manager(&server).await;
     let third = common::manager(&server).await;
     for round in 0..20 {
-        let guard = common::hold(&busy, "unclaimed").await;
-        let successor = busy.clone();
-        let waiting = tokio::spawn(async move {
-            successor
-                .lock("unclaimed")
-                .ttl(LONG)
-                .wait(Duration::from_secs(10))
-                .acquire()
-                .await
-        });
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        // Left to the waiting task, which is dropped before, while or after
-        // it takes the lock over.
-        let released = guard.release();
-        if round % 2 == 0 {
-            waiting.abort();
-            assert_eq!(released.await.unwrap(), ReleaseOutcome::Released);
-        } else {
-            assert_eq!(released.await.unwrap(), ReleaseOutcome::Released);
-            waiting.abort();
-        }
-        let _ = waiting.await;
-        let started = Instant::now();
-        let next = third
-            .lock("unclaimed")
-            .ttl(LONG)
-            .wait(Duration::from_secs(2))
-            .acquire()
-            .await
-            .expect("free soon");
-        assert!(
-            started.elapsed() < Duration::from_millis(300),
-            "round {round}: free only after {:?}",
-            started.elapsed()
-        );
-        assert_eq!(next.release().await.unwrap(), ReleaseOutcome::Released);
+        // Left to the waiting task of the same process.
+        drop_around_release(&busy, busy.clone(), &third, "unclaimed", round).await;
     }
 }
 

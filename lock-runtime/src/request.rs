@@ -197,7 +197,7 @@ impl LockRequest {
         // In Redis under this owner token: a drop from here on releases it.
         claim.take_over(passed.owner.clone());
         let Some(mut granted) = baton_grant(contest, &passed) else {
-            waiting.succeeding = true;
+            waiting.pending = Some(Step::Succeed);
             return Ok(None);
         };
         let attempting = self.manager.holdings().attempt();
@@ -527,9 +527,10 @@ struct Waiting {
     queued_since: Option<Instant>,
     /// Attempts made so far, numbering the rounds of the queue.
     rounds: u64,
-    /// The next attempt takes over a lock the previous holder of this
-    /// process left to this task (see `local_queue.rs`).
-    succeeding: bool,
+    /// An attempt decided before the first: taking over a lock the
+    /// previous holder of this process left to this task (see
+    /// `local_queue.rs`).
+    pending: Option<Step>,
 }
 
 impl Waiting {
@@ -539,7 +540,7 @@ impl Waiting {
             contended,
             queued_since: None,
             rounds: 0,
-            succeeding: false,
+            pending: None,
         }
     }
 
@@ -547,8 +548,8 @@ impl Waiting {
     /// the lock's queue, expecting a grant to `claim`'s owner token after it
     /// (wake-ups from before it are answered by the attempt itself).
     fn next_step(&mut self, claim: &Claim<'_>) -> Step {
-        if std::mem::take(&mut self.succeeding) {
-            return Step::Succeed;
+        if let Some(step) = self.pending.take() {
+            return step;
         }
         self.rounds += 1;
         let Some(subscription) = self.subscription.as_mut() else {

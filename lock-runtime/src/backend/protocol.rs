@@ -35,7 +35,7 @@ use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, Script, ServerErr
 use super::client::{self, Awaited};
 use super::reconnect::{Built, Connect, Reconnecting, ServerRun};
 use super::{Attempt, Ownership};
-use crate::keyspace::{KeyName, LockKeys};
+use crate::keyspace::LockKeys;
 
 /// A v2 script, with the rules they share (`fence.lua`) spliced in where
 /// it says so: after its fast path, so that Lua does not define them for a
@@ -327,7 +327,7 @@ impl<K: Connect> Connection<K> {
             // tells how long the holder has left.
             None => return Ok(Attempt::Held { remaining: None }),
             Some(_) if last >= CLOCK_FLOOR => last.unsigned_abs() - (TOKEN_BLOCK - 1),
-            Some(_) => self.refloor(keys.run_fence(id)).await?,
+            Some(_) => self.refloor(keys, id).await?,
         };
         Ok(Attempt::Acquired {
             fencing_token,
@@ -336,10 +336,10 @@ impl<K: Connect> Connection<K> {
     }
 
     /// Lifts a new v2 counter to the clock: the caller holds the lock.
-    async fn refloor(&self, fence: KeyName<'_>) -> RedisResult<u64> {
+    async fn refloor(&self, keys: &LockKeys, run: &str) -> RedisResult<u64> {
         let mut built = self.redis.connection().await?;
-        let mut call = Cmd::with_capacity(4, 128);
-        call.arg("EVALSHA").arg(&REFLOOR.sha1).arg(1).arg(fence);
+        let mut call = Request::script(&REFLOOR, 1, keys);
+        call.arg(keys.run_fence(run));
         let refloor = Request::Script {
             script: &REFLOOR,
             call,
