@@ -60,7 +60,10 @@ fn no_library_function_is_long() {
 fn the_checks_find_what_they_look_for() {
     let file = |code: &str| syn::parse_file(code).expect("test source parses");
     let files = [
-        ("lib", "mod a; mod b; mod c; mod d; mod p; pub use c::Thing;"),
+        (
+            "lib",
+            "mod a; mod b; mod c; mod d; mod p; pub use c::Thing;",
+        ),
         ("a", "use crate::b::B; pub struct A;"),
         ("b", "pub struct B; fn f() -> crate::Thing { todo!() }"),
         ("c", "pub struct Thing(crate::a::A);"),
@@ -161,7 +164,10 @@ fn graph_of(files: &[(String, syn::File)]) -> BTreeMap<String, BTreeSet<String>>
 }
 
 /// What the crate root re-exports: item name → the module it comes from.
-fn root_reexports(files: &[(String, syn::File)], modules: &BTreeSet<&str>) -> BTreeMap<String, String> {
+fn root_reexports(
+    files: &[(String, syn::File)],
+    modules: &BTreeSet<&str>,
+) -> BTreeMap<String, String> {
     let mut reexports = BTreeMap::new();
     let Some((_, root)) = files.iter().find(|(module, _)| module == "lib") else {
         return reexports;
@@ -241,6 +247,8 @@ impl Paths {
         paths
             .found
             .into_iter()
+            // A lone `self` is a receiver, a lone `super` a visibility.
+            .filter(|path| path.len() > 1)
             .filter(|path| {
                 path.first().is_some_and(|first| {
                     matches!(first.as_str(), "crate" | "super" | "self") || children.contains(first)
@@ -259,6 +267,10 @@ impl Visit<'_> for Paths {
 
     fn visit_item_use(&mut self, item: &syn::ItemUse) {
         flatten_use(&item.tree, &mut Vec::new(), &mut self.found);
+    }
+
+    fn visit_visibility(&mut self, _: &syn::Visibility) {
+        // `pub(crate)`, `pub(super)`: not an import.
     }
 
     fn visit_path(&mut self, path: &syn::Path) {

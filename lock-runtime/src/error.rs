@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::backend::outcome::Fault;
+
 /// Why a lock operation failed.
 ///
 /// Each variant is something a caller can act on: wait longer or report
@@ -110,6 +112,26 @@ impl LockError {
     pub(crate) fn invalid_config(reason: impl Into<String>) -> Self {
         LockError::InvalidConfig {
             reason: reason.into(),
+        }
+    }
+
+    /// The error of a step on `key` that got no answer from the backend.
+    pub(crate) fn backend(key: &str, fault: impl Into<Fault>) -> Self {
+        let key = key.to_owned();
+        match fault.into() {
+            Fault::Redis(source) => LockError::Backend { key, source },
+            Fault::NoQuorum {
+                answered,
+                quorum,
+                nodes,
+                source,
+            } => LockError::NoQuorum {
+                key,
+                answered,
+                quorum,
+                nodes,
+                source,
+            },
         }
     }
 }

@@ -4,15 +4,16 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::Ownership;
+use crate::backend::{Ownership, Tokens};
 use crate::background::{self, Unfinished};
 use crate::holdings::{Holding, HoldingId, Releaser, UnderWay};
+use crate::inner::ManagerInner;
 use crate::keyspace::LockKeys;
-use crate::lease::{self, Validity};
+use crate::lease;
 use crate::local_queue::{Baton, LocalTurn, Passed};
 use crate::reentrancy::HeldLock;
 use crate::renewal::Renewal;
-use crate::{LockError, LockManager, metrics};
+use crate::{LockError, metrics};
 
 /// What [`LockGuard::release`] found in Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +36,7 @@ pub enum ReleaseOutcome {
 /// was still held. A guard dropped without `release` (an early return, a
 /// panic, a cancelled future) hands the release to the current tokio runtime
 /// without blocking; outside any runtime the lock stays until its lease ends
-/// or its manager is [shut down](LockManager::shutdown), and a warning is
+/// or its manager is [shut down](crate::LockManager::shutdown), and a warning is
 /// logged.
 ///
 /// **When dropping blocks.** Dropping a guard never waits for Redis, with
@@ -58,31 +59,32 @@ pub struct LockGuard {
     held: Option<Held>,
 }
 
-/// What an acquire attempt was granted.
+/// What a request hands the guard of a lock it was granted: the lock,
+/// listed among the manager's holdings, and its renewal if one was asked
+/// for. The guard only holds them, and lets go at its release.
 pub(crate) struct Grant {
-    pub(crate) key: String,
-    pub(crate) keys: LockKeys,
-    pub(crate) owner: String,
-    pub(crate) fencing_token: u64,
-    /// How many fencing tokens after `fencing_token` are reserved for the
-    /// tasks of this process the lock may pass to (see `local_queue.rs`).
-    pub(crate) spare_tokens: u64,
-    /// When the attempt that was granted the lease started.
-    pub(crate) started: Instant,
+    pub(crate) lock: Arc<Holding>,
+    /// Its place among the manager's holdings.
+    pub(crate) listed: HoldingId,
+    /// The holder's fencing token, and how many after it are reserved for
+    /// the tasks of this process the lock may pass to (see `local_queue.rs`).
+    pub(crate) tokens: Tokens,
+    /// The lease asked for.
     pub(crate) ttl: Duration,
-    pub(crate) renew: bool,
+    pub(crate) renewal: Option<Renewal>,
+    /// This process's turn on the key (see [`Held::turn`]).
+    pub(crate) turn: Option<LocalTurn>,
 }
 
 struct Held {
-    manager: LockManager,
+    manager: Arc<ManagerInner>,
     /// Key, owner and validity, shared with the manager's holdings (for
     /// its shutdown); the validity also with nested guards and the renewal.
     lock: Arc<Holding>,
     /// Who releases the lock.
     duty: Duty,
-    fencing_token: u64,
-    /// The reserved tokens after `fencing_token` (see [`Grant`]).
-    spare_tokens: u64,
+    /// The fencing token and the reserved ones after it (see [`Grant`]).
+    tokens: Tokens,
     /// The lease asked for.
     ttl: Duration,
     /// Whether a release was sent to Redis: then the lock may be gone
@@ -123,59 +125,25 @@ enum Duty {
 }
 
 impl LockGuard {
-    /// The guard of a granted lock; `Err` gives the lock back when the
-    /// manager was shut down meanwhile, for the caller to release.
-    pub(crate) fn new(
-        manager: LockManager,
-        grant: Grant,
-        turn: Option<LocalTurn>,
-    ) -> Result<Self, Arc<Holding>> {
-        let Grant {
-            key,
-            keys,
-            owner,
-            fencing_token,
-            spare_tokens,
-            started,
-            ttl,
-            renew,
-        } = grant;
-        let validity = Validity::new(lease::valid_until(started, ttl));
-        let lock = Arc::new(Holding {
-            key,
-            keys,
-            owner,
-            validity,
-        });
-        let Ok(id) = manager.holdings().hold(lock.clone()) else {
-            return Err(lock);
-        };
-        if let Some(turn) = &turn {
-            turn.hold(lock.validity.clone());
-        }
-        let renewal = renew.then(|| {
-            manager
-                .renewals()
-                .start(manager.backend(), &lock, started, ttl)
-        });
-        Ok(LockGuard {
+    /// The guard of a lock a request was granted.
+    pub(crate) fn new(manager: Arc<ManagerInner>, grant: Grant) -> Self {
+        LockGuard {
             held: Some(Held {
                 manager,
-                lock,
-                duty: Duty::Listed(id),
-                fencing_token,
-                spare_tokens,
-                ttl,
+                lock: grant.lock,
+                duty: Duty::Listed(grant.listed),
+                tokens: grant.tokens,
+                ttl: grant.ttl,
                 sent: Release::NotSent,
-                renewal,
-                turn,
+                renewal: grant.renewal,
+                turn: grant.turn,
                 acquired: Instant::now(),
             }),
-        })
+        }
     }
 
     /// A guard for a lock the task already holds further out.
-    pub(crate) fn nested(manager: LockManager, keys: LockKeys, outer: HeldLock) -> Self {
+    pub(crate) fn nested(manager: Arc<ManagerInner>, keys: LockKeys, outer: HeldLock) -> Self {
         let lock = Arc::new(Holding {
             key: outer.key,
             keys,
@@ -187,8 +155,10 @@ impl LockGuard {
                 manager,
                 lock,
                 duty: Duty::Nested,
-                fencing_token: outer.fencing_token,
-                spare_tokens: 0,
+                tokens: Tokens {
+                    fencing_token: outer.fencing_token,
+                    spare_tokens: 0,
+                },
                 ttl: Duration::ZERO,
                 sent: Release::NotSent,
                 renewal: None,
@@ -204,7 +174,7 @@ impl LockGuard {
             manager: held.manager.id(),
             key: held.lock.key.clone(),
             owner: held.lock.owner.clone(),
-            fencing_token: held.fencing_token,
+            fencing_token: held.tokens.fencing_token,
             validity: held.lock.validity.clone(),
         })
     }
@@ -216,7 +186,7 @@ impl LockGuard {
             .is_some_and(|held| matches!(held.duty, Duty::Nested))
     }
 
-    /// The lock's key, as given to [`LockManager::lock`].
+    /// The lock's key, as given to [`LockManager::lock`](crate::LockManager::lock).
     pub fn key(&self) -> &str {
         self.held().map_or("", |held| held.lock.key.as_str())
     }
@@ -230,7 +200,7 @@ impl LockGuard {
     /// this key. Pass it to the storage the lock protects and have the storage
     /// reject writes carrying a token lower than one it has seen.
     pub fn fencing_token(&self) -> u64 {
-        self.held().map_or(0, |held| held.fencing_token)
+        self.held().map_or(0, |held| held.tokens.fencing_token)
     }
 
     /// The instant until which the lock is certainly ours, on this process's
@@ -414,8 +384,8 @@ impl Held {
             owner: self.lock.owner.clone(),
             ttl: self.ttl,
             valid_until: self.lock.validity.until(),
-            fencing_token: self.fencing_token + 1,
-            tokens_left: self.spare_tokens,
+            fencing_token: self.tokens.fencing_token + 1,
+            tokens_left: self.tokens.spare_tokens,
         };
         let (backend, keys) = (backend.clone(), self.lock.keys.clone());
         let unclaimed = Box::new(move |passed: Passed| {
@@ -518,7 +488,7 @@ impl Held {
 /// The thread dropping the guard waits for this, so once one such release
 /// failed, the manager's others are not tried: each would only hold the
 /// exit up for another bound.
-async fn release_again(manager: LockManager, lock: Arc<Holding>) {
+async fn release_again(manager: Arc<ManagerInner>, lock: Arc<Holding>) {
     let holdings = manager.holdings();
     if holdings.unreachable_at_exit() {
         tracing::warn!(key = %lock.key, "lock guard dropped as its runtime shut down, with Redis unreachable; the lock is freed when its lease ends");

@@ -75,6 +75,11 @@ impl LockKeys {
         Ok(LockKeys { lease, tag_end })
     }
 
+    /// The key the lock was asked for: `K` of `P{G}:lock:K`.
+    pub(crate) fn key(&self) -> &str {
+        &self.lease[self.tag_end + LEASE.len()..]
+    }
+
     /// The fencing counter of this lock's group (protocol v1).
     pub(crate) fn fence(&self) -> String {
         format!("{}:fence", self.tagged())
@@ -151,6 +156,16 @@ mod tests {
         let open = key.find('{').expect("a tag");
         let close = key[open + 1..].find('}').expect("a closing brace") + open + 1;
         &key[open + 1..close]
+    }
+
+    #[test]
+    fn the_key_asked_for_is_read_back_whatever_its_bytes() {
+        for prefix in ["", "app:", "x:lock:"] {
+            for key in ["a", "}:lock:", "{x}", "ключ"] {
+                let keys = LockKeys::new(prefix, key).expect("a valid key");
+                assert_eq!(keys.key(), key, "prefix {prefix:?}");
+            }
+        }
     }
 
     #[test]

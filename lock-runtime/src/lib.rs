@@ -12,6 +12,7 @@ mod context;
 mod error;
 mod guard;
 mod holdings;
+mod inner;
 mod keyspace;
 mod lease;
 mod local_queue;

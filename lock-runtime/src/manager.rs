@@ -2,13 +2,11 @@
 //! shared by its locks.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{Backend, InMemoryStore, Settings, Topology};
-use crate::holdings::Holdings;
-use crate::local_queue::LocalQueues;
-use crate::renewal::Renewals;
+use crate::inner::{ManagerInner, ManagerSettings};
 use crate::{LockError, LockRequest, keyspace, lease};
 
 /// Default prefix of every Redis key distlock writes.
@@ -21,10 +19,6 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_REDLOCK_NODE_TIMEOUT: Duration = Duration::from_millis(100);
 /// Default time to establish a connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What a release on the way out may take beyond the command timeout:
-/// scheduling, and the wait for the answer of the last node.
-const RELEASE_MARGIN: Duration = Duration::from_millis(100);
 
 /// Hands out locks on one Redis server, a Redis Cluster, several
 /// independent Redis masters (Redlock), or this process's memory, chosen by
@@ -57,22 +51,7 @@ const RELEASE_MARGIN: Duration = Duration::from_millis(100);
 /// ```
 #[derive(Clone)]
 pub struct LockManager {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    backend: Arc<Backend>,
-    queues: LocalQueues,
-    renewals: Renewals,
-    /// The locks held through this manager, for its shutdown.
-    holdings: Holdings,
-    /// The name it is registered under, for logs and metrics.
-    name: OnceLock<String>,
-    /// Where the locks live, without passwords.
-    location: String,
-    key_prefix: String,
-    default_ttl: Duration,
-    command_timeout: Duration,
+    inner: Arc<ManagerInner>,
 }
 
 impl LockManager {
@@ -234,17 +213,17 @@ impl LockManager {
 
     /// Starts a request for the lock `key`; see [`LockRequest`].
     pub fn lock(&self, key: impl Into<String>) -> LockRequest {
-        LockRequest::new(self.clone(), key.into())
+        LockRequest::new(self.inner.clone(), key.into())
     }
 
     /// The prefix of every Redis key this manager writes.
     pub fn key_prefix(&self) -> &str {
-        &self.inner.key_prefix
+        self.inner.key_prefix()
     }
 
     /// The lease of locks whose request sets none.
     pub fn default_ttl(&self) -> Duration {
-        self.inner.default_ttl
+        self.inner.default_ttl()
     }
 
     /// The store of an [in-memory](Self::in_memory) manager (`None` for
@@ -252,65 +231,29 @@ impl LockManager {
     /// manager on it, for example on the default manager installed by
     /// [`init_in_memory`](crate::init_in_memory).
     pub fn in_memory_store(&self) -> Option<InMemoryStore> {
-        match &*self.inner.backend {
+        match &**self.inner.backend() {
             Backend::Memory(memory) => Some(memory.store().clone()),
             _ => None,
         }
     }
+}
 
-    /// Where this manager's locks live.
-    pub(crate) fn backend(&self) -> &Arc<Backend> {
-        &self.inner.backend
-    }
-
-    pub(crate) fn queues(&self) -> &LocalQueues {
-        &self.inner.queues
-    }
-
-    pub(crate) fn renewals(&self) -> &Renewals {
-        &self.inner.renewals
-    }
-
-    pub(crate) fn holdings(&self) -> &Holdings {
-        &self.inner.holdings
-    }
-
-    /// How long Redis (each node, for Redlock) has to answer one step.
-    pub(crate) fn command_timeout(&self) -> Duration {
-        self.inner.command_timeout
-    }
-
-    /// How long a release on the way out (a shutdown, a guard dropped as
-    /// its runtime shuts down) may take: the command timeout plus 100 ms.
-    pub(crate) fn release_bound(&self) -> Duration {
-        self.inner.command_timeout + RELEASE_MARGIN
-    }
-
+impl LockManager {
     /// The name this manager is registered under (the first one, if
     /// registered twice), or `unregistered`.
     pub fn name(&self) -> &str {
-        self.inner.name.get().map_or("unregistered", String::as_str)
+        self.inner.name()
     }
 
-    /// Records the name the registry knows this manager by.
-    pub(crate) fn set_name(&self, name: &str) {
-        let _ = self.inner.name.set(name.to_owned());
-    }
-
-    /// Identifies this manager (and its clones) within the process.
-    pub(crate) fn id(&self) -> usize {
-        Arc::as_ptr(&self.inner) as usize
+    /// What the manager shares with its requests and guards.
+    pub(crate) fn inner(&self) -> &Arc<ManagerInner> {
+        &self.inner
     }
 }
 
 impl fmt::Debug for LockManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LockManager")
-            .field("name", &self.name())
-            .field("backend", &self.inner.location)
-            .field("key_prefix", &self.inner.key_prefix)
-            .field("default_ttl", &self.inner.default_ttl)
-            .finish_non_exhaustive()
+        self.inner.fmt(f)
     }
 }
 
@@ -457,18 +400,14 @@ impl LockManagerBuilder {
         // depth limit ("queries overflow the depth limit") in its own crate.
         // One allocation per manager built.
         let backend = Box::pin(Backend::connect(&self.topology, &settings)).await?;
+        let settings = ManagerSettings {
+            location: self.topology.describe(),
+            key_prefix: self.key_prefix,
+            default_ttl: self.default_ttl,
+            command_timeout: self.command_timeout,
+        };
         Ok(LockManager {
-            inner: Arc::new(Inner {
-                backend: Arc::new(backend),
-                queues: LocalQueues::default(),
-                renewals: Renewals::default(),
-                holdings: Holdings::default(),
-                name: OnceLock::new(),
-                location: self.topology.describe(),
-                key_prefix: self.key_prefix,
-                default_ttl: self.default_ttl,
-                command_timeout: self.command_timeout,
-            }),
+            inner: Arc::new(ManagerInner::new(backend, settings)),
         })
     }
 }

@@ -70,7 +70,7 @@ pub fn register(name: &str, manager: LockManager) -> Result<(), LockError> {
             name: name.to_owned(),
         });
     }
-    manager.set_name(name);
+    manager.inner().set_name(name);
     managers.insert(name.to_owned(), manager);
     Ok(())
 }

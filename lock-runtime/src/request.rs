@@ -3,18 +3,20 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::{Attempt, Fault, Ownership, Subscription};
+use crate::backend::{Attempt, Fault, Ownership, Subscription, Tokens};
 use crate::guard::Grant;
 use crate::holdings::{Holding, UnderWay};
+use crate::inner::ManagerInner;
 use crate::keyspace::LockKeys;
+use crate::lease::Validity;
 use crate::local_queue::{Baton, LocalTurn, Passed};
-use crate::{LockError, LockGuard, LockManager, background, lease, metrics, reentrancy};
+use crate::{LockError, LockGuard, background, lease, metrics, reentrancy};
 
 /// Longest a waiter sleeps without re-checking Redis, in case a wake-up
 /// message was lost; normally a release wakes it at once.
 const MAX_NAP: Duration = Duration::from_millis(500);
 
-/// A lock about to be acquired, made by [`LockManager::lock`].
+/// A lock about to be acquired, made by [`LockManager::lock`](crate::LockManager::lock).
 ///
 /// ```no_run
 /// # async fn demo(manager: distlock::LockManager) -> Result<(), distlock::LockError> {
@@ -37,12 +39,12 @@ const MAX_NAP: Duration = Duration::from_millis(500);
 /// Inside a `#[distributed_lock]` body, a request for a key the task already
 /// holds (on the same manager) returns at once with a nested guard.
 ///
-/// Once the manager is [shut down](LockManager::shutdown), requests fail
+/// Once the manager is [shut down](crate::LockManager::shutdown), requests fail
 /// with [`LockError::ShutDown`], also those already waiting.
 #[derive(Debug, Clone)]
 #[must_use = "a lock request does nothing until `acquire` or `try_acquire` is awaited"]
 pub struct LockRequest {
-    manager: LockManager,
+    manager: Arc<ManagerInner>,
     key: String,
     ttl: Duration,
     wait: Option<Duration>,
@@ -50,7 +52,7 @@ pub struct LockRequest {
 }
 
 impl LockRequest {
-    pub(crate) fn new(manager: LockManager, key: String) -> Self {
+    pub(crate) fn new(manager: Arc<ManagerInner>, key: String) -> Self {
         let ttl = manager.default_ttl();
         LockRequest {
             manager,
@@ -137,7 +139,11 @@ impl LockRequest {
                 } => {
                     let valid_until = lease::valid_until(attempt_start, contest.ttl);
                     if valid_until > Instant::now() {
-                        let mut granted = claim.granted(fencing_token, spare_tokens, attempt_start);
+                        let tokens = Tokens {
+                            fencing_token,
+                            spare_tokens,
+                        };
+                        let mut granted = claim.granted(tokens, attempt_start);
                         granted.source = step.source();
                         drop(claim);
                         return self.hold(contest, granted, turn, waiting.contended).await;
@@ -226,10 +232,9 @@ impl LockRequest {
             return Ok(None);
         };
         waiting.queued_since = None; // out of the queue now
-        let (fencing_token, spare_tokens) = (grant.fencing_token, grant.spare_tokens);
         let valid_until = lease::valid_until(since, contest.ttl);
         if valid_until > Instant::now() + contest.ttl / 2 {
-            return Ok(Some(claim.granted(fencing_token, spare_tokens, since)));
+            return Ok(Some(claim.granted(grant, since)));
         }
         let rearm_start = Instant::now();
         let rearmed = self
@@ -237,11 +242,7 @@ impl LockRequest {
             .backend()
             .extend(&contest.keys, &claim.owner, contest.ttl);
         match Box::pin(rearmed).await {
-            Ok(Ownership::Owned) => Ok(Some(claim.granted(
-                fencing_token,
-                spare_tokens,
-                rearm_start,
-            ))),
+            Ok(Ownership::Owned) => Ok(Some(claim.granted(grant, rearm_start))),
             Ok(Ownership::Expired | Ownership::TakenOver) => Ok(None),
             Err(fault) => Err(LockError::backend(&self.key, fault)),
         }
@@ -282,8 +283,9 @@ impl LockRequest {
         Ok(Entry::Contending(contest, turn))
     }
 
-    /// Turns a granted attempt into a guard; gives the lock back if the
-    /// manager was shut down meanwhile.
+    /// Turns a granted attempt into a guard: lists the lock among the
+    /// manager's holdings, starts its renewal if asked, and gives the lock
+    /// back if the manager was shut down meanwhile.
     async fn hold(
         self,
         contest: Contest,
@@ -296,26 +298,36 @@ impl LockRequest {
         if let (Some(turn), Source::Redis) = (&turn, granted.source) {
             turn.count_successions_anew();
         }
-        let grant = Grant {
+        let (manager, ttl) = (self.manager, contest.ttl);
+        let lock = Arc::new(Holding {
             key: self.key,
             keys: contest.keys,
             owner: granted.owner,
-            fencing_token: granted.fencing_token,
-            spare_tokens: granted.spare_tokens,
-            started: granted.started,
-            ttl: contest.ttl,
-            renew: self.renew,
-        };
-        match LockGuard::new(self.manager.clone(), grant, turn) {
-            // Listed among the holdings now: a shutdown releases it.
-            Ok(guard) => Ok(guard),
+            validity: Validity::new(lease::valid_until(granted.started, ttl)),
+        });
+        // Listed among the holdings from here: a shutdown releases it.
+        let Ok(listed) = manager.holdings().hold(lock.clone()) else {
             // Boxed: only after a shutdown, and it keeps the future of
             // every acquisition shallower (see `acquire_within`).
-            Err(refused) => {
-                let refusing = refuse_granted(&self.manager, refused, granted.attempting);
-                Err(Box::pin(refusing).await)
-            }
+            let refusing = refuse_granted(&manager, lock, granted.attempting);
+            return Err(Box::pin(refusing).await);
+        };
+        if let Some(turn) = &turn {
+            turn.hold(lock.validity.clone());
         }
+        let renewal = self.renew.then(|| {
+            let renewals = manager.renewals();
+            renewals.start(manager.backend(), &lock, granted.started, ttl)
+        });
+        let grant = Grant {
+            lock,
+            listed,
+            tokens: granted.tokens,
+            ttl,
+            renewal,
+            turn,
+        };
+        Ok(LockGuard::new(manager, grant))
     }
 
     /// Pauses for `retry_in` after split Redlock votes, or for what is left
@@ -469,8 +481,10 @@ fn baton_grant(contest: &Contest, passed: &Passed) -> Option<Granted> {
     Some(Granted {
         source: Source::Baton,
         owner: passed.owner.clone(),
-        fencing_token: passed.fencing_token,
-        spare_tokens: passed.tokens_left - 1,
+        tokens: Tokens {
+            fencing_token: passed.fencing_token,
+            spare_tokens: passed.tokens_left - 1,
+        },
         started: lease::start_for(passed.valid_until, passed.ttl)?,
         attempting: None,
     })
@@ -480,7 +494,7 @@ fn baton_grant(contest: &Contest, passed: &Passed) -> Option<Granted> {
 /// back, owner-checked, handing it on, and reports the shutdown. The
 /// shutdown waits for this while `attempting` lives.
 async fn refuse_granted(
-    manager: &LockManager,
+    manager: &ManagerInner,
     refused: Arc<Holding>,
     attempting: Option<UnderWay>,
 ) -> LockError {
@@ -596,9 +610,9 @@ enum Source {
 struct Granted {
     source: Source,
     owner: String,
-    fencing_token: u64,
-    /// Reserved after `fencing_token`, for batons (see `local_queue.rs`).
-    spare_tokens: u64,
+    /// The holder's fencing token, and those reserved after it for batons
+    /// (see `local_queue.rs`).
+    tokens: Tokens,
     /// An instant before the lease began.
     started: Instant,
     /// Keeps a shutdown waiting until the lock is listed or given back.
@@ -628,7 +642,7 @@ enum Wake {
 /// which also leaves the queue and hands on a lock granted meanwhile, so
 /// that nothing is left to run out its lease.
 struct Claim<'a> {
-    manager: &'a LockManager,
+    manager: &'a ManagerInner,
     keys: &'a LockKeys,
     owner: String,
     /// Keeps a shutdown waiting for the request, background give-back
@@ -645,7 +659,7 @@ enum InRedis {
 }
 
 impl<'a> Claim<'a> {
-    fn new(manager: &'a LockManager, keys: &'a LockKeys) -> Self {
+    fn new(manager: &'a ManagerInner, keys: &'a LockKeys) -> Self {
         Claim {
             manager,
             keys,
@@ -672,13 +686,12 @@ impl<'a> Claim<'a> {
     }
 
     /// The lease is the request's: the guard releases it from now on.
-    fn granted(&mut self, fencing_token: u64, spare_tokens: u64, started: Instant) -> Granted {
+    fn granted(&mut self, tokens: Tokens, started: Instant) -> Granted {
         self.in_redis = InRedis::No;
         Granted {
             source: Source::Redis,
             owner: std::mem::take(&mut self.owner),
-            fencing_token,
-            spare_tokens,
+            tokens,
             started,
             attempting: self.attempting.take(),
         }

@@ -100,14 +100,15 @@ impl LockManager {
     /// [`LockError::ShutDown`](crate::LockError::ShutDown). So let work in
     /// flight finish before shutting down (see [`crate::shutdown`]).
     pub async fn shutdown(&self) -> ShutdownReport {
-        let deadline = Instant::now() + self.release_bound();
-        let taken = self.holdings().close();
+        let inner = self.inner();
+        let deadline = Instant::now() + inner.release_bound();
+        let taken = inner.holdings().close();
         for lock in &taken {
             lock.validity.mark_lost();
         }
-        self.renewals().stop_all();
-        let mut report = release_all(self.backend(), taken, deadline).await;
-        let holdings = self.holdings();
+        inner.renewals().stop_all();
+        let mut report = release_all(inner.backend(), taken, deadline).await;
+        let holdings = inner.holdings();
         if tokio::time::timeout_at(deadline.into(), holdings.settled())
             .await
             .is_err()

@@ -73,3 +73,32 @@ fn default_binary() -> PathBuf {
         .filter(|bin| !bin.is_empty())
         .map_or_else(|| PathBuf::from(DEFAULT_BIN), PathBuf::from)
 }
+
+/// The ways to start a server, here beside the builder they go through.
+impl RedisServer {
+    /// Starts a fresh server on a free loopback port.
+    ///
+    /// # Panics
+    ///
+    /// Panics with the reason (e.g. how to install `redis-server`) if the
+    /// server cannot be started; see [`try_start`](Self::try_start).
+    #[track_caller]
+    #[must_use = "dropping a RedisServer kills it"]
+    pub fn start() -> RedisServer {
+        Self::try_start().unwrap_or_else(|e| panic!("failed to start redis-server: {e}"))
+    }
+
+    /// Starts a fresh server on a free loopback port with default settings.
+    ///
+    /// # Errors
+    ///
+    /// See [`RedisServerBuilder::start`].
+    pub fn try_start() -> io::Result<RedisServer> {
+        Self::builder().start()
+    }
+
+    /// A builder to choose the binary or pass extra arguments.
+    pub fn builder() -> RedisServerBuilder {
+        RedisServerBuilder::new()
+    }
+}

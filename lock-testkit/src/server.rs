@@ -7,7 +7,6 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tempfile::TempDir;
 
-use crate::builder::RedisServerBuilder;
 use crate::launch::{Launched, Launcher, kill_and_reap};
 
 /// A throwaway `redis-server` process on a free loopback port.
@@ -37,32 +36,6 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts a fresh server on a free loopback port.
-    ///
-    /// # Panics
-    ///
-    /// Panics with the reason (e.g. how to install `redis-server`) if the
-    /// server cannot be started; see [`try_start`](Self::try_start).
-    #[track_caller]
-    #[must_use = "dropping a RedisServer kills it"]
-    pub fn start() -> RedisServer {
-        Self::try_start().unwrap_or_else(|e| panic!("failed to start redis-server: {e}"))
-    }
-
-    /// Starts a fresh server on a free loopback port with default settings.
-    ///
-    /// # Errors
-    ///
-    /// See [`RedisServerBuilder::start`].
-    pub fn try_start() -> io::Result<RedisServer> {
-        Self::builder().start()
-    }
-
-    /// A builder to choose the binary or pass extra arguments.
-    pub fn builder() -> RedisServerBuilder {
-        RedisServerBuilder::new()
-    }
-
     pub(crate) fn launch(launcher: Launcher) -> io::Result<RedisServer> {
         let Launched { child, dir, port } = launcher.on_free_port()?;
         Ok(RedisServer {

@@ -4,9 +4,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Settings;
 use super::reconnect::{Reconnecting, Server};
+use super::timeout::{Awaited, bounded};
 use crate::LockError;
+
+/// Settings every backend that talks to Redis shares.
+#[derive(Clone)]
+pub(crate) struct Settings {
+    pub(crate) command_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    /// PEM certificates that replace the default trust roots (`rediss://`).
+    #[cfg(feature = "tls")]
+    pub(crate) tls_root_certificate: Option<Vec<u8>>,
+}
 
 /// The Redis client for `url`, with the TLS settings.
 pub(crate) fn client(url: &str, settings: &Settings) -> Result<redis::Client, LockError> {
@@ -82,41 +92,6 @@ pub(crate) async fn within_connect_timeout<T>(
     bounded(connected, timeout, Awaited::Connection).map_err(|source| LockError::Connect {
         url: redacted.to_owned(),
         source,
-    })
-}
-
-/// What a bounded wait on Redis waits for, which its timeout error names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Awaited {
-    /// A connection: "no connection within …".
-    Connection,
-    /// The answer to a step: "timed out: Redis did not answer within …".
-    Answer,
-}
-
-/// The outcome of `tokio::time::timeout(timeout, …)` around a wait on
-/// Redis, an elapsed timeout being an I/O error of kind `TimedOut` that
-/// names what was `awaited`: the one home of both timeout errors, so that
-/// connects and steps report a silent server alike.
-///
-/// A function on the outcome rather than a future wrapping the wait: each
-/// nested future deepens the type of an application's future that awaits
-/// `distlock::init`, and clippy's layout queries on those are close to
-/// rustc's default recursion limit.
-pub(crate) fn bounded<T>(
-    outcome: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
-    timeout: Duration,
-    awaited: Awaited,
-) -> redis::RedisResult<T> {
-    outcome.unwrap_or_else(|_| {
-        let message = match awaited {
-            Awaited::Connection => format!("no connection within {timeout:?}"),
-            Awaited::Answer => format!("timed out: Redis did not answer within {timeout:?}"),
-        };
-        Err(redis::RedisError::from(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            message,
-        )))
     })
 }
 

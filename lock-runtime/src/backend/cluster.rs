@@ -38,10 +38,11 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::{ProtocolVersion, PushInfo, PushKind, RedisResult, Value};
 
+use super::client::{self, Settings, redact};
+use super::outcome;
 use super::protocol::{self, Connection, Protocol};
 use super::reconnect::Reconnecting;
 use super::waiters::{Link, SUBSCRIBE_TIMEOUT, Waiters};
-use super::{Settings, client, redact};
 use crate::LockError;
 use crate::background;
 use crate::keyspace::LockKeys;
@@ -195,7 +196,7 @@ impl<'a> Seeds<'a> {
 impl Link for Subscriber {
     async fn subscribe(&mut self, channel: &str) -> RedisResult<()> {
         match self.connection.ssubscribe(channel).await {
-            Err(error) if protocol::connection_died(&error) => {
+            Err(error) if outcome::connection_died(&error) => {
                 self.connection = self.client.get_async_connection().await?;
                 self.pushes.broke();
                 self.connection.ssubscribe(channel).await

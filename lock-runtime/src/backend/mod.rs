@@ -12,145 +12,23 @@
 mod client;
 mod cluster;
 mod memory;
+pub(crate) mod outcome;
 mod protocol;
 mod reconnect;
 mod redlock;
 mod single;
+mod timeout;
 mod waiters;
 mod wakeup;
 
-use std::fmt;
 use std::time::Duration;
 
 use crate::LockError;
 use crate::keyspace::LockKeys;
 
-pub(crate) use client::redact;
+pub(crate) use client::{Settings, redact};
 pub use memory::InMemoryStore;
-
-/// What one acquire attempt found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Attempt {
-    /// The lock is ours, with this fencing token; the next `spare_tokens`
-    /// tokens are reserved for it too (protocol v2's blocks), for the tasks
-    /// of this process it passes the lock to.
-    Acquired {
-        fencing_token: u64,
-        spare_tokens: u64,
-    },
-    /// Someone else holds it; their lease ends within `remaining`
-    /// (`None`: not known, or the key has no expiry).
-    Held { remaining: Option<Duration> },
-    /// Someone else holds it, and the requester has a place in the lock's
-    /// queue (protocol v2), which a release hands the lock to in turn.
-    Queued { remaining: Option<Duration> },
-    /// Nobody won a majority of the Redlock nodes (contenders split the
-    /// votes): every vote was given back, and this contender retries after
-    /// `retry_in`, a random pause, and not at a wake-up, which would line
-    /// the contenders up to split again.
-    Split { retry_in: Duration },
-}
-
-/// The fencing tokens of a grant: the holder's, and how many after it are
-/// reserved for it too.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Tokens {
-    pub(crate) fencing_token: u64,
-    pub(crate) spare_tokens: u64,
-}
-
-/// What the backend found when an owner released or extended its lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ownership {
-    /// The lock was still ours (and is now released or extended).
-    Owned,
-    /// The lease had run out: nobody holds the lock.
-    Expired,
-    /// The lease had run out and another owner holds the lock now.
-    TakenOver,
-}
-
-/// Why a step did not get an answer.
-#[derive(Debug)]
-pub(crate) enum Fault {
-    /// Redis answered with an error, or not within the command timeout.
-    Redis(redis::RedisError),
-    /// Too few Redlock nodes answered for a majority to be possible.
-    NoQuorum {
-        answered: usize,
-        quorum: usize,
-        nodes: usize,
-        /// What one of the nodes that did not answer reported.
-        source: redis::RedisError,
-    },
-}
-
-impl Fault {
-    /// Whether the step failed because its connection had died (on
-    /// Redlock: the connection of a node that did not answer), which a new
-    /// attempt on a new connection may not: see [`protocol::Resend`].
-    pub(crate) fn connection_died(&self) -> bool {
-        match self {
-            Fault::Redis(error) | Fault::NoQuorum { source: error, .. } => {
-                protocol::connection_died(error)
-            }
-        }
-    }
-}
-
-impl From<redis::RedisError> for Fault {
-    fn from(error: redis::RedisError) -> Self {
-        Fault::Redis(error)
-    }
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Fault::Redis(error) => error.fmt(f),
-            Fault::NoQuorum {
-                answered,
-                quorum,
-                nodes,
-                source,
-            } => write!(
-                f,
-                "only {answered} of {nodes} Redis nodes answered, a majority needs {quorum}: {source}"
-            ),
-        }
-    }
-}
-
-impl LockError {
-    pub(crate) fn backend(key: &str, fault: impl Into<Fault>) -> Self {
-        let key = key.to_owned();
-        match fault.into() {
-            Fault::Redis(source) => LockError::Backend { key, source },
-            Fault::NoQuorum {
-                answered,
-                quorum,
-                nodes,
-                source,
-            } => LockError::NoQuorum {
-                key,
-                answered,
-                quorum,
-                nodes,
-                source,
-            },
-        }
-    }
-}
-
-/// Settings every backend that talks to Redis shares.
-#[derive(Clone)]
-pub(crate) struct Settings {
-    pub(crate) command_timeout: Duration,
-    pub(crate) connect_timeout: Duration,
-    /// PEM certificates that replace the default trust roots (`rediss://`).
-    #[cfg(feature = "tls")]
-    pub(crate) tls_root_certificate: Option<Vec<u8>>,
-}
+pub(crate) use outcome::{Attempt, Fault, Ownership, Tokens};
 
 /// Where a manager's locks live.
 pub(crate) enum Backend {

@@ -30,11 +30,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, Script, ServerErrorKind, Value};
+use redis::{Cmd, ErrorKind, Pipeline, RedisResult, Script, ServerErrorKind, Value};
 
-use super::client::{self, Awaited};
+use super::outcome::{Attempt, Ownership, connection_died};
 use super::reconnect::{Built, Connect, Reconnecting, ServerRun};
-use super::{Attempt, Ownership};
+use super::timeout::{Awaited, bounded};
 use crate::keyspace::LockKeys;
 
 /// A v2 script, with the rules they share (`fence.lua`) spliced in where
@@ -163,15 +163,6 @@ pub(crate) enum Resend {
     Never,
 }
 
-/// Whether `error` says the connection is dead (reset, closed, refused,
-/// never written to because its driver is gone), as opposed to Redis
-/// answering with an error or not answering in time.
-pub(crate) fn connection_died(error: &RedisError) -> bool {
-    // Broken pipe, reset, aborted, refused, unexpected EOF, not connected:
-    // what redis-rs returns for a closed socket and for a dead driver task.
-    error.is_connection_dropped()
-}
-
 /// One step as sent: a script, or plain commands in one pipeline.
 enum Request {
     /// `EVALSHA` of `script`, its keys and arguments in `call`, built as
@@ -222,7 +213,7 @@ impl<K: Connect> Connection<K> {
     ) -> RedisResult<(T, ServerRun)> {
         // One timer bounds the step, a reconnect and a re-send alike.
         let answered = tokio::time::timeout(self.timeout, self.send(resend, step)).await;
-        client::bounded(answered, self.timeout, Awaited::Answer)
+        bounded(answered, self.timeout, Awaited::Answer)
     }
 
     /// Sends the step; if its connection turns out dead, replaces the
@@ -289,7 +280,7 @@ impl<K: Connect> Connection<K> {
             return Ok(self.vote(keys, owner, lease).await?.attempt);
         }
         let answered = tokio::time::timeout(self.timeout, self.acquire_v2(keys, owner, lease));
-        client::bounded(answered.await, self.timeout, Awaited::Answer)
+        bounded(answered.await, self.timeout, Awaited::Answer)
     }
 
     /// v2's uncontended path, or v1's script on a server whose run is not

@@ -31,7 +31,7 @@ use redis::cluster_async::ClusterConnection;
 use tokio::runtime::{Handle, Id};
 use tokio::sync::oneshot;
 
-use super::client::{self, Awaited};
+use super::timeout::{Awaited, bounded};
 use crate::background;
 use crate::unpoisoned;
 
@@ -91,7 +91,7 @@ impl Connect for Server {
             Ok(Opened { redis, run })
         };
         let connected = tokio::time::timeout(self.connect_timeout, connect).await;
-        client::bounded(connected, self.connect_timeout, Awaited::Connection)
+        bounded(connected, self.connect_timeout, Awaited::Connection)
     }
 }
 

@@ -40,10 +40,11 @@ use futures_util::future::join_all;
 use futures_util::stream::FuturesUnordered;
 
 use self::quorum::{Ballot, Findings, quorum};
+use super::client::{self, Settings};
+use super::outcome::{Attempt, Fault, Ownership};
 use super::protocol::{Connection, Protocol};
 use super::reconnect::Server;
 use super::wakeup::{self, Wakeups};
-use super::{Attempt, Fault, Ownership, Settings, client};
 use crate::keyspace::LockKeys;
 use crate::{LockError, background};
 
@@ -346,8 +347,8 @@ fn reject_repeated_servers(urls: &[String], clients: &[redis::Client]) -> Result
         if let Some(first) = servers[..index].iter().position(|other| other == server) {
             return Err(LockError::invalid_config(format!(
                 "Redlock nodes must be separate Redis servers, but `{}` and `{}` are both {server}",
-                super::redact(&urls[first]),
-                super::redact(&urls[index]),
+                client::redact(&urls[first]),
+                client::redact(&urls[index]),
             )));
         }
     }

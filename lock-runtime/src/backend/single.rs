@@ -1,9 +1,9 @@
 //! One Redis server: every step is one script on its one connection.
 
+use super::client::{self, Settings};
 use super::protocol::{Connection, Protocol};
 use super::reconnect::Server;
 use super::wakeup::Wakeups;
-use super::{Settings, client};
 use crate::LockError;
 
 /// A manager's connection to its one Redis server, and its wake-ups.

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use redis::{RedisError, RedisResult};
 
+use crate::backend::outcome::{Attempt, Fault, Ownership};
 use crate::backend::protocol::{HolderId, Vote};
-use crate::backend::{Attempt, Fault, Ownership};
 
 /// A majority of `nodes`: the fewest nodes that any other majority shares
 /// at least one node with.
