@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use tracing::{Instrument, Span, field};
 
+use crate::clock::millis;
 use crate::{LockError, LockGuard, ReleaseOutcome, registry};
 
 /// What an annotated fn asks for, fixed at compile time.
@@ -208,8 +209,4 @@ pub async fn release<T>(call: LockedCall, finished: Finished<T>) -> Result<T, Lo
     };
     span.record("outcome", outcome);
     Ok(returned.unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

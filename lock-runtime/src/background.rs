@@ -7,7 +7,7 @@
 //! Such a task dies with the runtime it was spawned on. Whoever spawns one
 //! that must keep running therefore also notices its end and spawns it
 //! again on the runtime then in use (see `backend/reconnect.rs`,
-//! `backend/wakeup.rs`, `renewal.rs`).
+//! `backend/subscriber.rs`, `renewal.rs`).
 //!
 //! What tokio does while a runtime shuts down (measured on tokio 1.x, both
 //! flavors): tasks are dropped on a thread that is still inside the

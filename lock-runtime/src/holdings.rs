@@ -22,12 +22,12 @@ use crate::unpoisoned;
 /// A manager's held locks, and its shutdown.
 #[derive(Default)]
 pub(crate) struct Holdings {
-    shared: Arc<Shared>,
+    shared: Arc<Ledger>,
 }
 
 #[derive(Default)]
-struct Shared {
-    held: Mutex<Held>,
+struct Ledger {
+    held: Mutex<HeldLocks>,
     /// Set (under `held`'s lock) when the shutdown starts; never cleared.
     closed: AtomicBool,
     /// Work under way that may still take a lock off Redis, which a
@@ -43,7 +43,7 @@ struct Shared {
 }
 
 #[derive(Default)]
-struct Held {
+struct HeldLocks {
     next_id: u64,
     locks: HashMap<u64, Arc<Holding>>,
 }
@@ -75,7 +75,7 @@ pub(crate) enum Releaser {
 /// A guard's release, or an acquire attempt, under way; counted until
 /// dropped.
 pub(crate) struct UnderWay {
-    shared: Arc<Shared>,
+    shared: Arc<Ledger>,
 }
 
 impl Holdings {
@@ -168,7 +168,7 @@ impl Holdings {
             .await;
     }
 
-    async fn wait_for(&self, done: impl Fn(&Shared) -> bool) {
+    async fn wait_for(&self, done: impl Fn(&Ledger) -> bool) {
         loop {
             let mut changed = pin!(self.shared.changed.notified());
             changed.as_mut().enable();
@@ -190,8 +190,8 @@ impl Drop for UnderWay {
     }
 }
 
-impl Shared {
-    fn held(&self) -> MutexGuard<'_, Held> {
+impl Ledger {
+    fn held(&self) -> MutexGuard<'_, HeldLocks> {
         unpoisoned::lock(&self.held)
     }
 }

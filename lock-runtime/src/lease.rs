@@ -66,10 +66,10 @@ fn usable(lease: Duration) -> Duration {
 /// been taken by someone else, so a late successful extension does not make
 /// it safe to use again.
 #[derive(Debug, Clone)]
-pub(crate) struct Validity(Arc<Shared>);
+pub(crate) struct Validity(Arc<ValidityCell>);
 
 #[derive(Debug)]
-struct Shared {
+struct ValidityCell {
     state: Mutex<State>,
     /// Signalled when the validity moves or ends early.
     changed: Notify,
@@ -84,7 +84,7 @@ struct State {
 
 impl Validity {
     pub(crate) fn new(until: Instant) -> Self {
-        Validity(Arc::new(Shared {
+        Validity(Arc::new(ValidityCell {
             state: Mutex::new(State { until, lost: false }),
             changed: Notify::new(),
         }))

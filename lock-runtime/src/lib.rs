@@ -8,6 +8,7 @@
 
 mod backend;
 mod background;
+mod clock;
 mod context;
 mod error;
 mod guard;

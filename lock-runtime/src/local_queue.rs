@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, OwnedMutexGuard};
 
+use crate::clock::sleep_until;
 use crate::lease::Validity;
 use crate::unpoisoned;
 
@@ -150,10 +151,29 @@ pub(crate) struct LocalTurn {
     lines: Lines,
 }
 
+/// Where a task stands on its process's line for a key, once it may contend.
+pub(crate) enum Turn {
+    /// The turn is this task's: it alone of the process contends in Redis.
+    Ours(LocalTurn),
+    /// The task whose turn it is holds the lock past its validity: contend
+    /// without the turn.
+    Lapsed,
+}
+
+impl Turn {
+    /// The turn, if it is this task's.
+    pub(crate) fn ours(self) -> Option<LocalTurn> {
+        match self {
+            Turn::Ours(turn) => Some(turn),
+            Turn::Lapsed => None,
+        }
+    }
+}
+
 impl LocalQueues {
-    /// Waits for this task's turn on `key`; `None` when the turn holder's
-    /// validity ran out first, so the caller should contend without a turn.
-    pub(crate) async fn turn(&self, key: &str) -> Option<LocalTurn> {
+    /// Waits for this task's turn on `key`, or until the turn holder's
+    /// validity runs out.
+    pub(crate) async fn turn(&self, key: &str) -> Turn {
         let joined = self.join(key);
         let line = &joined.line;
         let waiting = Waiting::new(line);
@@ -162,12 +182,12 @@ impl LocalQueues {
             let mut holder_set = pin!(line.holder_set.notified());
             holder_set.as_mut().enable();
             if line.holder_expired() {
-                return None;
+                return Turn::Lapsed;
             }
             tokio::select! {
                 turn = &mut turn => {
                     drop(waiting);
-                    return Some(self.turn_from(&joined, turn));
+                    return Turn::Ours(self.turn_from(&joined, turn));
                 }
                 () = holder_set => {}
                 () = sleep_until(line.holder_valid_until()) => {}
@@ -175,13 +195,14 @@ impl LocalQueues {
         }
     }
 
-    /// Takes the turn if nobody in this process holds or waits for `key`.
-    /// `Err(true)` when the turn is taken but its holder's validity is over.
-    pub(crate) fn try_turn(&self, key: &str) -> Result<LocalTurn, bool> {
+    /// Takes the turn if nobody in this process holds or waits for `key`;
+    /// `None` when another task has it, and its validity is not over.
+    pub(crate) fn try_turn(&self, key: &str) -> Option<Turn> {
         let joined = self.join(key);
         match joined.line.turn.clone().try_lock_owned() {
-            Ok(turn) => Ok(self.turn_from(&joined, turn)),
-            Err(_) => Err(joined.line.holder_expired()),
+            Ok(turn) => Some(Turn::Ours(self.turn_from(&joined, turn))),
+            Err(_) if joined.line.holder_expired() => Some(Turn::Lapsed),
+            Err(_) => None,
         }
     }
 
@@ -288,13 +309,6 @@ fn remove_if_idle(lines: &mut HashMap<String, Arc<Line>>, key: &str, callers: us
     }
 }
 
-async fn sleep_until(until: Option<Instant>) {
-    match until {
-        Some(until) => tokio::time::sleep_until(until.into()).await,
-        None => std::future::pending().await,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -304,14 +318,14 @@ mod tests {
     #[tokio::test]
     async fn turns_are_served_in_arrival_order_and_lines_are_removed() {
         let queues = Arc::new(LocalQueues::default());
-        let first = queues.turn("k").await.expect("free line");
-        assert!(matches!(queues.try_turn("k"), Err(false)));
+        let first = queues.turn("k").await.ours().expect("free line");
+        assert!(queues.try_turn("k").is_none());
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut waiters = Vec::new();
         for i in 0..5 {
             let (queues, order) = (queues.clone(), order.clone());
             waiters.push(tokio::spawn(async move {
-                let _turn = queues.turn("k").await.expect("a turn");
+                let _turn = queues.turn("k").await.ours().expect("a turn");
                 unpoisoned::lock(&order).push(i);
             }));
             // Let each waiter join the line before the next one.
@@ -323,19 +337,19 @@ mod tests {
         }
         assert_eq!(*unpoisoned::lock(&order), [0, 1, 2, 3, 4]);
         assert_eq!(queues.len(), 0);
-        drop(queues.try_turn("other").unwrap());
+        assert!(matches!(queues.try_turn("other"), Some(Turn::Ours(_))));
         assert_eq!(queues.len(), 0);
     }
 
     #[tokio::test]
     async fn waiters_stop_waiting_when_the_holders_validity_ends() {
         let queues = LocalQueues::default();
-        let stuck = queues.turn("k").await.expect("free line");
+        let stuck = queues.turn("k").await.ours().expect("free line");
         stuck.hold(Validity::new(Instant::now() + Duration::from_millis(50)));
         let started = Instant::now();
-        assert!(queues.turn("k").await.is_none());
+        assert!(matches!(queues.turn("k").await, Turn::Lapsed));
         assert!(started.elapsed() >= Duration::from_millis(45));
-        assert!(matches!(queues.try_turn("k"), Err(true)));
+        assert!(matches!(queues.try_turn("k"), Some(Turn::Lapsed)));
         drop(stuck);
         assert_eq!(queues.len(), 0);
     }
@@ -343,7 +357,7 @@ mod tests {
     #[tokio::test]
     async fn a_waiter_that_gives_up_leaves_no_line_behind() {
         let queues = LocalQueues::default();
-        let holder = queues.turn("k").await.expect("free line");
+        let holder = queues.turn("k").await.ours().expect("free line");
         let gave_up = tokio::time::timeout(Duration::from_millis(20), queues.turn("k")).await;
         assert!(gave_up.is_err());
         drop(holder);

@@ -25,6 +25,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::backend::{Backend, Ownership};
+use crate::background;
+use crate::clock::sleep_until;
 use crate::holdings::Holding;
 use crate::lease;
 use crate::unpoisoned;
@@ -35,11 +37,11 @@ const MAX_RETRY: Duration = Duration::from_millis(100);
 /// The renewed locks of one manager and the watchdog that renews them.
 #[derive(Default)]
 pub(crate) struct Renewals {
-    shared: Arc<Shared>,
+    shared: Arc<Watchlist>,
 }
 
 #[derive(Default)]
-struct Shared {
+struct Watchlist {
     schedule: Mutex<Schedule>,
     /// Signalled when a lock is added, so the watchdog looks at its due time.
     added: Notify,
@@ -48,7 +50,7 @@ struct Shared {
 #[derive(Default)]
 struct Schedule {
     next_id: u64,
-    leases: HashMap<u64, Lease>,
+    leases: HashMap<u64, RenewedLock>,
     watchdog: Option<JoinHandle<()>>,
     /// Which watchdog is the current one: one that ends, or dies with its
     /// runtime, after another replaced it leaves the schedule alone.
@@ -56,7 +58,7 @@ struct Schedule {
 }
 
 /// One renewed lock.
-struct Lease {
+struct RenewedLock {
     target: Arc<Target>,
     /// When to send the next extension; `None` while one is in flight.
     due: Option<Instant>,
@@ -67,7 +69,7 @@ struct Lease {
 
 /// What an extension of one lock needs; shared with its extensions in flight.
 struct Target {
-    /// Shared with the guard and the manager's holdings.
+    /// Watchlist with the guard and the manager's holdings.
     lock: Arc<Holding>,
     ttl: Duration,
     stop: Stop,
@@ -107,10 +109,10 @@ impl Renewals {
         schedule.next_id += 1;
         schedule.leases.insert(
             id,
-            Lease {
+            RenewedLock {
                 due: Some(next_due(started, ttl)),
                 target,
-                runtime: Handle::try_current().ok(),
+                runtime: background::runtime(),
             },
         );
         // A runtime that shut down took its watchdog with it.
@@ -118,7 +120,7 @@ impl Renewals {
             .watchdog
             .as_ref()
             .is_none_or(JoinHandle::is_finished)
-            && let Ok(runtime) = Handle::try_current()
+            && let Some(runtime) = background::runtime()
         {
             spawn_watchdog(&mut schedule, &self.shared, backend, &runtime);
         }
@@ -145,7 +147,7 @@ impl Renewals {
 
 /// The renewal of one held lock.
 pub(crate) struct Renewal {
-    shared: Option<Arc<Shared>>,
+    shared: Option<Arc<Watchlist>>,
     id: u64,
     stop: Stop,
 }
@@ -171,7 +173,7 @@ impl Drop for Renewal {
     }
 }
 
-impl Shared {
+impl Watchlist {
     fn schedule(&self) -> MutexGuard<'_, Schedule> {
         unpoisoned::lock(&self.schedule)
     }
@@ -181,7 +183,7 @@ type Extension = Pin<Box<dyn Future<Output = (u64, Verdict)> + Send>>;
 
 /// The watchdog: sends the extensions that are due, applies what they
 /// found, and sleeps until the next one is due. Ends when no lock is left.
-async fn watch(shared: Arc<Shared>, backend: Arc<Backend>, moves: Moves) {
+async fn watch(shared: Arc<Watchlist>, backend: Arc<Backend>, moves: Moves) {
     let mut in_flight: FuturesUnordered<Extension> = FuturesUnordered::new();
     loop {
         let mut added = pin!(shared.added.notified());
@@ -223,7 +225,7 @@ async fn watch(shared: Arc<Shared>, backend: Arc<Backend>, moves: Moves) {
 /// when that runtime has shut down (it drops the task, unstarted, at once).
 fn spawn_watchdog(
     schedule: &mut Schedule,
-    shared: &Arc<Shared>,
+    shared: &Arc<Watchlist>,
     backend: &Arc<Backend>,
     runtime: &Handle,
 ) -> bool {
@@ -253,7 +255,7 @@ fn spawn_watchdog(
 /// watchdog's future, even one never polled; disarmed when the watchdog
 /// ends by itself.
 struct Moves {
-    shared: Arc<Shared>,
+    shared: Arc<Watchlist>,
     backend: Arc<Backend>,
     generation: u64,
     armed: Arc<AtomicBool>,
@@ -325,7 +327,7 @@ async fn extend(id: u64, target: Arc<Target>, backend: Arc<Backend>) -> (u64, Ve
     (id, verdict)
 }
 
-fn reschedule(shared: &Shared, id: u64, verdict: &Verdict) {
+fn reschedule(shared: &Watchlist, id: u64, verdict: &Verdict) {
     let mut schedule = shared.schedule();
     let Some(lease) = schedule.leases.get_mut(&id) else {
         return; // stopped meanwhile
@@ -354,13 +356,6 @@ fn next_due(armed: Instant, ttl: Duration) -> Instant {
     let interval = interval(ttl);
     let jitter_micros = u64::try_from((interval / 10).as_micros()).unwrap_or(u64::MAX);
     armed + interval - Duration::from_micros(rand::random_range(0..=jitter_micros))
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::holdings::{Holding, UnderWay};
 use crate::inner::ManagerInner;
 use crate::keyspace::LockKeys;
 use crate::lease::Validity;
-use crate::local_queue::{Baton, LocalTurn, Passed};
+use crate::local_queue::{Baton, LocalTurn, Passed, Turn};
 use crate::{LockError, LockGuard, background, lease, metrics, reentrancy};
 
 /// Longest a waiter sleeps without re-checking Redis, in case a wake-up
@@ -125,52 +125,32 @@ impl LockRequest {
         loop {
             let step = waiting.next_step(&claim);
             let attempt_start = Instant::now();
-            let attempting = self.manager.holdings().attempt();
-            claim.attempting = Some(attempting.map_err(|_| self.shut_down())?);
+            claim.attempting = Some(self.attempting()?);
             let attempt = match reattempt.send(&contest, &mut claim, step).await {
                 Ok(Sent::Answered(attempt)) => attempt,
                 Ok(Sent::Again) => continue,
                 Err(fault) => return Err(LockError::backend(&self.key, fault)),
             };
-            let remaining = match attempt {
-                Attempt::Acquired {
-                    fencing_token,
-                    spare_tokens,
-                } => {
-                    let valid_until = lease::valid_until(attempt_start, contest.ttl);
-                    if valid_until > Instant::now() {
-                        let tokens = Tokens {
-                            fencing_token,
-                            spare_tokens,
-                        };
-                        let mut granted = claim.granted(tokens, attempt_start);
-                        granted.source = step.source();
-                        drop(claim);
-                        return self.hold(contest, granted, turn, waiting.contended).await;
-                    }
-                    // The lease ran out before the answer arrived (a slow round
-                    // trip, a paused process): it is not safe to use. Give it
-                    // back and try again.
+            let answered = Answered {
+                attempt,
+                step,
+                started: attempt_start,
+            };
+            let remaining = match waiting.after(answered, contest.ttl, &mut claim) {
+                Next::Hold(granted) => {
+                    drop(claim);
+                    return self.hold(contest, granted, turn, waiting.contended).await;
+                }
+                Next::GiveBack => {
                     claim.give_back(Wake::Waiters).await;
                     Some(Duration::ZERO)
                 }
-                Attempt::Queued { remaining } => {
-                    waiting.queued_since = Some(attempt_start);
-                    remaining
-                }
-                Attempt::Held { remaining } => {
-                    claim.renew(); // nothing of this owner token is in Redis
-                    remaining
-                }
-                Attempt::Split { retry_in } => {
-                    claim.renew();
-                    waiting.contended = true;
-                    self.pause_after_split(retry_in, contest.deadline, contest.started)
-                        .await?;
+                Next::Wait { remaining } => remaining,
+                Next::Pause { retry_in } => {
+                    self.pause_after_split(retry_in, &contest).await?;
                     continue;
                 }
             };
-            waiting.contended = true;
             let waited = self.wait_for_release(&mut waiting.subscription, &contest, remaining);
             if let Err(error) = waited.await {
                 // Out of the queue before the error is out: a release right
@@ -184,6 +164,15 @@ impl LockRequest {
                 return self.hold(contest, granted, turn, waiting.contended).await;
             }
         }
+    }
+
+    /// Keeps a shutdown waiting for the attempt about to be made; a
+    /// shutdown error once the manager is shut down.
+    fn attempting(&self) -> Result<UnderWay, LockError> {
+        self.manager
+            .holdings()
+            .attempt()
+            .map_err(|_| self.shut_down())
     }
 
     /// The lock the previous holder of this process left to this task, if
@@ -206,8 +195,7 @@ impl LockRequest {
             waiting.pending = Some(Step::Succeed);
             return Ok(None);
         };
-        let attempting = self.manager.holdings().attempt();
-        granted.attempting = Some(attempting.map_err(|_| self.shut_down())?);
+        granted.attempting = Some(self.attempting()?);
         claim.in_redis = InRedis::No; // the guard releases it
         Ok(Some(granted))
     }
@@ -269,7 +257,7 @@ impl LockRequest {
         }
         let started = Instant::now();
         let deadline = started.checked_add(wait);
-        let (turn, contended) = self
+        let in_line = self
             .local_turn(wait, deadline)
             .await
             .map_err(|why| self.interrupted(why, started))?;
@@ -278,9 +266,9 @@ impl LockRequest {
             ttl,
             started,
             deadline,
-            contended,
+            contended: in_line.contended,
         };
-        Ok(Entry::Contending(contest, turn))
+        Ok(Entry::Contending(contest, in_line.turn.ours()))
     }
 
     /// Turns a granted attempt into a guard: lists the lock among the
@@ -335,10 +323,10 @@ impl LockRequest {
     async fn pause_after_split(
         &self,
         retry_in: Duration,
-        deadline: Option<Instant>,
-        started: Instant,
+        contest: &Contest,
     ) -> Result<(), LockError> {
-        let left = self.time_left(deadline, started)?;
+        let started = contest.started;
+        let left = self.time_left(contest.deadline, started)?;
         self.wait_for(None, tokio::time::sleep(retry_in.min(left)))
             .await
             .map_err(|why| self.interrupted(why, started))
@@ -423,25 +411,27 @@ impl LockRequest {
         }
     }
 
-    /// Waits for this task's turn among the waiters of this process:
-    /// `Ok(None)` to contend without one (the turn holder outlived its
-    /// validity), `Err` when the wait ran out or the manager shut down
-    /// first. The flag tells whether another task of this process was ahead.
+    /// Waits for this task's turn among the waiters of this process;
+    /// `Err` when the wait ran out or the manager shut down first.
     async fn local_turn(
         &self,
         wait: Duration,
         deadline: Option<Instant>,
-    ) -> Result<(Option<LocalTurn>, bool), Interrupted> {
+    ) -> Result<InLine, Interrupted> {
         let queues = self.manager.queues();
         // Nobody of this process on the key (the usual case): no waiting machinery.
-        match queues.try_turn(&self.key) {
-            Ok(turn) => return Ok((Some(turn), false)),
-            Err(true) => return Ok((None, true)),
-            Err(false) if wait.is_zero() => return Err(Interrupted::TimedOut),
-            Err(false) => {}
+        if let Some(turn) = queues.try_turn(&self.key) {
+            let contended = matches!(turn, Turn::Lapsed);
+            return Ok(InLine { turn, contended });
+        }
+        if wait.is_zero() {
+            return Err(Interrupted::TimedOut);
         }
         let turn = self.wait_for(deadline, queues.turn(&self.key)).await?;
-        Ok((turn, true))
+        Ok(InLine {
+            turn,
+            contended: true,
+        })
     }
 
     fn interrupted(&self, why: Interrupted, started: Instant) -> LockError {
@@ -506,6 +496,13 @@ async fn refuse_granted(
         key: refused.key.clone(),
         manager: manager.name().to_owned(),
     }
+}
+
+/// A request's place on its process's line for the key.
+struct InLine {
+    turn: Turn,
+    /// Whether another task of this process was ahead.
+    contended: bool,
 }
 
 /// Where a request stands once it may make attempts.
@@ -573,6 +570,69 @@ impl Waiting {
         subscription.expect_grant(&claim.owner, self.rounds);
         Step::InQueue { round: self.rounds }
     }
+}
+
+impl Waiting {
+    /// What to do after an attempt's answer. Every answer but a usable
+    /// grant means the lock was contended.
+    fn after(&mut self, answered: Answered, ttl: Duration, claim: &mut Claim<'_>) -> Next {
+        let next = match answered.attempt {
+            Attempt::Acquired {
+                fencing_token,
+                spare_tokens,
+            } => {
+                // A lease that ran out before the answer arrived (a slow
+                // round trip, a paused process) is not safe to use.
+                if lease::valid_until(answered.started, ttl) <= Instant::now() {
+                    Next::GiveBack
+                } else {
+                    let tokens = Tokens {
+                        fencing_token,
+                        spare_tokens,
+                    };
+                    let mut granted = claim.granted(tokens, answered.started);
+                    granted.source = answered.step.source();
+                    return Next::Hold(granted);
+                }
+            }
+            Attempt::Queued { remaining } => {
+                self.queued_since = Some(answered.started);
+                Next::Wait { remaining }
+            }
+            Attempt::Held { remaining } => {
+                claim.renew(); // nothing of this owner token is in Redis
+                Next::Wait { remaining }
+            }
+            Attempt::Split { retry_in } => {
+                claim.renew();
+                Next::Pause { retry_in }
+            }
+        };
+        self.contended = true;
+        next
+    }
+}
+
+/// An attempt's answer, with what it was.
+struct Answered {
+    attempt: Attempt,
+    step: Step,
+    /// When the attempt was sent.
+    started: Instant,
+}
+
+/// What a request does after an attempt.
+enum Next {
+    /// The lock is the request's.
+    Hold(Granted),
+    /// Wait for a release; the holder's lease ends within `remaining`, if known.
+    Wait { remaining: Option<Duration> },
+    /// The lease was granted too late to be used: give it back, and attempt
+    /// again at once.
+    GiveBack,
+    /// Nobody won a majority of the Redlock votes: attempt again after
+    /// `retry_in`.
+    Pause { retry_in: Duration },
 }
 
 /// Which kind of attempt to send.

@@ -40,11 +40,12 @@ use redis::{ProtocolVersion, PushInfo, PushKind, RedisResult, Value};
 
 use super::client::{self, Settings, redact};
 use super::outcome;
-use super::protocol::{self, Connection, Protocol};
+use super::protocol::{Connection, Protocol, Publish};
 use super::reconnect::Reconnecting;
 use super::waiters::{Link, SUBSCRIBE_TIMEOUT, Waiters};
 use crate::LockError;
 use crate::background;
+use crate::clock::millis;
 use crate::keyspace::LockKeys;
 
 /// How often one step may be re-sent after a redirection or a failure. The
@@ -101,7 +102,7 @@ impl Cluster {
             connection: Connection {
                 redis,
                 timeout: settings.command_timeout,
-                publish: "SPUBLISH",
+                publish: Publish::Sharded,
                 protocol: Protocol::V1,
             },
             waiters,
@@ -182,8 +183,8 @@ impl<'a> Seeds<'a> {
             // Also the bound of a whole request, retries included.
             .response_timeout(settings.command_timeout)
             .retries(RETRIES)
-            .min_retry_wait(protocol::millis(MIN_RETRY_WAIT))
-            .max_retry_wait(protocol::millis(MAX_RETRY_WAIT));
+            .min_retry_wait(millis(MIN_RETRY_WAIT))
+            .max_retry_wait(millis(MAX_RETRY_WAIT));
         builder.build().map_err(|source| {
             LockError::invalid_config(format!(
                 "cannot use the cluster seeds {}: {source}",

@@ -17,9 +17,9 @@ mod protocol;
 mod reconnect;
 mod redlock;
 mod single;
+mod subscriber;
 mod timeout;
 mod waiters;
-mod wakeup;
 
 use std::time::Duration;
 
@@ -206,7 +206,7 @@ impl Backend {
     pub(crate) async fn subscribe(&self, keys: &LockKeys) -> Subscription {
         match self {
             Backend::Single(single) => {
-                Subscription::Redis(single.wakeups.subscribe(&keys.lease).await)
+                Subscription::Redis(single.subscriber.subscribe(&keys.lease).await)
             }
             Backend::Cluster(cluster) => Subscription::Cluster(cluster.subscribe(keys).await),
             Backend::Redlock(redlock) => Subscription::Redlock(redlock.subscribe(keys).await),
@@ -217,7 +217,7 @@ impl Backend {
 
 /// A waiter's interest in the releases of one lock.
 pub(crate) enum Subscription {
-    Redis(wakeup::Subscription),
+    Redis(subscriber::Subscription),
     Cluster(cluster::Subscription),
     Redlock(redlock::Subscription),
     Memory(memory::Subscription),

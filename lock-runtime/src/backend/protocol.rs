@@ -35,6 +35,7 @@ use redis::{Cmd, ErrorKind, Pipeline, RedisResult, Script, ServerErrorKind, Valu
 use super::outcome::{Attempt, Ownership, connection_died};
 use super::reconnect::{Built, Connect, Reconnecting, ServerRun};
 use super::timeout::{Awaited, bounded};
+use crate::clock::millis;
 use crate::keyspace::LockKeys;
 
 /// A v2 script, with the rules they share (`fence.lua`) spliced in where
@@ -119,10 +120,8 @@ pub(crate) enum Protocol {
 pub(crate) struct Connection<K: Connect> {
     pub(crate) redis: Arc<Reconnecting<K>>,
     pub(crate) timeout: Duration,
-    /// How a v1 release wakes waiters: `PUBLISH`, or `SPUBLISH` on a
-    /// cluster, where a sharded channel stays on the node serving the
-    /// lock's slot.
-    pub(crate) publish: &'static str,
+    /// How a v1 release wakes waiters.
+    pub(crate) publish: Publish,
     pub(crate) protocol: Protocol,
 }
 
@@ -133,6 +132,28 @@ impl<K: Connect> Clone for Connection<K> {
             timeout: self.timeout,
             publish: self.publish,
             protocol: self.protocol,
+        }
+    }
+}
+
+/// The command a v1 release wakes the lock's waiters with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Publish {
+    /// `PUBLISH`, on one server.
+    Plain,
+    /// `SPUBLISH`, on a cluster: a sharded channel stays on the node
+    /// serving the lock's slot.
+    Sharded,
+}
+
+impl Publish {
+    /// What `release.lua` takes as its wake-up: the command, or `''` to
+    /// wake nobody.
+    fn script_arg(self, departure: Departure) -> &'static str {
+        match (departure, self) {
+            (Departure::Release, Publish::Plain) => "PUBLISH",
+            (Departure::Release, Publish::Sharded) => "SPUBLISH",
+            (Departure::Leave, _) => "",
         }
     }
 }
@@ -397,7 +418,8 @@ impl<K: Connect> Connection<K> {
         let step = |run: &ServerRun| {
             let Some(id) = self.v2_run(run) else {
                 let mut call = Request::script(&RELEASE, 1, keys);
-                call.arg(&keys.lease).arg(owner).arg(self.publish);
+                let publish = self.publish.script_arg(Departure::Release);
+                call.arg(&keys.lease).arg(owner).arg(publish);
                 return Request::Script {
                     script: &RELEASE,
                     call,
@@ -459,10 +481,8 @@ impl<K: Connect> Connection<K> {
         let step = |run: &ServerRun| {
             let Some(id) = self.v2_run(run) else {
                 let mut call = Request::script(&RELEASE, 1, keys);
-                call.arg(&keys.lease).arg(owner).arg(match departure {
-                    Departure::Release => self.publish,
-                    Departure::Leave => "",
-                });
+                let publish = self.publish.script_arg(departure);
+                call.arg(&keys.lease).arg(owner).arg(publish);
                 return Request::Script {
                     script: &RELEASE,
                     call,
@@ -568,12 +588,6 @@ fn ownership(found: i64) -> Ownership {
         0 => Ownership::Expired,
         _ => Ownership::TakenOver,
     }
-}
-
-/// Whole milliseconds, saturating (leases lie between 3 ms and
-/// [`crate::lease::MAX_LEASE`]).
-pub(crate) fn millis(lease: Duration) -> u64 {
-    u64::try_from(lease.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

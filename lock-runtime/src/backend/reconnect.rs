@@ -28,7 +28,7 @@ use redis::RedisResult;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use tokio::runtime::{Handle, Id};
+use tokio::runtime::Id;
 use tokio::sync::oneshot;
 
 use super::timeout::{Awaited, bounded};
@@ -264,7 +264,7 @@ impl<K: Connect> Reconnecting<K> {
 }
 
 fn current_runtime() -> Option<Id> {
-    Handle::try_current().ok().map(|runtime| runtime.id())
+    background::runtime().map(|runtime| runtime.id())
 }
 
 /// Whether a runtime (whose tasks drive the connections built on it)

@@ -42,9 +42,9 @@ use futures_util::stream::FuturesUnordered;
 use self::quorum::{Ballot, Findings, quorum};
 use super::client::{self, Settings};
 use super::outcome::{Attempt, Fault, Ownership};
-use super::protocol::{Connection, Protocol};
+use super::protocol::{Connection, Protocol, Publish};
 use super::reconnect::Server;
-use super::wakeup::{self, Wakeups};
+use super::subscriber::{self, Subscriber};
 use crate::keyspace::LockKeys;
 use crate::{LockError, background};
 
@@ -62,7 +62,7 @@ pub(crate) struct Redlock {
 /// One independent Redis master.
 struct Node {
     connection: Connection<Server>,
-    wakeups: Wakeups,
+    subscriber: Subscriber,
 }
 
 impl Redlock {
@@ -109,10 +109,10 @@ impl Redlock {
                 connection: Connection {
                     redis,
                     timeout: settings.command_timeout,
-                    publish: "PUBLISH",
+                    publish: Publish::Plain,
                     protocol: Protocol::V1,
                 },
-                wakeups: Wakeups::new(client),
+                subscriber: Subscriber::new(client),
             })
             .collect();
         Ok(Redlock {
@@ -214,7 +214,7 @@ impl Redlock {
         let subscribing = self
             .nodes
             .iter()
-            .map(|node| tokio::time::timeout(self.timeout, node.wakeups.subscribe(&keys.lease)));
+            .map(|node| tokio::time::timeout(self.timeout, node.subscriber.subscribe(&keys.lease)));
         Subscription {
             nodes: join_all(subscribing).await.into_iter().flatten().collect(),
         }
@@ -267,7 +267,7 @@ impl Redlock {
 
 /// A waiter's interest in the releases of one lock, on every node.
 pub(crate) struct Subscription {
-    nodes: Vec<wakeup::Subscription>,
+    nodes: Vec<subscriber::Subscription>,
 }
 
 impl Subscription {
@@ -275,7 +275,7 @@ impl Subscription {
     pub(crate) fn mark_seen(&mut self) {
         self.nodes
             .iter_mut()
-            .for_each(wakeup::Subscription::mark_seen);
+            .for_each(subscriber::Subscription::mark_seen);
     }
 
     /// Completes at the first wake-up not yet marked seen, on any node.

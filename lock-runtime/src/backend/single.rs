@@ -1,15 +1,15 @@
 //! One Redis server: every step is one script on its one connection.
 
 use super::client::{self, Settings};
-use super::protocol::{Connection, Protocol};
+use super::protocol::{Connection, Protocol, Publish};
 use super::reconnect::Server;
-use super::wakeup::Wakeups;
+use super::subscriber::Subscriber;
 use crate::LockError;
 
 /// A manager's connection to its one Redis server, and its wake-ups.
 pub(crate) struct Single {
     pub(crate) connection: Connection<Server>,
-    pub(crate) wakeups: Wakeups,
+    pub(crate) subscriber: Subscriber,
 }
 
 impl Single {
@@ -20,10 +20,10 @@ impl Single {
             connection: Connection {
                 redis,
                 timeout: settings.command_timeout,
-                publish: "PUBLISH",
+                publish: Publish::Plain,
                 protocol: Protocol::V2,
             },
-            wakeups: Wakeups::new(client),
+            subscriber: Subscriber::new(client),
         })
     }
 }

@@ -24,13 +24,13 @@ pub(crate) type Subscription = super::waiters::Subscription<Sink>;
 pub(crate) type Sink = Option<PubSubSink>;
 
 /// The wake-up channels of one manager.
-pub(crate) struct Wakeups {
-    shared: Arc<Shared>,
+pub(crate) struct Subscriber {
+    shared: Arc<Dispatch>,
     /// Dropped with the manager, which stops the dispatcher task.
     _shutdown: watch::Sender<()>,
 }
 
-struct Shared {
+struct Dispatch {
     client: redis::Client,
     waiters: Arc<Waiters<Sink>>,
     /// Whether a dispatcher task runs. It starts at the first wait, and again
@@ -39,11 +39,11 @@ struct Shared {
     shutdown: watch::Receiver<()>,
 }
 
-impl Wakeups {
+impl Subscriber {
     pub(crate) fn new(client: redis::Client) -> Self {
         let (shutdown, stopped) = watch::channel(());
-        Wakeups {
-            shared: Arc::new(Shared {
+        Subscriber {
+            shared: Arc::new(Dispatch {
                 client,
                 waiters: Waiters::new(None),
                 running: AtomicBool::new(false),
@@ -85,7 +85,7 @@ fn not_connected() -> redis::RedisError {
     ))
 }
 
-impl Shared {
+impl Dispatch {
     fn start(self: &Arc<Self>) {
         if self.running.swap(true, Ordering::SeqCst) {
             return;
@@ -98,7 +98,7 @@ impl Shared {
 
 /// The subscriber's read loop: connects, (re)subscribes, routes messages to
 /// waiters, and reconnects after a failure until the manager is dropped.
-async fn dispatch(shared: Weak<Shared>, mut shutdown: watch::Receiver<()>) {
+async fn dispatch(shared: Weak<Dispatch>, mut shutdown: watch::Receiver<()>) {
     // Dropped with this future, also when its runtime shuts down, so that the
     // next waiter starts a new dispatcher.
     let _running = Running(shared.clone());
@@ -145,7 +145,7 @@ async fn dispatch(shared: Weak<Shared>, mut shutdown: watch::Receiver<()>) {
 /// Opens the subscriber connection and subscribes every channel someone
 /// waits on; then wakes every waiter, since messages sent while we were
 /// away are lost. `None` when any step failed.
-async fn connect(shared: &Weak<Shared>) -> Option<PubSubStream> {
+async fn connect(shared: &Weak<Dispatch>) -> Option<PubSubStream> {
     let client = shared.upgrade()?.client.clone();
     let pubsub = tokio::time::timeout(Duration::from_secs(5), client.get_async_pubsub())
         .await
@@ -173,7 +173,7 @@ async fn connect(shared: &Weak<Shared>) -> Option<PubSubStream> {
 /// task died with the runtime, so a waiter would only subscribe through it
 /// in vain. The next waiter then finds no sink and leaves its channel to
 /// the dispatcher it starts, which subscribes every channel with waiters.
-struct Running(Weak<Shared>);
+struct Running(Weak<Dispatch>);
 
 impl Drop for Running {
     fn drop(&mut self) {
