@@ -48,6 +48,7 @@ pub enum OnLost {
 }
 
 /// A locked call in progress: its guard, and the span its steps run in.
+#[derive(Debug)]
 pub struct LockedCall {
     guard: LockGuard,
     span: Span,
@@ -64,6 +65,7 @@ impl LockedCall {
 }
 
 /// How the body ended.
+#[derive(Debug)]
 pub enum Finished<T> {
     /// It returned this value.
     Returned(T),

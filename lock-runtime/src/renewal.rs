@@ -355,7 +355,8 @@ fn interval(ttl: Duration) -> Duration {
 fn next_due(armed: Instant, ttl: Duration) -> Instant {
     let interval = interval(ttl);
     let jitter_micros = u64::try_from((interval / 10).as_micros()).unwrap_or(u64::MAX);
-    armed + interval - Duration::from_micros(rand::random_range(0..=jitter_micros))
+    let jitter = Duration::from_micros(rand::random_range(0..=jitter_micros));
+    armed + interval.saturating_sub(jitter)
 }
 
 #[cfg(test)]

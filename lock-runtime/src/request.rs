@@ -614,6 +614,7 @@ impl Waiting {
 }
 
 /// An attempt's answer, with what it was.
+#[derive(Debug, Clone, Copy)]
 struct Answered {
     attempt: Attempt,
     step: Step,
@@ -680,6 +681,7 @@ struct Granted {
 }
 
 /// Why a request stopped waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Interrupted {
     TimedOut,
     ShutDown,

@@ -32,6 +32,7 @@ const FORM_TIMEOUT: Duration = Duration::from_secs(30);
 /// let seeds = cluster.seed_urls(); // one "redis://127.0.0.1:<port>" per node
 /// # let _ = seeds;
 /// ```
+#[derive(Debug)]
 pub struct RedisCluster {
     nodes: Vec<RedisServer>,
 }

@@ -13,6 +13,7 @@ use rcgen::{
 };
 use tempfile::TempDir;
 
+use crate::builder::RedisServerBuilder;
 use crate::port::free_port;
 use crate::server::RedisServer;
 
@@ -95,7 +96,7 @@ impl TlsRedisServer {
         ];
         let server = tls_args
             .into_iter()
-            .fold(RedisServer::builder(), |builder, arg| builder.arg(arg))
+            .fold(RedisServer::builder(), RedisServerBuilder::arg)
             .start()?;
         let plain_port = server.port();
         let tls_port = open_tls_port(plain_port)?;
@@ -165,9 +166,9 @@ impl fmt::Debug for TlsRedisServer {
 /// ```
 #[derive(Clone)]
 pub struct TestCertificates {
-    ca_pem: String,
-    server_cert_pem: String,
-    server_key_pem: String,
+    ca: String,
+    server_cert: String,
+    server_key: String,
 }
 
 impl TestCertificates {
@@ -198,25 +199,25 @@ impl TestCertificates {
             .map_err(io::Error::other)?;
 
         Ok(TestCertificates {
-            ca_pem: ca.pem(),
-            server_cert_pem: server_cert.pem(),
-            server_key_pem: server_key.serialize_pem(),
+            ca: ca.pem(),
+            server_cert: server_cert.pem(),
+            server_key: server_key.serialize_pem(),
         })
     }
 
     /// The CA's certificate.
     pub fn ca_pem(&self) -> &str {
-        &self.ca_pem
+        &self.ca
     }
 
     /// The server's certificate, issued by the CA.
     pub fn server_cert_pem(&self) -> &str {
-        &self.server_cert_pem
+        &self.server_cert
     }
 
     /// The server certificate's private key.
     pub fn server_key_pem(&self) -> &str {
-        &self.server_key_pem
+        &self.server_key
     }
 }
 
@@ -242,7 +243,7 @@ fn write_file(dir: &Path, name: &str, contents: &str) -> io::Result<String> {
     path.into_os_string().into_string().map_err(|path| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("the temp dir path {path:?} is not UTF-8"),
+            format!("the temp dir path {} is not UTF-8", path.display()),
         )
     })
 }

@@ -63,6 +63,6 @@ fn a_killed_master_is_replaced_by_its_replica() {
 
 #[test]
 fn fewer_than_three_masters_is_an_error() {
-    let error = RedisCluster::try_start(2, 0).err().expect("refused");
+    let error = RedisCluster::try_start(2, 0).expect_err("refused");
     assert!(error.to_string().contains("at least 3 masters"), "{error}");
 }

@@ -436,8 +436,8 @@ impl<K: Connect> Connection<K> {
         if self.v2_run(&run).is_none() {
             return Ok(Attempt::Held { remaining: None });
         }
-        let (taken, token): (i64, i64) = redis::from_redis_value(answer)?;
-        Ok(match taken {
+        let (outcome, token): (i64, i64) = redis::from_redis_value(answer)?;
+        Ok(match outcome {
             1 => Attempt::Acquired {
                 fencing_token: token.max(0).unsigned_abs(),
                 spare_tokens: TOKEN_BLOCK - 1,

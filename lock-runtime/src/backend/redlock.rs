@@ -280,7 +280,11 @@ impl Subscription {
 
     /// Completes at the first wake-up not yet marked seen, on any node.
     pub(crate) async fn woken(&mut self) {
-        let mut any: FuturesUnordered<_> = self.nodes.iter_mut().map(|node| node.woken()).collect();
+        let mut any: FuturesUnordered<_> = self
+            .nodes
+            .iter_mut()
+            .map(subscriber::Subscription::woken)
+            .collect();
         if any.next().await.is_none() {
             // Subscribed nowhere: the waiter's timer decides.
             std::future::pending::<()>().await;

@@ -245,6 +245,8 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
+    // The helpers answer as a node does, a `RedisResult` each.
+    #[allow(clippy::unnecessary_wraps)]
     fn granted(token: u64) -> RedisResult<Vote> {
         Ok(Vote {
             attempt: Attempt::Acquired {
@@ -255,6 +257,7 @@ mod tests {
         })
     }
 
+    #[allow(clippy::unnecessary_wraps)]
     fn held(by: &str, remaining_ms: u32) -> RedisResult<Vote> {
         Ok(Vote {
             attempt: Attempt::Held {
