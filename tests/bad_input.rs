@@ -8,10 +8,9 @@
 
 mod common;
 
-use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use distlock::{LockError, LockManager, MAX_LEASE, ReleaseOutcome, distributed_lock};
 use lock_testkit::{BlackHole, RedisServer, Silence};
@@ -21,13 +20,6 @@ const MAX_KEY_LEN: usize = 64 * 1024;
 
 /// Slack for a loaded 2-core machine on top of a timeout under test.
 const MARGIN: Duration = Duration::from_millis(700);
-
-/// Runs `future`, returning its output and how long it took.
-async fn timed<T>(future: impl Future<Output = T>) -> (T, Duration) {
-    let started = Instant::now();
-    let output = future.await;
-    (output, started.elapsed())
-}
 
 /// A loopback port nothing listens on.
 fn closed_port() -> u16 {
@@ -50,7 +42,7 @@ async fn malformed_urls_are_configuration_errors_naming_url_and_reason() {
         ("redis://:hunter2@[::1", "did not parse"),
     ];
     for (url, reason) in cases {
-        let (result, took) = timed(LockManager::connect(url)).await;
+        let (result, took) = common::timed(LockManager::connect(url)).await;
         let error = result.unwrap_err();
         let message = error.to_string();
         assert!(
@@ -74,7 +66,7 @@ async fn settings_redis_refuses_are_connect_errors_naming_redis_reason() {
     let connect_timeout = Duration::from_secs(3);
     for (db, reason) in [("99", "DB index is out of range"), ("-1", "out of range")] {
         let url = format!("{}/{db}", server.url());
-        let (result, took) = timed(
+        let (result, took) = common::timed(
             LockManager::builder(url.as_str())
                 .connect_timeout(connect_timeout)
                 .build(),
@@ -119,7 +111,7 @@ async fn unreachable_hosts_fail_within_the_connect_timeout() {
     ];
     urls.extend(holes.iter().map(BlackHole::url));
     let attempts = urls.iter().map(|url| {
-        timed(
+        common::timed(
             LockManager::builder(url.as_str())
                 .connect_timeout(connect_timeout)
                 .build(),
@@ -144,7 +136,7 @@ async fn a_refused_connection_is_named_when_the_timeout_allows_a_retry() {
     // that, the error says what went wrong instead of "no connection".
     let url = format!("redis://127.0.0.1:{}", closed_port());
     let connect_timeout = Duration::from_secs(3);
-    let (result, took) = timed(
+    let (result, took) = common::timed(
         LockManager::builder(url.as_str())
             .connect_timeout(connect_timeout)
             .build(),
@@ -166,7 +158,7 @@ async fn a_server_that_stops_answering_fails_within_the_command_timeout() {
         .unwrap();
 
     server.pause(); // the connection stays open, nothing answers: a black hole
-    let (result, took) = timed(manager.lock("paused").acquire()).await;
+    let (result, took) = common::timed(manager.lock("paused").acquire()).await;
     server.resume();
     let error = result.unwrap_err();
     assert!(
@@ -177,7 +169,7 @@ async fn a_server_that_stops_answering_fails_within_the_command_timeout() {
     assert!(took < command_timeout + MARGIN, "took {took:?}");
 
     server.stop(); // connections refused from now on
-    let (result, took) = timed(manager.lock("stopped").acquire()).await;
+    let (result, took) = common::timed(manager.lock("stopped").acquire()).await;
     let error = result.unwrap_err();
     assert!(
         matches!(&error, LockError::Backend { key, .. } if key == "stopped"),
@@ -202,7 +194,7 @@ async fn unusable_durations_are_configuration_errors_naming_the_setting() {
         (MAX_LEASE + Duration::from_nanos(1), too_long),
         (Duration::MAX, too_long),
     ] {
-        let (result, took) = timed(
+        let (result, took) = common::timed(
             manager
                 .lock("durations")
                 .ttl(ttl)
@@ -325,7 +317,7 @@ async fn extreme_but_valid_durations_work() {
 
     // No wait at all: one attempt, a timeout that names the key.
     let holder = manager.lock("busy").acquire().await.unwrap();
-    let (result, took) = timed(
+    let (result, took) = common::timed(
         common::manager(&server)
             .await
             .lock("busy")
@@ -709,7 +701,7 @@ async fn a_connect_gets_its_whole_connect_timeout() {
     let hole = BlackHole::start(IpAddr::V4(Ipv4Addr::LOCALHOST), Silence::NoHandshake).unwrap();
     let connect_timeout = Duration::from_millis(2500);
     let url = hole.url();
-    let (result, took) = timed(
+    let (result, took) = common::timed(
         LockManager::builder(url.as_str())
             .connect_timeout(connect_timeout)
             .build(),

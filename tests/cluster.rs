@@ -465,9 +465,9 @@ async fn failover_keeps_every_call_bounded_and_locking_resumes_within_seconds() 
                 .try_acquire()
         };
         let (there, elsewhere, extended) = tokio::join!(
-            timed(probe(&victim)),
-            timed(probe(&calm)),
-            timed(guard.extend(Duration::from_secs(30))),
+            common::timed(probe(&victim)),
+            common::timed(probe(&calm)),
+            common::timed(guard.extend(Duration::from_secs(30))),
         );
         for took in [there.1, elsewhere.1, extended.1] {
             assert!(took < bound, "a call took {took:?}");
@@ -574,13 +574,6 @@ async fn unusable_seeds_are_errors_at_build() {
         matches!(error, LockError::InvalidConfig { .. }) && error.to_string().contains("rediss://"),
         "{error}"
     );
-}
-
-/// The outcome of `call`, and how long it took.
-async fn timed<T>(call: impl std::future::Future<Output = T>) -> (T, Duration) {
-    let started = Instant::now();
-    let outcome = call.await;
-    (outcome, started.elapsed())
 }
 
 /// Waits (up to 5 s) until `node` counts `count` subscribers of `channel`.

@@ -47,7 +47,7 @@ async fn over_tls_a_manager_trusting_the_ca_acquires_is_woken_by_a_release_and_r
     let mut admin = tls_admin(&server).await;
 
     let guard = common::hold(&holder, "order:1").await;
-    let lease = lease_key(&mut admin, "order:1").await;
+    let lease = common::lease_key(&mut admin, "order:1").await;
     assert_eq!(
         get(&mut admin, &lease).await.as_deref(),
         Some(guard.owner_token())
@@ -66,7 +66,7 @@ async fn over_tls_a_manager_trusting_the_ca_acquires_is_woken_by_a_release_and_r
     next.extend(Duration::from_secs(20))
         .await
         .expect("extend over TLS");
-    assert!(pttl(&mut admin, &lease).await > 10_000);
+    assert!(common::pttl(&mut admin, &lease).await > 10_000);
     assert_eq!(next.release().await.unwrap(), ReleaseOutcome::Released);
     assert_eq!(get(&mut admin, &lease).await, None);
 }
@@ -176,12 +176,12 @@ async fn an_acl_user_with_only_the_documented_rule_acquires_is_woken_extends_and
 
     // A fresh server knows no script: the first calls also load them.
     let guard = common::hold(&holder, "order:1").await;
-    let lease = lease_key(&mut admin, "order:1").await;
+    let lease = common::lease_key(&mut admin, "order:1").await;
     let (outcome, next, woken_after) = hand_over(guard, &waiter, &mut admin, &lease).await;
     assert_eq!(outcome, ReleaseOutcome::Released);
     assert!(woken_after < WAKE_UP_WITHIN, "woken after {woken_after:?}");
     next.extend(Duration::from_secs(20)).await.expect("extend");
-    assert!(pttl(&mut admin, &lease).await > 10_000);
+    assert!(common::pttl(&mut admin, &lease).await > 10_000);
     assert_eq!(next.release().await.unwrap(), ReleaseOutcome::Released);
     // The waiter's channel is given up once nobody waits.
     assert!(
@@ -295,7 +295,7 @@ async fn without_info_locks_work_on_protocol_v1() {
     }
     assert_eq!(held.release().await.unwrap(), ReleaseOutcome::Released);
     let guard = common::hold(&holder, "order:1").await;
-    let lease = lease_key(&mut admin, "order:1").await;
+    let lease = common::lease_key(&mut admin, "order:1").await;
     let (outcome, next, woken_after) = hand_over(guard, &waiter, &mut admin, &lease).await;
     assert_eq!(outcome, ReleaseOutcome::Released);
     assert!(woken_after < WAKE_UP_WITHIN, "woken after {woken_after:?}");
@@ -330,7 +330,7 @@ async fn without_channel_rights_releases_work_and_waiters_fall_back_to_their_tim
     let waiter = user_manager(&server, "nochannels").await;
 
     let guard = common::hold(&holder, "order:1").await;
-    let lease = lease_key(&mut admin, "order:1").await;
+    let lease = common::lease_key(&mut admin, "order:1").await;
     let waiting = spawn_waiter(&waiter, "order:1");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(numsub(&mut admin, &lease).await, 0);
@@ -408,10 +408,10 @@ async fn another_process_cannot_release_or_extend_a_held_lock() {
         .acquire()
         .await
         .unwrap();
-    let lease = lease_key(&mut admin, "order:7").await;
+    let lease = common::lease_key(&mut admin, "order:7").await;
     let fence = lease.replace(":lock:order:7", ":fence");
     let fence_before = get(&mut admin, &fence).await;
-    let pttl_before = pttl(&mut admin, &lease).await;
+    let pttl_before = common::pttl(&mut admin, &lease).await;
     let started = Instant::now();
 
     let token = guard.owner_token();
@@ -449,7 +449,7 @@ async fn another_process_cannot_release_or_extend_a_held_lock() {
     // other process waited for it too: protocol v2 marks a lease that
     // someone waits for with a '+' after the owner token.)
     let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap();
-    let pttl_after = pttl(&mut admin, &lease).await;
+    let pttl_after = common::pttl(&mut admin, &lease).await;
     let holder = get(&mut admin, &lease).await;
     assert_eq!(
         holder.as_deref().map(|value| value.trim_end_matches('+')),
@@ -550,7 +550,7 @@ async fn owner_tokens_are_distinct_random_uuid_v4s_stored_as_the_lease() {
     for i in 0..N {
         let guard = manager.lock("token").acquire().await.unwrap();
         if i % 50 == 0 {
-            let lease = lease_key(&mut admin, "token").await;
+            let lease = common::lease_key(&mut admin, "token").await;
             assert_eq!(
                 get(&mut admin, &lease).await.as_deref(),
                 Some(guard.owner_token())
@@ -603,14 +603,14 @@ enum Step {
 /// failed, its error, and how long it took.
 async fn run_steps(manager: &LockManager, key: &str) -> Option<(Step, LockError, Duration)> {
     let acquire = manager.lock(key).ttl(Duration::from_secs(2)).acquire();
-    let guard = match timed(acquire).await {
+    let guard = match common::timed(acquire).await {
         (Ok(guard), _) => guard,
         (Err(error), took) => return Some((Step::Acquire, error, took)),
     };
-    if let (Err(error), took) = timed(guard.extend(Duration::from_secs(2))).await {
+    if let (Err(error), took) = common::timed(guard.extend(Duration::from_secs(2))).await {
         return Some((Step::Extend, error, took));
     }
-    match timed(guard.release()).await {
+    match common::timed(guard.release()).await {
         (Ok(outcome), _) => assert_eq!(outcome, ReleaseOutcome::Released),
         (Err(error), took) => return Some((Step::Release, error, took)),
     }
@@ -618,18 +618,12 @@ async fn run_steps(manager: &LockManager, key: &str) -> Option<(Step, LockError,
         .lock("held")
         .wait(Duration::from_millis(50))
         .acquire();
-    match timed(wait).await {
+    match common::timed(wait).await {
         (Ok(_), _) => panic!("acquired a held lock"),
         (Err(LockError::Timeout { .. }), _) => {}
         (Err(error), took) => return Some((Step::WaitHeld, error, took)),
     }
     None
-}
-
-async fn timed<T>(operation: impl Future<Output = T>) -> (T, Duration) {
-    let started = Instant::now();
-    let output = operation.await;
-    (output, started.elapsed())
 }
 
 /// Whether `error` is Redis refusing a command, a key or a channel.
@@ -752,23 +746,8 @@ async fn hand_over(
     (outcome, next, acquired_at.duration_since(released_at))
 }
 
-/// The lease key of the lock `key` (found in Redis: its hash tag is internal).
-async fn lease_key(conn: &mut MultiplexedConnection, key: &str) -> String {
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("*:lock:{key}"))
-        .query_async(conn)
-        .await
-        .unwrap();
-    assert_eq!(keys.len(), 1, "lease keys of {key}: {keys:?}");
-    keys.into_iter().next().unwrap()
-}
-
 async fn get(conn: &mut MultiplexedConnection, key: &str) -> Option<String> {
     redis::cmd("GET").arg(key).query_async(conn).await.unwrap()
-}
-
-async fn pttl(conn: &mut MultiplexedConnection, key: &str) -> i64 {
-    redis::cmd("PTTL").arg(key).query_async(conn).await.unwrap()
 }
 
 async fn numsub(conn: &mut MultiplexedConnection, channel: &str) -> i64 {
