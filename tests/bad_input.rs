@@ -21,14 +21,6 @@ const MAX_KEY_LEN: usize = 64 * 1024;
 /// Slack for a loaded 2-core machine on top of a timeout under test.
 const MARGIN: Duration = Duration::from_millis(700);
 
-/// A loopback port nothing listens on.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 #[tokio::test]
 async fn malformed_urls_are_configuration_errors_naming_url_and_reason() {
     let cases = [
@@ -43,12 +35,7 @@ async fn malformed_urls_are_configuration_errors_naming_url_and_reason() {
     ];
     for (url, reason) in cases {
         let (result, took) = common::timed(LockManager::connect(url)).await;
-        let error = result.unwrap_err();
-        let message = error.to_string();
-        assert!(
-            matches!(error, LockError::InvalidConfig { .. }),
-            "{url:?}: {message}"
-        );
+        let message = common::urls::config_error(url, result);
         let shown = url.replace("hunter2", "***");
         assert!(
             message.contains(&format!("`{shown}`")) && message.contains(reason),
@@ -72,7 +59,7 @@ async fn settings_redis_refuses_are_connect_errors_naming_redis_reason() {
                 .build(),
         )
         .await;
-        let message = connect_error(url.as_str(), result);
+        let message = common::urls::connect_error(url.as_str(), result);
         assert!(
             message.contains(&url) && message.contains(reason),
             "{url}: {message}"
@@ -102,7 +89,7 @@ async fn unreachable_hosts_fail_within_the_connect_timeout() {
         Err(error) => eprintln!("skipping the IPv6 black hole: {error}"),
     }
     let mut urls = vec![
-        format!("redis://127.0.0.1:{}", closed_port()),
+        format!("redis://127.0.0.1:{}", common::urls::closed_port()),
         // A host that cannot resolve, and whose lookup sends nothing: glibc
         // refuses a DNS label over 63 bytes before building a query (a plain
         // `x.invalid` would still be asked of the configured resolver).
@@ -121,7 +108,7 @@ async fn unreachable_hosts_fail_within_the_connect_timeout() {
         .iter()
         .zip(futures_util::future::join_all(attempts).await)
     {
-        let message = connect_error(url.as_str(), result);
+        let message = common::urls::connect_error(url.as_str(), result);
         assert!(
             message.contains(&format!("cannot connect to redis at {url}")),
             "{message}"
@@ -134,7 +121,7 @@ async fn unreachable_hosts_fail_within_the_connect_timeout() {
 async fn a_refused_connection_is_named_when_the_timeout_allows_a_retry() {
     // The client retries twice with back-off (about 0.5 s); with room for
     // that, the error says what went wrong instead of "no connection".
-    let url = format!("redis://127.0.0.1:{}", closed_port());
+    let url = format!("redis://127.0.0.1:{}", common::urls::closed_port());
     let connect_timeout = Duration::from_secs(3);
     let (result, took) = common::timed(
         LockManager::builder(url.as_str())
@@ -683,17 +670,6 @@ async fn the_attribute_reports_bad_runtime_input_without_running_the_body() {
     assert!(common::lease_keys(&server).await.is_empty());
 }
 
-/// The message of the `Connect` error a build of `url` must have failed with.
-fn connect_error(url: &str, result: Result<LockManager, LockError>) -> String {
-    let error = result.expect_err(url);
-    let message = error.to_string();
-    assert!(
-        matches!(error, LockError::Connect { .. }),
-        "{url}: {message}"
-    );
-    message
-}
-
 /// The connect timeout is the user's, whole: redis-rs's own default (1 s)
 /// must not cut a connection attempt short.
 #[tokio::test]
@@ -707,7 +683,7 @@ async fn a_connect_gets_its_whole_connect_timeout() {
             .build(),
     )
     .await;
-    let message = connect_error(&url, result);
+    let message = common::urls::connect_error(&url, result);
     assert!(
         took >= connect_timeout - Duration::from_millis(50),
         "gave up after {took:?} of {connect_timeout:?}: {message}"

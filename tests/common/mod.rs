@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod body;
 pub mod cluster;
+pub mod urls;
 
 #[allow(unused_imports)]
 pub use backend::{Backend, backend_for};
