@@ -21,6 +21,20 @@ const MAX_KEY_LEN: usize = 64 * 1024;
 /// Slack for a loaded 2-core machine on top of a timeout under test.
 const MARGIN: Duration = Duration::from_millis(700);
 
+/// Builds a manager of `url` with `connect_timeout`: the result, and how
+/// long the build took.
+async fn timed_build(
+    url: &str,
+    connect_timeout: Duration,
+) -> (Result<LockManager, LockError>, Duration) {
+    common::timed(
+        LockManager::builder(url)
+            .connect_timeout(connect_timeout)
+            .build(),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn malformed_urls_are_configuration_errors_naming_url_and_reason() {
     let cases = [
@@ -53,12 +67,7 @@ async fn settings_redis_refuses_are_connect_errors_naming_redis_reason() {
     let connect_timeout = Duration::from_secs(3);
     for (db, reason) in [("99", "DB index is out of range"), ("-1", "out of range")] {
         let url = format!("{}/{db}", server.url());
-        let (result, took) = common::timed(
-            LockManager::builder(url.as_str())
-                .connect_timeout(connect_timeout)
-                .build(),
-        )
-        .await;
+        let (result, took) = timed_build(&url, connect_timeout).await;
         let message = common::urls::connect_error(url.as_str(), result);
         assert!(
             message.contains(&url) && message.contains(reason),
@@ -97,13 +106,7 @@ async fn unreachable_hosts_fail_within_the_connect_timeout() {
         "redis+unix:///nonexistent/distlock/redis.sock".to_owned(),
     ];
     urls.extend(holes.iter().map(BlackHole::url));
-    let attempts = urls.iter().map(|url| {
-        common::timed(
-            LockManager::builder(url.as_str())
-                .connect_timeout(connect_timeout)
-                .build(),
-        )
-    });
+    let attempts = urls.iter().map(|url| timed_build(url, connect_timeout));
     for (url, (result, took)) in urls
         .iter()
         .zip(futures_util::future::join_all(attempts).await)
@@ -123,12 +126,7 @@ async fn a_refused_connection_is_named_when_the_timeout_allows_a_retry() {
     // that, the error says what went wrong instead of "no connection".
     let url = format!("redis://127.0.0.1:{}", common::urls::closed_port());
     let connect_timeout = Duration::from_secs(3);
-    let (result, took) = common::timed(
-        LockManager::builder(url.as_str())
-            .connect_timeout(connect_timeout)
-            .build(),
-    )
-    .await;
+    let (result, took) = timed_build(&url, connect_timeout).await;
     let message = result.unwrap_err().to_string();
     assert!(message.contains("refused"), "{message}");
     assert!(took < connect_timeout + MARGIN, "took {took:?}");
@@ -677,12 +675,7 @@ async fn a_connect_gets_its_whole_connect_timeout() {
     let hole = BlackHole::start(IpAddr::V4(Ipv4Addr::LOCALHOST), Silence::NoHandshake).unwrap();
     let connect_timeout = Duration::from_millis(2500);
     let url = hole.url();
-    let (result, took) = common::timed(
-        LockManager::builder(url.as_str())
-            .connect_timeout(connect_timeout)
-            .build(),
-    )
-    .await;
+    let (result, took) = timed_build(&url, connect_timeout).await;
     let message = common::urls::connect_error(&url, result);
     assert!(
         took >= connect_timeout - Duration::from_millis(50),
