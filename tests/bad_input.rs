@@ -8,10 +8,9 @@
 
 mod common;
 
-use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use distlock::{LockError, LockManager, MAX_LEASE, ReleaseOutcome, distributed_lock};
 use lock_testkit::{BlackHole, RedisServer, Silence};
@@ -22,19 +21,18 @@ const MAX_KEY_LEN: usize = 64 * 1024;
 /// Slack for a loaded 2-core machine on top of a timeout under test.
 const MARGIN: Duration = Duration::from_millis(700);
 
-/// Runs `future`, returning its output and how long it took.
-async fn timed<T>(future: impl Future<Output = T>) -> (T, Duration) {
-    let started = Instant::now();
-    let output = future.await;
-    (output, started.elapsed())
-}
-
-/// A loopback port nothing listens on.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
+/// Builds a manager of `url` with `connect_timeout`: the result, and how
+/// long the build took.
+async fn timed_build(
+    url: &str,
+    connect_timeout: Duration,
+) -> (Result<LockManager, LockError>, Duration) {
+    common::timed(
+        LockManager::builder(url)
+            .connect_timeout(connect_timeout)
+            .build(),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -50,13 +48,8 @@ async fn malformed_urls_are_configuration_errors_naming_url_and_reason() {
         ("redis://:hunter2@[::1", "did not parse"),
     ];
     for (url, reason) in cases {
-        let (result, took) = timed(LockManager::connect(url)).await;
-        let error = result.unwrap_err();
-        let message = error.to_string();
-        assert!(
-            matches!(error, LockError::InvalidConfig { .. }),
-            "{url:?}: {message}"
-        );
+        let (result, took) = common::timed(LockManager::connect(url)).await;
+        let message = common::urls::config_error(url, result);
         let shown = url.replace("hunter2", "***");
         assert!(
             message.contains(&format!("`{shown}`")) && message.contains(reason),
@@ -74,13 +67,8 @@ async fn settings_redis_refuses_are_connect_errors_naming_redis_reason() {
     let connect_timeout = Duration::from_secs(3);
     for (db, reason) in [("99", "DB index is out of range"), ("-1", "out of range")] {
         let url = format!("{}/{db}", server.url());
-        let (result, took) = timed(
-            LockManager::builder(url.as_str())
-                .connect_timeout(connect_timeout)
-                .build(),
-        )
-        .await;
-        let message = connect_error(url.as_str(), result);
+        let (result, took) = timed_build(&url, connect_timeout).await;
+        let message = common::urls::connect_error(url.as_str(), result);
         assert!(
             message.contains(&url) && message.contains(reason),
             "{url}: {message}"
@@ -110,7 +98,7 @@ async fn unreachable_hosts_fail_within_the_connect_timeout() {
         Err(error) => eprintln!("skipping the IPv6 black hole: {error}"),
     }
     let mut urls = vec![
-        format!("redis://127.0.0.1:{}", closed_port()),
+        format!("redis://127.0.0.1:{}", common::urls::closed_port()),
         // A host that cannot resolve, and whose lookup sends nothing: glibc
         // refuses a DNS label over 63 bytes before building a query (a plain
         // `x.invalid` would still be asked of the configured resolver).
@@ -118,18 +106,12 @@ async fn unreachable_hosts_fail_within_the_connect_timeout() {
         "redis+unix:///nonexistent/distlock/redis.sock".to_owned(),
     ];
     urls.extend(holes.iter().map(BlackHole::url));
-    let attempts = urls.iter().map(|url| {
-        timed(
-            LockManager::builder(url.as_str())
-                .connect_timeout(connect_timeout)
-                .build(),
-        )
-    });
+    let attempts = urls.iter().map(|url| timed_build(url, connect_timeout));
     for (url, (result, took)) in urls
         .iter()
         .zip(futures_util::future::join_all(attempts).await)
     {
-        let message = connect_error(url.as_str(), result);
+        let message = common::urls::connect_error(url.as_str(), result);
         assert!(
             message.contains(&format!("cannot connect to redis at {url}")),
             "{message}"
@@ -142,14 +124,9 @@ async fn unreachable_hosts_fail_within_the_connect_timeout() {
 async fn a_refused_connection_is_named_when_the_timeout_allows_a_retry() {
     // The client retries twice with back-off (about 0.5 s); with room for
     // that, the error says what went wrong instead of "no connection".
-    let url = format!("redis://127.0.0.1:{}", closed_port());
+    let url = format!("redis://127.0.0.1:{}", common::urls::closed_port());
     let connect_timeout = Duration::from_secs(3);
-    let (result, took) = timed(
-        LockManager::builder(url.as_str())
-            .connect_timeout(connect_timeout)
-            .build(),
-    )
-    .await;
+    let (result, took) = timed_build(&url, connect_timeout).await;
     let message = result.unwrap_err().to_string();
     assert!(message.contains("refused"), "{message}");
     assert!(took < connect_timeout + MARGIN, "took {took:?}");
@@ -166,7 +143,7 @@ async fn a_server_that_stops_answering_fails_within_the_command_timeout() {
         .unwrap();
 
     server.pause(); // the connection stays open, nothing answers: a black hole
-    let (result, took) = timed(manager.lock("paused").acquire()).await;
+    let (result, took) = common::timed(manager.lock("paused").acquire()).await;
     server.resume();
     let error = result.unwrap_err();
     assert!(
@@ -177,7 +154,7 @@ async fn a_server_that_stops_answering_fails_within_the_command_timeout() {
     assert!(took < command_timeout + MARGIN, "took {took:?}");
 
     server.stop(); // connections refused from now on
-    let (result, took) = timed(manager.lock("stopped").acquire()).await;
+    let (result, took) = common::timed(manager.lock("stopped").acquire()).await;
     let error = result.unwrap_err();
     assert!(
         matches!(&error, LockError::Backend { key, .. } if key == "stopped"),
@@ -202,7 +179,7 @@ async fn unusable_durations_are_configuration_errors_naming_the_setting() {
         (MAX_LEASE + Duration::from_nanos(1), too_long),
         (Duration::MAX, too_long),
     ] {
-        let (result, took) = timed(
+        let (result, took) = common::timed(
             manager
                 .lock("durations")
                 .ttl(ttl)
@@ -325,7 +302,7 @@ async fn extreme_but_valid_durations_work() {
 
     // No wait at all: one attempt, a timeout that names the key.
     let holder = manager.lock("busy").acquire().await.unwrap();
-    let (result, took) = timed(
+    let (result, took) = common::timed(
         common::manager(&server)
             .await
             .lock("busy")
@@ -691,17 +668,6 @@ async fn the_attribute_reports_bad_runtime_input_without_running_the_body() {
     assert!(common::lease_keys(&server).await.is_empty());
 }
 
-/// The message of the `Connect` error a build of `url` must have failed with.
-fn connect_error(url: &str, result: Result<LockManager, LockError>) -> String {
-    let error = result.expect_err(url);
-    let message = error.to_string();
-    assert!(
-        matches!(error, LockError::Connect { .. }),
-        "{url}: {message}"
-    );
-    message
-}
-
 /// The connect timeout is the user's, whole: redis-rs's own default (1 s)
 /// must not cut a connection attempt short.
 #[tokio::test]
@@ -709,13 +675,8 @@ async fn a_connect_gets_its_whole_connect_timeout() {
     let hole = BlackHole::start(IpAddr::V4(Ipv4Addr::LOCALHOST), Silence::NoHandshake).unwrap();
     let connect_timeout = Duration::from_millis(2500);
     let url = hole.url();
-    let (result, took) = timed(
-        LockManager::builder(url.as_str())
-            .connect_timeout(connect_timeout)
-            .build(),
-    )
-    .await;
-    let message = connect_error(&url, result);
+    let (result, took) = timed_build(&url, connect_timeout).await;
+    let message = common::urls::connect_error(&url, result);
     assert!(
         took >= connect_timeout - Duration::from_millis(50),
         "gave up after {took:?} of {connect_timeout:?}: {message}"

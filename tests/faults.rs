@@ -41,14 +41,14 @@ async fn manager_through(proxy: &FaultProxy) -> LockManager {
         .expect("connect through the proxy")
 }
 
-/// Runs `call`, failing the test if it hangs; returns its output and how
-/// long it took.
-async fn timed<T>(what: &str, call: impl Future<Output = T>) -> (T, Duration) {
-    let started = Instant::now();
-    let output = tokio::time::timeout(HANG, call)
-        .await
-        .unwrap_or_else(|_| panic!("{what} hung for {HANG:?}"));
-    (output, started.elapsed())
+/// [`common::timed`], failing the test if `call` hangs for [`HANG`].
+async fn timed_unhung<T>(what: &str, call: impl Future<Output = T>) -> (T, Duration) {
+    common::timed(async {
+        tokio::time::timeout(HANG, call)
+            .await
+            .unwrap_or_else(|_| panic!("{what} hung for {HANG:?}"))
+    })
+    .await
 }
 
 /// The errors of a call that could not reach Redis.
@@ -76,29 +76,10 @@ fn assert_timed_out<T: std::fmt::Debug>(what: &str, result: &Result<T, LockError
     }
 }
 
-/// The Redis key holding the lease of lock `key`, found among the keys.
-async fn lease_key(server: &RedisServer, key: &str) -> String {
-    let suffix = format!("}}:lock:{key}");
-    common::lease_keys(server)
-        .await
-        .into_iter()
-        .find(|lease| lease.ends_with(&suffix))
-        .unwrap_or_else(|| panic!("no lease key for `{key}`"))
-}
-
-/// PTTL of `lease` in ms: -2 once the key is gone.
-async fn pttl(server: &RedisServer, lease: &str) -> i64 {
-    redis::cmd("PTTL")
-        .arg(lease)
-        .query_async(&mut common::raw(server).await)
-        .await
-        .expect("PTTL")
-}
-
 /// Polls until `lease` is gone; returns when that was seen.
 async fn gone_at(server: &RedisServer, lease: &str) -> Instant {
     let deadline = Instant::now() + HANG;
-    while pttl(server, lease).await != -2 {
+    while common::pttl(&mut common::raw(server).await, lease).await != -2 {
         assert!(Instant::now() < deadline, "`{lease}` never went away");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -194,15 +175,15 @@ async fn killed_redis_fails_pending_and_new_calls_and_a_restart_heals_the_same_m
 
     // New calls fail, each within the command timeout, which bounds the
     // reconnect attempts too.
-    let (acquired, took) = timed("acquire", manager.lock("new").acquire()).await;
+    let (acquired, took) = timed_unhung("acquire", manager.lock("new").acquire()).await;
     assert_unreachable("acquire", &acquired);
     eprintln!("killed: a new acquire failed after {took:?}");
     assert!(took < COMMAND_TIMEOUT + MARGIN, "acquire took {took:?}");
-    let (extended, took) = timed("extend", held.extend(Duration::from_secs(10))).await;
+    let (extended, took) = timed_unhung("extend", held.extend(Duration::from_secs(10))).await;
     assert_unreachable("extend", &extended);
     eprintln!("killed: extend failed after {took:?}");
     assert!(took < COMMAND_TIMEOUT + MARGIN, "extend took {took:?}");
-    let (released, took) = timed("release", held.release()).await;
+    let (released, took) = timed_unhung("release", held.release()).await;
     assert_unreachable("release", &released);
     eprintln!("killed: release failed after {took:?}");
     assert!(took < COMMAND_TIMEOUT + MARGIN, "release took {took:?}");
@@ -212,7 +193,7 @@ async fn killed_redis_fails_pending_and_new_calls_and_a_restart_heals_the_same_m
     // paying a command timeout of its own.
     let mut failed = Vec::new();
     for waiter in waiters {
-        let (joined, _) = timed("a waiter", waiter).await;
+        let (joined, _) = timed_unhung("a waiter", waiter).await;
         let (result, failed_at) = joined.expect("the waiter did not panic");
         assert_unreachable("waiter", &result.map(drop));
         failed.push(failed_at - stopped);
@@ -228,7 +209,7 @@ async fn killed_redis_fails_pending_and_new_calls_and_a_restart_heals_the_same_m
     }
     // The renewed lock was reported lost when the validity of its last
     // renewal before the kill ran out, within one lease of the kill.
-    let (joined, _) = timed("lost()", renewed).await;
+    let (joined, _) = timed_unhung("lost()", renewed).await;
     let (lost_at, renewed) = joined.unwrap();
     eprintln!(
         "killed: the renewed lock was lost {:?} after the kill",
@@ -271,7 +252,7 @@ async fn while_redis_is_unreachable_every_call_fails_within_the_command_timeout(
     proxy.blackhole();
     proxy.drop_connections();
     for attempt in 0..3 {
-        let (acquired, took) = timed("acquire", manager.lock("partitioned").acquire()).await;
+        let (acquired, took) = timed_unhung("acquire", manager.lock("partitioned").acquire()).await;
         assert_unreachable("acquire", &acquired);
         assert!(
             took < COMMAND_TIMEOUT + MARGIN,
@@ -318,7 +299,7 @@ async fn a_black_holed_connection_cancels_a_renewed_body_before_anyone_else_hold
         (guard, Instant::now())
     });
 
-    let (result, _) = timed("the locked call", call).await;
+    let (result, _) = timed_unhung("the locked call", call).await;
     let returned = Instant::now();
     assert!(
         matches!(&result, Ok(Err(AppError::Lock(LockError::Lost { key }))) if key == "invoice:9"),
@@ -352,7 +333,7 @@ async fn a_black_holed_connection_cancels_a_renewed_body_before_anyone_else_hold
         "{after_cut:?}"
     );
 
-    let (joined, _) = timed("the other process", other).await;
+    let (joined, _) = timed_unhung("the other process", other).await;
     let (taken, taken_at) = joined.unwrap();
     let taken = taken.expect("the other process gets the lock");
     eprintln!(
@@ -416,7 +397,7 @@ async fn a_cancelled_body_is_never_resumed_after_its_validity() {
     distlock::register("faults-deadline", common::manager(&server).await).unwrap();
     for run in 0..5 {
         let trace = Shared::default();
-        let (result, _) = timed(
+        let (result, _) = timed_unhung(
             "the locked call",
             woken_just_after_its_validity(run, trace.clone()),
         )
@@ -442,13 +423,13 @@ async fn slowed_redis_fails_each_step_and_a_timed_out_release_lands_late() {
     warm_up(&manager).await;
     let lease = Duration::from_secs(10);
     let guard = manager.lock("slow").ttl(lease).acquire().await.unwrap();
-    let slow_lease = lease_key(&server, "slow").await;
+    let slow_lease = common::lease_key(&mut common::raw(&server).await, "slow").await;
 
     // Each way: a round trip takes a second, over three command timeouts.
     let delay = Duration::from_millis(500);
     proxy.delay(delay);
 
-    let (extended, took) = timed("extend", guard.extend(lease)).await;
+    let (extended, took) = timed_unhung("extend", guard.extend(lease)).await;
     assert_timed_out("extend", &extended);
     eprintln!("slow: extend failed after {took:?}");
     assert!(
@@ -458,7 +439,7 @@ async fn slowed_redis_fails_each_step_and_a_timed_out_release_lands_late() {
     assert!(guard.is_held(), "a failed extension is not a loss");
 
     let (acquired, took) =
-        timed("acquire", manager.lock("slow-acquire").ttl(lease).acquire()).await;
+        timed_unhung("acquire", manager.lock("slow-acquire").ttl(lease).acquire()).await;
     assert_timed_out("acquire", &acquired);
     eprintln!("slow: acquire failed after {took:?}");
     assert!(
@@ -467,7 +448,7 @@ async fn slowed_redis_fails_each_step_and_a_timed_out_release_lands_late() {
     );
 
     let release_sent = Instant::now();
-    let (released, took) = timed("release", guard.release()).await;
+    let (released, took) = timed_unhung("release", guard.release()).await;
     assert_timed_out("release", &released);
     eprintln!("slow: release failed after {took:?}");
     assert!(
@@ -477,7 +458,7 @@ async fn slowed_redis_fails_each_step_and_a_timed_out_release_lands_late() {
 
     // Nobody retries it, but it was written before the client gave up: it
     // reaches Redis late and frees the lock then, long before its lease.
-    let remaining = pttl(&server, &slow_lease).await;
+    let remaining = common::pttl(&mut common::raw(&server).await, &slow_lease).await;
     assert!(
         remaining > 9_000,
         "PTTL {remaining} right after the failed release"
@@ -506,12 +487,12 @@ async fn slowed_redis_fails_each_step_and_a_timed_out_release_lands_late() {
         .await
         .unwrap();
     let guard = manager.lock("cold").ttl(lease).acquire().await.unwrap();
-    let cold_lease = lease_key(&server, "cold").await;
+    let cold_lease = common::lease_key(&mut common::raw(&server).await, "cold").await;
     proxy.delay(delay);
-    let (released, _) = timed("release", guard.release()).await;
+    let (released, _) = timed_unhung("release", guard.release()).await;
     assert_timed_out("release", &released);
     tokio::time::sleep(delay * 2).await;
-    let remaining = pttl(&server, &cold_lease).await;
+    let remaining = common::pttl(&mut common::raw(&server).await, &cold_lease).await;
     eprintln!("slow, cold script cache: PTTL {remaining} ms after the release would have landed");
     assert!(
         remaining > 8_000,
@@ -545,13 +526,17 @@ async fn a_release_lost_in_transit_is_left_to_the_lease_and_a_retry_spares_a_new
 
     // The release reaches Redis; its answer is lost.
     let guard = manager.lock("receipt").ttl(lease).acquire().await.unwrap();
-    let receipt = lease_key(&server, "receipt").await;
+    let receipt = common::lease_key(&mut common::raw(&server).await, "receipt").await;
     let first_owner = guard.owner_token().to_owned();
     proxy.lose_next_reply();
-    let (released, took) = timed("release", guard.release()).await;
+    let (released, took) = timed_unhung("release", guard.release()).await;
     assert_timed_out("release", &released);
     assert!(took < COMMAND_TIMEOUT + MARGIN, "{took:?}");
-    assert_eq!(pttl(&server, &receipt).await, -2, "the release did not run");
+    assert_eq!(
+        common::pttl(&mut common::raw(&server).await, &receipt).await,
+        -2,
+        "the release did not run"
+    );
     // Retrying it is harmless: nobody holds the lock.
     assert_eq!(release_again(&server, &receipt, &first_owner).await, 0);
 
@@ -562,10 +547,10 @@ async fn a_release_lost_in_transit_is_left_to_the_lease_and_a_retry_spares_a_new
     let acquired = Instant::now();
     let owner = guard.owner_token().to_owned();
     proxy.blackhole();
-    let (released, _) = timed("release", guard.release()).await;
+    let (released, _) = timed_unhung("release", guard.release()).await;
     assert_timed_out("release", &released);
     // The lock is still held, by its lease alone, and freed when it ends.
-    let remaining = pttl(&server, &receipt).await;
+    let remaining = common::pttl(&mut common::raw(&server).await, &receipt).await;
     assert!(
         remaining > 0 && remaining <= 800 - 300,
         "PTTL {remaining} after the lost release"
@@ -596,7 +581,7 @@ async fn a_release_lost_in_transit_is_left_to_the_lease_and_a_retry_spares_a_new
         .unwrap();
     assert_eq!(release_again(&server, &receipt, &owner).await, -1);
     assert_eq!(release_again(&server, &receipt, &first_owner).await, -1);
-    let remaining = pttl(&server, &receipt).await;
+    let remaining = common::pttl(&mut common::raw(&server).await, &receipt).await;
     assert!(remaining > 4_000, "the newer holder's PTTL is {remaining}");
     assert!(newer.is_held());
     assert_eq!(newer.release().await.unwrap(), ReleaseOutcome::Released);
@@ -617,7 +602,7 @@ async fn a_single_attempt_after_a_dead_connection_ends_within_the_command_timeou
     proxy.drop_connections();
     proxy.delay(Duration::from_millis(100));
 
-    let (found, took) = timed("try_acquire", manager.lock("once").try_acquire()).await;
+    let (found, took) = timed_unhung("try_acquire", manager.lock("once").try_acquire()).await;
     assert!(took < COMMAND_TIMEOUT + MARGIN / 2, "{took:?}: {found:?}");
     if let Err(error) = &found {
         assert!(matches!(error, LockError::Backend { .. }), "{error:?}");

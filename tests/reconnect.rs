@@ -19,7 +19,7 @@ mod common;
 use std::sync::{Arc, Barrier, mpsc};
 use std::time::{Duration, Instant};
 
-use distlock::{InMemoryStore, LockManager, ReleaseOutcome};
+use distlock::{InMemoryStore, LockGuard, LockManager, ReleaseOutcome};
 use lock_testkit::{FaultProxy, RedisCluster, RedisServer};
 use tokio::runtime::Runtime;
 
@@ -127,6 +127,28 @@ fn multi_thread() -> Runtime {
         .expect("a multi-thread runtime")
 }
 
+/// The current-thread runtime for even `turn`s, the multi-thread one for
+/// odd ones.
+fn alternating_runtime(turn: usize) -> Runtime {
+    if turn.is_multiple_of(2) {
+        current_thread()
+    } else {
+        multi_thread()
+    }
+}
+
+/// A manager of `servers` built on `runtime`, which ran one lock cycle with
+/// it and then shut down.
+fn manager_outliving(runtime: Runtime, servers: &Servers) -> LockManager {
+    let manager = runtime.block_on(async {
+        let manager = servers.manager().await;
+        cycle(&manager, "first").await;
+        manager
+    });
+    drop(runtime);
+    manager
+}
+
 /// Every step of one lock, each on its first call: a single acquire
 /// attempt, an extension, a release.
 async fn cycle(manager: &LockManager, key: &str) {
@@ -197,17 +219,22 @@ async fn handoff_within(manager: &LockManager, key: &str, bound: Duration) {
     );
 }
 
-/// A renewed lock held for several of its leases, then released as ours:
-/// the renewal watchdog runs on this runtime.
-async fn renewed(manager: &LockManager, key: &str) {
-    let guard = manager
+/// Takes the free lock `key`, renewed, with one attempt.
+async fn take_renewed(manager: &LockManager, key: &str) -> LockGuard {
+    manager
         .lock(key)
         .ttl(RENEWED_TTL)
         .renew()
         .try_acquire()
         .await
         .expect("acquire")
-        .expect("free");
+        .expect("free")
+}
+
+/// A renewed lock held for several of its leases, then released as ours:
+/// the renewal watchdog runs on this runtime.
+async fn renewed(manager: &LockManager, key: &str) {
+    let guard = take_renewed(manager, key).await;
     tokio::time::sleep(RENEWED_TTL * 3).await;
     assert!(guard.is_held(), "`{key}` lost its renewal");
     assert_eq!(
@@ -221,20 +248,9 @@ async fn renewed(manager: &LockManager, key: &str) {
 /// `cargo test --test-threads=1`.
 fn runtimes_in_sequence(kind: Kind) {
     let servers = Servers::start(kind);
-    let first = multi_thread();
-    let manager = first.block_on(async {
-        let manager = servers.manager().await;
-        cycle(&manager, "first").await;
-        manager
-    });
-    drop(first);
+    let manager = manager_outliving(multi_thread(), &servers);
     for round in 0..4 {
-        let runtime = if round % 2 == 0 {
-            current_thread()
-        } else {
-            multi_thread()
-        };
-        runtime.block_on(async {
+        alternating_runtime(round).block_on(async {
             cycle(&manager, &format!("step:{round}")).await;
             handoff(&manager, &format!("handoff:{round}")).await;
             renewed(&manager, &format!("renewed:{round}")).await;
@@ -248,13 +264,7 @@ fn runtimes_in_sequence(kind: Kind) {
 /// renewed locks held.
 fn runtimes_at_once(kind: Kind) {
     let servers = Servers::start(kind);
-    let first = current_thread();
-    let manager = first.block_on(async {
-        let manager = servers.manager().await;
-        cycle(&manager, "first").await;
-        manager
-    });
-    drop(first);
+    let manager = manager_outliving(current_thread(), &servers);
     let start = Arc::new(Barrier::new(4));
     let threads: Vec<_> = (0..4)
         .map(|thread| {
@@ -262,12 +272,7 @@ fn runtimes_at_once(kind: Kind) {
             std::thread::spawn(move || {
                 start.wait();
                 for round in 0..3 {
-                    let runtime = if (thread + round) % 2 == 0 {
-                        current_thread()
-                    } else {
-                        multi_thread()
-                    };
-                    runtime.block_on(async {
+                    alternating_runtime(thread + round).block_on(async {
                         for step in 0..3 {
                             cycle(&manager, &format!("t{thread}:r{round}:s{step}")).await;
                         }
@@ -298,14 +303,7 @@ fn renewal_outlives_the_runtime_it_started_on(kind: Kind) {
         std::thread::spawn(move || {
             let runtime = current_thread();
             runtime.block_on(async {
-                let guard = manager
-                    .lock("first")
-                    .ttl(RENEWED_TTL)
-                    .renew()
-                    .try_acquire()
-                    .await
-                    .expect("acquire")
-                    .expect("free");
+                let guard = take_renewed(&manager, "first").await;
                 first_taken.send(()).expect("the test waits");
                 // The watchdog started here; the second lock is taken meanwhile.
                 second_is_taken.recv_timeout(HANG).expect("the second lock");
@@ -320,14 +318,7 @@ fn renewal_outlives_the_runtime_it_started_on(kind: Kind) {
     };
     multi_thread().block_on(async {
         first_is_taken.recv_timeout(HANG).expect("the first lock");
-        let guard = manager
-            .lock("second")
-            .ttl(RENEWED_TTL)
-            .renew()
-            .try_acquire()
-            .await
-            .expect("acquire")
-            .expect("free");
+        let guard = take_renewed(&manager, "second").await;
         second_taken.send(()).expect("the first thread waits");
         first_is_gone
             .recv_timeout(HANG)
@@ -396,15 +387,59 @@ async fn restarted_while_idle(kind: Kind) {
     handoff(&manager, "handoff-after").await;
 }
 
-#[test]
-fn single_server_works_from_runtimes_in_sequence() {
-    runtimes_in_sequence(Kind::Single);
+/// Tests that each run `scenario` on one backend, `name => Kind`:
+/// `#[test]`s, or `#[tokio::test]`s on two worker threads for an `async`
+/// scenario.
+macro_rules! on_each_backend {
+    ($scenario:ident { $($name:ident => $kind:ident),+ $(,)? }) => {
+        $(
+            #[test]
+            fn $name() {
+                $scenario(Kind::$kind);
+            }
+        )+
+    };
+    (async $scenario:ident { $($name:ident => $kind:ident),+ $(,)? }) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $scenario(Kind::$kind).await;
+            }
+        )+
+    };
 }
 
-#[test]
-fn single_server_works_from_runtimes_at_once() {
-    runtimes_at_once(Kind::Single);
-}
+on_each_backend!(runtimes_in_sequence {
+    single_server_works_from_runtimes_in_sequence => Single,
+    cluster_works_from_runtimes_in_sequence => Cluster,
+    redlock_works_from_runtimes_in_sequence => Redlock,
+    in_memory_works_from_runtimes_in_sequence => Memory,
+});
+
+on_each_backend!(runtimes_at_once {
+    single_server_works_from_runtimes_at_once => Single,
+    cluster_works_from_runtimes_at_once => Cluster,
+    redlock_works_from_runtimes_at_once => Redlock,
+    in_memory_works_from_runtimes_at_once => Memory,
+});
+
+on_each_backend!(renewal_outlives_the_runtime_it_started_on {
+    single_server_renewal_outlives_the_runtime_it_started_on => Single,
+    cluster_renewal_outlives_the_runtime_it_started_on => Cluster,
+    redlock_renewal_outlives_the_runtime_it_started_on => Redlock,
+    in_memory_renewal_outlives_the_runtime_it_started_on => Memory,
+});
+
+on_each_backend!(async killed_while_idle {
+    single_server_survives_killed_connections => Single,
+    cluster_survives_killed_connections => Cluster,
+    redlock_survives_killed_connections => Redlock,
+});
+
+on_each_backend!(async restarted_while_idle {
+    single_server_survives_a_restart => Single,
+    redlock_survives_a_restart_of_every_node => Redlock,
+});
 
 /// The wake-up reader started on a runtime that then shut down: the first
 /// waiter on each new runtime is woken by the release itself, not by its
@@ -424,16 +459,6 @@ fn single_server_wakes_the_first_waiter_after_the_wakeup_runtime_ended() {
     let prompt = Duration::from_millis(150);
     current_thread().block_on(handoff_within(&manager, "current-thread", prompt));
     multi_thread().block_on(handoff_within(&manager, "multi-thread", prompt));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn single_server_survives_killed_connections() {
-    killed_while_idle(Kind::Single).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn single_server_survives_a_restart() {
-    restarted_while_idle(Kind::Single).await;
 }
 
 /// A proxy (or cloud load balancer) closing idle connections.
@@ -458,69 +483,4 @@ async fn single_server_survives_a_proxy_closing_idle_connections() {
     cycle(&manager, "after").await;
     proxy.drop_connections();
     handoff(&manager, "handoff").await;
-}
-
-#[test]
-fn cluster_works_from_runtimes_in_sequence() {
-    runtimes_in_sequence(Kind::Cluster);
-}
-
-#[test]
-fn cluster_works_from_runtimes_at_once() {
-    runtimes_at_once(Kind::Cluster);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_survives_killed_connections() {
-    killed_while_idle(Kind::Cluster).await;
-}
-
-#[test]
-fn redlock_works_from_runtimes_in_sequence() {
-    runtimes_in_sequence(Kind::Redlock);
-}
-
-#[test]
-fn redlock_works_from_runtimes_at_once() {
-    runtimes_at_once(Kind::Redlock);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redlock_survives_killed_connections() {
-    killed_while_idle(Kind::Redlock).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redlock_survives_a_restart_of_every_node() {
-    restarted_while_idle(Kind::Redlock).await;
-}
-
-#[test]
-fn in_memory_works_from_runtimes_in_sequence() {
-    runtimes_in_sequence(Kind::Memory);
-}
-
-#[test]
-fn in_memory_works_from_runtimes_at_once() {
-    runtimes_at_once(Kind::Memory);
-}
-
-#[test]
-fn single_server_renewal_outlives_the_runtime_it_started_on() {
-    renewal_outlives_the_runtime_it_started_on(Kind::Single);
-}
-
-#[test]
-fn cluster_renewal_outlives_the_runtime_it_started_on() {
-    renewal_outlives_the_runtime_it_started_on(Kind::Cluster);
-}
-
-#[test]
-fn redlock_renewal_outlives_the_runtime_it_started_on() {
-    renewal_outlives_the_runtime_it_started_on(Kind::Redlock);
-}
-
-#[test]
-fn in_memory_renewal_outlives_the_runtime_it_started_on() {
-    renewal_outlives_the_runtime_it_started_on(Kind::Memory);
 }

@@ -18,24 +18,14 @@ use lock_testkit::{FaultProxy, RedisServer};
 
 const LONG_LEASE: Duration = Duration::from_secs(30);
 
-/// What `PTTL` says about `key`'s lease: -2 when the key does not exist.
-async fn pttl(server: &RedisServer, key: &str) -> i64 {
-    let lease_key = lease_key(server, key).await;
+/// What `PTTL` says about the lease of the lock `key`: -2, as for any
+/// missing key, when it has none.
+async fn lease_pttl(server: &RedisServer, key: &str) -> i64 {
     let mut conn = common::raw(server).await;
-    redis::cmd("PTTL")
-        .arg(&lease_key)
-        .query_async(&mut conn)
-        .await
-        .expect("PTTL")
-}
-
-/// The Redis key of `key`'s lease, by the name distlock gives it.
-async fn lease_key(server: &RedisServer, key: &str) -> String {
-    let suffix = format!("}}:lock:{key}");
-    let keys = common::lease_keys(server).await;
-    keys.into_iter()
-        .find(|k| k.ends_with(&suffix))
-        .unwrap_or_else(|| format!("(no lease key for {key})"))
+    match common::lease_keys_of(&mut conn, key).await.pop() {
+        Some(lease) => common::pttl(&mut conn, &lease).await,
+        None => -2,
+    }
 }
 
 #[tokio::test]
@@ -65,8 +55,8 @@ async fn shutdown_deletes_every_held_key_at_once_and_marks_the_guards_lost() {
     let names = ["job:1", "job:2", "job:3"];
     let mut keys = Vec::new();
     for name in names {
-        assert!(pttl(&server, name).await > 25_000, "{name} is held");
-        keys.push(lease_key(&server, name).await);
+        assert!(lease_pttl(&server, name).await > 25_000, "{name} is held");
+        keys.push(common::lease_key(&mut common::raw(&server).await, name).await);
     }
 
     let started = Instant::now();
@@ -88,7 +78,7 @@ async fn shutdown_deletes_every_held_key_at_once_and_marks_the_guards_lost() {
         assert_eq!(exists, 0, "{key} was released by the shutdown");
     }
     for name in names {
-        assert_eq!(pttl(&server, name).await, -2, "{name}");
+        assert_eq!(lease_pttl(&server, name).await, -2, "{name}");
     }
     for guard in [&plain, &renewed, &waited] {
         assert!(!guard.is_held(), "{guard:?}");
@@ -215,7 +205,7 @@ async fn renewals_stop_at_shutdown() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let sent = common::evalsha_calls(&server).await - after_shutdown;
     assert_eq!(sent, 0, "scripts sent after the shutdown");
-    assert_eq!(pttl(&server, "renewed").await, -2);
+    assert_eq!(lease_pttl(&server, "renewed").await, -2);
     assert!(!guard.is_held());
 }
 
@@ -283,7 +273,7 @@ async fn a_body_still_running_is_cancelled_and_its_lock_released() {
     let trace = Shared::default();
     let call = tokio::spawn(export(1, trace.clone()));
     wait_until_started(&trace).await;
-    assert!(pttl(&server, "export:1").await > 25_000);
+    assert!(lease_pttl(&server, "export:1").await > 25_000);
 
     let report = distlock::manager("shutdown-cancel")
         .unwrap()
@@ -291,7 +281,7 @@ async fn a_body_still_running_is_cancelled_and_its_lock_released() {
         .await;
     let shut_down = Instant::now();
     assert_eq!(report.released, 1, "{report:?}");
-    assert_eq!(pttl(&server, "export:1").await, -2);
+    assert_eq!(lease_pttl(&server, "export:1").await, -2);
 
     let result = tokio::time::timeout(Duration::from_secs(2), call)
         .await
@@ -490,13 +480,13 @@ async fn a_guard_dropped_outside_any_runtime_is_released_by_the_shutdown() {
     let guard = common::hold(&manager, "dropped-outside").await;
     std::thread::spawn(move || drop(guard)).join().unwrap();
     assert!(
-        pttl(&server, "dropped-outside").await > 25_000,
+        lease_pttl(&server, "dropped-outside").await > 25_000,
         "not released"
     );
 
     let report = manager.shutdown().await;
     assert_eq!(report.released, 1, "{report:?}");
-    assert_eq!(pttl(&server, "dropped-outside").await, -2);
+    assert_eq!(lease_pttl(&server, "dropped-outside").await, -2);
 }
 
 fn current_thread_runtime() -> tokio::runtime::Runtime {

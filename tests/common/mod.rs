@@ -4,14 +4,24 @@
 pub mod backend;
 pub mod body;
 pub mod cluster;
+pub mod urls;
 
 #[allow(unused_imports)]
 pub use backend::{Backend, backend_for};
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use distlock::LockManager;
 use lock_testkit::RedisServer;
+use redis::aio::MultiplexedConnection;
+
+/// Runs `future`, returning its output and how long it took.
+pub async fn timed<T>(future: impl Future<Output = T>) -> (T, Duration) {
+    let started = Instant::now();
+    let output = future.await;
+    (output, started.elapsed())
+}
 
 /// A manager on `server` with a short command timeout.
 pub async fn manager(server: &RedisServer) -> LockManager {
@@ -23,7 +33,7 @@ pub async fn manager(server: &RedisServer) -> LockManager {
 }
 
 /// A plain connection for looking at what distlock wrote.
-pub async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+pub async fn raw(server: &RedisServer) -> MultiplexedConnection {
     redis::Client::open(server.url())
         .expect("test url")
         .get_multiplexed_async_connection()
@@ -43,13 +53,43 @@ pub async fn all_keys(server: &RedisServer) -> Vec<String> {
     keys
 }
 
-/// The lease key of `key` under the default prefix, found by scanning.
+/// Every lease key in the server, under any prefix, found by scanning.
 pub async fn lease_keys(server: &RedisServer) -> Vec<String> {
     all_keys(server)
         .await
         .into_iter()
         .filter(|k| k.contains("}:lock:"))
         .collect()
+}
+
+/// The lease keys of the lock `key` (`P{G}:lock:K`, under any prefix `P`)
+/// in the Redis behind `conn`, found among its keys (the hash tag `G` is
+/// internal).
+pub async fn lease_keys_of(conn: &mut MultiplexedConnection, key: &str) -> Vec<String> {
+    let suffix = format!("}}:lock:{key}");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(conn)
+        .await
+        .expect("KEYS");
+    keys.into_iter().filter(|k| k.ends_with(&suffix)).collect()
+}
+
+/// The lease key of the lock `key`, which must be held: the one key its
+/// lease is under.
+pub async fn lease_key(conn: &mut MultiplexedConnection, key: &str) -> String {
+    let mut keys = lease_keys_of(conn, key).await;
+    assert_eq!(keys.len(), 1, "lease keys of {key}: {keys:?}");
+    keys.pop().expect("one lease key")
+}
+
+/// `PTTL` of the Redis key `key`, in ms: -2 once it is gone.
+pub async fn pttl(conn: &mut MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("PTTL")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .expect("PTTL")
 }
 
 /// Whether a fresh manager on `server` (another process, as far as locking
