@@ -8,10 +8,16 @@
 //! benchmarks whose name contains it (`uncontended`, `one_task`, `hot_key`,
 //! `hot_key_processes`, `handoff`, `redlock`), or the one measuring a target
 //! id (`-- U2`, `-- h1`).
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "measurement code: nanosecond counts and percentiles turned back into integers are far inside u64"
+)]
 
 mod common;
 
 use std::cell::OnceCell;
+use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -372,8 +378,7 @@ fn hot_key_processes(harness: &Harness) -> Result<Vec<TargetLine>, BenchError> {
         .iter()
         .find(|run| run.algorithm == Algorithm::Distlock)
         .and_then(|run| run.tally.max_over_min());
-    line.figure
-        .push_str(&format!(", max/min {}", report::spread(fairness)));
+    let _ = write!(line.figure, ", max/min {}", report::spread(fairness));
     line.checks.push(Check::at_most("max/min", fairness, 1.25));
     Ok(vec![line])
 }

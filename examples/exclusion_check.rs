@@ -29,6 +29,13 @@
 //! idle but still connected), tokio tasks (back to the count before the
 //! load), memory (resident and heap in use, flat after warm-up). The
 //! connection figures assume nobody else uses the Redis server.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "measurement code: counts, microseconds and percentiles turned back into integers are far inside u64 and usize"
+)]
+// The modules' `pub` items reach the other modules of this example.
+#![allow(unreachable_pub)]
 
 mod support;
 
@@ -57,10 +64,15 @@ static ALLOCATOR: heap::CountingAllocator = heap::CountingAllocator;
 /// What to run; see the module docs for the options.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Worker processes.
     pub processes: usize,
+    /// Tasks per process.
     pub tasks: usize,
+    /// Locked sections in all (a fixed run).
     pub sections: u64,
+    /// Hot keys the sections share.
     pub keys: usize,
+    /// How long a soak runs, instead of a fixed number of sections.
     pub soak: Option<Duration>,
 }
 

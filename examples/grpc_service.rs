@@ -22,6 +22,7 @@ mod rpc {
     use distlock::LockError;
 
     /// A call's message, which the handler unwraps.
+    #[derive(Debug)]
     pub struct Request<T> {
         message: T,
     }
@@ -37,6 +38,7 @@ mod rpc {
     }
 
     /// A handler's reply.
+    #[derive(Debug)]
     pub struct Response<T> {
         message: T,
     }
@@ -52,6 +54,7 @@ mod rpc {
     }
 
     /// Why a call failed, as a gRPC status.
+    #[derive(Debug)]
     pub enum Status {
         /// Another replica holds the lock for longer than the handler waits.
         Aborted(String),
@@ -80,17 +83,23 @@ mod rpc {
 }
 
 /// `Settle` asks a replica to settle one batch of its region's payments.
+#[derive(Debug)]
 pub struct SettleRequest {
+    /// Which batch.
     pub batch: u32,
 }
 
+/// What a settled batch was settled under.
+#[derive(Debug)]
 pub struct SettleReply {
+    /// The fencing token of the lock the batch was settled under.
     pub fencing_token: u64,
 }
 
 /// The service trait, as tonic-build generates it for a `.proto` service.
 #[async_trait]
 pub trait Settlement: Send + Sync + 'static {
+    /// Settles one batch.
     async fn settle(
         &self,
         request: Request<SettleRequest>,

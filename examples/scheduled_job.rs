@@ -47,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             match outcome {
                 Ok(()) => ran += 1,
                 Err(JobError::Lock(LockError::Timeout { .. })) => {
-                    println!("tick {tick}: {worker} skips, another worker has it")
+                    println!("tick {tick}: {worker} skips, another worker has it");
                 }
                 Err(error) => return Err(error.into()),
             }

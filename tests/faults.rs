@@ -7,6 +7,10 @@
 //! command timeout; "another process" is a manager connected to Redis
 //! directly, which the faults do not touch.
 
+// Each step is timed by moving its future into `timed_unhung`, once per
+// test: a lock's futures are 16-22 KB, which clippy's 16 KB limit flags.
+#![allow(clippy::large_futures)]
+
 mod common;
 
 use std::future::Future;
@@ -567,7 +571,7 @@ async fn a_release_lost_in_transit_is_left_to_the_lease_and_a_retry_spares_a_new
     let freed = gone_at(&server, &receipt).await - acquired;
     eprintln!("lost release: the lease freed the lock {freed:?} after it was armed");
     assert!(
-        freed >= lease - Duration::from_millis(10) && freed < lease + MARGIN,
+        freed + Duration::from_millis(10) >= lease && freed < lease + MARGIN,
         "{freed:?}"
     );
 

@@ -6,7 +6,7 @@
 //!
 //! These tests shut down their own, unregistered managers (or one
 //! registered under a name of its own), never every registered manager:
-//! tests/shutdown_process.rs does that, in a binary of its own.
+//! `tests/shutdown_process.rs` does that, in a binary of its own.
 
 mod common;
 

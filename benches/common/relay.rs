@@ -232,7 +232,7 @@ fn monotonic_ns() -> Result<u64, BenchError> {
         tv_nsec: 0,
     };
     // SAFETY: `now` is a valid, writable `timespec` for the call's duration.
-    let status = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut now) };
     if status != 0 {
         return Err(std::io::Error::last_os_error().into());
     }

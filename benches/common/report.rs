@@ -121,7 +121,7 @@ pub fn print_markdown(headers: &[&str], rows: &[Vec<String>]) {
             .collect();
         println!("| {} |", padded.join(" | "));
     };
-    line(headers.iter().map(|h| h.to_string()).collect());
+    line(headers.iter().map(ToString::to_string).collect());
     line(widths.iter().map(|width| "-".repeat(*width)).collect());
     for row in rows {
         line(row.clone());

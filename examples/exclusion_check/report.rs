@@ -320,7 +320,7 @@ fn bucket(us: u64) -> usize {
     if us < 4 {
         return us as usize;
     }
-    let log = (63 - us.leading_zeros()) as usize;
+    let log = us.ilog2() as usize;
     log * 4 + ((us >> (log - 2)) & 3) as usize
 }
 

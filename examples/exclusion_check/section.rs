@@ -364,7 +364,7 @@ async fn pause(probe: &Probe) {
     }
 }
 
-/// A small, fast generator (SplitMix64) for choosing keys and faults.
+/// A small, fast generator (`SplitMix64`) for choosing keys and faults.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 

@@ -436,10 +436,7 @@ pub fn soak(
             "refused writes nobody explains".into(),
             thousands(refused.saturating_sub(explained)),
             verdict.check(refused <= explained, || {
-                format!(
-                    "{} refused writes, {explained} explained",
-                    refused
-                )
+                format!("{refused} refused writes, {explained} explained")
             }),
         ],
         vec![
@@ -483,7 +480,8 @@ fn print_refusals(state: &State, total: &WorkerReport) {
     if refusals.is_empty() {
         return;
     }
-    let micros = |later: u64, earlier: u64| format!("{:+} µs", later as i128 - earlier as i128);
+    let micros =
+        |later: u64, earlier: u64| format!("{:+} µs", i128::from(later) - i128::from(earlier));
     let rows: Vec<Vec<String>> = refusals
         .iter()
         .take(SHOWN)

@@ -1,7 +1,7 @@
 //! What the examples share: where Redis is.
 
-// Each example uses some of these.
-#![allow(dead_code)]
+// Each example uses some of these; `pub` reaches the example using them.
+#![allow(dead_code, unreachable_pub)]
 
 /// The Redis to use: `REDIS_URL` when set, otherwise a throwaway
 /// `redis-server` that lives as long as the returned handle.
@@ -23,7 +23,10 @@ pub fn redlock_nodes(n: usize) -> std::io::Result<(Vec<String>, Vec<lock_testkit
         Some(urls) => Ok((urls, Vec::new())),
         None => {
             let servers = lock_testkit::try_start_many(n)?;
-            Ok((servers.iter().map(|server| server.url()).collect(), servers))
+            Ok((
+                servers.iter().map(lock_testkit::RedisServer::url).collect(),
+                servers,
+            ))
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
+// Each test file uses some of these; `pub` reaches the test file using them.
+#![allow(dead_code, unreachable_pub)]
 
 pub mod backend;
 pub mod body;

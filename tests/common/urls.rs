@@ -1,6 +1,6 @@
 //! Checks shared by the tests of the URLs a manager is built from
-//! (tests/bad_input.rs, tests/managers.rs, tests/cluster.rs,
-//! tests/security.rs): the error a build must end in, and the password
+//! (`tests/bad_input.rs`, `tests/managers.rs`, `tests/cluster.rs`,
+//! `tests/security.rs`): the error a build must end in, and the password
 //! `hunter2` of a URL, which its message must mask.
 
 use std::fmt::Debug;

@@ -37,6 +37,8 @@ impl From<std::num::ParseIntError> for AppError {
     }
 }
 
+// An async call of the application, as a user's handler awaits one.
+#[allow(clippy::unused_async)]
 async fn parse(raw: &str) -> Result<u64, AppError> {
     Ok(raw.parse()?)
 }
@@ -172,7 +174,7 @@ impl Service for Shard {
 }
 
 /// Builds every future without running it: running needs Redis, which
-/// tests/lint_free.rs provides.
+/// `tests/lint_free.rs` provides.
 pub fn main() {
     drop(one_expression(1));
     drop(only_question_marks(String::new()));
