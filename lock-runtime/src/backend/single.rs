@@ -1,4 +1,5 @@
-//! One Redis server: every step is one script on its one connection.
+//! One Redis server: protocol v2 (see `protocol.rs`) on its one multiplexed
+//! connection, and one pub/sub connection for wake-ups and grants.
 
 use super::client::{self, Settings};
 use super::protocol::{Connection, Protocol, Publish};
