@@ -19,8 +19,8 @@ const DEFAULT_TTL_MILLIS: u64 = 30_000;
 /// The shortest lease the runtime accepts (`distlock::MIN_LEASE`).
 pub(crate) const MIN_TTL_MILLIS: u64 = 3;
 
-/// The longest lease the runtime accepts (`distlock::MAX_LEASE`).
-const MAX_TTL_MILLIS: u64 = 30 * 24 * 60 * 60 * 1000;
+/// The longest lease the runtime accepts (`distlock::MAX_LEASE`): 30 days.
+pub(crate) const MAX_TTL_MILLIS: u64 = 30 * 24 * 60 * 60 * 1000;
 
 /// Every option, with an example value for error messages.
 const OPTIONS: &[(&str, &str)] = &[
@@ -371,6 +371,8 @@ fn skip_to_comma(input: ParseStream) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use quote::quote;
 
@@ -454,6 +456,18 @@ mod tests {
         assert!(errors[3].contains("duplicate option `ttl`"), "{errors:?}");
         assert!(errors[4].contains("write `guard = g`"), "{errors:?}");
         assert!(errors[5].contains("missing `key`"), "{errors:?}");
+    }
+
+    /// The `ttl` bounds checked at compile time are the leases the runtime
+    /// accepts (`lock_runtime::MIN_LEASE` and `MAX_LEASE`, re-exported by the
+    /// `distlock` dev-dependency), and the figures the error messages quote,
+    /// so neither copy can drift from the runtime's.
+    #[test]
+    fn ttl_bounds_are_the_runtime_lease_bounds() {
+        assert_eq!(Duration::from_millis(MIN_TTL_MILLIS), distlock::MIN_LEASE);
+        assert_eq!(Duration::from_millis(MAX_TTL_MILLIS), distlock::MAX_LEASE);
+        assert_eq!(duration::parse_millis("3ms"), Ok(MIN_TTL_MILLIS));
+        assert_eq!(duration::parse_millis("720h"), Ok(MAX_TTL_MILLIS));
     }
 
     #[test]

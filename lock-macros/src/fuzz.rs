@@ -17,7 +17,7 @@ use proptest::test_runner::Config;
 use quote::quote;
 use syn::Ident;
 
-use crate::attr::LockArgs;
+use crate::attr::{LockArgs, MAX_TTL_MILLIS, MIN_TTL_MILLIS};
 use crate::diagnostic::Errors;
 use crate::duration::{DurationError, parse_millis};
 use crate::expand::expand;
@@ -31,11 +31,6 @@ fn config(cases: u32) -> Config {
         ..Config::default()
     }
 }
-
-/// The shortest `ttl` the attribute accepts, as in `attr.rs`.
-const MIN_TTL_MILLIS: u64 = super::attr::MIN_TTL_MILLIS;
-/// The longest `ttl` the attribute accepts, as in `attr.rs` (30 days).
-const MAX_TTL_MILLIS: u64 = 30 * 24 * 60 * 60 * 1000;
 
 // ---------------------------------------------------------------------------
 // Key templates
