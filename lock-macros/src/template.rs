@@ -251,6 +251,31 @@ pub(crate) enum SegmentProblem {
     NotAnIdentifier,
 }
 
+impl SegmentProblem {
+    /// The message for `segment` of the placeholder `<placeholder>` having
+    /// this problem.
+    fn fmt_for(self, f: &mut fmt::Formatter<'_>, placeholder: &str, segment: &str) -> fmt::Result {
+        match self {
+            SegmentProblem::Empty => write!(
+                f,
+                "the placeholder `<{placeholder}>` has an empty name around a `.`"
+            ),
+            SegmentProblem::Reserved => write!(
+                f,
+                "`{segment}` in the placeholder `<{placeholder}>` cannot name a parameter or field"
+            ),
+            SegmentProblem::Keyword => write!(
+                f,
+                "`{segment}` in the placeholder `<{placeholder}>` is a keyword; write it as the raw identifier `r#{segment}`"
+            ),
+            SegmentProblem::NotAnIdentifier => write!(
+                f,
+                "`{segment}` in the placeholder `<{placeholder}>` is not a valid identifier; placeholders are `<name>` or `<name.field.0>`"
+            ),
+        }
+    }
+}
+
 const ESCAPE_HINT: &str = "write `<<` for a literal `<` and `>>` for a literal `>`";
 
 impl fmt::Display for TemplateError {
@@ -289,36 +314,9 @@ impl fmt::Display for TemplateError {
             ),
             TemplateError::InvalidSegment {
                 placeholder,
-                kind: SegmentProblem::Empty,
-                ..
-            } => write!(
-                f,
-                "the placeholder `<{placeholder}>` has an empty name around a `.`"
-            ),
-            TemplateError::InvalidSegment {
-                placeholder,
                 segment,
-                kind: SegmentProblem::Reserved,
-            } => write!(
-                f,
-                "`{segment}` in the placeholder `<{placeholder}>` cannot name a parameter or field"
-            ),
-            TemplateError::InvalidSegment {
-                placeholder,
-                segment,
-                kind: SegmentProblem::Keyword,
-            } => write!(
-                f,
-                "`{segment}` in the placeholder `<{placeholder}>` is a keyword; write it as the raw identifier `r#{segment}`"
-            ),
-            TemplateError::InvalidSegment {
-                placeholder,
-                segment,
-                kind: SegmentProblem::NotAnIdentifier,
-            } => write!(
-                f,
-                "`{segment}` in the placeholder `<{placeholder}>` is not a valid identifier; placeholders are `<name>` or `<name.field.0>`"
-            ),
+                kind,
+            } => kind.fmt_for(f, placeholder, segment),
         }
     }
 }
