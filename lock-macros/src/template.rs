@@ -324,6 +324,7 @@ impl fmt::Display for TemplateError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fuzz::for_every_string;
 
     fn ident(name: &str) -> Ident {
         syn::parse_str(name).expect("test identifier")
@@ -555,31 +556,10 @@ mod tests {
     /// syntax, identifier characters, and things that must be rejected.
     #[test]
     fn never_panics_on_generated_strings() {
-        let alphabet: Vec<char> = "<>.a0 {}ms1hé".chars().collect();
-        let mut text = String::new();
-        let mut checked = 0usize;
-        for_each_string(&alphabet, 6, &mut text, &mut |text| {
+        let checked = for_every_string("<>.a0 {}ms1hé", 6, |text| {
             let _ = Template::parse(text)
                 .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>());
-            checked += 1;
         });
         assert!(checked > 1_000_000);
-    }
-
-    fn for_each_string(
-        alphabet: &[char],
-        max_len: usize,
-        text: &mut String,
-        f: &mut dyn FnMut(&str),
-    ) {
-        f(text);
-        if text.chars().count() == max_len {
-            return;
-        }
-        for &c in alphabet {
-            text.push(c);
-            for_each_string(alphabet, max_len, text, f);
-            text.pop();
-        }
     }
 }
