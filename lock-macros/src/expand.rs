@@ -1,6 +1,13 @@
 //! Code generation: the annotated fn keeps its signature and gets a new body
 //! that takes the lock, runs the original body, and releases the lock.
 //!
+//! It comes in two halves, as tracing-attributes' `gen_function` and
+//! `gen_block`: `locked_body` makes the statements around the user's body
+//! (build the key, take the lock, run the body, release the lock), and
+//! `async_fn` or `async_trait_method` puts them in the fn's shell, its
+//! attributes and signature as written (for an `#[async_trait]` method,
+//! inside the boxed async block async-trait made of it).
+//!
 //! On any error the original item is emitted unchanged next to the
 //! `compile_error!`s, so the rest of the crate (and an IDE) still sees the fn.
 
@@ -211,8 +218,30 @@ fn key_expression(
     args: &LockArgs,
     errors: &mut Errors,
 ) -> Option<TokenStream> {
-    let krate = krate(args);
     let key = Ident::new("key", Span::mixed_site());
+    let steps = key_steps(template, key_lit, bindings, &krate(args), &key, errors)?;
+    if let [Part::Text(text)] = template.parts.as_slice() {
+        let text = LitStr::new(text, key_lit.span());
+        return Some(quote!(::std::string::String::from(#text)));
+    }
+    Some(quote! {{
+        let mut #key = ::std::string::String::new();
+        #(#steps)*
+        #key
+    }})
+}
+
+/// One statement per part of the template, each pushing the part onto the
+/// `key` being built; `None` when a placeholder names nothing the fn binds,
+/// each such problem reported once.
+fn key_steps(
+    template: &Template,
+    key_lit: &LitStr,
+    bindings: &Bindings,
+    krate: &Path,
+    key: &Ident,
+    errors: &mut Errors,
+) -> Option<Vec<TokenStream>> {
     let mut steps = Vec::new();
     let mut reported = Vec::new();
     for part in &template.parts {
@@ -222,7 +251,7 @@ fn key_expression(
                 steps.push(quote!(#key.push_str(#text);));
             }
             Part::Placeholder(placeholder) => {
-                match write_placeholder(placeholder, bindings, &krate, &key) {
+                match write_placeholder(placeholder, bindings, krate, key) {
                     Ok(step) => steps.push(step),
                     Err(message) => {
                         // One report per unknown root is enough.
@@ -235,19 +264,7 @@ fn key_expression(
             }
         }
     }
-    if !reported.is_empty() {
-        return None;
-    }
-
-    if let [Part::Text(text)] = template.parts.as_slice() {
-        let text = LitStr::new(text, key_lit.span());
-        return Some(quote!(::std::string::String::from(#text)));
-    }
-    Some(quote! {{
-        let mut #key = ::std::string::String::new();
-        #(#steps)*
-        #key
-    }})
+    reported.is_empty().then_some(steps)
 }
 
 /// Writes `key_part(&req.from)` into the key, spanned at the parameter that
@@ -259,22 +276,7 @@ fn write_placeholder(
     krate: &Path,
     key: &Ident,
 ) -> Result<TokenStream, String> {
-    let (root, span) = match &placeholder.root {
-        Root::SelfValue => match &bindings.receiver {
-            Some(self_token) => (self_token.to_token_stream(), self_token.span()),
-            None => {
-                return Err(format!(
-                    "the placeholder `<{}>` uses `self`, but the fn has no `self` receiver; {}",
-                    placeholder.source,
-                    available_names(bindings)
-                ));
-            }
-        },
-        Root::Binding(name) => match bindings.find(name) {
-            Some(binding) => (binding.to_token_stream(), binding.span()),
-            None => return Err(unknown_placeholder(placeholder, name, bindings)),
-        },
-    };
+    let (root, span) = placeholder_root(placeholder, bindings)?;
     let members = placeholder.members.iter().map(|member| match member {
         Member::Named(ident) => {
             let mut ident = ident.clone();
@@ -294,6 +296,29 @@ fn write_placeholder(
             #krate::__private::key_part(&#root #(.#members)*)
         ));
     })
+}
+
+/// The value a placeholder starts from, the receiver or a binding of the
+/// parameters, with the span of where the fn introduces it; or why the fn
+/// has no such value.
+fn placeholder_root(
+    placeholder: &Placeholder,
+    bindings: &Bindings,
+) -> Result<(TokenStream, Span), String> {
+    match &placeholder.root {
+        Root::SelfValue => match &bindings.receiver {
+            Some(self_token) => Ok((self_token.to_token_stream(), self_token.span())),
+            None => Err(format!(
+                "the placeholder `<{}>` uses `self`, but the fn has no `self` receiver; {}",
+                placeholder.source,
+                available_names(bindings)
+            )),
+        },
+        Root::Binding(name) => match bindings.find(name) {
+            Some(binding) => Ok((binding.to_token_stream(), binding.span())),
+            None => Err(unknown_placeholder(placeholder, name, bindings)),
+        },
+    }
 }
 
 /// `tokens` with every span, nested ones included, set to `span`.
@@ -370,19 +395,7 @@ fn locked_body(args: &LockArgs, checked: &Checked, body: &Block) -> TokenStream 
 
     let key_expr = &checked.key;
     let options = lock_options(args, &private);
-    // At the return type, so a return type that is not a `Result`, or whose
-    // error lacks `From<LockError>`, is reported there. rustc shows a span
-    // with the macro's hygiene at the attribute whatever its location, so
-    // this binding has the return type's own span, and a name no user code
-    // would have, in place of mixed-site hygiene. It is only in scope within
-    // its match arm.
-    let error = Ident::new("__distlock_lock_error", checked.return_span);
-    // The lint would fire in the user's crate for a fn returning
-    // `Result<_, LockError>`, where the conversion is the identity.
-    let return_error = quote_spanned! {checked.return_span=>
-        #[allow(clippy::useless_conversion)]
-        ::core::result::Result::Err(#error) => return ::core::result::Result::Err(::core::convert::From::from(#error))
-    };
+    let return_error = return_lock_error(checked.return_span);
     let user_guard = args
         .guard
         .as_ref()
@@ -403,6 +416,25 @@ fn locked_body(args: &LockArgs, checked: &Checked, body: &Block) -> TokenStream 
             ::core::result::Result::Ok(#value) => #value,
             #return_error,
         }
+    }
+}
+
+/// The match arm that returns a `LockError` from the fn, converted into its
+/// error type.
+///
+/// At the return type (`return_span`), so a return type that is not a
+/// `Result`, or whose error lacks `From<LockError>`, is reported there.
+fn return_lock_error(return_span: Span) -> TokenStream {
+    // rustc shows a span with the macro's hygiene at the attribute whatever
+    // its location, so this binding has the return type's own span, and a
+    // name no user code would have, in place of mixed-site hygiene. It is
+    // only in scope within its match arm.
+    let error = Ident::new("__distlock_lock_error", return_span);
+    // The lint would fire in the user's crate for a fn returning
+    // `Result<_, LockError>`, where the conversion is the identity.
+    quote_spanned! {return_span=>
+        #[allow(clippy::useless_conversion)]
+        ::core::result::Result::Err(#error) => return ::core::result::Result::Err(::core::convert::From::from(#error))
     }
 }
 
