@@ -105,8 +105,9 @@ struct Checked {
     /// Where the lock error is returned, so a non-`Result` return type is
     /// reported at the return type.
     return_span: Span,
-    /// The declared return type, when it can be named inside the body.
-    nameable_return_type: Option<Type>,
+    /// The declared return type as the body's type hint writes it (`_` for
+    /// each `impl Trait`), when that pins anything down.
+    return_type_hint: Option<Type>,
 }
 
 impl Checked {
@@ -129,7 +130,7 @@ impl Checked {
                 (&own_bindings, output)
             }
         };
-        let (return_span, nameable_return_type) = check_return_type(&sig.ident, output, errors);
+        let (return_span, return_type_hint) = check_return_type(&sig.ident, output, errors);
         check_guard(args, bindings, errors);
         let key_lit = args.key.as_ref()?;
         let template = parse_key(key_lit, errors)?;
@@ -137,13 +138,13 @@ impl Checked {
         Some(Checked {
             key,
             return_span,
-            nameable_return_type,
+            return_type_hint,
         })
     }
 }
 
-/// The span to report a return type problem at, and the type when it can be
-/// named as a local's type (not `impl Trait`).
+/// The span to report a return type problem at, and the type for the body's
+/// type hint (see [`return_type_hint`]).
 fn check_return_type(
     ident: &Ident,
     output: Option<&Type>,
@@ -155,7 +156,7 @@ fn check_return_type(
             errors.push(missing_result(ident));
             (ident.span(), None)
         }
-        Some(ty) => (ty.span(), (!mentions_impl_trait(ty)).then(|| ty.clone())),
+        Some(ty) => (ty.span(), return_type_hint(ty)),
         None => {
             errors.push(missing_result(ident));
             (ident.span(), None)
@@ -369,6 +370,63 @@ fn krate(args: &LockArgs) -> Path {
         .unwrap_or_else(|| syn::parse_quote!(::distlock))
 }
 
+/// The return type as the type of a local, for the body's type hint: each
+/// `impl Trait`, which a local's type cannot name, becomes `_` (the idea of
+/// tracing-attributes' `erase_impl_trait`), so the hint still pins the rest,
+/// such as the error type of `Result<impl Display, Box<dyn Error>>`.
+///
+/// `None` when nothing would be left to pin (the whole type is `impl Trait`)
+/// or when an `impl Trait` remains where the erasure does not reach (in the
+/// bounds of a `dyn`, or in a macro).
+fn return_type_hint(ty: &Type) -> Option<Type> {
+    let mut hint = ty.clone();
+    erase_impl_trait(&mut hint);
+    let pins_something = !matches!(hint, Type::Infer(_)) && !mentions_impl_trait(&hint);
+    pins_something.then_some(hint)
+}
+
+/// Replaces each `impl Trait` in `ty` with `_`, in type arguments, tuples,
+/// references, pointers, arrays and slices.
+fn erase_impl_trait(ty: &mut Type) {
+    match ty {
+        Type::ImplTrait(_) => {
+            let span = ty.span();
+            *ty = syn::parse_quote_spanned!(span=> _);
+        }
+        // `(impl Trait)` becomes `_`, not `(_)`.
+        Type::Paren(syn::TypeParen { elem, .. }) | Type::Group(syn::TypeGroup { elem, .. }) => {
+            erase_impl_trait(elem);
+            if let Type::Infer(_) = **elem {
+                *ty = (**elem).clone();
+            }
+        }
+        Type::Array(array) => erase_impl_trait(&mut array.elem),
+        Type::Ptr(pointer) => erase_impl_trait(&mut pointer.elem),
+        Type::Reference(reference) => erase_impl_trait(&mut reference.elem),
+        Type::Slice(slice) => erase_impl_trait(&mut slice.elem),
+        Type::Tuple(tuple) => tuple.elems.iter_mut().for_each(erase_impl_trait),
+        Type::Path(path) => erase_in_type_arguments(&mut path.path),
+        _ => {}
+    }
+}
+
+/// [`erase_impl_trait`] in the type arguments of `path`, associated type
+/// bindings (`Item = impl Trait`) included.
+fn erase_in_type_arguments(path: &mut Path) {
+    for segment in &mut path.segments {
+        let syn::PathArguments::AngleBracketed(arguments) = &mut segment.arguments else {
+            continue;
+        };
+        for argument in &mut arguments.args {
+            match argument {
+                syn::GenericArgument::Type(ty) => erase_impl_trait(ty),
+                syn::GenericArgument::AssocType(binding) => erase_impl_trait(&mut binding.ty),
+                _ => {}
+            }
+        }
+    }
+}
+
 /// Whether `ty` contains `impl Trait`, which cannot be written as the type of
 /// a local.
 fn mentions_impl_trait(ty: &Type) -> bool {
@@ -400,7 +458,7 @@ fn locked_body(args: &LockArgs, checked: &Checked, body: &Block) -> TokenStream 
         .guard
         .as_ref()
         .map(|name| quote!(let #name: &#private::LockGuard = #private::LockedCall::guard(&#call);));
-    let body = body_block(body, checked.nameable_return_type.as_ref());
+    let body = body_block(body, checked.return_type_hint.as_ref());
 
     quote! {
         let #key: ::std::string::String = #key_expr;
@@ -722,9 +780,37 @@ mod tests {
             "let lock : & dl :: __private :: LockGuard = dl :: __private :: LockedCall :: guard (& __call) ;"
         ));
         assert!(
-            !output.contains("__return_type"),
-            "impl Trait cannot be named"
+            output.contains("let __return_type : Result < _ , E > = loop { } ;"),
+            "{output}"
         );
+    }
+
+    /// The body's type hint writes each `impl Trait` of the return type as
+    /// `_`, and is left out when that pins nothing or misses an `impl`.
+    #[test]
+    fn the_type_hint_erases_impl_trait() {
+        let cases = [
+            ("Result<u64, E>", Some("Result < u64 , E >")),
+            ("Result<impl Display, E>", Some("Result < _ , E >")),
+            (
+                "Result<(impl Display, &'a impl Send, [impl Sized; 2]), Box<dyn Error>>",
+                Some("Result < (_ , & 'a _ , [_ ; 2]) , Box < dyn Error > >"),
+            ),
+            ("Result<(impl Display), E>", Some("Result < _ , E >")),
+            (
+                "Result<Vec<impl Iterator<Item = impl Display>>, E>",
+                Some("Result < Vec < _ > , E >"),
+            ),
+            ("Result<u8, impl Error>", Some("Result < u8 , _ >")),
+            ("impl Future<Output = Result<u8, E>>", None),
+            ("(impl Debug)", None),
+            ("Result<Box<dyn Iterator<Item = impl Display>>, E>", None),
+        ];
+        for (written, hint) in cases {
+            let ty = syn::parse_str::<Type>(written).expect(written);
+            let erased = return_type_hint(&ty).map(|hint| hint.to_token_stream().to_string());
+            assert_eq!(erased.as_deref(), hint, "{written}");
+        }
     }
 
     #[test]
