@@ -19,8 +19,8 @@ const DEFAULT_TTL_MILLIS: u64 = 30_000;
 /// The shortest lease the runtime accepts (`distlock::MIN_LEASE`).
 pub(crate) const MIN_TTL_MILLIS: u64 = 3;
 
-/// The longest lease the runtime accepts (`distlock::MAX_LEASE`).
-const MAX_TTL_MILLIS: u64 = 30 * 24 * 60 * 60 * 1000;
+/// The longest lease the runtime accepts (`distlock::MAX_LEASE`): 30 days.
+pub(crate) const MAX_TTL_MILLIS: u64 = 30 * 24 * 60 * 60 * 1000;
 
 /// Every option, with an example value for error messages.
 const OPTIONS: &[(&str, &str)] = &[
@@ -100,9 +100,11 @@ struct RawArgs {
 }
 
 impl RawArgs {
+    /// Parses every option, recording each one's error and going on with the
+    /// next, so one build reports them all.
     fn parse(&mut self, input: ParseStream, errors: &mut Errors) {
         while !input.is_empty() {
-            if let Err(error) = self.parse_option(input, errors) {
+            if let Err(error) = self.parse_option(input) {
                 errors.push(error);
             }
             skip_to_comma(input);
@@ -112,7 +114,24 @@ impl RawArgs {
     }
 
     /// Parses `name = value`, leaving the input at the `,` that follows.
-    fn parse_option(&mut self, input: ParseStream, errors: &mut Errors) -> syn::Result<()> {
+    fn parse_option(&mut self, input: ParseStream) -> syn::Result<()> {
+        let (name, example) = self.option_name(input)?;
+        match option_value(&name, example, input)? {
+            Some(value) => self.set(&OptionValue {
+                name: &name,
+                example,
+                value,
+            }),
+            None => {
+                self.renew = Some(true); // a bare flag
+                Ok(())
+            }
+        }
+    }
+
+    /// The name of the next option, with its example, once it is known to be
+    /// a valid option not given before; it is then recorded as seen.
+    fn option_name(&mut self, input: ParseStream) -> syn::Result<(Ident, &'static str)> {
         if let Ok(key) = input.fork().parse::<LitStr>() {
             // Already explained; do not also report the key as missing.
             self.positional_key = true;
@@ -142,95 +161,102 @@ impl RawArgs {
                 format!("duplicate option `{name_text}`: each option may be given once"),
             ));
         }
-        self.seen.push(name_text.clone());
+        self.seen.push(name_text);
+        Ok((name, example))
+    }
 
-        if input.parse::<Option<Token![=]>>()?.is_none() {
-            if name_text == "renew" {
-                self.renew = Some(true); // a bare flag
-                return Ok(());
-            }
+    /// Records a known option's value through that option's setter.
+    fn set(&mut self, option: &OptionValue) -> syn::Result<()> {
+        match option.name.to_string().as_str() {
+            "key" => self.set_key(option),
+            "ttl" => self.set_ttl(option),
+            "wait" => self.set_wait(option),
+            "manager" => self.set_manager(option),
+            "renew" => self.set_renew(option),
+            "on_lost" => self.set_on_lost(option),
+            "guard" => self.set_guard(option),
+            "crate" => self.set_crate(option),
+            _ => Err(unknown_option(option.name)),
+        }
+    }
+
+    /// `key = "..."`: the template, checked against the fn later.
+    fn set_key(&mut self, option: &OptionValue) -> syn::Result<()> {
+        self.key = Some(option.string()?);
+        Ok(())
+    }
+
+    /// `ttl = "..."`: a duration within the leases the runtime accepts.
+    fn set_ttl(&mut self, option: &OptionValue) -> syn::Result<()> {
+        let lit = option.string()?;
+        let millis = option.duration(&lit)?;
+        check_ttl(&lit, millis)?;
+        self.ttl = Some((lit, millis));
+        Ok(())
+    }
+
+    /// `wait = "..."`: any duration, `"0s"` included.
+    fn set_wait(&mut self, option: &OptionValue) -> syn::Result<()> {
+        let lit = option.string()?;
+        self.wait = Some(option.duration(&lit)?);
+        Ok(())
+    }
+
+    /// `manager = "..."`: the non-empty name of a registered manager.
+    fn set_manager(&mut self, option: &OptionValue) -> syn::Result<()> {
+        let lit = option.string()?;
+        if lit.value().is_empty() {
             return Err(syn::Error::new(
-                name.span(),
-                format!("`{name_text}` needs a value, like `{example}`"),
+                lit.span(),
+                "`manager` must name a registered manager; leave the option out to use the default manager",
             ));
         }
-        let value = take_until_comma(input);
-        if value.is_empty() {
-            return Err(syn::Error::new(
-                name.span(),
-                format!("`{name_text}` needs a value, like `{example}`"),
-            ));
-        }
+        self.manager = Some(lit);
+        Ok(())
+    }
 
-        match name_text.as_str() {
-            "key" => self.key = Some(string_value(&name, &value, example)?),
-            "ttl" => {
-                let lit = string_value(&name, &value, example)?;
-                let millis = duration_value(&name, &lit)?;
-                if millis == 0 {
-                    return Err(syn::Error::new(
-                        lit.span(),
-                        "`ttl` must be longer than zero: a lock with no lease expires as soon as it is taken",
-                    ));
-                }
-                if millis < MIN_TTL_MILLIS {
-                    return Err(syn::Error::new(
-                        lit.span(),
-                        "`ttl` must be at least 3ms: 2ms of every lease are set aside for clock drift between this process and Redis",
-                    ));
-                }
-                if millis > MAX_TTL_MILLIS {
-                    return Err(syn::Error::new(
-                        lit.span(),
-                        "`ttl` may be at most 30 days (\"720h\"); a longer lease never frees the lock of a crashed holder in practice",
-                    ));
-                }
-                self.ttl = Some((lit, millis));
+    /// `renew = true` or `renew = false`; the bare flag is handled by
+    /// [`RawArgs::parse_option`].
+    fn set_renew(&mut self, option: &OptionValue) -> syn::Result<()> {
+        self.renew = Some(option.flag()?);
+        Ok(())
+    }
+
+    /// `on_lost = "cancel"` or `on_lost = "continue"`.
+    fn set_on_lost(&mut self, option: &OptionValue) -> syn::Result<()> {
+        let lit = option.string()?;
+        self.cancel_on_lost = Some(match lit.value().as_str() {
+            "cancel" => true,
+            "continue" => false,
+            other => {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "`on_lost` is \"cancel\" (drop the body when the lock is lost) or \"continue\" (let it finish), not \"{}\"",
+                        other.escape_debug()
+                    ),
+                ));
             }
-            "wait" => {
-                let lit = string_value(&name, &value, example)?;
-                self.wait = Some(duration_value(&name, &lit)?);
-            }
-            "manager" => {
-                let lit = string_value(&name, &value, example)?;
-                if lit.value().is_empty() {
-                    return Err(syn::Error::new(
-                        lit.span(),
-                        "`manager` must name a registered manager; leave the option out to use the default manager",
-                    ));
-                }
-                self.manager = Some(lit);
-            }
-            "renew" => self.renew = Some(bool_value(&name, &value)?),
-            "on_lost" => {
-                let lit = string_value(&name, &value, example)?;
-                self.cancel_on_lost = Some(match lit.value().as_str() {
-                    "cancel" => true,
-                    "continue" => false,
-                    other => {
-                        return Err(syn::Error::new(
-                            lit.span(),
-                            format!(
-                                "`on_lost` is \"cancel\" (drop the body when the lock is lost) or \"continue\" (let it finish), not \"{}\"",
-                                other.escape_debug()
-                            ),
-                        ));
-                    }
-                });
-            }
-            "guard" => self.guard = Some(guard_value(&value)?),
-            "crate" => {
-                let lit = string_value(&name, &value, example)?;
-                let path = lit.parse::<Path>().map_err(|_| {
-                    syn::Error::new(
-                        lit.span(),
-                        "`crate` must be the path of the distlock facade, like `crate = \"::distlock\"`",
-                    )
-                })?;
-                self.krate = Some(path);
-            }
-            _ => errors.push(unknown_option(&name)),
-        }
+        });
+        Ok(())
+    }
+
+    /// `guard = name`: an identifier, not a string.
+    fn set_guard(&mut self, option: &OptionValue) -> syn::Result<()> {
+        self.guard = Some(guard_value(&option.value)?);
+        Ok(())
+    }
+
+    /// `crate = "..."`: the path of the distlock facade, as a string.
+    fn set_crate(&mut self, option: &OptionValue) -> syn::Result<()> {
+        let lit = option.string()?;
+        let path = lit.parse::<Path>().map_err(|_| {
+            syn::Error::new(
+                lit.span(),
+                "`crate` must be the path of the distlock facade, like `crate = \"::distlock\"`",
+            )
+        })?;
+        self.krate = Some(path);
         Ok(())
     }
 
@@ -291,40 +317,100 @@ fn option_list() -> String {
     )
 }
 
-fn string_value(name: &Ident, value: &TokenStream, example: &str) -> syn::Result<LitStr> {
-    let not_a_string = || {
-        syn::Error::new_spanned(
-            value,
-            format!("`{name}` must be a string literal, like `{example}`"),
+/// An option as written, `name = value`, with the option's example for
+/// error messages.
+struct OptionValue<'a> {
+    name: &'a Ident,
+    example: &'static str,
+    /// The tokens after `=`, up to the next top-level `,`; never empty.
+    value: TokenStream,
+}
+
+impl OptionValue<'_> {
+    /// The value as a string literal without a suffix.
+    fn string(&self) -> syn::Result<LitStr> {
+        let (name, example) = (self.name, self.example);
+        let not_a_string = || {
+            syn::Error::new_spanned(
+                &self.value,
+                format!("`{name}` must be a string literal, like `{example}`"),
+            )
+        };
+        let lit = syn::parse2::<LitStr>(self.value.clone()).map_err(|_| not_a_string())?;
+        if !lit.suffix().is_empty() {
+            return Err(not_a_string());
+        }
+        Ok(lit)
+    }
+
+    /// The value's string `lit` as a duration, in milliseconds.
+    fn duration(&self, lit: &LitStr) -> syn::Result<u64> {
+        let name = self.name;
+        let text = lit.value();
+        duration::parse_millis(&text).map_err(|error| {
+            syn::Error::new(
+                lit.span(),
+                format!(
+                    "invalid `{name}` duration \"{text}\": {error}; durations look like \"250ms\", \"10s\", \"2m\" or \"1m30s\""
+                ),
+            )
+        })
+    }
+
+    /// The value as a `true`/`false` flag.
+    fn flag(&self) -> syn::Result<bool> {
+        let name = self.name;
+        match syn::parse2::<syn::LitBool>(self.value.clone()) {
+            Ok(lit) => Ok(lit.value),
+            Err(_) => Err(syn::Error::new_spanned(
+                &self.value,
+                format!(
+                    "`{name}` is a flag: write `{name}`, or `{name} = true` / `{name} = false`"
+                ),
+            )),
+        }
+    }
+}
+
+/// After a known option's name: `Some` value when `=` and a value follow,
+/// `None` for a bare `renew`, an error when the value is missing.
+fn option_value(
+    name: &Ident,
+    example: &str,
+    input: ParseStream,
+) -> syn::Result<Option<TokenStream>> {
+    let needs_a_value = || {
+        syn::Error::new(
+            name.span(),
+            format!("`{name}` needs a value, like `{example}`"),
         )
     };
-    let lit = syn::parse2::<LitStr>(value.clone()).map_err(|_| not_a_string())?;
-    if !lit.suffix().is_empty() {
-        return Err(not_a_string());
+    if input.parse::<Option<Token![=]>>()?.is_none() {
+        return if name == "renew" {
+            Ok(None)
+        } else {
+            Err(needs_a_value())
+        };
     }
-    Ok(lit)
+    let value = take_until_comma(input);
+    if value.is_empty() {
+        return Err(needs_a_value());
+    }
+    Ok(Some(value))
 }
 
-fn duration_value(name: &Ident, lit: &LitStr) -> syn::Result<u64> {
-    let text = lit.value();
-    duration::parse_millis(&text).map_err(|error| {
-        syn::Error::new(
-            lit.span(),
-            format!(
-                "invalid `{name}` duration \"{text}\": {error}; durations look like \"250ms\", \"10s\", \"2m\" or \"1m30s\""
-            ),
-        )
-    })
-}
-
-fn bool_value(name: &Ident, value: &TokenStream) -> syn::Result<bool> {
-    match syn::parse2::<syn::LitBool>(value.clone()) {
-        Ok(lit) => Ok(lit.value),
-        Err(_) => Err(syn::Error::new_spanned(
-            value,
-            format!("`{name}` is a flag: write `{name}`, or `{name} = true` / `{name} = false`"),
-        )),
-    }
+/// Checks a `ttl` of `millis` against the leases the runtime accepts.
+fn check_ttl(lit: &LitStr, millis: u64) -> syn::Result<()> {
+    let problem = if millis == 0 {
+        "`ttl` must be longer than zero: a lock with no lease expires as soon as it is taken"
+    } else if millis < MIN_TTL_MILLIS {
+        "`ttl` must be at least 3ms: 2ms of every lease are set aside for clock drift between this process and Redis"
+    } else if millis > MAX_TTL_MILLIS {
+        "`ttl` may be at most 30 days (\"720h\"); a longer lease never frees the lock of a crashed holder in practice"
+    } else {
+        return Ok(());
+    };
+    Err(syn::Error::new(lit.span(), problem))
 }
 
 fn guard_value(value: &TokenStream) -> syn::Result<Ident> {
@@ -371,6 +457,8 @@ fn skip_to_comma(input: ParseStream) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use quote::quote;
 
@@ -454,6 +542,18 @@ mod tests {
         assert!(errors[3].contains("duplicate option `ttl`"), "{errors:?}");
         assert!(errors[4].contains("write `guard = g`"), "{errors:?}");
         assert!(errors[5].contains("missing `key`"), "{errors:?}");
+    }
+
+    /// The `ttl` bounds checked at compile time are the leases the runtime
+    /// accepts (`lock_runtime::MIN_LEASE` and `MAX_LEASE`, re-exported by the
+    /// `distlock` dev-dependency), and the figures the error messages quote,
+    /// so neither copy can drift from the runtime's.
+    #[test]
+    fn ttl_bounds_are_the_runtime_lease_bounds() {
+        assert_eq!(Duration::from_millis(MIN_TTL_MILLIS), distlock::MIN_LEASE);
+        assert_eq!(Duration::from_millis(MAX_TTL_MILLIS), distlock::MAX_LEASE);
+        assert_eq!(duration::parse_millis("3ms"), Ok(MIN_TTL_MILLIS));
+        assert_eq!(duration::parse_millis("720h"), Ok(MAX_TTL_MILLIS));
     }
 
     #[test]

@@ -21,56 +21,70 @@ pub(crate) fn parse_millis(text: &str) -> Result<u64, DurationError> {
     let mut total: u64 = 0;
     let mut previous: Option<Unit> = None;
     while !rest.is_empty() {
-        let digits_len = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let (digits, after_digits) = rest.split_at(digits_len);
-        let unit_len = after_digits
-            .find(|c: char| !c.is_alphabetic())
-            .unwrap_or(after_digits.len());
-        let (unit_text, after_unit) = after_digits.split_at(unit_len);
-
-        if digits.is_empty() {
-            return Err(match after_digits.chars().next() {
-                Some('.') | Some(',') => DurationError::Fraction,
-                Some('-') => DurationError::Negative,
-                Some(c) if !c.is_alphabetic() => DurationError::UnexpectedChar(c),
-                _ => DurationError::MissingNumber(unit_text.to_owned()),
-            });
-        }
-        if unit_text.is_empty() {
-            return Err(match after_digits.chars().next() {
-                Some('.') | Some(',') => DurationError::Fraction,
-                Some(c) => DurationError::UnexpectedChar(c),
-                None => DurationError::MissingUnit(digits.to_owned()),
-            });
-        }
-        let unit = Unit::from_suffix(unit_text)
-            .ok_or_else(|| DurationError::UnknownUnit(unit_text.to_owned()))?;
-        if let Some(previous) = previous {
-            if unit == previous {
-                return Err(DurationError::RepeatedUnit(unit));
-            }
-            if unit.millis() > previous.millis() {
-                return Err(DurationError::UnitOrder {
-                    larger: unit,
-                    after: previous,
-                });
-            }
-        }
+        let (digits, unit, after) = next_component(rest)?;
+        check_unit_order(previous, unit)?;
         previous = Some(unit);
-
-        let component = digits
-            .parse::<u64>()
-            .ok()
-            .and_then(|value| value.checked_mul(unit.millis()))
-            .ok_or(DurationError::Overflow)?;
         total = total
-            .checked_add(component)
+            .checked_add(component_millis(digits, unit)?)
             .ok_or(DurationError::Overflow)?;
-        rest = after_unit;
+        rest = after;
     }
     Ok(total)
+}
+
+/// Splits the `<digits><unit>` component at the start of `rest` into its
+/// digits, its unit, and the text after it.
+fn next_component(rest: &str) -> Result<(&str, Unit, &str), DurationError> {
+    let digits_len = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let (digits, after_digits) = rest.split_at(digits_len);
+    let unit_len = after_digits
+        .find(|c: char| !c.is_alphabetic())
+        .unwrap_or(after_digits.len());
+    let (unit_text, after_unit) = after_digits.split_at(unit_len);
+
+    if digits.is_empty() {
+        return Err(match after_digits.chars().next() {
+            Some('.') | Some(',') => DurationError::Fraction,
+            Some('-') => DurationError::Negative,
+            Some(c) if !c.is_alphabetic() => DurationError::UnexpectedChar(c),
+            _ => DurationError::MissingNumber(unit_text.to_owned()),
+        });
+    }
+    if unit_text.is_empty() {
+        return Err(match after_digits.chars().next() {
+            Some('.') | Some(',') => DurationError::Fraction,
+            Some(c) => DurationError::UnexpectedChar(c),
+            None => DurationError::MissingUnit(digits.to_owned()),
+        });
+    }
+    let unit = Unit::from_suffix(unit_text)
+        .ok_or_else(|| DurationError::UnknownUnit(unit_text.to_owned()))?;
+    Ok((digits, unit, after_unit))
+}
+
+/// Checks that `unit` may follow `previous`, the unit of the component
+/// before it: units go from largest to smallest, each at most once.
+fn check_unit_order(previous: Option<Unit>, unit: Unit) -> Result<(), DurationError> {
+    match previous {
+        Some(previous) if unit == previous => Err(DurationError::RepeatedUnit(unit)),
+        Some(previous) if unit.millis() > previous.millis() => Err(DurationError::UnitOrder {
+            larger: unit,
+            after: previous,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// `digits` of `unit`, in milliseconds, or `Overflow` when that is more
+/// than a u64 holds.
+fn component_millis(digits: &str, unit: Unit) -> Result<u64, DurationError> {
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|value| value.checked_mul(unit.millis()))
+        .ok_or(DurationError::Overflow)
 }
 
 /// A unit of a duration component, largest first.
@@ -169,6 +183,7 @@ impl fmt::Display for DurationError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fuzz::for_every_string;
 
     #[test]
     fn accepts_single_components() {
@@ -268,30 +283,9 @@ mod tests {
     /// syntax with the characters most likely to confuse it.
     #[test]
     fn never_panics_on_generated_strings() {
-        let alphabet: Vec<char> = "0159msh .xµ".chars().collect();
-        let mut text = String::new();
-        let mut checked = 0usize;
-        for_each_string(&alphabet, 6, &mut text, &mut |text| {
+        let checked = for_every_string("0159msh .xµ", 6, |text| {
             let _ = parse_millis(text);
-            checked += 1;
         });
         assert!(checked > 1_000_000);
-    }
-
-    fn for_each_string(
-        alphabet: &[char],
-        max_len: usize,
-        text: &mut String,
-        f: &mut dyn FnMut(&str),
-    ) {
-        f(text);
-        if text.chars().count() == max_len {
-            return;
-        }
-        for &c in alphabet {
-            text.push(c);
-            for_each_string(alphabet, max_len, text, f);
-            text.pop();
-        }
     }
 }

@@ -1,6 +1,13 @@
 //! Code generation: the annotated fn keeps its signature and gets a new body
 //! that takes the lock, runs the original body, and releases the lock.
 //!
+//! It comes in two halves, as tracing-attributes' `gen_function` and
+//! `gen_block`: `locked_body` makes the statements around the user's body
+//! (build the key, take the lock, run the body, release the lock), and
+//! `async_fn` or `async_trait_method` puts them in the fn's shell, its
+//! attributes and signature as written (for an `#[async_trait]` method,
+//! inside the boxed async block async-trait made of it).
+//!
 //! On any error the original item is emitted unchanged next to the
 //! `compile_error!`s, so the rest of the crate (and an IDE) still sees the fn.
 
@@ -98,8 +105,9 @@ struct Checked {
     /// Where the lock error is returned, so a non-`Result` return type is
     /// reported at the return type.
     return_span: Span,
-    /// The declared return type, when it can be named inside the body.
-    nameable_return_type: Option<Type>,
+    /// The declared return type as the body's type hint writes it (`_` for
+    /// each `impl Trait`), when that pins anything down.
+    return_type_hint: Option<Type>,
 }
 
 impl Checked {
@@ -122,7 +130,7 @@ impl Checked {
                 (&own_bindings, output)
             }
         };
-        let (return_span, nameable_return_type) = check_return_type(&sig.ident, output, errors);
+        let (return_span, return_type_hint) = check_return_type(&sig.ident, output, errors);
         check_guard(args, bindings, errors);
         let key_lit = args.key.as_ref()?;
         let template = parse_key(key_lit, errors)?;
@@ -130,13 +138,13 @@ impl Checked {
         Some(Checked {
             key,
             return_span,
-            nameable_return_type,
+            return_type_hint,
         })
     }
 }
 
-/// The span to report a return type problem at, and the type when it can be
-/// named as a local's type (not `impl Trait`).
+/// The span to report a return type problem at, and the type for the body's
+/// type hint (see [`return_type_hint`]).
 fn check_return_type(
     ident: &Ident,
     output: Option<&Type>,
@@ -148,7 +156,7 @@ fn check_return_type(
             errors.push(missing_result(ident));
             (ident.span(), None)
         }
-        Some(ty) => (ty.span(), (!mentions_impl_trait(ty)).then(|| ty.clone())),
+        Some(ty) => (ty.span(), return_type_hint(ty)),
         None => {
             errors.push(missing_result(ident));
             (ident.span(), None)
@@ -211,8 +219,30 @@ fn key_expression(
     args: &LockArgs,
     errors: &mut Errors,
 ) -> Option<TokenStream> {
-    let krate = krate(args);
     let key = Ident::new("key", Span::mixed_site());
+    let steps = key_steps(template, key_lit, bindings, &krate(args), &key, errors)?;
+    if let [Part::Text(text)] = template.parts.as_slice() {
+        let text = LitStr::new(text, key_lit.span());
+        return Some(quote!(::std::string::String::from(#text)));
+    }
+    Some(quote! {{
+        let mut #key = ::std::string::String::new();
+        #(#steps)*
+        #key
+    }})
+}
+
+/// One statement per part of the template, each pushing the part onto the
+/// `key` being built; `None` when a placeholder names nothing the fn binds,
+/// each such problem reported once.
+fn key_steps(
+    template: &Template,
+    key_lit: &LitStr,
+    bindings: &Bindings,
+    krate: &Path,
+    key: &Ident,
+    errors: &mut Errors,
+) -> Option<Vec<TokenStream>> {
     let mut steps = Vec::new();
     let mut reported = Vec::new();
     for part in &template.parts {
@@ -222,7 +252,7 @@ fn key_expression(
                 steps.push(quote!(#key.push_str(#text);));
             }
             Part::Placeholder(placeholder) => {
-                match write_placeholder(placeholder, bindings, &krate, &key) {
+                match write_placeholder(placeholder, bindings, krate, key) {
                     Ok(step) => steps.push(step),
                     Err(message) => {
                         // One report per unknown root is enough.
@@ -235,19 +265,7 @@ fn key_expression(
             }
         }
     }
-    if !reported.is_empty() {
-        return None;
-    }
-
-    if let [Part::Text(text)] = template.parts.as_slice() {
-        let text = LitStr::new(text, key_lit.span());
-        return Some(quote!(::std::string::String::from(#text)));
-    }
-    Some(quote! {{
-        let mut #key = ::std::string::String::new();
-        #(#steps)*
-        #key
-    }})
+    reported.is_empty().then_some(steps)
 }
 
 /// Writes `key_part(&req.from)` into the key, spanned at the parameter that
@@ -259,22 +277,7 @@ fn write_placeholder(
     krate: &Path,
     key: &Ident,
 ) -> Result<TokenStream, String> {
-    let (root, span) = match &placeholder.root {
-        Root::SelfValue => match &bindings.receiver {
-            Some(self_token) => (self_token.to_token_stream(), self_token.span()),
-            None => {
-                return Err(format!(
-                    "the placeholder `<{}>` uses `self`, but the fn has no `self` receiver; {}",
-                    placeholder.source,
-                    available_names(bindings)
-                ));
-            }
-        },
-        Root::Binding(name) => match bindings.find(name) {
-            Some(binding) => (binding.to_token_stream(), binding.span()),
-            None => return Err(unknown_placeholder(placeholder, name, bindings)),
-        },
-    };
+    let (root, span) = placeholder_root(placeholder, bindings)?;
     let members = placeholder.members.iter().map(|member| match member {
         Member::Named(ident) => {
             let mut ident = ident.clone();
@@ -294,6 +297,29 @@ fn write_placeholder(
             #krate::__private::key_part(&#root #(.#members)*)
         ));
     })
+}
+
+/// The value a placeholder starts from, the receiver or a binding of the
+/// parameters, with the span of where the fn introduces it; or why the fn
+/// has no such value.
+fn placeholder_root(
+    placeholder: &Placeholder,
+    bindings: &Bindings,
+) -> Result<(TokenStream, Span), String> {
+    match &placeholder.root {
+        Root::SelfValue => match &bindings.receiver {
+            Some(self_token) => Ok((self_token.to_token_stream(), self_token.span())),
+            None => Err(format!(
+                "the placeholder `<{}>` uses `self`, but the fn has no `self` receiver; {}",
+                placeholder.source,
+                available_names(bindings)
+            )),
+        },
+        Root::Binding(name) => match bindings.find(name) {
+            Some(binding) => Ok((binding.to_token_stream(), binding.span())),
+            None => Err(unknown_placeholder(placeholder, name, bindings)),
+        },
+    }
 }
 
 /// `tokens` with every span, nested ones included, set to `span`.
@@ -344,6 +370,63 @@ fn krate(args: &LockArgs) -> Path {
         .unwrap_or_else(|| syn::parse_quote!(::distlock))
 }
 
+/// The return type as the type of a local, for the body's type hint: each
+/// `impl Trait`, which a local's type cannot name, becomes `_` (the idea of
+/// tracing-attributes' `erase_impl_trait`), so the hint still pins the rest,
+/// such as the error type of `Result<impl Display, Box<dyn Error>>`.
+///
+/// `None` when nothing would be left to pin (the whole type is `impl Trait`)
+/// or when an `impl Trait` remains where the erasure does not reach (in the
+/// bounds of a `dyn`, or in a macro).
+fn return_type_hint(ty: &Type) -> Option<Type> {
+    let mut hint = ty.clone();
+    erase_impl_trait(&mut hint);
+    let pins_something = !matches!(hint, Type::Infer(_)) && !mentions_impl_trait(&hint);
+    pins_something.then_some(hint)
+}
+
+/// Replaces each `impl Trait` in `ty` with `_`, in type arguments, tuples,
+/// references, pointers, arrays and slices.
+fn erase_impl_trait(ty: &mut Type) {
+    match ty {
+        Type::ImplTrait(_) => {
+            let span = ty.span();
+            *ty = syn::parse_quote_spanned!(span=> _);
+        }
+        // `(impl Trait)` becomes `_`, not `(_)`.
+        Type::Paren(syn::TypeParen { elem, .. }) | Type::Group(syn::TypeGroup { elem, .. }) => {
+            erase_impl_trait(elem);
+            if let Type::Infer(_) = **elem {
+                *ty = (**elem).clone();
+            }
+        }
+        Type::Array(array) => erase_impl_trait(&mut array.elem),
+        Type::Ptr(pointer) => erase_impl_trait(&mut pointer.elem),
+        Type::Reference(reference) => erase_impl_trait(&mut reference.elem),
+        Type::Slice(slice) => erase_impl_trait(&mut slice.elem),
+        Type::Tuple(tuple) => tuple.elems.iter_mut().for_each(erase_impl_trait),
+        Type::Path(path) => erase_in_type_arguments(&mut path.path),
+        _ => {}
+    }
+}
+
+/// [`erase_impl_trait`] in the type arguments of `path`, associated type
+/// bindings (`Item = impl Trait`) included.
+fn erase_in_type_arguments(path: &mut Path) {
+    for segment in &mut path.segments {
+        let syn::PathArguments::AngleBracketed(arguments) = &mut segment.arguments else {
+            continue;
+        };
+        for argument in &mut arguments.args {
+            match argument {
+                syn::GenericArgument::Type(ty) => erase_impl_trait(ty),
+                syn::GenericArgument::AssocType(binding) => erase_impl_trait(&mut binding.ty),
+                _ => {}
+            }
+        }
+    }
+}
+
 /// Whether `ty` contains `impl Trait`, which cannot be written as the type of
 /// a local.
 fn mentions_impl_trait(ty: &Type) -> bool {
@@ -370,24 +453,12 @@ fn locked_body(args: &LockArgs, checked: &Checked, body: &Block) -> TokenStream 
 
     let key_expr = &checked.key;
     let options = lock_options(args, &private);
-    // At the return type, so a return type that is not a `Result`, or whose
-    // error lacks `From<LockError>`, is reported there. rustc shows a span
-    // with the macro's hygiene at the attribute whatever its location, so
-    // this binding has the return type's own span, and a name no user code
-    // would have, in place of mixed-site hygiene. It is only in scope within
-    // its match arm.
-    let error = Ident::new("__distlock_lock_error", checked.return_span);
-    // The lint would fire in the user's crate for a fn returning
-    // `Result<_, LockError>`, where the conversion is the identity.
-    let return_error = quote_spanned! {checked.return_span=>
-        #[allow(clippy::useless_conversion)]
-        ::core::result::Result::Err(#error) => return ::core::result::Result::Err(::core::convert::From::from(#error))
-    };
+    let return_error = return_lock_error(checked.return_span);
     let user_guard = args
         .guard
         .as_ref()
         .map(|name| quote!(let #name: &#private::LockGuard = #private::LockedCall::guard(&#call);));
-    let body = body_block(body, checked.nameable_return_type.as_ref());
+    let body = body_block(body, checked.return_type_hint.as_ref());
 
     quote! {
         let #key: ::std::string::String = #key_expr;
@@ -403,6 +474,25 @@ fn locked_body(args: &LockArgs, checked: &Checked, body: &Block) -> TokenStream 
             ::core::result::Result::Ok(#value) => #value,
             #return_error,
         }
+    }
+}
+
+/// The match arm that returns a `LockError` from the fn, converted into its
+/// error type.
+///
+/// At the return type (`return_span`), so a return type that is not a
+/// `Result`, or whose error lacks `From<LockError>`, is reported there.
+fn return_lock_error(return_span: Span) -> TokenStream {
+    // rustc shows a span with the macro's hygiene at the attribute whatever
+    // its location, so this binding has the return type's own span, and a
+    // name no user code would have, in place of mixed-site hygiene. It is
+    // only in scope within its match arm.
+    let error = Ident::new("__distlock_lock_error", return_span);
+    // The lint would fire in the user's crate for a fn returning
+    // `Result<_, LockError>`, where the conversion is the identity.
+    quote_spanned! {return_span=>
+        #[allow(clippy::useless_conversion)]
+        ::core::result::Result::Err(#error) => return ::core::result::Result::Err(::core::convert::From::from(#error))
     }
 }
 
@@ -690,9 +780,37 @@ mod tests {
             "let lock : & dl :: __private :: LockGuard = dl :: __private :: LockedCall :: guard (& __call) ;"
         ));
         assert!(
-            !output.contains("__return_type"),
-            "impl Trait cannot be named"
+            output.contains("let __return_type : Result < _ , E > = loop { } ;"),
+            "{output}"
         );
+    }
+
+    /// The body's type hint writes each `impl Trait` of the return type as
+    /// `_`, and is left out when that pins nothing or misses an `impl`.
+    #[test]
+    fn the_type_hint_erases_impl_trait() {
+        let cases = [
+            ("Result<u64, E>", Some("Result < u64 , E >")),
+            ("Result<impl Display, E>", Some("Result < _ , E >")),
+            (
+                "Result<(impl Display, &'a impl Send, [impl Sized; 2]), Box<dyn Error>>",
+                Some("Result < (_ , & 'a _ , [_ ; 2]) , Box < dyn Error > >"),
+            ),
+            ("Result<(impl Display), E>", Some("Result < _ , E >")),
+            (
+                "Result<Vec<impl Iterator<Item = impl Display>>, E>",
+                Some("Result < Vec < _ > , E >"),
+            ),
+            ("Result<u8, impl Error>", Some("Result < u8 , _ >")),
+            ("impl Future<Output = Result<u8, E>>", None),
+            ("(impl Debug)", None),
+            ("Result<Box<dyn Iterator<Item = impl Display>>, E>", None),
+        ];
+        for (written, hint) in cases {
+            let ty = syn::parse_str::<Type>(written).expect(written);
+            let erased = return_type_hint(&ty).map(|hint| hint.to_token_stream().to_string());
+            assert_eq!(erased.as_deref(), hint, "{written}");
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use proptest::test_runner::Config;
 use quote::quote;
 use syn::Ident;
 
-use crate::attr::LockArgs;
+use crate::attr::{LockArgs, MAX_TTL_MILLIS, MIN_TTL_MILLIS};
 use crate::diagnostic::Errors;
 use crate::duration::{DurationError, parse_millis};
 use crate::expand::expand;
@@ -32,10 +32,37 @@ fn config(cases: u32) -> Config {
     }
 }
 
-/// The shortest `ttl` the attribute accepts, as in `attr.rs`.
-const MIN_TTL_MILLIS: u64 = super::attr::MIN_TTL_MILLIS;
-/// The longest `ttl` the attribute accepts, as in `attr.rs` (30 days).
-const MAX_TTL_MILLIS: u64 = 30 * 24 * 60 * 60 * 1000;
+/// Calls `check` on every string of up to `max_len` characters drawn from
+/// `alphabet` (the empty string included), and returns how many there were:
+/// the exhaustive counterpart of the random inputs below, for the parsers'
+/// never-panic tests.
+pub(crate) fn for_every_string(
+    alphabet: &str,
+    max_len: usize,
+    mut check: impl FnMut(&str),
+) -> usize {
+    /// Extends `text` by every character of `alphabet` in turn, depth first.
+    fn extend(
+        alphabet: &[char],
+        max_len: usize,
+        text: &mut String,
+        check: &mut dyn FnMut(&str),
+    ) -> usize {
+        check(text);
+        if text.chars().count() == max_len {
+            return 1;
+        }
+        let mut count = 1;
+        for &c in alphabet {
+            text.push(c);
+            count += extend(alphabet, max_len, text, check);
+            text.pop();
+        }
+        count
+    }
+    let alphabet: Vec<char> = alphabet.chars().collect();
+    extend(&alphabet, max_len, &mut String::new(), &mut check)
+}
 
 // ---------------------------------------------------------------------------
 // Key templates

@@ -315,8 +315,8 @@ use proc_macro::TokenStream;
 ///         // `on_lost = "cancel"` drops the body when the lock is lost.
 ///         ::distlock::__private::run(&__call, async move {
 ///             // Never runs: gives the block the fn's return type, so `?` and
-///             // `return` convert as in the original fn. Left out when the
-///             // return type mentions `impl Trait`.
+///             // `return` convert as in the original fn. Each `impl Trait` in
+///             // the return type is written `_` here.
 ///             #[allow(
 ///                 unknown_lints,
 ///                 unreachable_code,

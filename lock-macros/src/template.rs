@@ -251,6 +251,31 @@ pub(crate) enum SegmentProblem {
     NotAnIdentifier,
 }
 
+impl SegmentProblem {
+    /// The message for `segment` of the placeholder `<placeholder>` having
+    /// this problem.
+    fn fmt_for(self, f: &mut fmt::Formatter<'_>, placeholder: &str, segment: &str) -> fmt::Result {
+        match self {
+            SegmentProblem::Empty => write!(
+                f,
+                "the placeholder `<{placeholder}>` has an empty name around a `.`"
+            ),
+            SegmentProblem::Reserved => write!(
+                f,
+                "`{segment}` in the placeholder `<{placeholder}>` cannot name a parameter or field"
+            ),
+            SegmentProblem::Keyword => write!(
+                f,
+                "`{segment}` in the placeholder `<{placeholder}>` is a keyword; write it as the raw identifier `r#{segment}`"
+            ),
+            SegmentProblem::NotAnIdentifier => write!(
+                f,
+                "`{segment}` in the placeholder `<{placeholder}>` is not a valid identifier; placeholders are `<name>` or `<name.field.0>`"
+            ),
+        }
+    }
+}
+
 const ESCAPE_HINT: &str = "write `<<` for a literal `<` and `>>` for a literal `>`";
 
 impl fmt::Display for TemplateError {
@@ -289,36 +314,9 @@ impl fmt::Display for TemplateError {
             ),
             TemplateError::InvalidSegment {
                 placeholder,
-                kind: SegmentProblem::Empty,
-                ..
-            } => write!(
-                f,
-                "the placeholder `<{placeholder}>` has an empty name around a `.`"
-            ),
-            TemplateError::InvalidSegment {
-                placeholder,
                 segment,
-                kind: SegmentProblem::Reserved,
-            } => write!(
-                f,
-                "`{segment}` in the placeholder `<{placeholder}>` cannot name a parameter or field"
-            ),
-            TemplateError::InvalidSegment {
-                placeholder,
-                segment,
-                kind: SegmentProblem::Keyword,
-            } => write!(
-                f,
-                "`{segment}` in the placeholder `<{placeholder}>` is a keyword; write it as the raw identifier `r#{segment}`"
-            ),
-            TemplateError::InvalidSegment {
-                placeholder,
-                segment,
-                kind: SegmentProblem::NotAnIdentifier,
-            } => write!(
-                f,
-                "`{segment}` in the placeholder `<{placeholder}>` is not a valid identifier; placeholders are `<name>` or `<name.field.0>`"
-            ),
+                kind,
+            } => kind.fmt_for(f, placeholder, segment),
         }
     }
 }
@@ -326,6 +324,7 @@ impl fmt::Display for TemplateError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fuzz::for_every_string;
 
     fn ident(name: &str) -> Ident {
         syn::parse_str(name).expect("test identifier")
@@ -557,31 +556,10 @@ mod tests {
     /// syntax, identifier characters, and things that must be rejected.
     #[test]
     fn never_panics_on_generated_strings() {
-        let alphabet: Vec<char> = "<>.a0 {}ms1hé".chars().collect();
-        let mut text = String::new();
-        let mut checked = 0usize;
-        for_each_string(&alphabet, 6, &mut text, &mut |text| {
+        let checked = for_every_string("<>.a0 {}ms1hé", 6, |text| {
             let _ = Template::parse(text)
                 .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>());
-            checked += 1;
         });
         assert!(checked > 1_000_000);
-    }
-
-    fn for_each_string(
-        alphabet: &[char],
-        max_len: usize,
-        text: &mut String,
-        f: &mut dyn FnMut(&str),
-    ) {
-        f(text);
-        if text.chars().count() == max_len {
-            return;
-        }
-        for &c in alphabet {
-            text.push(c);
-            for_each_string(alphabet, max_len, text, f);
-            text.pop();
-        }
     }
 }
