@@ -46,7 +46,7 @@ fn next_component(rest: &str) -> Result<(&str, Unit, &str), DurationError> {
 
     if digits.is_empty() {
         return Err(match after_digits.chars().next() {
-            Some('.') | Some(',') => DurationError::Fraction,
+            Some('.' | ',') => DurationError::Fraction,
             Some('-') => DurationError::Negative,
             Some(c) if !c.is_alphabetic() => DurationError::UnexpectedChar(c),
             _ => DurationError::MissingNumber(unit_text.to_owned()),
@@ -54,7 +54,7 @@ fn next_component(rest: &str) -> Result<(&str, Unit, &str), DurationError> {
     }
     if unit_text.is_empty() {
         return Err(match after_digits.chars().next() {
-            Some('.') | Some(',') => DurationError::Fraction,
+            Some('.' | ',') => DurationError::Fraction,
             Some(c) => DurationError::UnexpectedChar(c),
             None => DurationError::MissingUnit(digits.to_owned()),
         });

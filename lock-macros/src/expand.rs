@@ -41,7 +41,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             let locked = locked_body(&args, &checked, shape.body(&function));
             match &shape {
                 Shape::AsyncFn => async_fn(&function, &locked),
-                Shape::AsyncTrait(body) => async_trait_method(&function, body, locked),
+                Shape::AsyncTrait(body) => async_trait_method(&function, body, &locked),
             }
         }
         _ => with_errors(item, &errors),
@@ -564,7 +564,7 @@ fn async_fn(function: &ItemFn, locked: &TokenStream) -> TokenStream {
 fn async_trait_method(
     function: &ItemFn,
     body: &AsyncTraitBody,
-    locked: TokenStream,
+    locked: &TokenStream,
 ) -> TokenStream {
     let pin = &body.pin;
     let mut async_block = body.async_block.clone();

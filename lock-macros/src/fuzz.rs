@@ -8,6 +8,7 @@
 //! argument list yields a usable lock. Case counts keep `cargo test -p
 //! lock-macros` within a few seconds in a debug build.
 
+use std::fmt::Write as _;
 use std::str::FromStr;
 
 use proc_macro2::{Literal, TokenStream};
@@ -163,7 +164,7 @@ fn build(parts: &[GenPart]) -> (String, Vec<Part>) {
                         Err(index) => source.push_str(&index.to_string()),
                     }
                 }
-                text.push_str(&format!("<{source}>"));
+                let _ = write!(text, "<{source}>");
                 let ident = |name: &str| syn::parse_str::<Ident>(name).expect("a valid identifier");
                 expected.push(Part::Placeholder(Placeholder {
                     source,
@@ -291,7 +292,7 @@ fn canonical(millis: u64) -> String {
     let mut text = String::new();
     for (suffix, unit) in UNITS {
         if rest >= unit {
-            text.push_str(&format!("{}{suffix}", rest / unit));
+            let _ = write!(text, "{}{suffix}", rest / unit);
             rest %= unit;
         }
     }
@@ -353,7 +354,7 @@ proptest! {
         let mut expected = Some(0u64);
         for (amount, (suffix, factor)) in amounts.iter().zip(UNITS) {
             if let Some(n) = amount {
-                text.push_str(&format!("{}{n}{suffix}", "0".repeat(zeros)));
+                let _ = write!(text, "{}{n}{suffix}", "0".repeat(zeros));
                 expected = expected
                     .and_then(|total| n.checked_mul(factor).and_then(|c| total.checked_add(c)));
             }

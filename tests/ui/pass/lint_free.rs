@@ -80,7 +80,7 @@ pub async fn loop_body(n: u64) -> Result<u64, AppError> {
     }
 }
 
-/// `impl Trait` in the return type, which the expansion cannot name.
+/// `impl Trait` in the return type, which the expansion's type hint erases.
 #[distributed_lock(key = "lint:impl:<id>", ttl = "2s")]
 pub async fn impl_trait(id: u64) -> Result<impl Display, LockError> {
     Ok(id)
