@@ -69,7 +69,7 @@ struct RenewedLock {
 
 /// What an extension of one lock needs; shared with its extensions in flight.
 struct Target {
-    /// Watchlist with the guard and the manager's holdings.
+    /// Shared with the guard and the manager's holdings.
     lock: Arc<Holding>,
     ttl: Duration,
     stop: Stop,

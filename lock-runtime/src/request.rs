@@ -295,6 +295,7 @@ impl LockRequest {
         });
         // Listed among the holdings from here: a shutdown releases it.
         let Ok(listed) = manager.holdings().hold(lock.clone()) else {
+            drop(turn); // the next task of this process hears of the shutdown now
             // Boxed: only after a shutdown, and it keeps the future of
             // every acquisition shallower (see `acquire_within`).
             let refusing = refuse_granted(&manager, lock, granted.attempting);

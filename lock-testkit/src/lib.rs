@@ -41,6 +41,7 @@ mod probe;
 mod proxy;
 mod server;
 mod tls;
+mod unpoisoned;
 
 pub use blackhole::{BlackHole, Silence};
 pub use builder::RedisServerBuilder;

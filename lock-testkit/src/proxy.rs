@@ -6,9 +6,11 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use crate::unpoisoned;
 
 /// How long the proxy may take to connect to its target for a new client.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -61,13 +63,13 @@ const CHUNK: usize = 16 * 1024;
 /// it. Resuming it would hand the client the answer to some other command
 /// (a multiplexed Redis client matches answers to commands by order).
 pub struct FaultProxy {
-    shared: Arc<Shared>,
+    shared: Arc<ProxyState>,
     acceptor: Option<JoinHandle<()>>,
     port: u16,
 }
 
 /// State shared by the handle, the acceptor and the pumps.
-struct Shared {
+struct ProxyState {
     target: SocketAddr,
     /// `None` while refusing connections.
     listener: Mutex<Option<TcpListener>>,
@@ -140,7 +142,7 @@ impl FaultProxy {
     pub fn try_start(target_port: u16) -> io::Result<FaultProxy> {
         let listener = listen(0)?;
         let port = listener.local_addr()?.port();
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(ProxyState {
             target: SocketAddr::from((Ipv4Addr::LOCALHOST, target_port)),
             listener: Mutex::new(Some(listener)),
             faults: Mutex::new(Faults {
@@ -304,13 +306,13 @@ impl fmt::Debug for FaultProxy {
     }
 }
 
-impl Shared {
+impl ProxyState {
     fn faults(&self) -> MutexGuard<'_, Faults> {
-        self.faults.lock().unwrap_or_else(PoisonError::into_inner)
+        unpoisoned::lock(&self.faults)
     }
 
     fn listener(&self) -> MutexGuard<'_, Option<TcpListener>> {
-        self.listener.lock().unwrap_or_else(PoisonError::into_inner)
+        unpoisoned::lock(&self.listener)
     }
 
     /// Accepts connections until the proxy is dropped. The listener is
@@ -449,7 +451,7 @@ impl Link {
 
 /// Moves bytes in one direction of one connection, each chunk when it is due.
 struct Pump {
-    shared: Arc<Shared>,
+    shared: Arc<ProxyState>,
     link: Arc<Link>,
     from: TcpStream,
     to: TcpStream,

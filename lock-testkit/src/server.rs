@@ -3,11 +3,12 @@
 use std::fmt;
 use std::io;
 use std::process::Child;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 
 use tempfile::TempDir;
 
 use crate::launch::{Launched, Launcher, kill_and_reap};
+use crate::unpoisoned;
 
 /// A throwaway `redis-server` process on a free loopback port.
 ///
@@ -70,7 +71,7 @@ impl RedisServer {
     ///
     /// Does nothing if it is not running.
     pub fn stop(&mut self) {
-        let child = self.child.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let child = unpoisoned::get_mut(&mut self.child);
         if let Some(mut child) = child.take() {
             kill_and_reap(&mut child);
         }
@@ -101,7 +102,7 @@ impl RedisServer {
         let Launched { child, dir, .. } = self.launcher.on_port(self.port)?;
         // A fresh directory guarantees empty data; the old one is removed here.
         self.dir = dir;
-        *self.child.get_mut().unwrap_or_else(PoisonError::into_inner) = Some(child);
+        *unpoisoned::get_mut(&mut self.child) = Some(child);
         Ok(())
     }
 
@@ -125,7 +126,7 @@ impl RedisServer {
         match self.launcher.on_port_from(self.port, snapshot) {
             Ok(Launched { child, dir, .. }) => {
                 self.dir = dir;
-                *self.child.get_mut().unwrap_or_else(PoisonError::into_inner) = Some(child);
+                *unpoisoned::get_mut(&mut self.child) = Some(child);
             }
             Err(e) => panic!("failed to restart redis-server on port {}: {e}", self.port),
         }
@@ -170,7 +171,7 @@ impl RedisServer {
 
     /// Locks the child slot, first clearing it if the process has exited.
     fn live_child(&self) -> MutexGuard<'_, Option<Child>> {
-        let mut guard = self.child.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = unpoisoned::lock(&self.child);
         if let Some(child) = guard.as_mut()
             && !matches!(child.try_wait(), Ok(None))
         {
@@ -196,7 +197,7 @@ fn send_signal(child: &Child, signal: libc::c_int) -> io::Result<()> {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        let slot = self.child.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let slot = unpoisoned::get_mut(&mut self.child);
         if let Some(mut child) = slot.take() {
             // SIGKILL works on stopped processes too; SIGCONT is belt and braces.
             let _ = send_signal(&child, libc::SIGCONT);

@@ -114,7 +114,7 @@ impl Cluster {
     ///
     /// Not an `async fn`: that would nest one more future in the one an
     /// application awaits, whose depth is close to rustc's recursion limit
-    /// under clippy (see `client::bounded`).
+    /// under clippy (see `timeout::bounded`).
     fn check<'a>(
         redis: &'a Reconnecting<ClusterClient>,
         subscriber_client: &'a ClusterClient,
