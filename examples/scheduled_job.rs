@@ -1,5 +1,7 @@
 //! Several workers wake on the same schedule; `wait = "0s"` lets exactly one
-//! of them run each tick while the others skip instead of queueing.
+//! of them run each tick while the others skip instead of queueing, and
+//! `hold_at_least` keeps the tick's lock held after a quick run, so a worker
+//! whose clock is a little behind skips too instead of running it again.
 //!
 //! Run with `cargo run --example scheduled_job`. Uses `REDIS_URL` when set,
 //! otherwise starts a throwaway `redis-server`. Exits non-zero if a tick ran
@@ -17,13 +19,15 @@ enum JobError {
     Lock(#[from] LockError),
 }
 
-/// Sends the digest of one tick; any worker may call it, one runs it.
+/// Sends the digest of one tick; every worker calls it, one runs it.
 ///
-/// The lock keeps the workers of one tick from running together. A worker
-/// that arrives after the tick's run has finished would take the free lock
-/// and run it again, so a real job also records that the tick is done (say,
-/// `SET digest:<tick>:done 1 NX` inside the body) and checks it first.
-#[distributed_lock(key = "digest:<tick>", ttl = "5s", wait = "0s")]
+/// The lock keeps the workers of one tick from running together, and stays
+/// held for a second after it was taken however soon the digest is sent: a
+/// worker that arrives after the run is over, its clock behind, finds the
+/// lock still held and skips. (A worker later than `hold_at_least` would
+/// run the tick again: a real job also records that the tick is done, say
+/// `SET digest:<tick>:done 1 NX` in the body, and checks it first.)
+#[distributed_lock(key = "digest:<tick>", ttl = "5s", hold_at_least = "1s", wait = "0s")]
 async fn send_digest(tick: u32, worker: &str) -> Result<(), JobError> {
     println!("tick {tick}: {worker} sends the digest");
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -36,12 +40,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (url, _server) = support::redis()?;
     distlock::init(&url).await?;
 
-    let workers = ["worker-1", "worker-2", "worker-3"];
+    // worker-3's clock runs 400 ms behind: it wakes after the tick's run
+    // (150 ms) is over.
+    let workers = [("worker-1", 0), ("worker-2", 0), ("worker-3", 400)];
     let mut wrong_ticks = 0;
     for tick in 1..=3 {
-        let calls = workers
-            .iter()
-            .map(|worker| async move { (worker, send_digest(tick, worker).await) });
+        let calls = workers.iter().map(|&(worker, behind_ms)| async move {
+            tokio::time::sleep(Duration::from_millis(behind_ms)).await;
+            (worker, send_digest(tick, worker).await)
+        });
         let mut ran = 0;
         for (worker, outcome) in futures_util::future::join_all(calls).await {
             match outcome {

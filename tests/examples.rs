@@ -13,12 +13,23 @@ use tokio::net::TcpStream;
 use tokio::process::Command;
 
 async fn run(name: &str) -> String {
-    let output = Command::new(common::example_binary(name))
+    run_with(name, &[], None).await
+}
+
+/// Runs example `name` with `args`, against the Redis at `redis_url` if
+/// given (otherwise the example starts its own).
+async fn run_with(name: &str, args: &[&str], redis_url: Option<&str>) -> String {
+    let mut command = Command::new(common::example_binary(name));
+    command
+        .args(args)
         .env_remove("REDIS_URL")
         .env_remove("REDLOCK_URLS")
         .env_remove("REDIS_CLUSTER_URLS")
-        .kill_on_drop(true)
-        .output();
+        .kill_on_drop(true);
+    if let Some(url) = redis_url {
+        command.env("REDIS_URL", url);
+    }
+    let output = command.output();
     let output = tokio::time::timeout(Duration::from_secs(60), output)
         .await
         .expect("example finished in time")
@@ -349,4 +360,35 @@ async fn a_lock_held_when_a_current_thread_main_returns_is_released_before_the_e
     );
     assert!(stdout.contains("job:7 is free"), "{stdout}");
     assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+#[tokio::test]
+async fn admin_inspects_and_force_releases_a_lock_another_process_holds() {
+    let server = lock_testkit::RedisServer::start();
+    let manager = common::manager(&server).await;
+    let guard = manager
+        .lock("order:7")
+        .ttl(Duration::from_secs(60))
+        .acquire()
+        .await
+        .unwrap();
+    let url = server.url();
+    let inspected = run_with("admin", &["inspect", "order:7"], Some(&url)).await;
+    assert!(inspected.contains("order:7: held by 1, "), "{inspected}");
+    assert!(inspected.contains("ms of its lease left"), "{inspected}");
+    assert!(inspected.contains("; 0 waiting"), "{inspected}");
+    assert!(!inspected.contains(guard.owner_token()), "{inspected}");
+    let forced = run_with("admin", &["force-release", "order:7"], Some(&url)).await;
+    assert!(forced.contains("order:7: freed ("), "{forced}");
+    let after = run_with("admin", &["inspect", "order:7"], Some(&url)).await;
+    assert!(after.contains("order:7: free;"), "{after}");
+    assert_eq!(
+        guard.release().await.unwrap(),
+        distlock::ReleaseOutcome::Expired
+    );
+
+    let demo = run_with("admin", &["demo"], None).await;
+    assert!(demo.contains("order:42: held by 1"), "{demo}");
+    assert!(demo.contains("order:42: freed"), "{demo}");
+    assert!(demo.contains("release finds the lock Expired"), "{demo}");
 }

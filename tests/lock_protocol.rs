@@ -362,6 +362,18 @@ async fn bad_input_gives_clear_errors() {
         let error = manager.lock("k").ttl(ttl).acquire().await.unwrap_err();
         assert!(matches!(error, LockError::InvalidConfig { .. }), "{error}");
     }
+    let error = manager
+        .lock("k")
+        .ttl(Duration::from_secs(1))
+        .hold_at_least(Duration::from_millis(1001))
+        .acquire()
+        .await
+        .unwrap_err();
+    assert!(matches!(error, LockError::InvalidConfig { .. }), "{error}");
+    assert!(
+        error.to_string().contains("longer than the lease"),
+        "{error}"
+    );
     let error = distlock::LockManager::builder(server.url())
         .key_prefix("app:{x}:")
         .build()

@@ -493,3 +493,26 @@ async fn a_node_listed_twice_or_no_node_at_all_is_a_configuration_error() {
         .expect_err("no nodes");
     assert!(matches!(none, LockError::InvalidConfig { .. }), "{none}");
 }
+
+#[tokio::test]
+async fn inspect_and_force_release_are_refused_with_the_reason() {
+    let servers = lock_testkit::start_many(3);
+    let manager = redlock(&servers).await;
+    for refused in [
+        manager.inspect("k").await.map(drop),
+        manager.force_release("k").await.map(drop),
+    ] {
+        let error = refused.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                LockError::Unsupported {
+                    backend: "Redlock",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(error.to_string().contains("majority"), "{error}");
+    }
+}

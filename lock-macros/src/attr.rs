@@ -30,6 +30,7 @@ const OPTIONS: &[(&str, &str)] = &[
     ("manager", "manager = \"payments\""),
     ("renew", "renew"),
     ("on_lost", "on_lost = \"cancel\""),
+    ("hold_at_least", "hold_at_least = \"50s\""),
     ("guard", "guard = lock"),
     ("crate", "crate = \"::distlock\""),
 ];
@@ -49,6 +50,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("keep_alive", "renew"),
     ("lost", "on_lost"),
     ("on_loss", "on_lost"),
+    ("lock_at_least", "hold_at_least"),
+    ("lock_at_least_for", "hold_at_least"),
+    ("min_hold", "hold_at_least"),
 ];
 
 /// The options of one `#[distributed_lock]`, validated.
@@ -62,6 +66,9 @@ pub(crate) struct LockArgs {
     pub(crate) renew: bool,
     /// Drop the body when the lock is lost; by default only with `renew`.
     pub(crate) cancel_on_lost: bool,
+    /// How long after its acquisition the lock stays held however soon the
+    /// body ends; 0 when not given. At most `ttl_millis`.
+    pub(crate) hold_at_least_millis: u64,
     pub(crate) guard: Option<Ident>,
     /// Path of the facade crate; `None` means `::distlock`.
     pub(crate) krate: Option<Path>,
@@ -95,6 +102,7 @@ struct RawArgs {
     manager: Option<LitStr>,
     renew: Option<bool>,
     cancel_on_lost: Option<bool>,
+    hold_at_least: Option<(LitStr, u64)>,
     guard: Option<Ident>,
     krate: Option<Path>,
 }
@@ -174,6 +182,7 @@ impl RawArgs {
             "manager" => self.set_manager(option),
             "renew" => self.set_renew(option),
             "on_lost" => self.set_on_lost(option),
+            "hold_at_least" => self.set_hold_at_least(option),
             "guard" => self.set_guard(option),
             "crate" => self.set_crate(option),
             _ => Err(unknown_option(option.name)),
@@ -241,6 +250,15 @@ impl RawArgs {
         Ok(())
     }
 
+    /// `hold_at_least = "..."`: a duration, checked against `ttl` once every
+    /// option is known.
+    fn set_hold_at_least(&mut self, option: &OptionValue) -> syn::Result<()> {
+        let lit = option.string()?;
+        let millis = option.duration(&lit)?;
+        self.hold_at_least = Some((lit, millis));
+        Ok(())
+    }
+
     /// `guard = name`: an identifier, not a string.
     fn set_guard(&mut self, option: &OptionValue) -> syn::Result<()> {
         self.guard = Some(guard_value(&option.value)?);
@@ -273,6 +291,14 @@ impl RawArgs {
             .ttl
             .as_ref()
             .map_or(DEFAULT_TTL_MILLIS, |&(_, millis)| millis);
+        let hold_at_least_millis = match &self.hold_at_least {
+            Some((lit, millis)) if *millis > ttl_millis => {
+                errors.push(hold_past_lease(lit, self.ttl.as_ref().map(|(ttl, _)| ttl)));
+                0
+            }
+            Some((_, millis)) => *millis,
+            None => 0,
+        };
         LockArgs {
             key: self.key,
             ttl_millis,
@@ -284,10 +310,26 @@ impl RawArgs {
             // A renewed lock is held for as long as the body runs, so losing
             // it is a failure the body must not outlive.
             cancel_on_lost: self.cancel_on_lost.unwrap_or(renew),
+            hold_at_least_millis,
             guard: self.guard,
             krate: self.krate,
         }
     }
+}
+
+/// `hold_at_least` longer than the lease: the lease would end first.
+fn hold_past_lease(hold: &LitStr, ttl: Option<&LitStr>) -> syn::Error {
+    let lease = ttl.map_or_else(
+        || "the default `ttl` of 30s".to_owned(),
+        |ttl| format!("`ttl = {}`", ttl.to_token_stream()),
+    );
+    syn::Error::new(
+        hold.span(),
+        format!(
+            "`hold_at_least = {}` is longer than {lease}: a lock cannot stay held past its lease; lower `hold_at_least` or raise `ttl` to at least as much",
+            hold.to_token_stream()
+        ),
+    )
 }
 
 fn unknown_option(name: &Ident) -> syn::Error {

@@ -505,6 +505,7 @@ fn lock_options(args: &LockArgs, private: &TokenStream) -> TokenStream {
     let ttl = Literal::u64_suffixed(args.ttl_millis);
     let wait = Literal::u64_suffixed(args.wait_millis);
     let renew = args.renew;
+    let hold_at_least = Literal::u64_suffixed(args.hold_at_least_millis);
     let on_lost = if args.cancel_on_lost {
         quote!(#private::OnLost::Cancel)
     } else {
@@ -517,6 +518,7 @@ fn lock_options(args: &LockArgs, private: &TokenStream) -> TokenStream {
             wait: ::core::time::Duration::from_millis(#wait),
             renew: #renew,
             on_lost: #on_lost,
+            hold_at_least: ::core::time::Duration::from_millis(#hold_at_least),
         }
     }
 }

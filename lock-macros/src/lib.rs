@@ -74,6 +74,7 @@ use proc_macro::TokenStream;
 /// | `manager` | name of a registered manager            | the default manager (`distlock::init`)   |
 /// | `renew`   | flag: `renew`, `renew = true`/`false`   | off                                      |
 /// | `on_lost` | `"cancel"` or `"continue"`              | `"cancel"` with `renew`, else `"continue"` |
+/// | `hold_at_least` | duration string, at most `ttl`    | none                                     |
 /// | `guard`   | identifier                              | no binding                               |
 /// | `crate`   | path to `distlock`, as a string         | `"::distlock"`                           |
 ///
@@ -93,6 +94,12 @@ use proc_macro::TokenStream;
 ///   error; `"continue"` lets the body finish and logs the loss. A renewed lock
 ///   is meant to be held for as long as the body runs, so with `renew` the
 ///   default is `"cancel"`.
+/// - **`hold_at_least`**: the lock stays held until this long after it was
+///   acquired, however soon the body ends (ShedLock's `lockAtLeastFor`): the
+///   release then only shortens the lease to what is left of that time, and
+///   the lock frees itself when it ends. For a job that every node runs on
+///   the same schedule: one node runs it, and nodes whose clocks are a little
+///   behind find the lock still held and skip their tick. At most `ttl`.
 /// - **`guard`**: binds `&LockGuard` under this name inside the body, e.g. to
 ///   read the fencing token, the remaining validity, or to extend the lease.
 /// - **`crate`**: where the `distlock` facade is when it was renamed or is
@@ -296,6 +303,7 @@ use proc_macro::TokenStream;
 ///             wait: ::core::time::Duration::from_millis(10000u64),
 ///             renew: false,
 ///             on_lost: ::distlock::__private::OnLost::Continue,
+///             hold_at_least: ::core::time::Duration::from_millis(0u64),
 ///         },
 ///         __key)
 ///     .await

@@ -35,6 +35,9 @@ pub struct LockOptions {
     pub renew: bool,
     /// What happens to the body when the lock is lost.
     pub on_lost: OnLost,
+    /// How long after its acquisition the lock stays held, however soon the
+    /// body ends ([`LockRequest::hold_at_least`](crate::LockRequest::hold_at_least)).
+    pub hold_at_least: Duration,
 }
 
 /// `on_lost = "..."`: what happens to the body of a call whose lock is lost.
@@ -91,7 +94,11 @@ pub async fn lock(options: &LockOptions, key: String) -> Result<LockedCall, Lock
     let started = Instant::now();
     let acquired = async {
         let manager = registry::manager(manager_name)?;
-        let request = manager.lock(key).ttl(options.ttl).wait(options.wait);
+        let request = manager
+            .lock(key)
+            .ttl(options.ttl)
+            .wait(options.wait)
+            .hold_at_least(options.hold_at_least);
         let request = if options.renew {
             request.renew()
         } else {

@@ -86,6 +86,17 @@ pub enum LockError {
         /// The manager's name; `default` for the default manager.
         name: String,
     },
+    /// The manager's backend does not offer this operation (for example,
+    /// inspecting a lock on Redlock).
+    #[error("`{operation}` is not offered on {backend}: {reason}")]
+    Unsupported {
+        /// The operation, like `inspect`.
+        operation: &'static str,
+        /// The backend, like `Redlock`.
+        backend: &'static str,
+        /// Why, and what to do instead.
+        reason: &'static str,
+    },
     /// A manager was already registered under this name.
     #[error("a lock manager named `{name}` is already initialized")]
     AlreadyInitialized {

@@ -19,7 +19,9 @@ use crate::{LockError, metrics};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "an outcome other than `Released` means the lease ran out while the lock was in use"]
 pub enum ReleaseOutcome {
-    /// The lock was still ours and is now free.
+    /// The lock was still ours and is now free (with
+    /// [`hold_at_least`](crate::LockRequest::hold_at_least): its lease was
+    /// shortened to what is left of that time, and ends by itself).
     Released,
     /// The lease had already run out; nobody held the lock any more.
     Expired,
@@ -71,6 +73,9 @@ pub(crate) struct Grant {
     pub(crate) tokens: Tokens,
     /// The lease asked for.
     pub(crate) ttl: Duration,
+    /// Until when the lock stays held however soon it is released
+    /// (`hold_at_least`); `None` when not asked for.
+    pub(crate) hold_until: Option<Instant>,
     pub(crate) renewal: Option<Renewal>,
     /// This process's turn on the key (see [`Held::turn`]).
     pub(crate) turn: Option<LocalTurn>,
@@ -87,6 +92,8 @@ struct Held {
     tokens: Tokens,
     /// The lease asked for.
     ttl: Duration,
+    /// Until when the lock stays held however soon it is released.
+    hold_until: Option<Instant>,
     /// Whether a release was sent to Redis: then the lock may be gone
     /// there, and is never passed on (see `pass_to_next_in_line`).
     sent: Release,
@@ -134,6 +141,7 @@ impl LockGuard {
                 duty: Duty::Listed(grant.listed),
                 tokens: grant.tokens,
                 ttl: grant.ttl,
+                hold_until: grant.hold_until,
                 sent: Release::NotSent,
                 renewal: grant.renewal,
                 turn: grant.turn,
@@ -160,6 +168,7 @@ impl LockGuard {
                     spare_tokens: 0,
                 },
                 ttl: Duration::ZERO,
+                hold_until: None,
                 sent: Release::NotSent,
                 renewal: None,
                 turn: None,
@@ -328,6 +337,9 @@ impl Held {
         if let Some(renewal) = self.renewal.take() {
             renewal.stop().await;
         }
+        if let Some(left) = self.hold_left() {
+            return self.shorten_to(left).await;
+        }
         if self.pass_to_next_in_line() {
             return Ok(ReleaseOutcome::Released);
         }
@@ -340,11 +352,28 @@ impl Held {
             .release(&self.lock.keys, &self.lock.owner)
             .await
             .map_err(|source| LockError::backend(&self.lock.key, source))?;
-        Ok(match found {
-            Ownership::Owned => ReleaseOutcome::Released,
-            Ownership::Expired => ReleaseOutcome::Expired,
-            Ownership::TakenOver => ReleaseOutcome::TakenOver,
-        })
+        Ok(released(found))
+    }
+
+    /// What is left of the `hold_at_least` time, if at least a millisecond.
+    fn hold_left(&self) -> Option<Duration> {
+        let left = self.hold_until?.checked_duration_since(Instant::now())?;
+        (left >= Duration::from_millis(1)).then_some(left)
+    }
+
+    /// The release of a lock to be held `left` longer: its lease is
+    /// shortened to that, owner-checked, and ends by itself. Never a baton:
+    /// the lock stays with nobody in this process until then.
+    async fn shorten_to(&mut self, left: Duration) -> Result<ReleaseOutcome, LockError> {
+        self.sent = Release::Sent;
+        let lock = &self.lock;
+        let found = self
+            .manager
+            .backend()
+            .extend(&lock.keys, &lock.owner, left)
+            .await
+            .map_err(|source| LockError::backend(&lock.key, source))?;
+        Ok(released(found))
     }
 
     /// Takes the lock off the manager's list, unless it is off already, and
@@ -472,6 +501,15 @@ impl Held {
                 None
             }
         }
+    }
+}
+
+/// What a release found, as the guard reports it.
+fn released(found: Ownership) -> ReleaseOutcome {
+    match found {
+        Ownership::Owned => ReleaseOutcome::Released,
+        Ownership::Expired => ReleaseOutcome::Expired,
+        Ownership::TakenOver => ReleaseOutcome::TakenOver,
     }
 }
 

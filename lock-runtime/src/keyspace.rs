@@ -90,6 +90,11 @@ impl LockKeys {
         KeyName([self.tagged(), ":fence:", run])
     }
 
+    /// The queue of this lock's waiters (protocol v2), as the scripts name it.
+    pub(crate) fn queue(&self) -> KeyName<'_> {
+        KeyName([self.tagged(), ":queue:", self.key()])
+    }
+
     /// `P{G}`.
     fn tagged(&self) -> &str {
         &self.lease[..self.tag_end]

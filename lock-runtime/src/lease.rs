@@ -38,6 +38,16 @@ pub(crate) fn validate(lease: Duration) -> Result<Duration, LockError> {
     Ok(lease)
 }
 
+/// Checks a `hold_at_least`: a lock cannot stay held past its lease.
+pub(crate) fn validate_hold(hold_at_least: Duration, lease: Duration) -> Result<(), LockError> {
+    if hold_at_least > lease {
+        return Err(LockError::invalid_config(format!(
+            "hold_at_least ({hold_at_least:?}) is longer than the lease ({lease:?}): a lock cannot stay held past its lease; lower hold_at_least or raise the ttl"
+        )));
+    }
+    Ok(())
+}
+
 /// The instant until which a lease granted for an attempt started at `start`
 /// is certainly still ours: the lease minus an allowance for clock drift
 /// between this process and Redis (1% of the lease plus 2 ms).

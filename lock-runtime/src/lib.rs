@@ -19,6 +19,7 @@ mod lease;
 mod local_queue;
 mod manager;
 mod metrics;
+mod operator;
 mod reentrancy;
 mod registry;
 mod renewal;
@@ -33,7 +34,7 @@ pub mod __attribute {
 }
 mod attribute;
 
-pub use backend::InMemoryStore;
+pub use backend::{ForcedRelease, InMemoryStore, LockInfo};
 pub use context::{LockContext, current};
 pub use error::LockError;
 pub use guard::{LockGuard, ReleaseOutcome};

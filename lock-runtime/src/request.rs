@@ -49,6 +49,7 @@ pub struct LockRequest {
     ttl: Duration,
     wait: Option<Duration>,
     renew: bool,
+    hold_at_least: Duration,
 }
 
 impl LockRequest {
@@ -60,6 +61,7 @@ impl LockRequest {
             ttl,
             wait: None,
             renew: false,
+            hold_at_least: Duration::ZERO,
         }
     }
 
@@ -88,6 +90,25 @@ impl LockRequest {
     /// [`LockGuard::is_held`] turns `false` and [`LockGuard::lost`] completes.
     pub fn renew(mut self) -> Self {
         self.renew = true;
+        self
+    }
+
+    /// Keeps the lock held until `hold_at_least` after it was acquired,
+    /// however soon the guard is released (ShedLock's `lockAtLeastFor`): the
+    /// release then only shortens the lease to what is left of that time,
+    /// owner-checked, and the lock frees itself when it ends. For a job that
+    /// every node runs on the same schedule: one runs it, and nodes whose
+    /// clocks are a little behind find the lock still held and skip.
+    ///
+    /// At most the lease ([`ttl`](Self::ttl)); acquiring fails with
+    /// [`LockError::InvalidConfig`] otherwise. The time counts from the start
+    /// of the attempt that was granted the lock, which is before the lease
+    /// began in Redis, so the lock is held for at least this long after
+    /// anyone could have seen it taken. A release sent during a shutdown of
+    /// the manager, or after the guard's runtime shut down, deletes the lock
+    /// at once instead.
+    pub fn hold_at_least(mut self, hold_at_least: Duration) -> Self {
+        self.hold_at_least = hold_at_least;
         self
     }
 
@@ -241,6 +262,7 @@ impl LockRequest {
     /// the waiters of this process.
     async fn enter(&self, wait: Duration) -> Result<Entry, LockError> {
         let ttl = lease::validate(self.ttl)?;
+        lease::validate_hold(self.hold_at_least, ttl)?;
         let keys = LockKeys::new(self.manager.key_prefix(), &self.key)?;
         if self.manager.holdings().is_closed() {
             return Err(self.shut_down());
@@ -287,6 +309,9 @@ impl LockRequest {
             turn.count_successions_anew();
         }
         let (manager, ttl) = (self.manager, contest.ttl);
+        let hold_until = (!self.hold_at_least.is_zero())
+            .then(|| granted.started.checked_add(self.hold_at_least))
+            .flatten();
         let lock = Arc::new(Holding {
             key: self.key,
             keys: contest.keys,
@@ -313,6 +338,7 @@ impl LockRequest {
             listed,
             tokens: granted.tokens,
             ttl,
+            hold_until,
             renewal,
             turn,
         };

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use redis::RedisResult;
 
-use super::outcome::{Attempt, Ownership};
+use super::outcome::{Attempt, ForcedRelease, LockInfo, Ownership};
 use super::waiters::{self, Link, Waiters};
 use crate::keyspace::LockKeys;
 use crate::unpoisoned;
@@ -173,6 +173,45 @@ impl Memory {
             held.expires = Instant::now() + lease;
         }
         found
+    }
+
+    /// The lease's time left and the group's fencing counter; waiters are
+    /// not counted in memory.
+    pub(crate) fn inspect(&self, keys: &LockKeys) -> LockInfo {
+        let now = Instant::now();
+        let state = self.store.state();
+        let remaining = state
+            .live(&keys.lease, now)
+            .map(|lease| lease.expires - now);
+        LockInfo {
+            key: keys.key().to_owned(),
+            holders: u32::from(remaining.is_some()),
+            remaining,
+            fencing_counter: state.fences.get(&keys.fence()).copied(),
+            waiters: None,
+        }
+    }
+
+    /// Deletes the lease whoever holds it, and wakes the lock's waiters.
+    pub(crate) fn force_release(&self, keys: &LockKeys) -> ForcedRelease {
+        let now = Instant::now();
+        let freed = {
+            let mut state = self.store.state();
+            let remaining = state
+                .live(&keys.lease, now)
+                .map(|lease| lease.expires - now);
+            state.leases.remove(&keys.lease);
+            remaining
+        };
+        match freed {
+            Some(remaining) => {
+                self.store.waiters.wake(&keys.lease);
+                ForcedRelease::Freed {
+                    remaining: Some(remaining),
+                }
+            }
+            None => ForcedRelease::NotHeld,
+        }
     }
 
     pub(crate) async fn subscribe(&self, keys: &LockKeys) -> Subscription {

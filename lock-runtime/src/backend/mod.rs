@@ -29,6 +29,7 @@ use crate::keyspace::LockKeys;
 pub(crate) use client::{Settings, redact};
 pub use memory::InMemoryStore;
 pub(crate) use outcome::{Attempt, Fault, Ownership, Tokens};
+pub use outcome::{ForcedRelease, LockInfo};
 
 /// Where a manager's locks live.
 pub(crate) enum Backend {
@@ -198,6 +199,39 @@ impl Backend {
             Backend::Redlock(redlock) => redlock.extend(keys, owner, lease).await,
             Backend::Memory(memory) => Ok(memory.extend(keys, owner, lease)),
         }
+    }
+
+    /// Looks at a lock without taking it; `None` on Redlock, where a lock is
+    /// a majority's and no node's answer alone describes it.
+    pub(crate) async fn inspect(&self, keys: &LockKeys) -> Option<Result<LockInfo, Fault>> {
+        Some(match self {
+            Backend::Single(single) => single.connection.inspect(keys).await.map_err(Fault::from),
+            Backend::Cluster(cluster) => {
+                cluster.connection.inspect(keys).await.map_err(Fault::from)
+            }
+            Backend::Redlock(_) => return None,
+            Backend::Memory(memory) => Ok(memory.inspect(keys)),
+        })
+    }
+
+    /// Frees a lock whoever holds it, waking its waiters; `None` on Redlock
+    /// (see [`inspect`](Self::inspect)).
+    pub(crate) async fn force_release(
+        &self,
+        keys: &LockKeys,
+    ) -> Option<Result<ForcedRelease, Fault>> {
+        Some(match self {
+            Backend::Single(single) => {
+                let connection = &single.connection;
+                connection.force_release(keys).await.map_err(Fault::from)
+            }
+            Backend::Cluster(cluster) => {
+                let connection = &cluster.connection;
+                connection.force_release(keys).await.map_err(Fault::from)
+            }
+            Backend::Redlock(_) => return None,
+            Backend::Memory(memory) => Ok(memory.force_release(keys)),
+        })
     }
 
     /// Subscribes to the releases of the lock whose keys are `keys`,

@@ -47,6 +47,52 @@ pub(crate) enum Ownership {
     TakenOver,
 }
 
+/// What [`LockManager::inspect`](crate::LockManager::inspect) found about one
+/// lock, at one instant. It never holds an owner token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LockInfo {
+    /// The lock's key, as given.
+    pub key: String,
+    /// How many hold the lock: 0 or 1.
+    pub holders: u32,
+    /// What is left of the lease; `None` when nobody holds the lock (or, set
+    /// by hand in Redis, it has no expiry).
+    pub remaining: Option<Duration>,
+    /// The fencing counter of the lock's group: every fencing token handed
+    /// out for this key so far is at most this, and every later one is
+    /// above it. `None` before the first token (or after the counter's key
+    /// expired: unused for a day, or lost with Redis's data).
+    pub fencing_counter: Option<u64>,
+    /// How many waiters the lock's queue holds, on one Redis server (waiters
+    /// of every process, including places whose owner died and that have
+    /// not yet expired); `None` where waiters are not kept in Redis (a
+    /// cluster, in memory).
+    pub waiters: Option<u64>,
+}
+
+impl LockInfo {
+    /// Whether someone holds the lock.
+    pub fn is_held(&self) -> bool {
+        self.holders > 0
+    }
+}
+
+/// What [`LockManager::force_release`](crate::LockManager::force_release)
+/// freed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ForcedRelease {
+    /// The lock was held, with this much of its lease left (`None`: no
+    /// expiry), and is free now.
+    Freed {
+        /// What was left of the lease.
+        remaining: Option<Duration>,
+    },
+    /// Nobody held the lock.
+    NotHeld,
+}
+
 /// Why a step did not get an answer.
 #[derive(Debug)]
 pub(crate) enum Fault {

@@ -57,6 +57,8 @@ macro_rules! v1_script {
     };
 }
 
+mod operator;
+
 static ACQUIRE: LazyLock<Lua> = v1_script!("acquire.lua");
 static RELEASE: LazyLock<Lua> = v1_script!("release.lua");
 static EXTEND: LazyLock<Lua> = v1_script!("extend.lua");

@@ -1,4 +1,5 @@
 // Attributes on the fn, inner attributes and parameter attributes are kept.
+#![deny(warnings)]
 #![deny(unused_must_use)]
 
 use distlock::{LockError, distributed_lock};

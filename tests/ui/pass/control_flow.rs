@@ -1,4 +1,5 @@
 // `?`, early `return` and panics inside the body behave as in the original fn.
+#![deny(warnings)]
 use distlock::{LockError, distributed_lock};
 
 #[derive(Debug)]

@@ -1,4 +1,5 @@
 // `crate = "..."` finds the facade under another name.
+#![deny(warnings)]
 pub extern crate distlock as dl;
 
 mod reexport {

@@ -1,4 +1,5 @@
 // Error types other than a plain `Result<T, E>`: boxed errors, aliases, anyhow.
+#![deny(warnings)]
 use std::error::Error;
 use std::fmt;
 

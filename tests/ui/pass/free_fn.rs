@@ -1,4 +1,5 @@
 // Free fns with every option, and keys with and without placeholders.
+#![deny(warnings)]
 use distlock::{LockError, distributed_lock};
 
 #[derive(Debug)]

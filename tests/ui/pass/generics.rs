@@ -1,4 +1,5 @@
 // Generics, `where` clauses, lifetimes and `impl Trait` arguments are kept.
+#![deny(warnings)]
 use std::fmt::Display;
 
 use distlock::{LockError, distributed_lock};

@@ -1,4 +1,5 @@
 // `guard = name` binds `&LockGuard` inside the body.
+#![deny(warnings)]
 use distlock::{LockError, LockGuard, distributed_lock};
 
 #[derive(Debug)]

@@ -1,4 +1,5 @@
 // Names the generated code uses internally cannot clash with user names.
+#![deny(warnings)]
 use distlock::{LockError, distributed_lock};
 
 #[derive(Debug)]

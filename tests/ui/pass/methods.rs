@@ -1,4 +1,5 @@
 // Methods with every kind of receiver, and `<self.field>` placeholders.
+#![deny(warnings)]
 use std::sync::Arc;
 
 use distlock::{LockError, distributed_lock};

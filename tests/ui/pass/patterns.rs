@@ -1,4 +1,5 @@
 // Placeholders naming bindings introduced by parameter patterns.
+#![deny(warnings)]
 use distlock::{LockError, distributed_lock};
 
 #[derive(Debug)]

@@ -1,5 +1,6 @@
 // `renew` keeps the lease alive while the body runs; `on_lost` says what
 // happens to the body if the lock is lost anyway.
+#![deny(warnings)]
 use distlock::{LockError, distributed_lock};
 
 #[derive(Debug)]

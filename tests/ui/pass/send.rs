@@ -1,4 +1,5 @@
 // The generated future is `Send` whenever the body's is.
+#![deny(warnings)]
 use std::sync::Arc;
 
 use distlock::{LockError, distributed_lock};

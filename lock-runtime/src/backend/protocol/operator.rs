@@ -1,0 +1,78 @@
+//! An operator's steps on one Redis node: looking at a lock without taking
+//! it, and freeing it whoever holds it. Neither reads an owner token back.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::{Pipeline, RedisResult, Value};
+
+use super::{Connection, Lua, Publish, Request, Resend};
+use crate::backend::outcome::{ForcedRelease, LockInfo};
+use crate::backend::reconnect::{Connect, ServerRun};
+use crate::keyspace::LockKeys;
+
+static FORCE_RELEASE: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(include_str!("../scripts/force_release.lua").to_owned()));
+
+impl<K: Connect> Connection<K> {
+    /// The lease's time left, the fencing counter of the lock's group, and
+    /// on protocol v2 the length of its queue, in one pipeline.
+    pub(crate) async fn inspect(&self, keys: &LockKeys) -> RedisResult<LockInfo> {
+        let step = |run: &ServerRun| {
+            let mut pipeline = Pipeline::with_capacity(3);
+            pipeline.cmd("PTTL").arg(&keys.lease);
+            match self.v2_run(run) {
+                Some(id) => {
+                    pipeline.cmd("GET").arg(keys.run_fence(id));
+                    pipeline.cmd("LLEN").arg(keys.queue());
+                }
+                None => {
+                    pipeline.cmd("GET").arg(keys.fence());
+                }
+            }
+            Request::Pipeline(pipeline)
+        };
+        let (answers, _): (Vec<Value>, ServerRun) =
+            self.run(Resend::IfConnectionDied, step).await?;
+        let mut answers = answers.into_iter();
+        let left: i64 = redis::from_redis_value(answers.next().unwrap_or(Value::Nil))?;
+        let counter: Option<u64> = redis::from_redis_value(answers.next().unwrap_or(Value::Nil))?;
+        let queued: Option<u64> = answers.next().map(redis::from_redis_value).transpose()?;
+        Ok(LockInfo {
+            key: keys.key().to_owned(),
+            holders: u32::from(left != -2),
+            remaining: lease_left(left),
+            fencing_counter: counter,
+            waiters: queued,
+        })
+    }
+
+    /// Deletes the lease whoever holds it, and wakes the lock's waiters.
+    pub(crate) async fn force_release(&self, keys: &LockKeys) -> RedisResult<ForcedRelease> {
+        let publish = match self.publish {
+            Publish::Plain => "PUBLISH",
+            Publish::Sharded => "SPUBLISH",
+        };
+        let step = |_: &ServerRun| {
+            let mut call = Request::script(&FORCE_RELEASE, 1, keys);
+            call.arg(&keys.lease).arg(publish);
+            Request::Script {
+                script: &FORCE_RELEASE,
+                call,
+            }
+        };
+        let (left, _): (i64, ServerRun) = self.run(Resend::IfConnectionDied, step).await?;
+        Ok(match left {
+            -2 => ForcedRelease::NotHeld,
+            left => ForcedRelease::Freed {
+                remaining: lease_left(left),
+            },
+        })
+    }
+}
+
+/// A `PTTL` answer as the time a lease has left: `None` for no key (-2) or
+/// no expiry (-1).
+fn lease_left(pttl: i64) -> Option<Duration> {
+    u64::try_from(pttl).ok().map(Duration::from_millis)
+}
