@@ -96,7 +96,7 @@ impl RedisServer {
     ///
     /// # Errors
     ///
-    /// See [`RedisServerBuilder::start`].
+    /// See [`RedisServerBuilder::start`](crate::RedisServerBuilder::start).
     pub fn try_restart(&mut self) -> io::Result<()> {
         self.stop();
         let Launched { child, dir, .. } = self.launcher.on_port(self.port)?;
@@ -235,7 +235,7 @@ pub fn start_many(n: usize) -> Vec<RedisServer> {
 ///
 /// # Errors
 ///
-/// See [`RedisServerBuilder::start`].
+/// See [`RedisServerBuilder::start`](crate::RedisServerBuilder::start).
 pub fn try_start_many(n: usize) -> io::Result<Vec<RedisServer>> {
     (0..n).map(|_| RedisServer::try_start()).collect()
 }

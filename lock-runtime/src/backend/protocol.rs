@@ -18,7 +18,7 @@
 //!   for.
 //! - *release* (`hand_over.lua`): owner-checked; if the lease is marked,
 //!   the lock goes straight to the first live waiter, who learns it from
-//!   one message, "<owner> <fencing token> <round>", on the lock's channel.
+//!   one message, `"<owner> <fencing token> <round>"`, on the lock's channel.
 //!   If it is not, the release is the seed protocol's compare-and-delete:
 //!   nobody is woken, nothing is published.
 //!

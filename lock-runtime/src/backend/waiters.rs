@@ -10,7 +10,7 @@
 //! backend's [`Link`]; where the messages come from is the backend's too.
 //!
 //! Under protocol v2 a release hands the lock to the first waiter of its
-//! queue in Redis and publishes "<owner> <fencing token> <round>": the waiter whose
+//! queue in Redis and publishes `"<owner> <fencing token> <round>"`: the waiter whose
 //! owner token that is ([`Subscription::expect_grant`]) is woken with the
 //! grant ([`Subscription::granted`]), and nobody else. A v1 release
 //! publishes an empty message, which wakes every waiter of the channel.
