@@ -76,6 +76,8 @@ pub(crate) struct Grant {
     /// Until when the lock stays held however soon it is released
     /// (`hold_at_least`); `None` when not asked for.
     pub(crate) hold_until: Option<Instant>,
+    /// Whether the lock may pass to the next task of this process.
+    pub(crate) passing: Passing,
     pub(crate) renewal: Option<Renewal>,
     /// This process's turn on the key (see [`Held::turn`]).
     pub(crate) turn: Option<LocalTurn>,
@@ -94,6 +96,7 @@ struct Held {
     ttl: Duration,
     /// Until when the lock stays held however soon it is released.
     hold_until: Option<Instant>,
+    passing: Passing,
     /// Whether a release was sent to Redis: then the lock may be gone
     /// there, and is never passed on (see `pass_to_next_in_line`).
     sent: Release,
@@ -104,6 +107,18 @@ struct Held {
     /// lock taken after a stuck turn holder's validity ran out.
     turn: Option<LocalTurn>,
     acquired: Instant,
+}
+
+/// Whether a released lock may pass, still held in Redis, to the next task
+/// of this process waiting for it (see `local_queue.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Passing {
+    /// When the backend allows it, and someone waits.
+    ToNextInLine,
+    /// Never: one key of a lock over several keys, whose token is the
+    /// highest of its keys' tokens; a baton would hand the next task one of
+    /// the key's reserved tokens, which may be lower.
+    Never,
 }
 
 /// Whether a guard's release was sent to Redis.
@@ -142,6 +157,7 @@ impl LockGuard {
                 tokens: grant.tokens,
                 ttl: grant.ttl,
                 hold_until: grant.hold_until,
+                passing: grant.passing,
                 sent: Release::NotSent,
                 renewal: grant.renewal,
                 turn: grant.turn,
@@ -169,6 +185,7 @@ impl LockGuard {
                 },
                 ttl: Duration::ZERO,
                 hold_until: None,
+                passing: Passing::Never,
                 sent: Release::NotSent,
                 renewal: None,
                 turn: None,
@@ -402,7 +419,8 @@ impl Held {
             return false;
         };
         let backend = self.manager.backend();
-        if self.sent == Release::Sent
+        if self.passing == Passing::Never
+            || self.sent == Release::Sent
             || !backend.passes_batons()
             || !turn.may_pass()
             || self.lock.validity.is_over()

@@ -19,6 +19,7 @@ mod lease;
 mod local_queue;
 mod manager;
 mod metrics;
+mod multi;
 mod operator;
 mod reentrancy;
 mod registry;
@@ -43,6 +44,7 @@ pub use manager::{
     DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX,
     DEFAULT_REDLOCK_NODE_TIMEOUT, DEFAULT_TTL, LockManager, LockManagerBuilder,
 };
+pub use multi::{MAX_KEYS, MultiLockGuard, MultiLockRequest};
 pub use registry::{
     DEFAULT_MANAGER, default_manager, init, init_in_memory, init_named, manager, register,
 };

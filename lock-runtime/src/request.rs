@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backend::{Attempt, Fault, Ownership, Subscription, Tokens};
-use crate::guard::Grant;
+use crate::guard::{Grant, Passing};
 use crate::holdings::{Holding, UnderWay};
 use crate::inner::ManagerInner;
 use crate::keyspace::LockKeys;
@@ -50,6 +50,7 @@ pub struct LockRequest {
     wait: Option<Duration>,
     renew: bool,
     hold_at_least: Duration,
+    passing: Passing,
 }
 
 impl LockRequest {
@@ -62,7 +63,15 @@ impl LockRequest {
             wait: None,
             renew: false,
             hold_at_least: Duration::ZERO,
+            passing: Passing::ToNextInLine,
         }
+    }
+
+    /// The lock is one key of a lock over several keys: never passed to
+    /// the next task of this process (see [`Passing::Never`]).
+    pub(crate) fn one_of_several(mut self) -> Self {
+        self.passing = Passing::Never;
+        self
     }
 
     /// The lease: how long the lock stays held if its holder vanishes.
@@ -339,6 +348,7 @@ impl LockRequest {
             tokens: granted.tokens,
             ttl,
             hold_until,
+            passing: self.passing,
             renewal,
             turn,
         };

@@ -192,6 +192,13 @@ impl Memory {
         }
     }
 
+    /// Lifts the fencing counter of `keys`' group to at least `token`.
+    pub(crate) fn raise_fence(&self, keys: &LockKeys, token: u64) {
+        let mut state = self.store.state();
+        let last = state.fences.entry(keys.fence()).or_default();
+        *last = (*last).max(token);
+    }
+
     /// Deletes the lease whoever holds it, and wakes the lock's waiters.
     pub(crate) fn force_release(&self, keys: &LockKeys) -> ForcedRelease {
         let now = Instant::now();

@@ -201,6 +201,24 @@ impl Backend {
         }
     }
 
+    /// Lifts the fencing counter of `keys`' group to at least `token`, the
+    /// token of a lock over several keys (see `multi.rs`). On Redlock, whose
+    /// tokens are best-effort, every node is asked and none has to answer.
+    pub(crate) async fn raise_fence(&self, keys: &LockKeys, token: u64) -> Result<(), Fault> {
+        match self {
+            Backend::Single(single) => Ok(single.connection.raise_fence(keys, token).await?),
+            Backend::Cluster(cluster) => Ok(cluster.connection.raise_fence(keys, token).await?),
+            Backend::Redlock(redlock) => {
+                redlock.raise_fence(keys, token).await;
+                Ok(())
+            }
+            Backend::Memory(memory) => {
+                memory.raise_fence(keys, token);
+                Ok(())
+            }
+        }
+    }
+
     /// Looks at a lock without taking it; `None` on Redlock, where a lock is
     /// a majority's and no node's answer alone describes it.
     pub(crate) async fn inspect(&self, keys: &LockKeys) -> Option<Result<LockInfo, Fault>> {

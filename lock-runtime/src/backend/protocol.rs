@@ -58,6 +58,7 @@ macro_rules! v1_script {
 }
 
 mod operator;
+mod raise;
 
 static ACQUIRE: LazyLock<Lua> = v1_script!("acquire.lua");
 static RELEASE: LazyLock<Lua> = v1_script!("release.lua");
@@ -95,6 +96,10 @@ impl Lua {
 /// a row ([`crate::local_queue::MAX_SUCCESSIONS`]). `TOKEN_BLOCK` in
 /// `fence.lua` is the same.
 pub(crate) const TOKEN_BLOCK: u64 = 9;
+
+/// How long a v2 fencing counter lives after its last change;
+/// `COUNTER_LIFE_MS` in `fence.lua` is the same.
+const COUNTER_LIFE_MS: u64 = 86_400_000;
 
 /// Fencing tokens lifted to the clock are microseconds since 1970, far above
 /// this (2001); a token below it came from an INCRBY of a new counter.
@@ -595,6 +600,16 @@ fn ownership(found: i64) -> Ownership {
 #[cfg(test)]
 mod tests {
     use super::{HAND_OVER, LEAVE, QUEUE, REFLOOR, SUCCEED, TOKEN_BLOCK};
+
+    #[test]
+    fn the_counter_life_is_the_one_fence_lua_keeps() {
+        let fence = include_str!("scripts/fence.lua");
+        let declared = format!("local COUNTER_LIFE_MS = {}\n", super::COUNTER_LIFE_MS);
+        assert!(
+            fence.contains(&declared),
+            "fence.lua does not declare {declared:?}"
+        );
+    }
 
     #[test]
     fn every_v2_script_has_the_shared_rules_spliced_in() {

@@ -207,6 +207,19 @@ impl Redlock {
         verdict
     }
 
+    /// Lifts the fencing counter of `keys`' group on every node, each within
+    /// its timeout; a node that fails is left as it is, Redlock's tokens
+    /// being best-effort (see the module docs).
+    pub(crate) async fn raise_fence(&self, keys: &LockKeys, token: u64) {
+        let raising = self
+            .nodes
+            .iter()
+            .map(|node| node.connection.raise_fence(keys, token));
+        for failed in join_all(raising).await.into_iter().filter_map(Result::err) {
+            tracing::debug!(error = %failed, "a Redlock node's fencing counter was not raised");
+        }
+    }
+
     /// Subscribes to the releases of the lock on every node, each within
     /// the per-node timeout; a node that does not confirm in time wakes
     /// nobody, and the waiter's fallback timer covers it.
