@@ -3,7 +3,7 @@
 //! - `POST /orders/{id}/pay` — locked on `order:<id>` (from the `Path` extractor);
 //!   a second payment of the same order while one runs answers `409 Conflict`.
 //! - `POST /transfers` with `{"from": 1, "to": 2, "amount": 10}` — holds the
-//!   locks `account:1` and `account:2`, taken in order with the runtime API.
+//!   locks `account:1` and `account:2` at once (`keys = [...]`).
 //!
 //! Run with `cargo run --example axum_orders`, then
 //! `curl -X POST localhost:3000/orders/7/pay`. Uses `REDIS_URL` when set,
@@ -16,7 +16,6 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,29 +77,14 @@ struct Transfer {
 
 /// Moves money between two accounts while holding both accounts' locks.
 ///
-/// One lock per account, taken in a fixed order (the smaller id first), so
-/// that A→B and B→A wait for each other instead of deadlocking. A single key
-/// such as `transfer:<from>:<to>` would protect neither account: A→B and B→A
-/// would lock different keys and run at once.
+/// `keys` takes both at once, in one order whatever the order of the
+/// accounts, so A→B and B→A wait for each other instead of deadlocking; a
+/// transfer to the same account takes one lock. A single key such as
+/// `transfer:<from>:<to>` would protect neither account: A→B and B→A would
+/// lock different keys and run at once.
+#[distributed_lock(keys = ["account:<req.from>", "account:<req.to>"], ttl = "5s", wait = "1s")]
 async fn transfer(Json(req): Json<Transfer>) -> Result<String, AppError> {
-    let manager = distlock::default_manager()?;
-    // Sorted and without duplicates: a transfer to the same account takes one lock.
-    let accounts = BTreeSet::from([req.from, req.to]);
-    let mut guards = Vec::with_capacity(accounts.len());
-    for account in accounts {
-        let request = manager.lock(format!("account:{account}"));
-        let guard = request
-            .ttl(Duration::from_secs(5))
-            .wait(Duration::from_secs(1))
-            .acquire()
-            .await?;
-        guards.push(guard);
-    }
     tokio::time::sleep(Duration::from_millis(50)).await; // debit and credit
-    // Released in reverse order; an early return (`?`) releases the rest on drop.
-    while let Some(guard) = guards.pop() {
-        let _ = guard.release().await?;
-    }
     Ok(format!(
         "moved {} from {} to {}",
         req.amount, req.from, req.to

@@ -8,5 +8,5 @@ pub use lock_runtime::*;
 #[doc(hidden)]
 pub mod __private {
     pub use lock_runtime::__attribute::*;
-    pub use lock_runtime::LockGuard;
+    pub use lock_runtime::{LockGuard, MultiLockGuard};
 }

@@ -438,3 +438,67 @@ async fn hold_at_least_keeps_the_lock_after_a_quick_body() {
     assert!(freed >= Duration::from_millis(800), "freed after {freed:?}");
     assert!(freed < Duration::from_millis(1300), "freed after {freed:?}");
 }
+
+/// A transfer between two accounts, locking both at once.
+struct Payment {
+    from: u32,
+    to: u32,
+}
+
+static BALANCES: std::sync::Mutex<[i64; 3]> = std::sync::Mutex::new([100, 100, 100]);
+
+#[distributed_lock(keys = ["account:<req.from>", "account:<req.to>"], ttl = "5s", wait = "30s", manager = "transfers", guard = both)]
+async fn transfer(req: Payment) -> Result<u64, LockError> {
+    let (from, to) = (req.from as usize, req.to as usize);
+    let (a, b) = {
+        let balances = BALANCES.lock().unwrap();
+        (balances[from], balances[to])
+    };
+    // A read-modify-write across an await: only the lock keeps it whole.
+    tokio::task::yield_now().await;
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    {
+        let mut balances = BALANCES.lock().unwrap();
+        balances[from] = a - 1;
+        balances[to] = b + 1;
+    }
+    assert_eq!(both.keys().count(), 2);
+    // A nested call on one of the keys joins the lock, with its token.
+    let nested = audit(req.from).await?;
+    assert_eq!(nested, both.fencing_token());
+    Ok(both.fencing_token())
+}
+
+#[distributed_lock(key = "account:<account>", ttl = "5s", wait = "0s", manager = "transfers", guard = lock)]
+async fn audit(account: u32) -> Result<u64, LockError> {
+    assert!(lock.is_nested());
+    let _ = account;
+    Ok(lock.fencing_token())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_both_ways_at_once_keep_every_balance_and_never_deadlock() {
+    let _backend = common::backend_for("transfers").await;
+    let mut calls = Vec::new();
+    for i in 0..30u32 {
+        // A→B, B→A, B→C, C→A: opposite orders at once.
+        let (from, to) = [(0, 1), (1, 0), (1, 2), (2, 0)][(i % 4) as usize];
+        calls.push(tokio::spawn(transfer(Payment { from, to })));
+    }
+    let all = futures_util::future::join_all(calls);
+    let done = tokio::time::timeout(Duration::from_secs(60), all).await;
+    let mut tokens = Vec::new();
+    for call in done.expect("no deadlock: every transfer finished") {
+        tokens.push(call.unwrap().unwrap());
+    }
+    let balances = *BALANCES.lock().unwrap();
+    // 30 transfers: 0→1 ×8, 1→0 ×8, 1→2 ×7, 2→0 ×7.
+    assert_eq!(
+        balances,
+        [100 - 8 + 8 + 7, 100 + 8 - 8 - 7, 100 + 7 - 7],
+        "{balances:?}"
+    );
+    tokens.sort_unstable();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 30, "each transfer had a token of its own");
+}

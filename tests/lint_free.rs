@@ -25,6 +25,7 @@ async fn every_body_shape_runs_under_its_lock_and_releases_it() {
     shapes::main();
 
     assert_eq!(shapes::one_expression(7).await.ok(), Some(7));
+    assert_eq!(shapes::two_keys(3, 4).await.ok(), Some(7));
     assert_eq!(
         shapes::only_question_marks("21".to_owned()).await.ok(),
         Some(42)

@@ -63,7 +63,7 @@ async fn overlapping_sets_exclude_each_other_and_opposite_orders_never_deadlock(
             };
             let inside = inside.clone();
             calls.push(tokio::spawn(async move {
-                hold_all(&manager, set, &inside).await
+                hold_all(&manager, set, &inside).await;
             }));
         }
     }
@@ -216,7 +216,11 @@ async fn a_task_of_the_same_process_waiting_for_one_key_gets_a_higher_token() {
     // baton with one of "l"'s reserved tokens.
     let waiting = manager.clone();
     let waiter = tokio::spawn(async move {
-        let guard = waiting.lock("l").wait(Duration::from_secs(10)).acquire().await;
+        let guard = waiting
+            .lock("l")
+            .wait(Duration::from_secs(10))
+            .acquire()
+            .await;
         let guard = guard.unwrap();
         let next = guard.fencing_token();
         let _ = guard.release().await.unwrap();
@@ -225,5 +229,39 @@ async fn a_task_of_the_same_process_waiting_for_one_key_gets_a_higher_token() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(all.release().await.unwrap(), ReleaseOutcome::Released);
     let next = waiter.await.unwrap();
-    assert!(next > token, "the next holder of l got {next}, not above {token}");
+    assert!(
+        next > token,
+        "the next holder of l got {next}, not above {token}"
+    );
+}
+
+#[tokio::test]
+async fn renewal_keeps_every_key_and_losing_one_loses_the_lock() {
+    let backend = Backend::start();
+    let (one, two) = (backend.manager().await, backend.manager().await);
+    let ttl = Duration::from_millis(300);
+    let both = one
+        .lock_all(["g", "h"])
+        .ttl(ttl)
+        .renew()
+        .acquire()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(both.is_held(), "renewal kept both keys past three leases");
+    for key in ["g", "h"] {
+        assert!(
+            two.lock(key).try_acquire().await.unwrap().is_none(),
+            "{key} is free"
+        );
+    }
+    // One key forced away: the lock is lost at that key's next renewal.
+    assert!(matches!(
+        two.force_release("h").await.unwrap(),
+        distlock::ForcedRelease::Freed { .. }
+    ));
+    let lost = tokio::time::timeout(Duration::from_secs(2), both.lost()).await;
+    assert!(lost.is_ok(), "losing one key did not lose the lock");
+    assert!(!both.is_held());
+    let _ = both.release().await;
 }

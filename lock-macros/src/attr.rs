@@ -25,6 +25,7 @@ pub(crate) const MAX_TTL_MILLIS: u64 = 30 * 24 * 60 * 60 * 1000;
 /// Every option, with an example value for error messages.
 const OPTIONS: &[(&str, &str)] = &[
     ("key", "key = \"order:<id>\""),
+    ("keys", "keys = [\"account:<from>\", \"account:<to>\"]"),
     ("ttl", "ttl = \"10s\""),
     ("wait", "wait = \"500ms\""),
     ("manager", "manager = \"payments\""),
@@ -55,10 +56,16 @@ const ALIASES: &[(&str, &str)] = &[
     ("min_hold", "hold_at_least"),
 ];
 
+/// The most key templates `keys` takes (`distlock::MAX_KEYS`).
+pub(crate) const MAX_KEYS: usize = 16;
+
 /// The options of one `#[distributed_lock]`, validated.
 pub(crate) struct LockArgs {
-    /// The key template literal; `None` only when it was missing (already reported).
+    /// The key template literal; `None` when it was missing (already
+    /// reported) or `keys` was given.
     pub(crate) key: Option<LitStr>,
+    /// The key templates of `keys`, 1 to [`MAX_KEYS`]; empty without `keys`.
+    pub(crate) keys: Vec<LitStr>,
     pub(crate) ttl_millis: u64,
     pub(crate) wait_millis: u64,
     pub(crate) manager: Option<LitStr>,
@@ -97,6 +104,7 @@ struct RawArgs {
     seen: Vec<String>,
     positional_key: bool,
     key: Option<LitStr>,
+    keys: Option<(TokenStream, Vec<LitStr>)>,
     ttl: Option<(LitStr, u64)>,
     wait: Option<u64>,
     manager: Option<LitStr>,
@@ -177,6 +185,7 @@ impl RawArgs {
     fn set(&mut self, option: &OptionValue) -> syn::Result<()> {
         match option.name.to_string().as_str() {
             "key" => self.set_key(option),
+            "keys" => self.set_keys(option),
             "ttl" => self.set_ttl(option),
             "wait" => self.set_wait(option),
             "manager" => self.set_manager(option),
@@ -192,6 +201,39 @@ impl RawArgs {
     /// `key = "..."`: the template, checked against the fn later.
     fn set_key(&mut self, option: &OptionValue) -> syn::Result<()> {
         self.key = Some(option.string()?);
+        Ok(())
+    }
+
+    /// `keys = ["...", ...]`: 1 to [`MAX_KEYS`] templates, each checked
+    /// against the fn later, like `key`.
+    fn set_keys(&mut self, option: &OptionValue) -> syn::Result<()> {
+        let not_a_list = || {
+            syn::Error::new_spanned(
+                &option.value,
+                format!(
+                    "`keys` is a list of string literals in brackets, like `{}`",
+                    option.example
+                ),
+            )
+        };
+        let list = |input: ParseStream| {
+            let content;
+            syn::bracketed!(content in input);
+            syn::punctuated::Punctuated::<LitStr, Token![,]>::parse_terminated(&content)
+        };
+        let templates = list
+            .parse2(option.value.clone())
+            .map_err(|_| not_a_list())?;
+        let count = templates.len();
+        if count == 0 || count > MAX_KEYS {
+            return Err(syn::Error::new_spanned(
+                &option.value,
+                format!(
+                    "`keys` takes 1 to {MAX_KEYS} key templates, not {count}; for one key, `key = \"...\"` says the same"
+                ),
+            ));
+        }
+        self.keys = Some((option.value.clone(), templates.into_iter().collect()));
         Ok(())
     }
 
@@ -279,8 +321,14 @@ impl RawArgs {
     }
 
     fn finish(self, errors: &mut Errors) -> LockArgs {
-        if self.key.is_none() && !self.positional_key && !self.seen.iter().any(|name| name == "key")
-        {
+        let key_named = |name: &str| self.seen.iter().any(|seen| seen == name);
+        if let (Some(_), Some((keys, _))) = (&self.key, &self.keys) {
+            errors.push(syn::Error::new_spanned(
+                keys,
+                "`key` and `keys` together: name one lock with `key = \"...\"`, or every key of a lock over several with `keys = [...]`, not both",
+            ));
+        }
+        if self.key.is_none() && !self.positional_key && !key_named("key") && !key_named("keys") {
             errors.push(syn::Error::new(
                 Span::call_site(),
                 "missing `key`: name the lock, like `#[distributed_lock(key = \"order:<id>\")]`",
@@ -300,6 +348,10 @@ impl RawArgs {
             None => 0,
         };
         LockArgs {
+            keys: match (&self.key, self.keys) {
+                (None, Some((_, keys))) => keys,
+                _ => Vec::new(),
+            },
             key: self.key,
             ttl_millis,
             // Waiting as long as one lease lets a crashed holder's lock expire

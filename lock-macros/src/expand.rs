@@ -100,8 +100,8 @@ impl Shape {
 
 /// What the checks of the fn against the options produced, ready to generate.
 struct Checked {
-    /// The expression building the key `String`.
-    key: TokenStream,
+    /// The expressions building the key `String`s.
+    key: KeyExpressions,
     /// Where the lock error is returned, so a non-`Result` return type is
     /// reported at the return type.
     return_span: Span,
@@ -132,14 +132,42 @@ impl Checked {
         };
         let (return_span, return_type_hint) = check_return_type(&sig.ident, output, errors);
         check_guard(args, bindings, errors);
-        let key_lit = args.key.as_ref()?;
-        let template = parse_key(key_lit, errors)?;
-        let key = key_expression(&template, key_lit, bindings, args, errors)?;
+        let key = KeyExpressions::of(args, bindings, errors)?;
         Some(Checked {
             key,
             return_span,
             return_type_hint,
         })
+    }
+}
+
+/// The expressions building the keys of the lock: `key`'s one, or one per
+/// template of `keys`.
+enum KeyExpressions {
+    One(TokenStream),
+    Several(Vec<TokenStream>),
+}
+
+impl KeyExpressions {
+    /// The keys of `args`, each template checked against the fn; `None`
+    /// when one of them is wrong (every problem of every template reported)
+    /// or there is no key (reported already).
+    fn of(args: &LockArgs, bindings: &Bindings, errors: &mut Errors) -> Option<Self> {
+        let key_of = |lit: &LitStr, errors: &mut Errors| {
+            let template = parse_key(lit, errors)?;
+            key_expression(&template, lit, bindings, args, errors)
+        };
+        if let Some(lit) = &args.key {
+            return Some(KeyExpressions::One(key_of(lit, errors)?));
+        }
+        if args.keys.is_empty() {
+            return None;
+        }
+        let keys: Vec<Option<TokenStream>> =
+            args.keys.iter().map(|lit| key_of(lit, errors)).collect();
+        keys.into_iter()
+            .collect::<Option<Vec<_>>>()
+            .map(KeyExpressions::Several)
     }
 }
 
@@ -451,18 +479,29 @@ fn locked_body(args: &LockArgs, checked: &Checked, body: &Block) -> TokenStream 
     let finished = Ident::new("__finished", Span::mixed_site());
     let value = Ident::new("value", Span::mixed_site());
 
-    let key_expr = &checked.key;
     let options = lock_options(args, &private);
     let return_error = return_lock_error(checked.return_span);
+    let (keys, acquire, guard_type) = match &checked.key {
+        KeyExpressions::One(expr) => (
+            quote!(let #key: ::std::string::String = #expr;),
+            quote!(#private::lock(&#options, #key)),
+            quote!(#private::LockGuard),
+        ),
+        KeyExpressions::Several(exprs) => (
+            quote!(let #key: ::std::vec::Vec<::std::string::String> = ::std::vec![#(#exprs),*];),
+            quote!(#private::lock_all(&#options, #key)),
+            quote!(#private::MultiLockGuard),
+        ),
+    };
     let user_guard = args
         .guard
         .as_ref()
-        .map(|name| quote!(let #name: &#private::LockGuard = #private::LockedCall::guard(&#call);));
+        .map(|name| quote!(let #name: &#guard_type = #private::LockedCall::guard(&#call);));
     let body = body_block(body, checked.return_type_hint.as_ref());
 
     quote! {
-        let #key: ::std::string::String = #key_expr;
-        let #call = match #private::lock(&#options, #key).await {
+        #keys
+        let #call = match #acquire.await {
             ::core::result::Result::Ok(#value) => #value,
             #return_error,
         };

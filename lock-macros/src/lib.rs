@@ -68,7 +68,8 @@ use proc_macro::TokenStream;
 ///
 /// | option    | value                                   | default                                  |
 /// |-----------|-----------------------------------------|------------------------------------------|
-/// | `key`     | key template, string literal            | required                                 |
+/// | `key`     | key template, string literal            | required (or `keys`)                     |
+/// | `keys`    | 1 to 16 key templates, `["...", ...]`   | none                                     |
 /// | `ttl`     | duration string, 3 ms to 30 days        | `"30s"`                                  |
 /// | `wait`    | duration string, may be `"0s"`          | same as `ttl`                            |
 /// | `manager` | name of a registered manager            | the default manager (`distlock::init`)   |
@@ -79,6 +80,14 @@ use proc_macro::TokenStream;
 /// | `crate`   | path to `distlock`, as a string         | `"::distlock"`                           |
 ///
 /// - **`key`**: the lock's name, built from the arguments (see below).
+/// - **`keys`**: several locks taken at once, all or none, instead of `key`:
+///   for work that touches several things, like a transfer between two
+///   accounts (`keys = ["account:<req.from>", "account:<req.to>"]`). Every
+///   call takes its keys in one order (sorted), whatever the order of the
+///   templates or the arguments, so calls that share keys wait for each
+///   other and never deadlock. The call's fencing token is above every
+///   earlier holder's of each key; `guard = name` binds a
+///   `&distlock::MultiLockGuard`.
 /// - **`ttl`**: the lease. If the process dies while holding the lock, Redis
 ///   frees it after this long.
 /// - **`wait`**: how long to wait for a lock someone else holds before giving

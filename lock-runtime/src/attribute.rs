@@ -20,7 +20,8 @@ use futures_util::FutureExt;
 use tracing::{Instrument, Span, field};
 
 use crate::clock::millis;
-use crate::{LockError, LockGuard, ReleaseOutcome, registry};
+use crate::reentrancy::HeldLock;
+use crate::{LockError, LockGuard, LockManager, MultiLockGuard, ReleaseOutcome, registry};
 
 /// What an annotated fn asks for, fixed at compile time.
 #[derive(Debug, Clone, Copy)]
@@ -52,18 +53,105 @@ pub enum OnLost {
 
 /// A locked call in progress: its guard, and the span its steps run in.
 #[derive(Debug)]
-pub struct LockedCall {
-    guard: LockGuard,
+pub struct LockedCall<G = LockGuard> {
+    guard: G,
     span: Span,
     acquired: Instant,
     on_lost: OnLost,
 }
 
-impl LockedCall {
+impl<G> LockedCall<G> {
     /// The guard, for `guard = name`.
     #[inline]
-    pub fn guard(&self) -> &LockGuard {
+    pub fn guard(&self) -> &G {
         &self.guard
+    }
+}
+
+/// The guard of a locked call: a [`LockGuard`] for `key`, a
+/// [`MultiLockGuard`] for `keys`.
+pub trait CallGuard: Send + Sync + 'static {
+    /// The fencing token the call's span records.
+    fn call_token(&self) -> u64;
+    /// The key a lost lock is reported with: one that is no longer held.
+    fn lost_key(&self) -> String;
+    /// What a nested locked call of the same task joins.
+    fn held_locks(&self) -> HeldLocks;
+    /// Completes when the lock (any of its keys) is lost.
+    fn lost(&self) -> impl Future<Output = ()> + Send + '_;
+    /// Releases the lock.
+    fn release(self) -> impl Future<Output = Result<ReleaseOutcome, LockError>> + Send;
+}
+
+/// The locks a locked call holds, for the task's nested calls to join.
+#[derive(Default)]
+pub struct HeldLocks(Vec<HeldLock>);
+
+impl std::fmt::Debug for HeldLocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeldLocks")
+            .field("count", &self.0.len())
+            .finish()
+    }
+}
+
+impl CallGuard for LockGuard {
+    fn call_token(&self) -> u64 {
+        self.fencing_token()
+    }
+
+    fn lost_key(&self) -> String {
+        self.key().to_owned()
+    }
+
+    fn held_locks(&self) -> HeldLocks {
+        HeldLocks(self.held_lock().into_iter().collect())
+    }
+
+    fn lost(&self) -> impl Future<Output = ()> + Send + '_ {
+        LockGuard::lost(self)
+    }
+
+    fn release(self) -> impl Future<Output = Result<ReleaseOutcome, LockError>> + Send {
+        LockGuard::release(self)
+    }
+}
+
+impl CallGuard for MultiLockGuard {
+    fn call_token(&self) -> u64 {
+        self.fencing_token()
+    }
+
+    fn lost_key(&self) -> String {
+        let guards = self.guards();
+        let lost = guards
+            .iter()
+            .find(|guard| !guard.is_held())
+            .or(guards.first());
+        lost.map_or_else(String::new, |guard| guard.key().to_owned())
+    }
+
+    /// Each key, with the lock's one fencing token: a nested call joining a
+    /// key reports the token the call reports.
+    fn held_locks(&self) -> HeldLocks {
+        let token = self.fencing_token();
+        let held = self.guards().iter().filter_map(LockGuard::held_lock);
+        HeldLocks(
+            held.map(|lock| HeldLock {
+                fencing_token: token,
+                ..lock
+            })
+            .collect(),
+        )
+    }
+
+    fn lost(&self) -> impl Future<Output = ()> + Send + '_ {
+        MultiLockGuard::lost(self)
+    }
+
+    fn release(self) -> impl Future<Output = Result<ReleaseOutcome, LockError>> + Send {
+        // Boxed: see `lock_all`.
+        Box::pin(MultiLockGuard::release(self))
     }
 }
 
@@ -81,19 +169,10 @@ pub enum Finished<T> {
 /// Acquires the lock `key` from the manager named in `options`, inside a
 /// `distributed_lock` span that the body and the release run in too.
 pub async fn lock(options: &LockOptions, key: String) -> Result<LockedCall, LockError> {
-    let manager_name = options.manager.unwrap_or(registry::DEFAULT_MANAGER);
-    let span = tracing::info_span!(
-        "distributed_lock",
-        key = %key,
-        manager = manager_name,
-        fencing_token = field::Empty,
-        wait_ms = field::Empty,
-        hold_ms = field::Empty,
-        outcome = field::Empty,
-    );
+    let span = call_span(options, &key);
     let started = Instant::now();
     let acquired = async {
-        let manager = registry::manager(manager_name)?;
+        let manager = registry::manager(manager_name(options))?;
         let request = manager
             .lock(key)
             .ttl(options.ttl)
@@ -108,10 +187,68 @@ pub async fn lock(options: &LockOptions, key: String) -> Result<LockedCall, Lock
     }
     .instrument(span.clone())
     .await;
+    entered(options, span, started, acquired)
+}
+
+/// Acquires the locks of every one of `keys` at once
+/// ([`LockManager::lock_all`]), as [`lock`] does one.
+pub async fn lock_all(
+    options: &LockOptions,
+    keys: Vec<String>,
+) -> Result<LockedCall<MultiLockGuard>, LockError> {
+    let span = call_span(options, &keys.join(", "));
+    let started = Instant::now();
+    let acquired = async {
+        let manager: LockManager = registry::manager(manager_name(options))?;
+        let request = manager
+            .lock_all(keys)
+            .ttl(options.ttl)
+            .wait(options.wait)
+            .hold_at_least(options.hold_at_least);
+        let request = if options.renew {
+            request.renew()
+        } else {
+            request
+        };
+        // Boxed, as every deep step of a lock over several keys: the future
+        // of each annotated fn embeds this one, and the compiler's queries
+        // over such futures have a depth limit.
+        Box::pin(request.acquire()).await
+    }
+    .instrument(span.clone())
+    .await;
+    entered(options, span, started, acquired)
+}
+
+fn manager_name(options: &LockOptions) -> &'static str {
+    options.manager.unwrap_or(registry::DEFAULT_MANAGER)
+}
+
+/// The span a locked call's steps run in.
+fn call_span(options: &LockOptions, key: &str) -> Span {
+    tracing::info_span!(
+        "distributed_lock",
+        key = %key,
+        manager = manager_name(options),
+        fencing_token = field::Empty,
+        wait_ms = field::Empty,
+        hold_ms = field::Empty,
+        outcome = field::Empty,
+    )
+}
+
+/// The call once its acquisition ended: its guard and span, or the error,
+/// recorded on the span.
+fn entered<G: CallGuard>(
+    options: &LockOptions,
+    span: Span,
+    started: Instant,
+    acquired: Result<G, LockError>,
+) -> Result<LockedCall<G>, LockError> {
     span.record("wait_ms", millis(started.elapsed()));
     match acquired {
         Ok(guard) => {
-            span.record("fencing_token", guard.fencing_token());
+            span.record("fencing_token", guard.call_token());
             Ok(LockedCall {
                 guard,
                 span,
@@ -143,8 +280,9 @@ pub fn key_part<T: ?Sized + Display>(value: &T) -> &T {
 /// nested locked call on the same key joins it instead of waiting for itself
 /// and [`crate::current`] finds it. Holds a panic until the lock is released;
 /// with `on_lost = "cancel"`, drops the body the moment the lock is lost.
-pub async fn run<F: Future>(call: &LockedCall, body: F) -> Finished<F::Output> {
-    let body = AssertUnwindSafe(crate::reentrancy::scope(call.guard.held_lock(), body))
+pub async fn run<G: CallGuard, F: Future>(call: &LockedCall<G>, body: F) -> Finished<F::Output> {
+    let held = call.guard.held_locks().0;
+    let body = AssertUnwindSafe(crate::reentrancy::scope(held, body))
         .catch_unwind()
         .instrument(call.span.clone());
     let ended = match call.on_lost {
@@ -168,7 +306,10 @@ pub async fn run<F: Future>(call: &LockedCall, body: F) -> Finished<F::Output> {
 /// Releases the lock after the body, awaited, and returns what the body
 /// returned: the lock error if it was lost and the body cancelled, or the
 /// body's panic, continued.
-pub async fn release<T>(call: LockedCall, finished: Finished<T>) -> Result<T, LockError> {
+pub async fn release<G: CallGuard, T>(
+    call: LockedCall<G>,
+    finished: Finished<T>,
+) -> Result<T, LockError> {
     let LockedCall {
         guard,
         span,
@@ -181,7 +322,7 @@ pub async fn release<T>(call: LockedCall, finished: Finished<T>) -> Result<T, Lo
         Finished::Panicked(panic) => Err(panic),
         Finished::Lost => {
             span.record("outcome", "lost");
-            let key = guard.key().to_owned();
+            let key = guard.lost_key();
             span.in_scope(|| {
                 tracing::warn!("lock lost while the body ran; the body was cancelled");
             });

@@ -181,8 +181,7 @@ impl MultiLockRequest {
         let backend = self.manager.inner().backend();
         for key in keys {
             let lock_keys = LockKeys::new(self.manager.key_prefix(), key)?;
-            backend
-                .raise_fence(&lock_keys, token)
+            Box::pin(backend.raise_fence(&lock_keys, token))
                 .await
                 .map_err(|fault| LockError::backend(key, fault))?;
         }
@@ -194,7 +193,7 @@ impl MultiLockRequest {
 async fn give_back(guards: Vec<LockGuard>) {
     for guard in guards.into_iter().rev() {
         // A key whose release fails is freed by its lease.
-        let _ = guard.release().await;
+        let _ = Box::pin(guard.release()).await;
     }
 }
 
@@ -266,7 +265,7 @@ impl MultiLockGuard {
     /// key that is no longer certainly ours. See [`LockGuard::extend`].
     pub async fn extend(&self, ttl: Duration) -> Result<(), LockError> {
         for guard in &self.guards {
-            guard.extend(ttl).await?;
+            Box::pin(guard.extend(ttl)).await?;
         }
         Ok(())
     }
@@ -279,7 +278,7 @@ impl MultiLockGuard {
         let mut outcome = ReleaseOutcome::Released;
         let mut failed = None;
         for guard in self.guards.into_iter().rev() {
-            match guard.release().await {
+            match Box::pin(guard.release()).await {
                 Ok(found) => outcome = worse(outcome, found),
                 Err(error) => {
                     failed.get_or_insert(error);

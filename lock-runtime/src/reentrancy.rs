@@ -37,12 +37,15 @@ pub(crate) fn find(manager: usize, key: &str) -> Option<HeldLock> {
     .flatten()
 }
 
-/// Runs `body` with `lock` added to the current task's held locks.
-pub(crate) fn scope<F: Future>(lock: Option<HeldLock>, body: F) -> impl Future<Output = F::Output> {
+/// Runs `body` with `locks` added to the current task's held locks.
+pub(crate) fn scope<F: Future>(
+    locks: impl IntoIterator<Item = HeldLock>,
+    body: F,
+) -> impl Future<Output = F::Output> {
     let mut held: Vec<HeldLock> = HELD
         .try_with(|held| held.as_ref().clone())
         .unwrap_or_default();
-    held.extend(lock);
+    held.extend(locks);
     HELD.scope(Arc::new(held), body)
 }
 

@@ -49,6 +49,11 @@ async fn parse(raw: &str) -> Result<u64, AppError> {
 #[distributed_lock(key = "lint:one:<id>", ttl = "2s")]
 pub async fn one_expression(id: u64) -> Result<u64, LockError> { Ok(id) }
 
+/// A lock over several keys, on one line.
+#[rustfmt::skip]
+#[distributed_lock(keys = ["lint:from:<from>", "lint:to:<to>"], ttl = "2s")]
+pub async fn two_keys(from: u64, to: u64) -> Result<u64, LockError> { Ok(from + to) }
+
 /// Nothing but `?` steps, then the value.
 #[distributed_lock(key = "lint:question:<raw>", ttl = "2s")]
 pub async fn only_question_marks(raw: String) -> Result<u64, AppError> {
@@ -177,6 +182,7 @@ impl Service for Shard {
 /// `tests/lint_free.rs` provides.
 pub fn main() {
     drop(one_expression(1));
+    drop(two_keys(1, 2));
     drop(only_question_marks(String::new()));
     drop(early_return(1));
     drop(loop_body(1));
