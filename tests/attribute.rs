@@ -502,3 +502,28 @@ async fn transfers_both_ways_at_once_keep_every_balance_and_never_deadlock() {
     tokens.dedup();
     assert_eq!(tokens.len(), 30, "each transfer had a token of its own");
 }
+
+#[distributed_lock(key = "account:<account>", ttl = "5s", manager = "nested-set")]
+async fn close_account(account: u32) -> Result<(), LockError> {
+    // A set including the key this call holds: refused, not a deadlock.
+    move_out(account, account + 1).await
+}
+
+#[distributed_lock(keys = ["account:<from>", "account:<to>"], ttl = "5s", wait = "1s", manager = "nested-set")]
+async fn move_out(from: u32, to: u32) -> Result<(), LockError> {
+    let _ = (from, to);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_set_including_a_key_the_task_holds_is_refused() {
+    let _backend = common::backend_for("nested-set").await;
+    let error = close_account(5).await.unwrap_err();
+    assert!(matches!(error, LockError::InvalidConfig { .. }), "{error}");
+    assert!(
+        error.to_string().contains("already holds `account:5`"),
+        "{error}"
+    );
+    // Outside, the same set is taken.
+    move_out(5, 6).await.unwrap();
+}

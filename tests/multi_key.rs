@@ -265,3 +265,73 @@ async fn renewal_keeps_every_key_and_losing_one_loses_the_lock() {
     assert!(!both.is_held());
     let _ = both.release().await;
 }
+
+#[tokio::test]
+async fn a_key_whose_lease_ran_out_while_the_others_were_awaited_fails_the_set() {
+    let backend = Backend::start();
+    let (one, two) = (backend.manager().await, backend.manager().await);
+    let ttl = Duration::from_millis(300);
+    let b = one
+        .lock("b")
+        .ttl(Duration::from_secs(5))
+        .acquire()
+        .await
+        .unwrap();
+    let waiting = backend.manager().await;
+    let set = tokio::spawn(async move {
+        waiting
+            .lock_all(["a", "b"])
+            .ttl(ttl)
+            .wait(Duration::from_secs(5))
+            .acquire()
+            .await
+    });
+    // "a" is taken at once; its lease runs out while "b" is awaited, and
+    // another process takes "a" meanwhile.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let a = two.lock("a").try_acquire().await.unwrap();
+    let a = a.expect("a's lease ran out while the set waited for b");
+    assert_eq!(b.release().await.unwrap(), ReleaseOutcome::Released);
+    let error = set.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&error, LockError::Timeout { key, .. } if key == "a"),
+        "the set was handed out without a: {error}"
+    );
+    assert!(a.is_held());
+    assert_eq!(a.release().await.unwrap(), ReleaseOutcome::Released);
+    assert!(
+        one.lock("b").try_acquire().await.unwrap().is_some(),
+        "b was kept"
+    );
+}
+
+#[tokio::test]
+async fn a_set_that_fails_keeps_none_of_its_keys_for_hold_at_least() {
+    let backend = Backend::start();
+    let (one, two) = (backend.manager().await, backend.manager().await);
+    let held = one.lock("s2").acquire().await.unwrap();
+    let failed = two
+        .lock_all(["s1", "s2"])
+        .hold_at_least(Duration::from_secs(5))
+        .try_acquire()
+        .await
+        .unwrap();
+    assert!(failed.is_none());
+    assert!(
+        one.lock("s1").try_acquire().await.unwrap().is_some(),
+        "s1 kept for hold_at_least"
+    );
+    let _ = held.release().await.unwrap();
+    // Once handed out, the set keeps every key for hold_at_least.
+    let both = two
+        .lock_all(["s3", "s4"])
+        .hold_at_least(Duration::from_millis(600))
+        .acquire()
+        .await
+        .unwrap();
+    assert_eq!(both.release().await.unwrap(), ReleaseOutcome::Released);
+    assert!(
+        one.lock("s4").try_acquire().await.unwrap().is_none(),
+        "s4 freed inside the window"
+    );
+}

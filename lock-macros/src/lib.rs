@@ -85,9 +85,11 @@ use proc_macro::TokenStream;
 ///   accounts (`keys = ["account:<req.from>", "account:<req.to>"]`). Every
 ///   call takes its keys in one order (sorted), whatever the order of the
 ///   templates or the arguments, so calls that share keys wait for each
-///   other and never deadlock. The call's fencing token is above every
-///   earlier holder's of each key; `guard = name` binds a
-///   `&distlock::MultiLockGuard`.
+///   other and never deadlock (a call inside a body that already holds one
+///   of its keys is refused with `LockError::InvalidConfig` rather than
+///   waiting for itself). The call's fencing token is above every earlier
+///   holder's of each key and below every later one's; `guard = name` binds
+///   a `&distlock::MultiLockGuard`.
 /// - **`ttl`**: the lease. If the process dies while holding the lock, Redis
 ///   frees it after this long.
 /// - **`wait`**: how long to wait for a lock someone else holds before giving

@@ -83,15 +83,24 @@ pub trait CallGuard: Send + Sync + 'static {
     fn release(self) -> impl Future<Output = Result<ReleaseOutcome, LockError>> + Send;
 }
 
-/// The locks a locked call holds, for the task's nested calls to join.
+/// The locks a locked call holds, for the task's nested calls to join: one
+/// key's without an allocation, or several.
 #[derive(Default)]
-pub struct HeldLocks(Vec<HeldLock>);
+pub struct HeldLocks {
+    one: Option<HeldLock>,
+    several: Vec<HeldLock>,
+}
+
+impl HeldLocks {
+    fn into_locks(self) -> impl Iterator<Item = HeldLock> {
+        self.one.into_iter().chain(self.several)
+    }
+}
 
 impl std::fmt::Debug for HeldLocks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HeldLocks")
-            .field("count", &self.0.len())
-            .finish()
+        let count = usize::from(self.one.is_some()) + self.several.len();
+        f.debug_struct("HeldLocks").field("count", &count).finish()
     }
 }
 
@@ -105,7 +114,10 @@ impl CallGuard for LockGuard {
     }
 
     fn held_locks(&self) -> HeldLocks {
-        HeldLocks(self.held_lock().into_iter().collect())
+        HeldLocks {
+            one: self.held_lock(),
+            several: Vec::new(),
+        }
     }
 
     fn lost(&self) -> impl Future<Output = ()> + Send + '_ {
@@ -136,13 +148,15 @@ impl CallGuard for MultiLockGuard {
     fn held_locks(&self) -> HeldLocks {
         let token = self.fencing_token();
         let held = self.guards().iter().filter_map(LockGuard::held_lock);
-        HeldLocks(
-            held.map(|lock| HeldLock {
-                fencing_token: token,
-                ..lock
-            })
-            .collect(),
-        )
+        HeldLocks {
+            one: None,
+            several: held
+                .map(|lock| HeldLock {
+                    fencing_token: token,
+                    ..lock
+                })
+                .collect(),
+        }
     }
 
     fn lost(&self) -> impl Future<Output = ()> + Send + '_ {
@@ -281,7 +295,7 @@ pub fn key_part<T: ?Sized + Display>(value: &T) -> &T {
 /// and [`crate::current`] finds it. Holds a panic until the lock is released;
 /// with `on_lost = "cancel"`, drops the body the moment the lock is lost.
 pub async fn run<G: CallGuard, F: Future>(call: &LockedCall<G>, body: F) -> Finished<F::Output> {
-    let held = call.guard.held_locks().0;
+    let held = call.guard.held_locks().into_locks();
     let body = AssertUnwindSafe(crate::reentrancy::scope(held, body))
         .catch_unwind()
         .instrument(call.span.clone());

@@ -194,6 +194,17 @@ impl LockGuard {
         }
     }
 
+    /// Keeps the lock held until `hold_at_least` from now, however soon it
+    /// is released (see [`Held::shorten_to`]); for the keys of a lock over
+    /// several, once all of them are held.
+    pub(crate) fn hold_for(&mut self, hold_at_least: Duration) {
+        if let Some(held) = self.held.as_mut()
+            && !hold_at_least.is_zero()
+        {
+            held.hold_until = Instant::now().checked_add(hold_at_least);
+        }
+    }
+
     /// What a nested acquisition inside this guard's scope joins.
     pub(crate) fn held_lock(&self) -> Option<HeldLock> {
         self.held().map(|held| HeldLock {

@@ -9,11 +9,16 @@
 //! back every key taken before it, so nothing is held unless everything is.
 //!
 //! The lock's fencing token is the highest of its keys' tokens, which is
-//! above every earlier holder's token of **each** key. Before the guard is
-//! handed out, each key's fencing counter is lifted to it, so every later
-//! holder of any of the keys gets a higher token still; and the keys are
-//! never passed on within the process (a baton would carry a token reserved
-//! before the lift).
+//! above every earlier holder's token of **each** key. Once every key is
+//! held, the keys taken first are re-armed (their leases ran while the
+//! others were awaited), each key's fencing counter is lifted to the token,
+//! and only if every key is still certainly held after that is the guard
+//! handed out: each key was then held without a break from its grant to the
+//! lift, so every later holder of any of the keys gets a higher token. The
+//! keys are never passed on within the process (a baton would carry a token
+//! reserved before the lift), and a task that already holds one of the
+//! keys cannot take them again as part of a set (its outer lock could pass
+//! a baton below the token).
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +26,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
 use crate::keyspace::LockKeys;
-use crate::{LockError, LockGuard, LockManager, LockRequest, ReleaseOutcome};
+use crate::{LockError, LockGuard, LockManager, LockRequest, ReleaseOutcome, reentrancy};
 
 /// The most keys one lock may have.
 pub const MAX_KEYS: usize = 16;
@@ -140,14 +145,44 @@ impl MultiLockRequest {
             .map(LockGuard::fencing_token)
             .max()
             .unwrap_or(0);
-        if let Err(error) = self.raise_fences(&keys, fencing_token).await {
+        if let Err(error) = self.settle(&keys, &guards, fencing_token).await {
             give_back(guards).await;
-            return Err(error);
+            return Err(waited_for_all(error, started));
+        }
+        for guard in &mut guards {
+            guard.hold_for(self.hold_at_least);
         }
         Ok(MultiLockGuard {
             guards,
             fencing_token,
         })
+    }
+
+    /// Once every key is held: re-arms the keys taken before the last,
+    /// lifts every key's fencing counter to `token`, and checks that every
+    /// key is still certainly held. A key found lost on the way is a
+    /// [`LockError::Timeout`] on it: its lease ran out while the others were
+    /// awaited, and another holder may have had a lower token meanwhile.
+    async fn settle(
+        &self,
+        keys: &[String],
+        guards: &[LockGuard],
+        token: u64,
+    ) -> Result<(), LockError> {
+        let lapsed = |guard: &LockGuard| LockError::Timeout {
+            key: guard.key().to_owned(),
+            waited: Duration::ZERO,
+        };
+        for guard in guards.iter().rev().skip(1) {
+            if Box::pin(guard.extend(self.ttl)).await.is_err() {
+                return Err(lapsed(guard));
+            }
+        }
+        self.raise_fences(keys, token).await?;
+        match guards.iter().find(|guard| !guard.is_held()) {
+            Some(guard) => Err(lapsed(guard)),
+            None => Ok(()),
+        }
     }
 
     /// The keys in the one order every request takes them in: sorted,
@@ -162,17 +197,23 @@ impl MultiLockRequest {
                 keys.len()
             )));
         }
+        let manager = self.manager.inner().id();
+        if let Some(held) = keys
+            .iter()
+            .find(|key| reentrancy::find(manager, key).is_some())
+        {
+            return Err(LockError::invalid_config(format!(
+                "this task already holds `{held}`, so it cannot take it again as one of a lock over several keys; take the set before the single key, or leave `{held}` out of the set"
+            )));
+        }
         Ok(keys)
     }
 
     /// The request for one of the keys.
     fn one(&self, key: &str) -> LockRequest {
-        let request = self
-            .manager
-            .lock(key)
-            .ttl(self.ttl)
-            .hold_at_least(self.hold_at_least)
-            .one_of_several();
+        // `hold_at_least` is set once every key is held: a key given back
+        // on the way is released at once.
+        let request = self.manager.lock(key).ttl(self.ttl).one_of_several();
         if self.renew { request.renew() } else { request }
     }
 
@@ -230,7 +271,8 @@ impl MultiLockGuard {
     }
 
     /// The lock's fencing token: above the token of every earlier holder of
-    /// each of its keys, and below the token of every later one.
+    /// each of its keys, and below the token of every later one (on Redlock,
+    /// whose tokens are best-effort, as far as its nodes agree).
     pub fn fencing_token(&self) -> u64 {
         self.fencing_token
     }

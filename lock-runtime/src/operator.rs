@@ -43,8 +43,9 @@ impl LockManager {
     /// (a renewal, or [`LockGuard::extend`](crate::LockGuard::extend)),
     /// which marks the lock lost as any lost lock is, and its release
     /// reports the lock expired or taken over. Until then, and until its
-    /// validity ends, it may still act on the lock: fencing tokens are what
-    /// keeps its late writes out.
+    /// validity ends, it may still act on the lock, and pass it to the next
+    /// task of its process without asking Redis: fencing tokens are what
+    /// keeps their late writes out.
     ///
     /// Fails with [`LockError::Unsupported`] on Redlock.
     pub async fn force_release(&self, key: impl Into<String>) -> Result<ForcedRelease, LockError> {

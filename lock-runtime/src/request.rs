@@ -110,12 +110,11 @@ impl LockRequest {
     /// clocks are a little behind find the lock still held and skip.
     ///
     /// At most the lease ([`ttl`](Self::ttl)); acquiring fails with
-    /// [`LockError::InvalidConfig`] otherwise. The time counts from the start
-    /// of the attempt that was granted the lock, which is before the lease
-    /// began in Redis, so the lock is held for at least this long after
-    /// anyone could have seen it taken. A release sent during a shutdown of
-    /// the manager, or after the guard's runtime shut down, deletes the lock
-    /// at once instead.
+    /// [`LockError::InvalidConfig`] otherwise. The time counts from the
+    /// moment the lock was granted to this process, after its lease began in
+    /// Redis, so the lock stays held at least this long after its holder got
+    /// it. A release sent during a shutdown of the manager, or after the
+    /// guard's runtime shut down, deletes the lock at once instead.
     pub fn hold_at_least(mut self, hold_at_least: Duration) -> Self {
         self.hold_at_least = hold_at_least;
         self
@@ -318,8 +317,11 @@ impl LockRequest {
             turn.count_successions_anew();
         }
         let (manager, ttl) = (self.manager, contest.ttl);
+        // From now, an instant after the lease began (and after a baton's or
+        // a hand-over's earlier start): held at least that long after the
+        // holder got it.
         let hold_until = (!self.hold_at_least.is_zero())
-            .then(|| granted.started.checked_add(self.hold_at_least))
+            .then(|| Instant::now().checked_add(self.hold_at_least))
             .flatten();
         let lock = Arc::new(Holding {
             key: self.key,

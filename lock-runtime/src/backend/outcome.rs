@@ -60,9 +60,11 @@ pub struct LockInfo {
     /// by hand in Redis, it has no expiry).
     pub remaining: Option<Duration>,
     /// The fencing counter of the lock's group: every fencing token handed
-    /// out for this key so far is at most this, and every later one is
-    /// above it. `None` before the first token (or after the counter's key
-    /// expired: unused for a day, or lost with Redis's data).
+    /// out for this key by the current counter is at most this, and every
+    /// later one is above it. `None` before the first token, and after the
+    /// counter's key is gone (unused for a day, lost with Redis's data, or,
+    /// on one server, a new server run, whose counter starts again above
+    /// the clock).
     pub fencing_counter: Option<u64>,
     /// How many waiters the lock's queue holds, on one Redis server (waiters
     /// of every process, including places whose owner died and that have

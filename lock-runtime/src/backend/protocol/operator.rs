@@ -61,7 +61,9 @@ impl<K: Connect> Connection<K> {
                 call,
             }
         };
-        let (left, _): (i64, ServerRun) = self.run(Resend::IfConnectionDied, step).await?;
+        // Never re-sent: not owner-checked, a second run could delete the
+        // lease of the waiter the first one woke.
+        let (left, _): (i64, ServerRun) = self.run(Resend::Never, step).await?;
         Ok(match left {
             -2 => ForcedRelease::NotHeld,
             left => ForcedRelease::Freed {

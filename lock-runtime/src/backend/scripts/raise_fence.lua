@@ -3,14 +3,27 @@
 -- KEYS[1] fencing counter of one of the lock's keys
 -- ARGV[1] the lock's token, ARGV[2] how long the counter lives after a
 -- change, in milliseconds (protocol v2), or '' for ever (protocol v1)
--- Returns 1 when it lifted the counter, 0 when it was at the token or above.
-local last = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if last >= tonumber(ARGV[1]) then
-  return 0
-end
-if ARGV[2] == '' then
-  redis.call('SET', KEYS[1], ARGV[1])
+-- Returns 1 when it set the counter, 0 when it was at the token or above.
+local last = redis.call('GET', KEYS[1])
+local token = tonumber(ARGV[1])
+if last then
+  if tonumber(last) >= token then
+    return 0
+  end
 else
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  -- A counter that is gone (new server run, expired, lost) starts where
+  -- every counter starts: at least the server clock in microseconds, which
+  -- is above the tokens other keys of the group had before.
+  local now = redis.call('TIME')
+  local clock = tonumber(now[1]) * 1000000 + tonumber(now[2])
+  if clock > token then
+    token = clock
+  end
+end
+local value = string.format('%.0f', token)
+if ARGV[2] == '' then
+  redis.call('SET', KEYS[1], value)
+else
+  redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
 end
 return 1
