@@ -392,3 +392,13 @@ async fn admin_inspects_and_force_releases_a_lock_another_process_holds() {
     assert!(demo.contains("order:42: freed"), "{demo}");
     assert!(demo.contains("release finds the lock Expired"), "{demo}");
 }
+
+#[tokio::test]
+async fn transfer_keeps_every_balance_with_transfers_both_ways_at_once() {
+    let stdout = run("transfer").await;
+    assert!(
+        stdout.contains("60 transfers done, 60 distinct fencing tokens"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("every balance is exact"), "{stdout}");
+}
