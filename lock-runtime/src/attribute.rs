@@ -21,6 +21,7 @@ use tracing::{Instrument, Span, field};
 
 use crate::clock::millis;
 use crate::reentrancy::HeldLock;
+use crate::request::Terms;
 use crate::{LockError, LockGuard, LockManager, MultiLockGuard, ReleaseOutcome, registry};
 
 /// What an annotated fn asks for, fixed at compile time.
@@ -39,6 +40,18 @@ pub struct LockOptions {
     /// How long after its acquisition the lock stays held, however soon the
     /// body ends ([`LockRequest::hold_at_least`](crate::LockRequest::hold_at_least)).
     pub hold_at_least: Duration,
+}
+
+impl LockOptions {
+    /// What the request asks for besides its key.
+    fn terms(&self) -> Terms {
+        Terms {
+            ttl: self.ttl,
+            wait: Some(self.wait),
+            renew: self.renew,
+            hold_at_least: self.hold_at_least,
+        }
+    }
 }
 
 /// `on_lost = "..."`: what happens to the body of a call whose lock is lost.
@@ -187,16 +200,7 @@ pub async fn lock(options: &LockOptions, key: String) -> Result<LockedCall, Lock
     let started = Instant::now();
     let acquired = async {
         let manager = registry::manager(manager_name(options))?;
-        let request = manager
-            .lock(key)
-            .ttl(options.ttl)
-            .wait(options.wait)
-            .hold_at_least(options.hold_at_least);
-        let request = if options.renew {
-            request.renew()
-        } else {
-            request
-        };
+        let request = manager.lock(key).with_terms(options.terms());
         request.acquire().await
     }
     .instrument(span.clone())
@@ -214,16 +218,7 @@ pub async fn lock_all(
     let started = Instant::now();
     let acquired = async {
         let manager: LockManager = registry::manager(manager_name(options))?;
-        let request = manager
-            .lock_all(keys)
-            .ttl(options.ttl)
-            .wait(options.wait)
-            .hold_at_least(options.hold_at_least);
-        let request = if options.renew {
-            request.renew()
-        } else {
-            request
-        };
+        let request = manager.lock_all(keys).with_terms(options.terms());
         // Boxed, as every deep step of a lock over several keys: the future
         // of each annotated fn embeds this one, and the compiler's queries
         // over such futures have a depth limit.

@@ -73,9 +73,6 @@ pub(crate) struct Grant {
     pub(crate) tokens: Tokens,
     /// The lease asked for.
     pub(crate) ttl: Duration,
-    /// Until when the lock stays held however soon it is released
-    /// (`hold_at_least`); `None` when not asked for.
-    pub(crate) hold_until: Option<Instant>,
     /// Whether the lock may pass to the next task of this process.
     pub(crate) passing: Passing,
     pub(crate) renewal: Option<Renewal>,
@@ -156,7 +153,7 @@ impl LockGuard {
                 duty: Duty::Listed(grant.listed),
                 tokens: grant.tokens,
                 ttl: grant.ttl,
-                hold_until: grant.hold_until,
+                hold_until: None,
                 passing: grant.passing,
                 sent: Release::NotSent,
                 renewal: grant.renewal,
@@ -195,8 +192,8 @@ impl LockGuard {
     }
 
     /// Keeps the lock held until `hold_at_least` from now, however soon it
-    /// is released (see [`Held::shorten_to`]); for the keys of a lock over
-    /// several, once all of them are held.
+    /// is released (see [`Held::shorten_to`]): set once the lock is granted
+    /// (for a lock over several keys, once all of them are held).
     pub(crate) fn hold_for(&mut self, hold_at_least: Duration) {
         if let Some(held) = self.held.as_mut()
             && !hold_at_least.is_zero()

@@ -25,7 +25,11 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
+use futures_util::future::try_join_all;
+
 use crate::keyspace::LockKeys;
+use crate::lease;
+use crate::request::{Terms, none_if_held};
 use crate::{LockError, LockGuard, LockManager, LockRequest, ReleaseOutcome, reentrancy};
 
 /// The most keys one lock may have.
@@ -52,10 +56,7 @@ impl LockManager {
         MultiLockRequest {
             manager: self.clone(),
             keys: keys.into_iter().map(Into::into).collect(),
-            ttl: self.default_ttl(),
-            wait: None,
-            renew: false,
-            hold_at_least: Duration::ZERO,
+            terms: Terms::with_ttl(self.default_ttl()),
         }
     }
 }
@@ -70,36 +71,33 @@ impl LockManager {
 pub struct MultiLockRequest {
     manager: LockManager,
     keys: Vec<String>,
-    ttl: Duration,
-    wait: Option<Duration>,
-    renew: bool,
-    hold_at_least: Duration,
+    terms: Terms,
 }
 
 impl MultiLockRequest {
     /// The lease of each key; see [`LockRequest::ttl`].
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
+        self.terms.ttl = ttl;
         self
     }
 
     /// How long to wait for all the keys together; see [`LockRequest::wait`].
     pub fn wait(mut self, wait: Duration) -> Self {
-        self.wait = Some(wait);
+        self.terms.wait = Some(wait);
         self
     }
 
     /// Renews every key's lease while the guard lives; see
     /// [`LockRequest::renew`].
     pub fn renew(mut self) -> Self {
-        self.renew = true;
+        self.terms.renew = true;
         self
     }
 
     /// Keeps every key held until this long after it was acquired; see
     /// [`LockRequest::hold_at_least`].
     pub fn hold_at_least(mut self, hold_at_least: Duration) -> Self {
-        self.hold_at_least = hold_at_least;
+        self.terms.hold_at_least = hold_at_least;
         self
     }
 
@@ -109,22 +107,25 @@ impl MultiLockRequest {
     /// Fails with [`LockError::InvalidConfig`] for no keys or more than
     /// [`MAX_KEYS`], and as [`LockRequest::acquire`] does otherwise.
     pub async fn acquire(self) -> Result<MultiLockGuard, LockError> {
-        let wait = self.wait.unwrap_or(self.ttl);
+        let wait = self.terms.wait();
         self.acquire_within(wait).await
+    }
+
+    /// Asks for `terms` instead of what was set so far.
+    pub(crate) fn with_terms(mut self, terms: Terms) -> Self {
+        self.terms = terms;
+        self
     }
 
     /// Makes one attempt per key: `Ok(None)` when another owner holds one
     /// of them, and then none is held.
     pub async fn try_acquire(self) -> Result<Option<MultiLockGuard>, LockError> {
-        match self.acquire_within(Duration::ZERO).await {
-            Ok(guard) => Ok(Some(guard)),
-            Err(LockError::Timeout { .. }) => Ok(None),
-            Err(error) => Err(error),
-        }
+        none_if_held(self.acquire_within(Duration::ZERO).await)
     }
 
     async fn acquire_within(self, wait: Duration) -> Result<MultiLockGuard, LockError> {
         let keys = self.ordered_keys()?;
+        lease::validate_hold(self.terms.hold_at_least, self.terms.ttl)?;
         let started = Instant::now();
         let deadline = started.checked_add(wait);
         let mut guards = Vec::with_capacity(keys.len());
@@ -150,7 +151,7 @@ impl MultiLockRequest {
             return Err(waited_for_all(error, started));
         }
         for guard in &mut guards {
-            guard.hold_for(self.hold_at_least);
+            guard.hold_for(self.terms.hold_at_least);
         }
         Ok(MultiLockGuard {
             guards,
@@ -173,11 +174,14 @@ impl MultiLockRequest {
             key: guard.key().to_owned(),
             waited: Duration::ZERO,
         };
-        for guard in guards.iter().rev().skip(1) {
-            if Box::pin(guard.extend(self.ttl)).await.is_err() {
-                return Err(lapsed(guard));
-            }
-        }
+        // Each step on every key at once: one round trip each.
+        let rearming = guards.iter().rev().skip(1).map(|guard| async move {
+            guard
+                .extend(self.terms.ttl)
+                .await
+                .map_err(|_| lapsed(guard))
+        });
+        Box::pin(try_join_all(rearming)).await?;
         self.raise_fences(keys, token).await?;
         match guards.iter().find(|guard| !guard.is_held()) {
             Some(guard) => Err(lapsed(guard)),
@@ -213,19 +217,22 @@ impl MultiLockRequest {
     fn one(&self, key: &str) -> LockRequest {
         // `hold_at_least` is set once every key is held: a key given back
         // on the way is released at once.
-        let request = self.manager.lock(key).ttl(self.ttl).one_of_several();
-        if self.renew { request.renew() } else { request }
+        let terms = Terms {
+            hold_at_least: Duration::ZERO,
+            ..self.terms
+        };
+        self.manager.lock(key).with_terms(terms).one_of_several()
     }
 
     /// Lifts every key's fencing counter to the lock's token.
     async fn raise_fences(&self, keys: &[String], token: u64) -> Result<(), LockError> {
         let backend = self.manager.inner().backend();
-        for key in keys {
+        let raising = keys.iter().map(|key| async move {
             let lock_keys = LockKeys::new(self.manager.key_prefix(), key)?;
-            Box::pin(backend.raise_fence(&lock_keys, token))
-                .await
-                .map_err(|fault| LockError::backend(key, fault))?;
-        }
+            let raised = backend.raise_fence(&lock_keys, token).await;
+            raised.map_err(|fault| LockError::backend(key, fault))
+        });
+        Box::pin(try_join_all(raising)).await?;
         Ok(())
     }
 }

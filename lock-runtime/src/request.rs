@@ -46,25 +46,64 @@ const MAX_NAP: Duration = Duration::from_millis(500);
 pub struct LockRequest {
     manager: Arc<ManagerInner>,
     key: String,
-    ttl: Duration,
-    wait: Option<Duration>,
-    renew: bool,
-    hold_at_least: Duration,
+    terms: Terms,
     passing: Passing,
 }
 
-impl LockRequest {
-    pub(crate) fn new(manager: Arc<ManagerInner>, key: String) -> Self {
-        let ttl = manager.default_ttl();
-        LockRequest {
-            manager,
-            key,
+/// What a request asks for besides its key, shared by requests for one
+/// key and for several ([`MultiLockRequest`](crate::MultiLockRequest)).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Terms {
+    /// The lease of the lock (of each key).
+    pub(crate) ttl: Duration,
+    /// How long to wait; `None`: as long as the lease.
+    pub(crate) wait: Option<Duration>,
+    pub(crate) renew: bool,
+    pub(crate) hold_at_least: Duration,
+}
+
+impl Terms {
+    /// The defaults: the lease of `ttl`, waited for as long.
+    pub(crate) fn with_ttl(ttl: Duration) -> Self {
+        Terms {
             ttl,
             wait: None,
             renew: false,
             hold_at_least: Duration::ZERO,
+        }
+    }
+
+    /// How long `acquire` waits.
+    pub(crate) fn wait(&self) -> Duration {
+        self.wait.unwrap_or(self.ttl)
+    }
+}
+
+/// `try_acquire` from what the attempt of `acquire_within(0)` found: a
+/// timeout is a lock held by someone else.
+pub(crate) fn none_if_held<G>(acquired: Result<G, LockError>) -> Result<Option<G>, LockError> {
+    match acquired {
+        Ok(guard) => Ok(Some(guard)),
+        Err(LockError::Timeout { .. }) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+impl LockRequest {
+    pub(crate) fn new(manager: Arc<ManagerInner>, key: String) -> Self {
+        let terms = Terms::with_ttl(manager.default_ttl());
+        LockRequest {
+            manager,
+            key,
+            terms,
             passing: Passing::ToNextInLine,
         }
+    }
+
+    /// Asks for `terms` instead of what was set so far.
+    pub(crate) fn with_terms(mut self, terms: Terms) -> Self {
+        self.terms = terms;
+        self
     }
 
     /// The lock is one key of a lock over several keys: never passed to
@@ -77,7 +116,7 @@ impl LockRequest {
     /// The lease: how long the lock stays held if its holder vanishes.
     /// Defaults to the manager's default lease.
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
+        self.terms.ttl = ttl;
         self
     }
 
@@ -85,7 +124,7 @@ impl LockRequest {
     /// returning [`LockError::Timeout`]. Defaults to the lease; zero makes a
     /// single attempt.
     pub fn wait(mut self, wait: Duration) -> Self {
-        self.wait = Some(wait);
+        self.terms.wait = Some(wait);
         self
     }
 
@@ -98,7 +137,7 @@ impl LockRequest {
     /// unreachable until the validity ran out) the lock is lost:
     /// [`LockGuard::is_held`] turns `false` and [`LockGuard::lost`] completes.
     pub fn renew(mut self) -> Self {
-        self.renew = true;
+        self.terms.renew = true;
         self
     }
 
@@ -116,24 +155,20 @@ impl LockRequest {
     /// it. A release sent during a shutdown of the manager, or after the
     /// guard's runtime shut down, deletes the lock at once instead.
     pub fn hold_at_least(mut self, hold_at_least: Duration) -> Self {
-        self.hold_at_least = hold_at_least;
+        self.terms.hold_at_least = hold_at_least;
         self
     }
 
     /// Acquires the lock, waiting up to the `wait` duration while another
     /// owner holds it.
     pub async fn acquire(self) -> Result<LockGuard, LockError> {
-        let wait = self.wait.unwrap_or(self.ttl);
+        let wait = self.terms.wait();
         self.acquire_within(wait).await
     }
 
     /// Makes one attempt: `Ok(None)` when another owner holds the lock.
     pub async fn try_acquire(self) -> Result<Option<LockGuard>, LockError> {
-        match self.acquire_within(Duration::ZERO).await {
-            Ok(guard) => Ok(Some(guard)),
-            Err(LockError::Timeout { .. }) => Ok(None),
-            Err(error) => Err(error),
-        }
+        none_if_held(self.acquire_within(Duration::ZERO).await)
     }
 
     async fn acquire_within(self, wait: Duration) -> Result<LockGuard, LockError> {
@@ -269,8 +304,8 @@ impl LockRequest {
     /// lock the task already holds, and waits for this task's turn among
     /// the waiters of this process.
     async fn enter(&self, wait: Duration) -> Result<Entry, LockError> {
-        let ttl = lease::validate(self.ttl)?;
-        lease::validate_hold(self.hold_at_least, ttl)?;
+        let ttl = lease::validate(self.terms.ttl)?;
+        lease::validate_hold(self.terms.hold_at_least, ttl)?;
         let keys = LockKeys::new(self.manager.key_prefix(), &self.key)?;
         if self.manager.holdings().is_closed() {
             return Err(self.shut_down());
@@ -317,12 +352,6 @@ impl LockRequest {
             turn.count_successions_anew();
         }
         let (manager, ttl) = (self.manager, contest.ttl);
-        // From now, an instant after the lease began (and after a baton's or
-        // a hand-over's earlier start): held at least that long after the
-        // holder got it.
-        let hold_until = (!self.hold_at_least.is_zero())
-            .then(|| Instant::now().checked_add(self.hold_at_least))
-            .flatten();
         let lock = Arc::new(Holding {
             key: self.key,
             keys: contest.keys,
@@ -340,7 +369,7 @@ impl LockRequest {
         if let Some(turn) = &turn {
             turn.hold(lock.validity.clone());
         }
-        let renewal = self.renew.then(|| {
+        let renewal = self.terms.renew.then(|| {
             let renewals = manager.renewals();
             renewals.start(manager.backend(), &lock, granted.started, ttl)
         });
@@ -349,12 +378,15 @@ impl LockRequest {
             listed,
             tokens: granted.tokens,
             ttl,
-            hold_until,
             passing: self.passing,
             renewal,
             turn,
         };
-        Ok(LockGuard::new(manager, grant))
+        let mut guard = LockGuard::new(manager, grant);
+        // From now, an instant after the lease began (and after a baton's or
+        // a hand-over's earlier start).
+        guard.hold_for(self.terms.hold_at_least);
+        Ok(guard)
     }
 
     /// Pauses for `retry_in` after split Redlock votes, or for what is left

@@ -178,11 +178,8 @@ impl Memory {
     /// The lease's time left and the group's fencing counter; waiters are
     /// not counted in memory.
     pub(crate) fn inspect(&self, keys: &LockKeys) -> LockInfo {
-        let now = Instant::now();
         let state = self.store.state();
-        let remaining = state
-            .live(&keys.lease, now)
-            .map(|lease| lease.expires - now);
+        let remaining = state.remaining(&keys.lease);
         LockInfo {
             key: keys.key().to_owned(),
             holders: u32::from(remaining.is_some()),
@@ -201,12 +198,9 @@ impl Memory {
 
     /// Deletes the lease whoever holds it, and wakes the lock's waiters.
     pub(crate) fn force_release(&self, keys: &LockKeys) -> ForcedRelease {
-        let now = Instant::now();
         let freed = {
             let mut state = self.store.state();
-            let remaining = state
-                .live(&keys.lease, now)
-                .map(|lease| lease.expires - now);
+            let remaining = state.remaining(&keys.lease);
             state.leases.remove(&keys.lease);
             remaining
         };
@@ -232,6 +226,12 @@ impl State {
         self.leases
             .get(lease_key)
             .filter(|lease| lease.expires > now)
+    }
+
+    /// What is left of the lease of `lease_key`, unless there is none.
+    fn remaining(&self, lease_key: &str) -> Option<Duration> {
+        let now = Instant::now();
+        self.live(lease_key, now).map(|lease| lease.expires - now)
     }
 
     /// What an owner-checked step by `owner` finds.

@@ -154,13 +154,20 @@ pub(crate) enum Publish {
 }
 
 impl Publish {
+    /// The command.
+    fn command(self) -> &'static str {
+        match self {
+            Publish::Plain => "PUBLISH",
+            Publish::Sharded => "SPUBLISH",
+        }
+    }
+
     /// What `release.lua` takes as its wake-up: the command, or `''` to
     /// wake nobody.
     fn script_arg(self, departure: Departure) -> &'static str {
-        match (departure, self) {
-            (Departure::Release, Publish::Plain) => "PUBLISH",
-            (Departure::Release, Publish::Sharded) => "SPUBLISH",
-            (Departure::Leave, _) => "",
+        match departure {
+            Departure::Release => self.command(),
+            Departure::Leave => "",
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use redis::{Pipeline, RedisResult, Value};
 
-use super::{Connection, Lua, Publish, Request, Resend};
+use super::{Connection, Lua, Request, Resend, remaining};
 use crate::backend::outcome::{ForcedRelease, LockInfo};
 use crate::backend::reconnect::{Connect, ServerRun};
 use crate::keyspace::LockKeys;
@@ -49,10 +49,7 @@ impl<K: Connect> Connection<K> {
 
     /// Deletes the lease whoever holds it, and wakes the lock's waiters.
     pub(crate) async fn force_release(&self, keys: &LockKeys) -> RedisResult<ForcedRelease> {
-        let publish = match self.publish {
-            Publish::Plain => "PUBLISH",
-            Publish::Sharded => "SPUBLISH",
-        };
+        let publish = self.publish.command();
         let step = |_: &ServerRun| {
             let mut call = Request::script(&FORCE_RELEASE, 1, keys);
             call.arg(&keys.lease).arg(publish);
@@ -73,8 +70,8 @@ impl<K: Connect> Connection<K> {
     }
 }
 
-/// A `PTTL` answer as the time a lease has left: `None` for no key (-2) or
-/// no expiry (-1).
+/// A `PTTL` answer as the time a lease has left: `None` for no key (-2),
+/// and as an acquire reads it otherwise (`None` for no expiry).
 fn lease_left(pttl: i64) -> Option<Duration> {
-    u64::try_from(pttl).ok().map(Duration::from_millis)
+    if pttl == -2 { None } else { remaining(pttl) }
 }
