@@ -558,6 +558,7 @@ fn lock_options(args: &LockArgs, private: &TokenStream) -> TokenStream {
             renew: #renew,
             on_lost: #on_lost,
             hold_at_least: ::core::time::Duration::from_millis(#hold_at_least),
+            kind: #private::LockKind::Exclusive,
         }
     }
 }

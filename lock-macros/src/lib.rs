@@ -315,6 +315,7 @@ use proc_macro::TokenStream;
 ///             renew: false,
 ///             on_lost: ::distlock::__private::OnLost::Continue,
 ///             hold_at_least: ::core::time::Duration::from_millis(0u64),
+///             kind: ::distlock::__private::LockKind::Exclusive,
 ///         },
 ///         __key)
 ///     .await

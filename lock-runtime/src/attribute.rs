@@ -22,7 +22,9 @@ use tracing::{Instrument, Span, field};
 use crate::clock::millis;
 use crate::reentrancy::HeldLock;
 use crate::request::Terms;
-use crate::{LockError, LockGuard, LockManager, MultiLockGuard, ReleaseOutcome, registry};
+use crate::{
+    LockError, LockGuard, LockKind, LockManager, MultiLockGuard, ReleaseOutcome, registry,
+};
 
 /// What an annotated fn asks for, fixed at compile time.
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +42,8 @@ pub struct LockOptions {
     /// How long after its acquisition the lock stays held, however soon the
     /// body ends ([`LockRequest::hold_at_least`](crate::LockRequest::hold_at_least)).
     pub hold_at_least: Duration,
+    /// `permits = N` or `mode = "read" | "write"`; exclusive otherwise.
+    pub kind: LockKind,
 }
 
 impl LockOptions {
@@ -201,7 +205,7 @@ pub async fn lock(options: &LockOptions, key: String) -> Result<LockedCall, Lock
     let acquired = async {
         let manager = registry::manager(manager_name(options))?;
         let request = manager.lock(key).with_terms(options.terms());
-        request.acquire().await
+        request.kind(options.kind).acquire().await
     }
     .instrument(span.clone())
     .await;

@@ -15,6 +15,7 @@ mod guard;
 mod holdings;
 mod inner;
 mod keyspace;
+mod kind;
 mod lease;
 mod local_queue;
 mod manager;
@@ -32,6 +33,7 @@ mod unpoisoned;
 pub mod __attribute {
     //! Support for the code `#[distributed_lock]` generates; see `attribute.rs`.
     pub use crate::attribute::*;
+    pub use crate::kind::LockKind;
 }
 mod attribute;
 
@@ -39,6 +41,7 @@ pub use backend::{ForcedRelease, InMemoryStore, LockInfo};
 pub use context::{LockContext, current};
 pub use error::LockError;
 pub use guard::{LockGuard, ReleaseOutcome};
+pub use kind::LockKind;
 pub use lease::{MAX_LEASE, MIN_LEASE};
 pub use manager::{
     DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX,

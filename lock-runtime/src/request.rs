@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::{Attempt, Fault, Ownership, Subscription, Tokens};
 use crate::guard::{Grant, Passing};
+use crate::kind::LockKind;
 use crate::holdings::{Holding, UnderWay};
 use crate::inner::ManagerInner;
 use crate::keyspace::LockKeys;
@@ -47,6 +48,7 @@ pub struct LockRequest {
     manager: Arc<ManagerInner>,
     key: String,
     terms: Terms,
+    kind: LockKind,
     passing: Passing,
 }
 
@@ -96,6 +98,7 @@ impl LockRequest {
             manager,
             key,
             terms,
+            kind: LockKind::Exclusive,
             passing: Passing::ToNextInLine,
         }
     }
@@ -110,6 +113,28 @@ impl LockRequest {
     /// the next task of this process (see [`Passing::Never`]).
     pub(crate) fn one_of_several(mut self) -> Self {
         self.passing = Passing::Never;
+        self
+    }
+
+    /// The kind of lock: exclusive (the default), a number of permits (a
+    /// semaphore), or a reader or the writer of a read-write lock. Each kind
+    /// keeps keys of its own in Redis: an exclusive lock, a semaphore and a
+    /// read-write lock of one name are three locks.
+    ///
+    /// The shared kinds work on one Redis server, on a Redis Cluster and in
+    /// memory; on Redlock, acquiring them fails with
+    /// [`LockError::Unsupported`]. Their holders each have an owner token,
+    /// a lease, a renewal and a fencing token of their own, and they are
+    /// never passed between the tasks of a process: each task takes its own
+    /// permit. A release hands the freed capacity to the waiters first in
+    /// line (in Redis, across processes), waking those it served and no
+    /// others. A nested acquisition joins a lock of the same family the task
+    /// holds: a permit inside a permit, a read inside a read or a write, a
+    /// write inside a write; a write inside a read (an upgrade, which two
+    /// readers doing it at once would deadlock) fails with
+    /// [`LockError::InvalidConfig`].
+    pub fn kind(mut self, kind: LockKind) -> Self {
+        self.kind = kind;
         self
     }
 
