@@ -143,6 +143,16 @@ impl LockError {
                 nodes,
                 source,
             },
+            Fault::Unshared => LockError::unshared(),
+        }
+    }
+
+    /// A shared kind asked of Redlock.
+    pub(crate) fn unshared() -> Self {
+        LockError::Unsupported {
+            operation: "permits, read and write locks",
+            backend: "Redlock",
+            reason: "a Redlock majority counts single holders; use one Redis server or a cluster for semaphores and read-write locks",
         }
     }
 }

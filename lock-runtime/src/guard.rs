@@ -207,6 +207,7 @@ impl LockGuard {
         self.held().map(|held| HeldLock {
             manager: held.manager.id(),
             key: held.lock.key.clone(),
+            kind: held.lock.keys.kind,
             owner: held.lock.owner.clone(),
             fencing_token: held.tokens.fencing_token,
             validity: held.lock.validity.clone(),

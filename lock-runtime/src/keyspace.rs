@@ -13,6 +13,11 @@
 //! - `P{G}:waiter:O` — the entry of the waiter whose owner token is `O`,
 //!   holding the lease it asked for, expiring unless refreshed (protocol v2).
 //!
+//! A semaphore keeps `P{G}:permits:K` (its holders), `P{G}:permits-queue:K`
+//! and `P{G}:permits-places:K` (its waiters), a read-write lock the same
+//! under `rw`, `rw-queue` and `rw-places` (see [`LockKind`]), and both the
+//! fencing counters above.
+//!
 //! The v2 scripts name the queue and the entries themselves, from the lease
 //! key, on their slow paths (`lock_keys` in `backend/scripts/fence.lua`).
 //!
@@ -27,6 +32,7 @@
 //! the first pair is always ours.
 
 use crate::LockError;
+use crate::kind::{Family, LockKind};
 
 /// How many fencing groups (and so counter keys) there are at most.
 pub(crate) const GROUPS: u64 = 16384;
@@ -41,13 +47,22 @@ pub(crate) const MAX_KEY_LEN: usize = 64 * 1024;
 /// command, so that the uncontended path allocates one string.
 #[derive(Debug, Clone)]
 pub(crate) struct LockKeys {
+    /// The key holding the lock: an exclusive lock's lease, the holders of
+    /// a shared kind. Also the channel its releases are published on.
     pub(crate) lease: String,
     /// Where `P{G}` ends in `lease`.
     tag_end: usize,
+    pub(crate) kind: LockKind,
 }
 
 impl LockKeys {
+    /// The keys of the exclusive lock `key`.
     pub(crate) fn new(prefix: &str, key: &str) -> Result<Self, LockError> {
+        Self::of_kind(prefix, key, LockKind::Exclusive)
+    }
+
+    /// The keys of the lock `key` of `kind`.
+    pub(crate) fn of_kind(prefix: &str, key: &str, kind: LockKind) -> Result<Self, LockError> {
         if key.is_empty() {
             return Err(LockError::InvalidKey {
                 key: String::new(),
@@ -70,14 +85,18 @@ impl LockKeys {
         lease.push_str(&group);
         lease.push('}');
         let tag_end = lease.len();
-        lease.push_str(LEASE);
+        lease.push_str(Segments::of(kind).holders);
         lease.push_str(key);
-        Ok(LockKeys { lease, tag_end })
+        Ok(LockKeys {
+            lease,
+            tag_end,
+            kind,
+        })
     }
 
     /// The key the lock was asked for: `K` of `P{G}:lock:K`.
     pub(crate) fn key(&self) -> &str {
-        &self.lease[self.tag_end + LEASE.len()..]
+        &self.lease[self.tag_end + Segments::of(self.kind).holders.len()..]
     }
 
     /// The fencing counter of this lock's group (protocol v1).
@@ -90,9 +109,15 @@ impl LockKeys {
         KeyName([self.tagged(), ":fence:", run])
     }
 
-    /// The queue of this lock's waiters (protocol v2), as the scripts name it.
+    /// The queue of this lock's waiters (protocol v2, and shared kinds), as
+    /// the scripts name it.
     pub(crate) fn queue(&self) -> KeyName<'_> {
-        KeyName([self.tagged(), ":queue:", self.key()])
+        KeyName([self.tagged(), Segments::of(self.kind).queue, self.key()])
+    }
+
+    /// The places of a shared kind's waiters (`backend/scripts/shared.lua`).
+    pub(crate) fn places(&self) -> KeyName<'_> {
+        KeyName([self.tagged(), Segments::of(self.kind).places, self.key()])
     }
 
     /// `P{G}`.
@@ -101,8 +126,35 @@ impl LockKeys {
     }
 }
 
-/// What follows `P{G}` in a lease key.
-const LEASE: &str = ":lock:";
+/// What follows `P{G}` in the names of one kind's keys.
+struct Segments {
+    holders: &'static str,
+    queue: &'static str,
+    /// Shared kinds only: v2's exclusive waiters have a key each.
+    places: &'static str,
+}
+
+impl Segments {
+    fn of(kind: LockKind) -> Self {
+        match kind.family() {
+            Family::Exclusive => Segments {
+                holders: ":lock:",
+                queue: ":queue:",
+                places: ":places:",
+            },
+            Family::Permits => Segments {
+                holders: ":permits:",
+                queue: ":permits-queue:",
+                places: ":permits-places:",
+            },
+            Family::ReadWrite => Segments {
+                holders: ":rw:",
+                queue: ":rw-queue:",
+                places: ":rw-places:",
+            },
+        }
+    }
+}
 
 /// A key name in three parts, written into a command as one argument
 /// without being put together first.

@@ -102,16 +102,6 @@ impl LockKind {
             LockKind::Read | LockKind::Write => Family::ReadWrite,
         }
     }
-
-    /// What follows `P{G}` in the name of the key holding the lock, and in
-    /// the name of its queue.
-    pub(crate) fn segments(self) -> (&'static str, &'static str) {
-        match self.family() {
-            Family::Exclusive => (":lock:", ":queue:"),
-            Family::Permits => (":permits:", ":permits-queue:"),
-            Family::ReadWrite => (":rw:", ":rw-queue:"),
-        }
-    }
 }
 
 impl fmt::Display for LockKind {

@@ -158,6 +158,10 @@ pub(crate) enum Turn {
     /// The task whose turn it is holds the lock past its validity: contend
     /// without the turn.
     Lapsed,
+    /// A request for a shared kind (permits, readers and writers), whose
+    /// tasks are not lined up in the process: each takes a place among the
+    /// holders of its own.
+    Unlined,
 }
 
 impl Turn {
@@ -165,7 +169,7 @@ impl Turn {
     pub(crate) fn ours(self) -> Option<LocalTurn> {
         match self {
             Turn::Ours(turn) => Some(turn),
-            Turn::Lapsed => None,
+            Turn::Lapsed | Turn::Unlined => None,
         }
     }
 }

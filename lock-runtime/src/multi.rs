@@ -28,6 +28,7 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::future::try_join_all;
 
 use crate::keyspace::LockKeys;
+use crate::kind::Family;
 use crate::lease;
 use crate::request::{Terms, none_if_held};
 use crate::{LockError, LockGuard, LockManager, LockRequest, ReleaseOutcome, reentrancy};
@@ -204,7 +205,7 @@ impl MultiLockRequest {
         let manager = self.manager.inner().id();
         if let Some(held) = keys
             .iter()
-            .find(|key| reentrancy::find(manager, key).is_some())
+            .find(|key| reentrancy::find(manager, key, Family::Exclusive).is_some())
         {
             return Err(LockError::invalid_config(format!(
                 "this task already holds `{held}`, so it cannot take it again as one of a lock over several keys; take the set before the single key, or leave `{held}` out of the set"

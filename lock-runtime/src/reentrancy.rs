@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::kind::{Family, LockKind};
 use crate::lease::Validity;
 
 tokio::task_local! {
@@ -20,17 +21,19 @@ tokio::task_local! {
 pub(crate) struct HeldLock {
     pub(crate) manager: usize,
     pub(crate) key: String,
+    pub(crate) kind: LockKind,
     pub(crate) owner: String,
     pub(crate) fencing_token: u64,
     pub(crate) validity: Validity,
 }
 
-/// The lock on `key` of `manager` that the current task already holds.
-pub(crate) fn find(manager: usize, key: &str) -> Option<HeldLock> {
+/// The lock on `key` of `manager`, of the `family` of kinds, that the
+/// current task already holds.
+pub(crate) fn find(manager: usize, key: &str, family: Family) -> Option<HeldLock> {
     HELD.try_with(|held| {
         held.iter()
             .rev()
-            .find(|lock| lock.manager == manager && lock.key == key)
+            .find(|lock| lock.manager == manager && lock.key == key && lock.kind.family() == family)
             .cloned()
     })
     .ok()

@@ -5,12 +5,13 @@ use std::time::{Duration, Instant};
 
 use crate::backend::{Attempt, Fault, Ownership, Subscription, Tokens};
 use crate::guard::{Grant, Passing};
-use crate::kind::LockKind;
 use crate::holdings::{Holding, UnderWay};
 use crate::inner::ManagerInner;
 use crate::keyspace::LockKeys;
+use crate::kind::LockKind;
 use crate::lease::Validity;
 use crate::local_queue::{Baton, LocalTurn, Passed, Turn};
+use crate::reentrancy::HeldLock;
 use crate::{LockError, LockGuard, background, lease, metrics, reentrancy};
 
 /// Longest a waiter sleeps without re-checking Redis, in case a wake-up
@@ -303,7 +304,7 @@ impl LockRequest {
     ) -> Result<Option<Granted>, LockError> {
         let subscription = waiting.subscription.as_mut();
         let (Some(grant), Some(since)) = (
-            subscription.and_then(Subscription::granted),
+            subscription.and_then(|subscription| subscription.granted(&contest.keys)),
             waiting.queued_since,
         ) else {
             return Ok(None);
@@ -331,26 +332,29 @@ impl LockRequest {
     async fn enter(&self, wait: Duration) -> Result<Entry, LockError> {
         let ttl = lease::validate(self.terms.ttl)?;
         lease::validate_hold(self.terms.hold_at_least, ttl)?;
-        let keys = LockKeys::new(self.manager.key_prefix(), &self.key)?;
+        let kind = self.kind.validate()?;
+        let keys = LockKeys::of_kind(self.manager.key_prefix(), &self.key, kind)?;
+        if kind.share().is_some() && !self.manager.backend().shares() {
+            return Err(LockError::unshared());
+        }
         if self.manager.holdings().is_closed() {
             return Err(self.shut_down());
         }
-        if let Some(outer) = reentrancy::find(self.manager.id(), &self.key) {
-            // Joining is only sound while the outer lock is still certainly ours.
-            if outer.validity.is_over() {
-                return Err(LockError::Lost {
-                    key: self.key.clone(),
-                });
-            }
-            let manager = self.manager.clone();
-            return Ok(Entry::Joined(LockGuard::nested(manager, keys, outer)));
+        if let Some(outer) = reentrancy::find(self.manager.id(), &self.key, kind.family()) {
+            return self.join(outer, keys).map(Entry::Joined);
         }
         let started = Instant::now();
         let deadline = started.checked_add(wait);
-        let in_line = self
-            .local_turn(wait, deadline)
-            .await
-            .map_err(|why| self.interrupted(why, started))?;
+        let in_line = match kind.share() {
+            Some(_) => InLine {
+                turn: Turn::Unlined,
+                contended: false,
+            },
+            None => self
+                .local_turn(wait, deadline)
+                .await
+                .map_err(|why| self.interrupted(why, started))?,
+        };
         let contest = Contest {
             keys,
             ttl,
@@ -359,6 +363,26 @@ impl LockRequest {
             contended: in_line.contended,
         };
         Ok(Entry::Contending(contest, in_line.turn.ours()))
+    }
+
+    /// A nested acquisition joins `outer`, a lock of the same family the
+    /// task holds, unless it would upgrade a read to a write.
+    fn join(&self, outer: HeldLock, keys: LockKeys) -> Result<LockGuard, LockError> {
+        if (outer.kind, self.kind) == (LockKind::Read, LockKind::Write) {
+            return Err(LockError::invalid_config(format!(
+                "this task holds `{}` for reading, so it cannot take it for writing: an upgrade deadlocks when two readers try it at once; take the write lock first (a read inside a write joins it)",
+                self.key
+            )));
+        }
+        // Joining is only sound while the outer lock is still certainly ours.
+        if outer.validity.is_over() {
+            return Err(LockError::Lost {
+                key: self.key.clone(),
+            });
+        }
+        // The outer lock's keys: a read inside a write is the writer's.
+        let keys = LockKeys::of_kind(self.manager.key_prefix(), keys.key(), outer.kind)?;
+        Ok(LockGuard::nested(self.manager.clone(), keys, outer))
     }
 
     /// Turns a granted attempt into a guard: lists the lock among the
@@ -403,7 +427,11 @@ impl LockRequest {
             listed,
             tokens: granted.tokens,
             ttl,
-            passing: self.passing,
+            // Shared holders are never passed on: each task has its own.
+            passing: match self.kind.share() {
+                Some(_) => Passing::Never,
+                None => self.passing,
+            },
             renewal,
             turn,
         };

@@ -74,7 +74,8 @@ impl Backend {
             .expect("a manager on the test backend")
     }
 
-    /// The locks held now: lease keys on Redis, lock keys in memory.
+    /// The locks held now, of every kind: keys holding them on Redis, lock
+    /// keys in memory.
     pub async fn locks_held(&self) -> Vec<String> {
         match self {
             Backend::Single(server) => super::lease_keys(server).await,
@@ -86,12 +87,14 @@ impl Backend {
                         .get_multiplexed_async_connection()
                         .await
                         .expect("connect to a cluster node");
-                    let keys: Vec<String> = redis::cmd("KEYS")
-                        .arg(format!("{prefix}*:lock:*"))
-                        .query_async(&mut conn)
-                        .await
-                        .expect("KEYS");
-                    held.extend(keys);
+                    for segment in super::HOLDING {
+                        let keys: Vec<String> = redis::cmd("KEYS")
+                            .arg(format!("{prefix}*{segment}*"))
+                            .query_async(&mut conn)
+                            .await
+                            .expect("KEYS");
+                        held.extend(keys);
+                    }
                 }
                 held.sort();
                 held

@@ -54,14 +54,19 @@ pub async fn all_keys(server: &RedisServer) -> Vec<String> {
     keys
 }
 
-/// Every lease key in the server, under any prefix, found by scanning.
+/// Every key holding a lock in the server, under any prefix, found by
+/// scanning: leases of exclusive locks, and the holders of semaphores and
+/// read-write locks (a set that Redis deletes with its last member).
 pub async fn lease_keys(server: &RedisServer) -> Vec<String> {
     all_keys(server)
         .await
         .into_iter()
-        .filter(|k| k.contains("}:lock:"))
+        .filter(|k| HOLDING.iter().any(|segment| k.contains(segment)))
         .collect()
 }
+
+/// What follows the hash tag in the name of a key holding a lock, per kind.
+pub const HOLDING: [&str; 3] = ["}:lock:", "}:permits:", "}:rw:"];
 
 /// The lease keys of the lock `key` (`P{G}:lock:K`, under any prefix `P`)
 /// in the Redis behind `conn`, found among its keys (the hash tag `G` is

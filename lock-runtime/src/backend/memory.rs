@@ -18,6 +18,8 @@ use super::waiters::{self, Link, Waiters};
 use crate::keyspace::LockKeys;
 use crate::unpoisoned;
 
+mod shared;
+
 /// Where [in-memory](crate::LockManager::in_memory) managers keep their locks.
 ///
 /// Clones share one store; managers built over the same store exclude each
@@ -61,6 +63,8 @@ impl Default for InMemoryStore {
 struct State {
     /// By lease key, as on Redis; expired entries are dropped lazily.
     leases: HashMap<String, StoredLease>,
+    /// The locks of the shared kinds, by holders' key, as on Redis.
+    shared: HashMap<String, shared::SharedLock>,
     /// The last fencing token of each fencing group, by counter key.
     fences: HashMap<String, u64>,
     /// How many leases there were after the last sweep of expired ones.
@@ -82,17 +86,19 @@ impl InMemoryStore {
     }
 
     /// The keys (as given to [`LockManager::lock`](crate::LockManager::lock))
-    /// of every lock held in this store now, sorted.
+    /// of every lock held in this store now, of every kind, sorted, each
+    /// once.
     pub fn held_keys(&self) -> Vec<String> {
         let now = Instant::now();
-        let mut keys: Vec<String> = self
-            .state()
-            .leases
-            .iter()
-            .filter(|(_, lease)| lease.expires > now)
-            .map(|(_, lease)| lease.key.clone())
+        let state = self.state();
+        let exclusive = state.leases.values().filter(|lease| lease.expires > now);
+        let shared = state.shared.values().filter(|lock| lock.is_held(now));
+        let mut keys: Vec<String> = exclusive
+            .map(|lease| lease.key.clone())
+            .chain(shared.map(|lock| lock.key.clone()))
             .collect();
         keys.sort();
+        keys.dedup();
         keys
     }
 
@@ -140,9 +146,7 @@ impl Memory {
                 expires: now + lease,
             },
         );
-        let last = state.fences.entry(keys.fence()).or_default();
-        let fencing_token = (*last + 1).max(wall_clock_micros());
-        *last = fencing_token;
+        let fencing_token = next_token(state.fences.entry(keys.fence()).or_default());
         Attempt::Acquired {
             fencing_token,
             spare_tokens: 0,
@@ -270,6 +274,13 @@ impl Link for InProcess {
     async fn unsubscribe(&mut self, _channel: &str) -> RedisResult<()> {
         Ok(())
     }
+}
+
+/// The next fencing token of a group whose last was `last`, as on Redis:
+/// one above it, and at least the wall clock in microseconds.
+fn next_token(last: &mut u64) -> u64 {
+    *last = (*last + 1).max(wall_clock_micros());
+    *last
 }
 
 fn wall_clock_micros() -> u64 {

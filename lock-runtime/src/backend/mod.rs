@@ -25,6 +25,8 @@ use std::time::Duration;
 
 use crate::LockError;
 use crate::keyspace::LockKeys;
+use crate::kind::Share;
+use protocol::SharedStep;
 
 pub(crate) use client::{Settings, redact};
 pub use memory::InMemoryStore;
@@ -90,6 +92,11 @@ impl Backend {
         owner: &str,
         lease: Duration,
     ) -> Result<Attempt, Fault> {
+        if let Some(share) = keys.kind.share() {
+            return self
+                .shared_attempt(keys, share, SharedStep::Acquire, owner, lease)
+                .await;
+        }
         match self {
             Backend::Single(single) => Ok(single.connection.acquire(keys, owner, lease).await?),
             Backend::Cluster(cluster) => Ok(cluster.connection.acquire(keys, owner, lease).await?),
@@ -113,6 +120,10 @@ impl Backend {
         lease: Duration,
         round: u64,
     ) -> Result<Attempt, Fault> {
+        if let Some(share) = keys.kind.share() {
+            let step = SharedStep::Wait { round };
+            return self.shared_attempt(keys, share, step, owner, lease).await;
+        }
         match self {
             Backend::Single(single) => {
                 let connection = &single.connection;
@@ -149,6 +160,10 @@ impl Backend {
     }
 
     pub(crate) async fn release(&self, keys: &LockKeys, owner: &str) -> Result<Ownership, Fault> {
+        if let Some(share) = keys.kind.share() {
+            let step = SharedStep::Release;
+            return self.shared_ownership(keys, share, step, owner, None).await;
+        }
         match self {
             Backend::Single(single) => Ok(single.connection.release(keys, owner).await?),
             Backend::Cluster(cluster) => Ok(cluster.connection.release(keys, owner).await?),
@@ -161,6 +176,10 @@ impl Backend {
     /// it cannot use: on protocol v2 it also leaves the lock's queue (and
     /// hands on a lock granted to it meanwhile).
     pub(crate) async fn leave(&self, keys: &LockKeys, owner: &str) -> Result<Ownership, Fault> {
+        if let Some(share) = keys.kind.share() {
+            let step = SharedStep::Leave;
+            return self.shared_ownership(keys, share, step, owner, None).await;
+        }
         match self {
             Backend::Single(single) => Ok(single.connection.give_back(keys, owner).await?),
             _ => self.release(keys, owner).await,
@@ -175,6 +194,10 @@ impl Backend {
     /// contend with that attempt for a lock that, most often, was never
     /// taken.
     pub(crate) async fn give_back(&self, keys: &LockKeys, owner: &str) -> Result<(), Fault> {
+        if keys.kind.share().is_some() {
+            self.leave(keys, owner).await?;
+            return Ok(());
+        }
         match self {
             Backend::Single(single) => single.connection.give_back(keys, owner).await?,
             Backend::Cluster(cluster) => cluster.connection.give_back(keys, owner).await?,
@@ -193,12 +216,80 @@ impl Backend {
         owner: &str,
         lease: Duration,
     ) -> Result<Ownership, Fault> {
+        if let Some(share) = keys.kind.share() {
+            let step = SharedStep::Extend;
+            return self
+                .shared_ownership(keys, share, step, owner, Some(lease))
+                .await;
+        }
         match self {
             Backend::Single(single) => Ok(single.connection.extend(keys, owner, lease).await?),
             Backend::Cluster(cluster) => Ok(cluster.connection.extend(keys, owner, lease).await?),
             Backend::Redlock(redlock) => redlock.extend(keys, owner, lease).await,
             Backend::Memory(memory) => Ok(memory.extend(keys, owner, lease)),
         }
+    }
+
+    /// Whether the shared kinds (permits, readers and writers) can be held
+    /// here: not on Redlock, whose votes count single holders. Requests
+    /// check it before their first step.
+    pub(crate) fn shares(&self) -> bool {
+        !matches!(self, Backend::Redlock(_))
+    }
+
+    /// An acquire or a wait of a shared kind (see `scripts/shared.lua`).
+    async fn shared_attempt(
+        &self,
+        keys: &LockKeys,
+        share: Share,
+        step: SharedStep,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Attempt, Fault> {
+        Ok(match self {
+            Backend::Single(single) => {
+                let connection = &single.connection;
+                connection
+                    .shared_attempt(keys, share, step, owner, lease)
+                    .await?
+            }
+            Backend::Cluster(cluster) => {
+                let connection = &cluster.connection;
+                connection
+                    .shared_attempt(keys, share, step, owner, lease)
+                    .await?
+            }
+            Backend::Redlock(_) => return Err(Fault::Unshared),
+            Backend::Memory(memory) => memory.shared_attempt(keys, share, step, owner, lease),
+        })
+    }
+
+    /// A release, leave or extend of a shared kind; `lease` for an extend.
+    async fn shared_ownership(
+        &self,
+        keys: &LockKeys,
+        share: Share,
+        step: SharedStep,
+        owner: &str,
+        lease: Option<Duration>,
+    ) -> Result<Ownership, Fault> {
+        let lease = lease.unwrap_or_default();
+        Ok(match self {
+            Backend::Single(single) => {
+                let connection = &single.connection;
+                connection
+                    .shared_ownership(keys, share, step, owner, lease)
+                    .await?
+            }
+            Backend::Cluster(cluster) => {
+                let connection = &cluster.connection;
+                connection
+                    .shared_ownership(keys, share, step, owner, lease)
+                    .await?
+            }
+            Backend::Redlock(_) => return Err(Fault::Unshared),
+            Backend::Memory(memory) => memory.shared_ownership(keys, share, step, owner, lease),
+        })
     }
 
     /// Lifts the fencing counter of `keys`' group to at least `token`, the
@@ -286,27 +377,39 @@ impl Subscription {
         }
     }
 
-    /// From now on, a grant to `owner` after its attempt `round` (protocol
-    /// v2: the requester's place in the lock's queue) wakes this waiter and is kept for
-    /// [`granted`](Self::granted). Elsewhere nothing is granted this way.
+    /// From now on, a grant to `owner` after its attempt `round` (the
+    /// requester's place in the lock's queue: protocol v2, and the shared
+    /// kinds) wakes this waiter and is kept for [`granted`](Self::granted).
+    /// Redlock grants nothing this way.
     pub(crate) fn expect_grant(&mut self, owner: &str, round: u64) {
-        if let Subscription::Redis(subscription) = self {
-            subscription.expect_grant(owner, round);
+        match self {
+            Subscription::Redis(subscription) => subscription.expect_grant(owner, round),
+            Subscription::Cluster(subscription) => subscription.expect_grant(owner, round),
+            Subscription::Memory(subscription) => subscription.expect_grant(owner, round),
+            Subscription::Redlock(_) => {}
         }
     }
 
     /// The fencing token of a grant to the expected owner after its
     /// expected round, once a release handed it the lock; taken, so a later
     /// call returns `None`.
-    pub(crate) fn granted(&mut self) -> Option<Tokens> {
-        match self {
-            Subscription::Redis(subscription) => Some(Tokens {
-                fencing_token: subscription.granted()?,
-                // A hand-over in Redis reserves a block, as every v2 grant.
-                spare_tokens: protocol::TOKEN_BLOCK - 1,
-            }),
-            _ => None,
-        }
+    pub(crate) fn granted(&mut self, keys: &LockKeys) -> Option<Tokens> {
+        let fencing_token = match self {
+            Subscription::Redis(subscription) => subscription.granted()?,
+            Subscription::Cluster(subscription) => subscription.granted()?,
+            Subscription::Memory(subscription) => subscription.granted()?,
+            Subscription::Redlock(_) => return None,
+        };
+        // A hand-over of an exclusive lock reserves a block, as every v2
+        // grant; shared holders pass no batons.
+        let spare_tokens = match keys.kind.share() {
+            Some(_) => 0,
+            None => protocol::TOKEN_BLOCK - 1,
+        };
+        Some(Tokens {
+            fencing_token,
+            spare_tokens,
+        })
     }
 
     /// Completes at the first wake-up not yet marked seen.

@@ -108,6 +108,9 @@ pub(crate) enum Fault {
         /// What one of the nodes that did not answer reported.
         source: redis::RedisError,
     },
+    /// A step of a shared kind on Redlock, which has none (requests refuse
+    /// them before their first step, see `Backend::shares`).
+    Unshared,
 }
 
 impl Fault {
@@ -117,6 +120,7 @@ impl Fault {
     pub(crate) fn connection_died(&self) -> bool {
         match self {
             Fault::Redis(error) | Fault::NoQuorum { source: error, .. } => connection_died(error),
+            Fault::Unshared => false,
         }
     }
 }
@@ -140,6 +144,7 @@ impl fmt::Display for Fault {
                 f,
                 "only {answered} of {nodes} Redis nodes answered, a majority needs {quorum}: {source}"
             ),
+            Fault::Unshared => f.write_str("Redlock holds exclusive locks only"),
         }
     }
 }

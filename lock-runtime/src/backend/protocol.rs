@@ -59,6 +59,9 @@ macro_rules! v1_script {
 
 mod operator;
 mod raise;
+mod shared;
+
+pub(crate) use shared::SharedStep;
 
 static ACQUIRE: LazyLock<Lua> = v1_script!("acquire.lua");
 static RELEASE: LazyLock<Lua> = v1_script!("release.lua");
@@ -69,7 +72,15 @@ static HAND_OVER: LazyLock<Lua> = v2_script!("hand_over.lua");
 static LEAVE: LazyLock<Lua> = v2_script!("leave.lua");
 static SUCCEED: LazyLock<Lua> = v2_script!("succeed.lua");
 /// What protocol v2 sends, loaded on every connection before its first step.
-static V2_SCRIPTS: [&LazyLock<Lua>; 6] = [&HAND_OVER, &LEAVE, &QUEUE, &SUCCEED, &REFLOOR, &EXTEND];
+static V2_SCRIPTS: [&LazyLock<Lua>; 7] = [
+    &HAND_OVER,
+    &LEAVE,
+    &QUEUE,
+    &SUCCEED,
+    &REFLOOR,
+    &EXTEND,
+    &shared::SHARED,
+];
 
 /// A script's source, which `SCRIPT LOAD` sends, and its SHA-1, which
 /// `EVALSHA` names.
@@ -620,7 +631,14 @@ mod tests {
 
     #[test]
     fn every_v2_script_has_the_shared_rules_spliced_in() {
-        for script in [&HAND_OVER, &LEAVE, &QUEUE, &REFLOOR, &SUCCEED] {
+        for script in [
+            &HAND_OVER,
+            &LEAVE,
+            &QUEUE,
+            &REFLOOR,
+            &SUCCEED,
+            &super::shared::SHARED,
+        ] {
             assert!(script.code.contains("local function next_token(fence)"));
             assert!(!script.code.lines().any(|line| line == "-- {fence.lua}"));
         }

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use redis::RedisResult;
-use tokio::sync::{OnceCell, watch};
+use tokio::sync::{Notify, OnceCell, watch};
 
 use crate::background;
 use crate::unpoisoned;
@@ -69,6 +69,10 @@ pub(crate) struct Subscription<L: Link> {
     wakes: watch::Receiver<u64>,
     /// The owner token whose grant this waiter expects, if any.
     owner: Option<String>,
+    /// Woken by a grant to that owner: a grant wakes its waiter alone, not
+    /// the other waiters of this process on the channel (several wait on
+    /// one semaphore).
+    granted: Arc<Notify>,
 }
 
 impl<L: Link> Waiters<L> {
@@ -101,6 +105,7 @@ impl<L: Link> Waiters<L> {
             channel: channel.to_owned(),
             wakes,
             owner: None,
+            granted: Arc::new(Notify::new()),
         };
         let _ = subscribed
             .get_or_try_init(|| async {
@@ -149,11 +154,20 @@ impl<L> Waiters<L> {
             entry.wake();
             return;
         };
-        if let Some(expected) = entry.expected.get_mut(grant.owner)
-            && expected.round == grant.round
-        {
-            expected.grant = Some(grant.fencing_token);
-            entry.wake();
+        entry.grant(&grant);
+    }
+
+    /// Hands a grant straight to the waiter expecting it, as [`deliver`]
+    /// does a published one: for a store in this process's memory.
+    ///
+    /// [`deliver`]: Self::deliver
+    pub(crate) fn grant(&self, channel: &str, owner: &str, fencing_token: u64, round: u64) {
+        if let Some(entry) = self.channels().get_mut(channel) {
+            entry.grant(&Grant {
+                owner,
+                fencing_token,
+                round,
+            });
         }
     }
 
@@ -212,6 +226,8 @@ struct Expected {
     round: u64,
     /// The fencing token of the grant, once it came.
     grant: Option<u64>,
+    /// Its waiter's wake-up.
+    wake: Arc<Notify>,
 }
 
 /// A v2 grant, as `fence.lua` publishes it: "<owner> <fencing token> <round>".
@@ -232,6 +248,16 @@ fn parse_grant(message: &[u8]) -> Option<Grant<'_>> {
 }
 
 impl Channel {
+    /// A grant wakes the waiter expecting it after that round, if any.
+    fn grant(&mut self, grant: &Grant<'_>) {
+        if let Some(expected) = self.expected.get_mut(grant.owner)
+            && expected.round == grant.round
+        {
+            expected.grant = Some(grant.fencing_token);
+            expected.wake.notify_one();
+        }
+    }
+
     fn wake(&mut self) {
         self.interrupted = false;
         self.wakes.send_modify(|n| *n = n.wrapping_add(1));
@@ -257,7 +283,11 @@ impl<L: Link> Subscription<L> {
         {
             entry.expected.remove(&previous);
         }
-        let expected = Expected { round, grant: None };
+        let expected = Expected {
+            round,
+            grant: None,
+            wake: self.granted.clone(),
+        };
         entry.expected.insert(owner.to_owned(), expected);
     }
 
@@ -274,12 +304,19 @@ impl<L: Link> Subscription<L> {
             .take()
     }
 
-    /// Completes at the first wake-up not yet marked seen.
+    /// Completes at the first wake-up not yet marked seen, or at a grant to
+    /// the expected owner.
     pub(crate) async fn woken(&mut self) {
-        if self.wakes.changed().await.is_err() {
-            // The channel entry is gone (cannot happen while we hold it);
-            // never resolve, and let the caller's timer decide.
-            std::future::pending::<()>().await;
+        let broadcast = async {
+            if self.wakes.changed().await.is_err() {
+                // The channel entry is gone (cannot happen while we hold
+                // it); never resolve, and let the caller's timer decide.
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = broadcast => {}
+            () = self.granted.notified() => {}
         }
     }
 }

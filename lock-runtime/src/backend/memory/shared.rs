@@ -1,0 +1,235 @@
+//! The shared kinds (semaphores, read-write locks) in memory: what
+//! `scripts/shared.lua` does in Redis, on the store's map.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::{Memory, State, next_token};
+use crate::backend::outcome::{Attempt, Ownership};
+use crate::backend::protocol::SharedStep;
+use crate::keyspace::LockKeys;
+use crate::kind::Share;
+
+/// A lock of a shared kind: its holders, and its waiters in arrival order.
+#[derive(Default)]
+pub(super) struct SharedLock {
+    /// The key the lock was asked for ([`LockKeys::key`]).
+    pub(super) key: String,
+    pub(super) holders: Vec<SharedHolder>,
+    queue: VecDeque<Place>,
+}
+
+pub(super) struct SharedHolder {
+    owner: String,
+    weight: u32,
+    pub(super) expires: Instant,
+}
+
+/// A waiter's place in line, living one lease unless refreshed.
+struct Place {
+    owner: String,
+    weight: u32,
+    lease: Duration,
+    round: u64,
+    expires: Instant,
+}
+
+/// A grant to a waiter, to be delivered once the store is unlocked.
+struct Grant {
+    owner: String,
+    fencing_token: u64,
+    round: u64,
+}
+
+impl Memory {
+    pub(crate) fn shared_attempt(
+        &self,
+        keys: &LockKeys,
+        share: Share,
+        step: SharedStep,
+        owner: &str,
+        lease: Duration,
+    ) -> Attempt {
+        let now = Instant::now();
+        let (attempt, grants) = {
+            let mut state = self.store.state();
+            let (lock, fence) = state.shared_lock(keys, now);
+            // First those ahead (and the caller, if it is next): as a
+            // release would have, had it seen their places alive.
+            let mut grants = Vec::new();
+            lock.grant_waiting(share, now, &mut grants, owner, &mut || next_token(fence));
+            let attempt = lock.attempt(share, step, owner, lease, now, &mut || next_token(fence));
+            (attempt, grants)
+        };
+        self.deliver(keys, grants);
+        attempt
+    }
+
+    pub(crate) fn shared_ownership(
+        &self,
+        keys: &LockKeys,
+        share: Share,
+        step: SharedStep,
+        owner: &str,
+        lease: Duration,
+    ) -> Ownership {
+        let now = Instant::now();
+        let (found, grants) = {
+            let mut state = self.store.state();
+            let (lock, fence) = state.shared_lock(keys, now);
+            let found = lock.let_go(step, owner, lease, now);
+            let mut grants = Vec::new();
+            lock.grant_waiting(share, now, &mut grants, "", &mut || next_token(fence));
+            (found, grants)
+        };
+        self.deliver(keys, grants);
+        found
+    }
+
+    fn deliver(&self, keys: &LockKeys, grants: Vec<Grant>) {
+        for grant in grants {
+            let waiters = &self.store.waiters;
+            waiters.grant(&keys.lease, &grant.owner, grant.fencing_token, grant.round);
+        }
+    }
+}
+
+impl State {
+    /// The shared lock of `keys`, with its leases that ran out dropped, and
+    /// its group's fencing counter.
+    fn shared_lock(&mut self, keys: &LockKeys, now: Instant) -> (&mut SharedLock, &mut u64) {
+        let lock = self.shared.entry(keys.lease.clone()).or_default();
+        keys.key().clone_into(&mut lock.key);
+        lock.holders.retain(|holder| holder.expires > now);
+        let fence = self.fences.entry(keys.fence()).or_default();
+        (lock, fence)
+    }
+}
+
+impl SharedLock {
+    /// Whether someone holds a lease that has not run out.
+    pub(super) fn is_held(&self, now: Instant) -> bool {
+        self.holders.iter().any(|holder| holder.expires > now)
+    }
+
+    /// An acquire, or a wait that also takes or refreshes a place in line.
+    fn attempt(
+        &mut self,
+        share: Share,
+        step: SharedStep,
+        owner: &str,
+        lease: Duration,
+        now: Instant,
+        token: &mut impl FnMut() -> u64,
+    ) -> Attempt {
+        if let Some(held) = self.holders.iter_mut().find(|holder| holder.owner == owner) {
+            // Granted from the queue before this attempt, unheard so far.
+            held.expires = now + lease;
+            return acquired(token());
+        }
+        self.queue.retain(|place| place.expires > now);
+        let first = self.queue.front().is_none_or(|place| place.owner == owner);
+        let fits = self.held_weight() + u64::from(share.weight) <= u64::from(share.capacity);
+        if first && fits {
+            self.queue.retain(|place| place.owner != owner);
+            self.hold(owner, share.weight, lease, now);
+            return acquired(token());
+        }
+        let remaining = self.first_lease_ends(now);
+        let SharedStep::Wait { round } = step else {
+            return Attempt::Held { remaining };
+        };
+        let place = Place {
+            owner: owner.to_owned(),
+            weight: share.weight,
+            lease,
+            round,
+            expires: now + lease,
+        };
+        match self.queue.iter_mut().find(|place| place.owner == owner) {
+            Some(kept) => *kept = place,
+            None => self.queue.push_back(place),
+        }
+        Attempt::Queued { remaining }
+    }
+
+    /// A release, a leave (also out of line) or an extend, owner-checked.
+    fn let_go(
+        &mut self,
+        step: SharedStep,
+        owner: &str,
+        lease: Duration,
+        now: Instant,
+    ) -> Ownership {
+        if step == SharedStep::Leave {
+            self.queue.retain(|place| place.owner != owner);
+        }
+        let Some(at) = self.holders.iter().position(|holder| holder.owner == owner) else {
+            return Ownership::Expired;
+        };
+        if step == SharedStep::Extend {
+            self.holders[at].expires = now + lease;
+        } else {
+            self.holders.swap_remove(at);
+        }
+        Ownership::Owned
+    }
+
+    /// Hands free capacity to the first live waiters that fit, in order;
+    /// `me`, if among them, learns it from its own attempt's answer.
+    fn grant_waiting(
+        &mut self,
+        share: Share,
+        now: Instant,
+        grants: &mut Vec<Grant>,
+        me: &str,
+        token: &mut impl FnMut() -> u64,
+    ) {
+        self.queue.retain(|place| place.expires > now);
+        while let Some(place) = self.queue.front() {
+            if self.held_weight() + u64::from(place.weight) > u64::from(share.capacity) {
+                return;
+            }
+            let Some(place) = self.queue.pop_front() else {
+                return;
+            };
+            self.hold(&place.owner, place.weight, place.lease, now);
+            let token = token();
+            if place.owner == me {
+                continue;
+            }
+            grants.push(Grant {
+                owner: place.owner,
+                fencing_token: token,
+                round: place.round,
+            });
+        }
+    }
+
+    fn hold(&mut self, owner: &str, weight: u32, lease: Duration, now: Instant) {
+        self.holders.push(SharedHolder {
+            owner: owner.to_owned(),
+            weight,
+            expires: now + lease,
+        });
+    }
+
+    fn held_weight(&self) -> u64 {
+        self.holders
+            .iter()
+            .map(|holder| u64::from(holder.weight))
+            .sum()
+    }
+
+    fn first_lease_ends(&self, now: Instant) -> Option<Duration> {
+        let first = self.holders.iter().map(|holder| holder.expires).min()?;
+        Some(first.saturating_duration_since(now))
+    }
+}
+
+fn acquired(fencing_token: u64) -> Attempt {
+    Attempt::Acquired {
+        fencing_token,
+        spare_tokens: 0,
+    }
+}
