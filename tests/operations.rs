@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::backend::{Backend, Kind, kind};
-use distlock::{ForcedRelease, LockError, ReleaseOutcome};
+use distlock::{ForcedRelease, LockError, LockKind, ReleaseOutcome};
 
 #[tokio::test]
 async fn inspect_tells_a_held_lock_from_a_free_one_without_its_owner() {
@@ -170,4 +170,86 @@ async fn bad_keys_are_refused_before_anything_is_sent() {
         operator.force_release("").await,
         Err(LockError::InvalidKey { .. })
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_semaphore_is_inspected_and_forced_like_any_lock() {
+    let backend = Backend::start();
+    let (manager, operator) = (backend.manager().await, backend.manager().await);
+    let permits = LockKind::Permits(2);
+    let ttl = Duration::from_millis(900);
+    let take = || {
+        manager
+            .lock("export")
+            .kind(permits)
+            .ttl(ttl)
+            .renew()
+            .acquire()
+    };
+    let (first, second) = (take().await.unwrap(), take().await.unwrap());
+    let waiter = {
+        let manager = manager.clone();
+        tokio::spawn(async move {
+            let request = manager.lock("export").kind(permits);
+            let guard = request
+                .wait(Duration::from_secs(10))
+                .acquire()
+                .await
+                .unwrap();
+            guard.fencing_token()
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let info = loop {
+        let info = operator.inspect_kind("export", permits).await.unwrap();
+        if info.waiters == Some(1) {
+            break info;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the waiter never queued: {info:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(info.holders, 2);
+    assert!(info.remaining.is_some_and(|left| left <= ttl), "{info:?}");
+    let highest = first.fencing_token().max(second.fencing_token());
+    assert!(
+        info.fencing_counter
+            .is_some_and(|counter| counter >= highest)
+    );
+    // The exclusive lock of that name is another lock, and free.
+    assert!(!operator.inspect("export").await.unwrap().is_held());
+
+    let freed = operator
+        .force_release_kind("export", permits)
+        .await
+        .unwrap();
+    assert!(
+        matches!(freed, ForcedRelease::Freed { remaining: Some(_) }),
+        "{freed:?}"
+    );
+    let token = tokio::time::timeout(Duration::from_secs(5), waiter).await;
+    assert!(token.unwrap().unwrap() > highest, "the waiter got a permit");
+    for holder in [&first, &second] {
+        let found_lost = tokio::time::timeout(ttl, holder.lost()).await;
+        assert!(
+            found_lost.is_ok(),
+            "a forced holder still thinks it holds its permit"
+        );
+    }
+    assert_eq!(first.release().await.unwrap(), ReleaseOutcome::Expired);
+    drop(second);
+    let read = LockKind::Read;
+    let reader = manager.lock("export").kind(read).acquire().await.unwrap();
+    let info = operator
+        .inspect_kind("export", LockKind::Write)
+        .await
+        .unwrap();
+    assert_eq!(
+        (info.holders, info.waiters),
+        (1, Some(0)),
+        "read and write name one lock"
+    );
+    assert_eq!(reader.release().await.unwrap(), ReleaseOutcome::Released);
 }

@@ -5,7 +5,7 @@
 use crate::backend::{ForcedRelease, LockInfo};
 use crate::clock::millis;
 use crate::keyspace::LockKeys;
-use crate::{LockError, LockManager};
+use crate::{LockError, LockKind, LockManager};
 
 /// Why Redlock offers neither operation.
 const REDLOCK: &str = "a Redlock lock is held by a majority of its nodes, and no node's answer alone describes or frees it; inspect or clear the key on each node";
@@ -28,8 +28,22 @@ impl LockManager {
     /// # Ok(()) }
     /// ```
     pub async fn inspect(&self, key: impl Into<String>) -> Result<LockInfo, LockError> {
+        self.inspect_kind(key, LockKind::Exclusive).await
+    }
+
+    /// [`inspect`](Self::inspect) for a lock of `kind`: a semaphore (any
+    /// number of permits names the same one) or a read-write lock (`Read`
+    /// and `Write` name the same one). `holders` counts the permits held, or
+    /// the readers (1 for a writer); `remaining` is what is left of the
+    /// longest of their leases, and `waiters` the places in its line, on
+    /// every backend but Redlock.
+    pub async fn inspect_kind(
+        &self,
+        key: impl Into<String>,
+        kind: LockKind,
+    ) -> Result<LockInfo, LockError> {
         let key = key.into();
-        let keys = LockKeys::new(self.key_prefix(), &key)?;
+        let keys = LockKeys::of_kind(self.key_prefix(), &key, kind)?;
         let inspected = self.inner().backend().inspect(&keys).await;
         let found = inspected.ok_or_else(|| unsupported("inspect"))?;
         found.map_err(|fault| LockError::backend(&key, fault))
@@ -49,8 +63,20 @@ impl LockManager {
     ///
     /// Fails with [`LockError::Unsupported`] on Redlock.
     pub async fn force_release(&self, key: impl Into<String>) -> Result<ForcedRelease, LockError> {
+        self.force_release_kind(key, LockKind::Exclusive).await
+    }
+
+    /// [`force_release`](Self::force_release) for a lock of `kind` (see
+    /// [`inspect_kind`](Self::inspect_kind)): frees every permit, or every
+    /// reader and writer, and wakes the waiters, whose next attempts serve
+    /// them in order. Each holder finds out at its next extension.
+    pub async fn force_release_kind(
+        &self,
+        key: impl Into<String>,
+        kind: LockKind,
+    ) -> Result<ForcedRelease, LockError> {
         let key = key.into();
-        let keys = LockKeys::new(self.key_prefix(), &key)?;
+        let keys = LockKeys::of_kind(self.key_prefix(), &key, kind)?;
         let forced = self.inner().backend().force_release(&keys).await;
         let freed = forced
             .ok_or_else(|| unsupported("force_release"))?
@@ -58,12 +84,14 @@ impl LockManager {
         match freed {
             ForcedRelease::Freed { remaining } => tracing::warn!(
                 key = %key,
+                kind = %kind,
                 manager = self.name(),
                 lease_left_ms = remaining.map(millis),
                 "lock force-released: its holder loses it at its next extension"
             ),
             ForcedRelease::NotHeld => tracing::warn!(
                 key = %key,
+                kind = %kind,
                 manager = self.name(),
                 "lock force-release asked for, but nobody held the lock"
             ),

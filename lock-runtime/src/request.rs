@@ -341,7 +341,7 @@ impl LockRequest {
             return Err(self.shut_down());
         }
         if let Some(outer) = reentrancy::find(self.manager.id(), &self.key, kind.family()) {
-            return self.join(outer, keys).map(Entry::Joined);
+            return self.join(outer).map(Entry::Joined);
         }
         let started = Instant::now();
         let deadline = started.checked_add(wait);
@@ -367,7 +367,7 @@ impl LockRequest {
 
     /// A nested acquisition joins `outer`, a lock of the same family the
     /// task holds, unless it would upgrade a read to a write.
-    fn join(&self, outer: HeldLock, keys: LockKeys) -> Result<LockGuard, LockError> {
+    fn join(&self, outer: HeldLock) -> Result<LockGuard, LockError> {
         if (outer.kind, self.kind) == (LockKind::Read, LockKind::Write) {
             return Err(LockError::invalid_config(format!(
                 "this task holds `{}` for reading, so it cannot take it for writing: an upgrade deadlocks when two readers try it at once; take the write lock first (a read inside a write joins it)",
@@ -381,7 +381,7 @@ impl LockRequest {
             });
         }
         // The outer lock's keys: a read inside a write is the writer's.
-        let keys = LockKeys::of_kind(self.manager.key_prefix(), keys.key(), outer.kind)?;
+        let keys = LockKeys::of_kind(self.manager.key_prefix(), &self.key, outer.kind)?;
         Ok(LockGuard::nested(self.manager.clone(), keys, outer))
     }
 

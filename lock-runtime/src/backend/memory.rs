@@ -14,8 +14,10 @@ use std::time::{Duration, Instant, SystemTime};
 use redis::RedisResult;
 
 use super::outcome::{Attempt, ForcedRelease, LockInfo, Ownership};
+use super::step::SharedStep;
 use super::waiters::{self, Link, Waiters};
 use crate::keyspace::LockKeys;
+use crate::kind::Share;
 use crate::unpoisoned;
 
 mod shared;
@@ -182,7 +184,19 @@ impl Memory {
     /// The lease's time left and the group's fencing counter; waiters are
     /// not counted in memory.
     pub(crate) fn inspect(&self, keys: &LockKeys) -> LockInfo {
-        let state = self.store.state();
+        let mut state = self.store.state();
+        if keys.kind.share().is_some() {
+            let (lock, fence) = state.shared_lock(keys, Instant::now());
+            let (holders, remaining, waiters) = lock.census(Instant::now());
+            let fencing_counter = Some(*fence).filter(|last| *last > 0);
+            return LockInfo {
+                key: keys.key().to_owned(),
+                holders,
+                remaining,
+                fencing_counter,
+                waiters: Some(waiters),
+            };
+        }
         let remaining = state.remaining(&keys.lease);
         LockInfo {
             key: keys.key().to_owned(),
@@ -204,16 +218,21 @@ impl Memory {
     pub(crate) fn force_release(&self, keys: &LockKeys) -> ForcedRelease {
         let freed = {
             let mut state = self.store.state();
-            let remaining = state.remaining(&keys.lease);
-            state.leases.remove(&keys.lease);
-            remaining
+            if keys.kind.share().is_some() {
+                let (lock, _) = state.shared_lock(keys, Instant::now());
+                let (holders, remaining, _) = lock.census(Instant::now());
+                lock.clear();
+                (holders > 0).then_some(remaining)
+            } else {
+                let remaining = state.remaining(&keys.lease);
+                state.leases.remove(&keys.lease);
+                remaining.map(Some)
+            }
         };
         match freed {
             Some(remaining) => {
                 self.store.waiters.wake(&keys.lease);
-                ForcedRelease::Freed {
-                    remaining: Some(remaining),
-                }
+                ForcedRelease::Freed { remaining }
             }
             None => ForcedRelease::NotHeld,
         }
@@ -256,6 +275,75 @@ impl State {
         }
         self.leases.retain(|_, lease| lease.expires > now);
         self.swept_at = self.leases.len();
+    }
+}
+
+impl Memory {
+    pub(crate) fn shared_attempt(
+        &self,
+        keys: &LockKeys,
+        share: Share,
+        step: SharedStep,
+        owner: &str,
+        lease: Duration,
+    ) -> Attempt {
+        let now = Instant::now();
+        let (attempt, grants) = {
+            let mut state = self.store.state();
+            let (lock, fence) = state.shared_lock(keys, now);
+            // First those ahead (and the caller, if it is next): as a
+            // release would have, had it seen their places alive.
+            let mut grants = Vec::new();
+            lock.grant_waiting(share, now, &mut grants, owner, &mut || next_token(fence));
+            let attempt = lock.attempt(share, step, owner, lease, now, &mut || next_token(fence));
+            (attempt, grants)
+        };
+        self.deliver(keys, grants);
+        attempt
+    }
+
+    pub(crate) fn shared_ownership(
+        &self,
+        keys: &LockKeys,
+        share: Share,
+        step: SharedStep,
+        owner: &str,
+        lease: Duration,
+    ) -> Ownership {
+        let now = Instant::now();
+        let (found, grants) = {
+            let mut state = self.store.state();
+            let (lock, fence) = state.shared_lock(keys, now);
+            let found = lock.let_go(step, owner, lease, now);
+            let mut grants = Vec::new();
+            lock.grant_waiting(share, now, &mut grants, "", &mut || next_token(fence));
+            (found, grants)
+        };
+        self.deliver(keys, grants);
+        found
+    }
+
+    fn deliver(&self, keys: &LockKeys, grants: Vec<shared::Grant>) {
+        for grant in grants {
+            let waiters = &self.store.waiters;
+            waiters.grant(&keys.lease, &grant.owner, grant.fencing_token, grant.round);
+        }
+    }
+}
+
+impl State {
+    /// The shared lock of `keys`, with its leases that ran out dropped, and
+    /// its group's fencing counter.
+    fn shared_lock(
+        &mut self,
+        keys: &LockKeys,
+        now: Instant,
+    ) -> (&mut shared::SharedLock, &mut u64) {
+        let lock = self.shared.entry(keys.lease.clone()).or_default();
+        keys.key().clone_into(&mut lock.key);
+        lock.expire(now);
+        let fence = self.fences.entry(keys.fence()).or_default();
+        (lock, fence)
     }
 }
 

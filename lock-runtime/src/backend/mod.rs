@@ -17,21 +17,30 @@ mod protocol;
 mod reconnect;
 mod redlock;
 mod single;
+mod step;
 mod subscriber;
 mod timeout;
 mod waiters;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use crate::LockError;
 use crate::keyspace::LockKeys;
 use crate::kind::Share;
-use protocol::SharedStep;
+use step::SharedStep;
 
 pub(crate) use client::{Settings, redact};
 pub use memory::InMemoryStore;
 pub(crate) use outcome::{Attempt, Fault, Ownership, Tokens};
 pub use outcome::{ForcedRelease, LockInfo};
+
+/// A step of a shared kind, type-erased: the future of every annotated fn
+/// embeds the backend's steps, and the compiler's queries over such futures
+/// (their layout, `Send`) have a depth limit that the exclusive path alone
+/// already comes near.
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = Result<T, Fault>> + Send + 'a>>;
 
 /// Where a manager's locks live.
 pub(crate) enum Backend {
@@ -93,9 +102,8 @@ impl Backend {
         lease: Duration,
     ) -> Result<Attempt, Fault> {
         if let Some(share) = keys.kind.share() {
-            return self
-                .shared_attempt(keys, share, SharedStep::Acquire, owner, lease)
-                .await;
+            let step = SharedStep::Acquire;
+            return self.shared_attempt(keys, share, step, owner, lease).await;
         }
         match self {
             Backend::Single(single) => Ok(single.connection.acquire(keys, owner, lease).await?),
@@ -218,9 +226,8 @@ impl Backend {
     ) -> Result<Ownership, Fault> {
         if let Some(share) = keys.kind.share() {
             let step = SharedStep::Extend;
-            return self
-                .shared_ownership(keys, share, step, owner, Some(lease))
-                .await;
+            let extend = self.shared_ownership(keys, share, step, owner, Some(lease));
+            return extend.await;
         }
         match self {
             Backend::Single(single) => Ok(single.connection.extend(keys, owner, lease).await?),
@@ -238,57 +245,61 @@ impl Backend {
     }
 
     /// An acquire or a wait of a shared kind (see `scripts/shared.lua`).
-    async fn shared_attempt(
-        &self,
-        keys: &LockKeys,
+    fn shared_attempt<'a>(
+        &'a self,
+        keys: &'a LockKeys,
         share: Share,
         step: SharedStep,
-        owner: &str,
+        owner: &'a str,
         lease: Duration,
-    ) -> Result<Attempt, Fault> {
-        Ok(match self {
-            Backend::Single(single) => {
-                let connection = &single.connection;
-                connection
-                    .shared_attempt(keys, share, step, owner, lease)
-                    .await?
-            }
-            Backend::Cluster(cluster) => {
-                let connection = &cluster.connection;
-                connection
-                    .shared_attempt(keys, share, step, owner, lease)
-                    .await?
-            }
-            Backend::Redlock(_) => return Err(Fault::Unshared),
-            Backend::Memory(memory) => memory.shared_attempt(keys, share, step, owner, lease),
+    ) -> Boxed<'a, Attempt> {
+        Box::pin(async move {
+            Ok(match self {
+                Backend::Single(single) => {
+                    let connection = &single.connection;
+                    connection
+                        .shared_attempt(keys, share, step, owner, lease)
+                        .await?
+                }
+                Backend::Cluster(cluster) => {
+                    let connection = &cluster.connection;
+                    connection
+                        .shared_attempt(keys, share, step, owner, lease)
+                        .await?
+                }
+                Backend::Redlock(_) => return Err(Fault::Unshared),
+                Backend::Memory(memory) => memory.shared_attempt(keys, share, step, owner, lease),
+            })
         })
     }
 
     /// A release, leave or extend of a shared kind; `lease` for an extend.
-    async fn shared_ownership(
-        &self,
-        keys: &LockKeys,
+    fn shared_ownership<'a>(
+        &'a self,
+        keys: &'a LockKeys,
         share: Share,
         step: SharedStep,
-        owner: &str,
+        owner: &'a str,
         lease: Option<Duration>,
-    ) -> Result<Ownership, Fault> {
+    ) -> Boxed<'a, Ownership> {
         let lease = lease.unwrap_or_default();
-        Ok(match self {
-            Backend::Single(single) => {
-                let connection = &single.connection;
-                connection
-                    .shared_ownership(keys, share, step, owner, lease)
-                    .await?
-            }
-            Backend::Cluster(cluster) => {
-                let connection = &cluster.connection;
-                connection
-                    .shared_ownership(keys, share, step, owner, lease)
-                    .await?
-            }
-            Backend::Redlock(_) => return Err(Fault::Unshared),
-            Backend::Memory(memory) => memory.shared_ownership(keys, share, step, owner, lease),
+        Box::pin(async move {
+            Ok(match self {
+                Backend::Single(single) => {
+                    let connection = &single.connection;
+                    connection
+                        .shared_ownership(keys, share, step, owner, lease)
+                        .await?
+                }
+                Backend::Cluster(cluster) => {
+                    let connection = &cluster.connection;
+                    connection
+                        .shared_ownership(keys, share, step, owner, lease)
+                        .await?
+                }
+                Backend::Redlock(_) => return Err(Fault::Unshared),
+                Backend::Memory(memory) => memory.shared_ownership(keys, share, step, owner, lease),
+            })
         })
     }
 

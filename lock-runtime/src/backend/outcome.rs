@@ -54,7 +54,8 @@ pub(crate) enum Ownership {
 pub struct LockInfo {
     /// The lock's key, as given.
     pub key: String,
-    /// How many hold the lock: 0 or 1.
+    /// How many hold the lock: 0 or 1, or for a semaphore the permits held,
+    /// for a read-write lock the readers (or 1, its writer).
     pub holders: u32,
     /// What is left of the lease; `None` when nobody holds the lock (or, set
     /// by hand in Redis, it has no expiry).
@@ -66,10 +67,11 @@ pub struct LockInfo {
     /// on one server, a new server run, whose counter starts again above
     /// the clock).
     pub fencing_counter: Option<u64>,
-    /// How many waiters the lock's queue holds, on one Redis server (waiters
-    /// of every process, including places whose owner died and that have
-    /// not yet expired); `None` where waiters are not kept in Redis (a
-    /// cluster, in memory).
+    /// How many waiters the lock's queue holds (waiters of every process,
+    /// including places whose owner died and that have not yet expired):
+    /// for an exclusive lock on one Redis server, and for the shared kinds
+    /// everywhere; `None` where the queue is not kept (an exclusive lock on
+    /// a cluster or in memory).
     pub waiters: Option<u64>,
 }
 

@@ -61,8 +61,6 @@ mod operator;
 mod raise;
 mod shared;
 
-pub(crate) use shared::SharedStep;
-
 static ACQUIRE: LazyLock<Lua> = v1_script!("acquire.lua");
 static RELEASE: LazyLock<Lua> = v1_script!("release.lua");
 static EXTEND: LazyLock<Lua> = v1_script!("extend.lua");
@@ -71,15 +69,11 @@ static QUEUE: LazyLock<Lua> = v2_script!("queue.lua");
 static HAND_OVER: LazyLock<Lua> = v2_script!("hand_over.lua");
 static LEAVE: LazyLock<Lua> = v2_script!("leave.lua");
 static SUCCEED: LazyLock<Lua> = v2_script!("succeed.lua");
+/// Every step of the shared kinds (`protocol/shared.rs`), on v1 too.
+static SHARED: LazyLock<Lua> = v2_script!("shared.lua");
 /// What protocol v2 sends, loaded on every connection before its first step.
 static V2_SCRIPTS: [&LazyLock<Lua>; 7] = [
-    &HAND_OVER,
-    &LEAVE,
-    &QUEUE,
-    &SUCCEED,
-    &REFLOOR,
-    &EXTEND,
-    &shared::SHARED,
+    &HAND_OVER, &LEAVE, &QUEUE, &SUCCEED, &REFLOOR, &EXTEND, &SHARED,
 ];
 
 /// A script's source, which `SCRIPT LOAD` sends, and its SHA-1, which
@@ -617,7 +611,7 @@ fn ownership(found: i64) -> Ownership {
 
 #[cfg(test)]
 mod tests {
-    use super::{HAND_OVER, LEAVE, QUEUE, REFLOOR, SUCCEED, TOKEN_BLOCK};
+    use super::{HAND_OVER, LEAVE, QUEUE, REFLOOR, SHARED, SUCCEED, TOKEN_BLOCK};
 
     #[test]
     fn the_counter_life_is_the_one_fence_lua_keeps() {
@@ -631,14 +625,7 @@ mod tests {
 
     #[test]
     fn every_v2_script_has_the_shared_rules_spliced_in() {
-        for script in [
-            &HAND_OVER,
-            &LEAVE,
-            &QUEUE,
-            &REFLOOR,
-            &SUCCEED,
-            &super::shared::SHARED,
-        ] {
+        for script in [&HAND_OVER, &LEAVE, &QUEUE, &REFLOOR, &SUCCEED, &SHARED] {
             assert!(script.code.contains("local function next_token(fence)"));
             assert!(!script.code.lines().any(|line| line == "-- {fence.lua}"));
         }

@@ -4,10 +4,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::{Memory, State, next_token};
 use crate::backend::outcome::{Attempt, Ownership};
-use crate::backend::protocol::SharedStep;
-use crate::keyspace::LockKeys;
+use crate::backend::step::SharedStep;
 use crate::kind::Share;
 
 /// A lock of a shared kind: its holders, and its waiters in arrival order.
@@ -15,14 +13,14 @@ use crate::kind::Share;
 pub(super) struct SharedLock {
     /// The key the lock was asked for ([`LockKeys::key`]).
     pub(super) key: String,
-    pub(super) holders: Vec<SharedHolder>,
+    holders: Vec<SharedHolder>,
     queue: VecDeque<Place>,
 }
 
-pub(super) struct SharedHolder {
+struct SharedHolder {
     owner: String,
     weight: u32,
-    pub(super) expires: Instant,
+    expires: Instant,
 }
 
 /// A waiter's place in line, living one lease unless refreshed.
@@ -35,85 +33,44 @@ struct Place {
 }
 
 /// A grant to a waiter, to be delivered once the store is unlocked.
-struct Grant {
-    owner: String,
-    fencing_token: u64,
-    round: u64,
-}
-
-impl Memory {
-    pub(crate) fn shared_attempt(
-        &self,
-        keys: &LockKeys,
-        share: Share,
-        step: SharedStep,
-        owner: &str,
-        lease: Duration,
-    ) -> Attempt {
-        let now = Instant::now();
-        let (attempt, grants) = {
-            let mut state = self.store.state();
-            let (lock, fence) = state.shared_lock(keys, now);
-            // First those ahead (and the caller, if it is next): as a
-            // release would have, had it seen their places alive.
-            let mut grants = Vec::new();
-            lock.grant_waiting(share, now, &mut grants, owner, &mut || next_token(fence));
-            let attempt = lock.attempt(share, step, owner, lease, now, &mut || next_token(fence));
-            (attempt, grants)
-        };
-        self.deliver(keys, grants);
-        attempt
-    }
-
-    pub(crate) fn shared_ownership(
-        &self,
-        keys: &LockKeys,
-        share: Share,
-        step: SharedStep,
-        owner: &str,
-        lease: Duration,
-    ) -> Ownership {
-        let now = Instant::now();
-        let (found, grants) = {
-            let mut state = self.store.state();
-            let (lock, fence) = state.shared_lock(keys, now);
-            let found = lock.let_go(step, owner, lease, now);
-            let mut grants = Vec::new();
-            lock.grant_waiting(share, now, &mut grants, "", &mut || next_token(fence));
-            (found, grants)
-        };
-        self.deliver(keys, grants);
-        found
-    }
-
-    fn deliver(&self, keys: &LockKeys, grants: Vec<Grant>) {
-        for grant in grants {
-            let waiters = &self.store.waiters;
-            waiters.grant(&keys.lease, &grant.owner, grant.fencing_token, grant.round);
-        }
-    }
-}
-
-impl State {
-    /// The shared lock of `keys`, with its leases that ran out dropped, and
-    /// its group's fencing counter.
-    fn shared_lock(&mut self, keys: &LockKeys, now: Instant) -> (&mut SharedLock, &mut u64) {
-        let lock = self.shared.entry(keys.lease.clone()).or_default();
-        keys.key().clone_into(&mut lock.key);
-        lock.holders.retain(|holder| holder.expires > now);
-        let fence = self.fences.entry(keys.fence()).or_default();
-        (lock, fence)
-    }
+pub(super) struct Grant {
+    pub(super) owner: String,
+    pub(super) fencing_token: u64,
+    pub(super) round: u64,
 }
 
 impl SharedLock {
+    /// Drops the leases that ran out.
+    pub(super) fn expire(&mut self, now: Instant) {
+        self.holders.retain(|holder| holder.expires > now);
+    }
+
+    /// How many hold it, what is left of the longest lease, and how many
+    /// live places the line holds, for an operator.
+    pub(super) fn census(&self, now: Instant) -> (u32, Option<Duration>, u64) {
+        let live = self.holders.iter().filter(|holder| holder.expires > now);
+        let holders = u32::try_from(live.clone().count()).unwrap_or(u32::MAX);
+        let last = live.map(|holder| holder.expires - now).max();
+        let waiters = self
+            .queue
+            .iter()
+            .filter(|place| place.expires > now)
+            .count();
+        (holders, last, u64::try_from(waiters).unwrap_or(u64::MAX))
+    }
+
+    /// Frees it whoever holds it (an operator's override).
+    pub(super) fn clear(&mut self) {
+        self.holders.clear();
+    }
+
     /// Whether someone holds a lease that has not run out.
     pub(super) fn is_held(&self, now: Instant) -> bool {
         self.holders.iter().any(|holder| holder.expires > now)
     }
 
     /// An acquire, or a wait that also takes or refreshes a place in line.
-    fn attempt(
+    pub(super) fn attempt(
         &mut self,
         share: Share,
         step: SharedStep,
@@ -154,7 +111,7 @@ impl SharedLock {
     }
 
     /// A release, a leave (also out of line) or an extend, owner-checked.
-    fn let_go(
+    pub(super) fn let_go(
         &mut self,
         step: SharedStep,
         owner: &str,
@@ -177,7 +134,7 @@ impl SharedLock {
 
     /// Hands free capacity to the first live waiters that fit, in order;
     /// `me`, if among them, learns it from its own attempt's answer.
-    fn grant_waiting(
+    pub(super) fn grant_waiting(
         &mut self,
         share: Share,
         now: Instant,

@@ -13,11 +13,24 @@ use crate::keyspace::LockKeys;
 
 static FORCE_RELEASE: LazyLock<Lua> =
     LazyLock::new(|| Lua::new(include_str!("../scripts/force_release.lua").to_owned()));
+static SHARED_OPERATOR: LazyLock<Lua> =
+    LazyLock::new(|| Lua::new(include_str!("../scripts/shared_operator.lua").to_owned()));
+
+/// What an operator does to a lock of a shared kind, as
+/// `shared_operator.lua` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    Inspect,
+    Force,
+}
 
 impl<K: Connect> Connection<K> {
     /// The lease's time left, the fencing counter of the lock's group, and
     /// on protocol v2 the length of its queue, in one pipeline.
     pub(crate) async fn inspect(&self, keys: &LockKeys) -> RedisResult<LockInfo> {
+        if keys.kind.share().is_some() {
+            return Ok(self.operate_shared(keys, Operation::Inspect).await?.0);
+        }
         let step = |run: &ServerRun| {
             let mut pipeline = Pipeline::with_capacity(3);
             pipeline.cmd("PTTL").arg(&keys.lease);
@@ -49,6 +62,9 @@ impl<K: Connect> Connection<K> {
 
     /// Deletes the lease whoever holds it, and wakes the lock's waiters.
     pub(crate) async fn force_release(&self, keys: &LockKeys) -> RedisResult<ForcedRelease> {
+        if keys.kind.share().is_some() {
+            return Ok(self.operate_shared(keys, Operation::Force).await?.1);
+        }
         let publish = self.publish.command();
         let step = |_: &ServerRun| {
             let mut call = Request::script(&FORCE_RELEASE, 1, keys);
@@ -67,6 +83,56 @@ impl<K: Connect> Connection<K> {
                 remaining: lease_left(left),
             },
         })
+    }
+}
+
+impl<K: Connect> Connection<K> {
+    /// Looks at a lock of a shared kind, or frees it; what it found, as
+    /// both operations report it.
+    async fn operate_shared(
+        &self,
+        keys: &LockKeys,
+        operation: Operation,
+    ) -> RedisResult<(LockInfo, ForcedRelease)> {
+        let publish = self.publish.command();
+        let step = |run: &ServerRun| {
+            let mut call = Request::script(&SHARED_OPERATOR, 3, keys);
+            call.arg(&keys.lease).arg(keys.queue());
+            match self.v2_run(run) {
+                Some(id) => call.arg(keys.run_fence(id)),
+                None => call.arg(keys.fence()),
+            };
+            let name = match operation {
+                Operation::Inspect => "inspect",
+                Operation::Force => "force",
+            };
+            call.arg(name).arg(publish);
+            Request::Script {
+                script: &SHARED_OPERATOR,
+                call,
+            }
+        };
+        // A force is never re-sent, as above.
+        let resend = match operation {
+            Operation::Inspect => Resend::IfConnectionDied,
+            Operation::Force => Resend::Never,
+        };
+        let ((holders, left, counter, waiters), _): ((u32, i64, i64, u64), ServerRun) =
+            self.run(resend, step).await?;
+        let info = LockInfo {
+            key: keys.key().to_owned(),
+            holders,
+            remaining: lease_left(left),
+            fencing_counter: u64::try_from(counter).ok(),
+            waiters: Some(waiters),
+        };
+        let forced = match holders {
+            0 => ForcedRelease::NotHeld,
+            _ => ForcedRelease::Freed {
+                remaining: lease_left(left),
+            },
+        };
+        Ok((info, forced))
     }
 }
 

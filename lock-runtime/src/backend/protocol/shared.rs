@@ -2,60 +2,24 @@
 //! `shared.lua`, one script for every step, on a single server and on each
 //! node of a cluster alike (its keys share one slot).
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use redis::RedisResult;
 
-use super::{Connection, Lua, Request, Resend, ownership, remaining};
+use super::{Connection, Request, Resend, SHARED, ownership, remaining};
 use crate::backend::outcome::{Attempt, Ownership};
 use crate::backend::reconnect::{Connect, ServerRun};
+use crate::backend::step::SharedStep;
 use crate::clock::millis;
 use crate::keyspace::LockKeys;
 use crate::kind::Share;
 
-/// With `fence.lua`'s rules spliced in, as the v2 scripts (for `next_token`).
-pub(super) static SHARED: LazyLock<Lua> = LazyLock::new(|| {
-    let step = include_str!("../scripts/shared.lua");
-    let shared = include_str!("../scripts/fence.lua");
-    Lua::new(step.replacen("-- {fence.lua}\n", shared, 1))
-});
-
-/// A step of `shared.lua`, as its first argument names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SharedStep {
-    /// Take a place among the holders if one is free and nobody waits.
-    Acquire,
-    /// The same, or take (or keep) a place in the queue; its round.
-    Wait {
-        round: u64,
-    },
-    Release,
-    /// Release, and leave the queue.
-    Leave,
-    Extend,
-}
-
-impl SharedStep {
-    fn name(self) -> &'static str {
-        match self {
-            SharedStep::Acquire => "acquire",
-            SharedStep::Wait { .. } => "wait",
-            SharedStep::Release => "release",
-            SharedStep::Leave => "leave",
-            SharedStep::Extend => "extend",
-        }
-    }
-
-    /// Whether a step whose connection died may be sent again: an attempt
-    /// may not (see [`Resend`]); letting go and re-arming may.
-    fn resend(self) -> Resend {
-        match self {
-            SharedStep::Acquire | SharedStep::Wait { .. } => Resend::Never,
-            SharedStep::Release | SharedStep::Leave | SharedStep::Extend => {
-                Resend::IfConnectionDied
-            }
-        }
+/// Whether a step whose connection died may be sent again: an attempt may
+/// not (see [`Resend`]); letting go and re-arming may.
+fn resend(step: SharedStep) -> Resend {
+    match step {
+        SharedStep::Acquire | SharedStep::Wait { .. } => Resend::Never,
+        SharedStep::Release | SharedStep::Leave | SharedStep::Extend => Resend::IfConnectionDied,
     }
 }
 
@@ -123,13 +87,14 @@ impl<K: Connect> Connection<K> {
                 .arg(share.weight)
                 .arg(share.capacity)
                 .arg(millis(lease))
-                .arg(round);
+                .arg(round)
+                .arg(self.publish.command());
             Request::Script {
                 script: &SHARED,
                 call,
             }
         };
-        let (answer, _): (T, ServerRun) = self.run(step.resend(), call).await?;
+        let (answer, _): (T, ServerRun) = self.run(resend(step), call).await?;
         Ok(answer)
     }
 }

@@ -12,7 +12,8 @@
 -- KEYS[4] the fencing counter of the lock's group
 -- ARGV[1] the step: acquire | wait | release | leave | extend
 -- ARGV[2] owner token; ARGV[3] weight; ARGV[4] capacity; ARGV[5] lease in
--- ms (acquire, wait, extend); ARGV[6] round (wait)
+-- ms (acquire, wait, extend); ARGV[6] round (wait); ARGV[7] the publish
+-- command: PUBLISH, or SPUBLISH on a cluster
 -- Returns, for acquire and wait: {1, fencing token} when the caller holds a
 -- place among the holders (its lease runs from now), {0, ms until the first
 -- holder's lease ends, or -1 when nobody holds it}; wait also takes or
@@ -82,7 +83,10 @@ local function grant_waiting(me)
       if who == me then
         mine = token
       else
-        pcall(redis.call, 'PUBLISH', holders, who .. ' ' .. string.format('%.0f', token) .. ' ' .. round)
+        -- A failed message (an ACL without channel rights) must not undo
+        -- the grant: the waiter's next refresh finds it.
+        local grant = who .. ' ' .. string.format('%.0f', token) .. ' ' .. round
+        pcall(redis.call, ARGV[7], holders, grant)
       end
     end
     redis.call('LPOP', queue)
