@@ -26,6 +26,9 @@ async fn every_body_shape_runs_under_its_lock_and_releases_it() {
 
     assert_eq!(shapes::one_expression(7).await.ok(), Some(7));
     assert_eq!(shapes::two_keys(3, 4).await.ok(), Some(7));
+    assert_eq!(shapes::three_permits(7).await.ok(), Some(7));
+    assert_eq!(shapes::reader(7).await.ok(), Some(8));
+    assert_eq!(shapes::writer("7".to_owned()).await.ok(), Some(7));
     assert_eq!(
         shapes::only_question_marks("21".to_owned()).await.ok(),
         Some(42)

@@ -8,7 +8,7 @@ use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
-use syn::{Ident, LitStr, Path, Token};
+use syn::{Ident, LitInt, LitStr, Path, Token};
 
 use crate::diagnostic::{self, Errors};
 use crate::duration;
@@ -32,6 +32,8 @@ const OPTIONS: &[(&str, &str)] = &[
     ("renew", "renew"),
     ("on_lost", "on_lost = \"cancel\""),
     ("hold_at_least", "hold_at_least = \"50s\""),
+    ("permits", "permits = 3"),
+    ("mode", "mode = \"read\""),
     ("guard", "guard = lock"),
     ("crate", "crate = \"::distlock\""),
 ];
@@ -54,7 +56,35 @@ const ALIASES: &[(&str, &str)] = &[
     ("lock_at_least", "hold_at_least"),
     ("lock_at_least_for", "hold_at_least"),
     ("min_hold", "hold_at_least"),
+    ("semaphore", "permits"),
+    ("max_holders", "permits"),
+    ("limit", "permits"),
+    ("concurrency", "permits"),
+    ("kind", "mode"),
+    ("access", "mode"),
+    ("lock_mode", "mode"),
 ];
+
+/// The values of `mode`, each with what it means for error messages.
+const MODES: &[(&str, &str)] = &[
+    ("read", "readers hold the lock together"),
+    ("write", "a writer holds it alone"),
+];
+
+/// Which kind of lock the options ask for: the runtime's `LockKind`, which
+/// the expansion names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Kind {
+    /// One holder at a time: neither `permits` nor `mode`.
+    #[default]
+    Exclusive,
+    /// `permits = N`: a semaphore of N holders, at least 1.
+    Permits(u32),
+    /// `mode = "read"`.
+    Read,
+    /// `mode = "write"`.
+    Write,
+}
 
 /// The most key templates `keys` takes (`distlock::MAX_KEYS`).
 pub(crate) const MAX_KEYS: usize = 16;
@@ -76,6 +106,9 @@ pub(crate) struct LockArgs {
     /// How long after its acquisition the lock stays held however soon the
     /// body ends; 0 when not given. At most `ttl_millis`.
     pub(crate) hold_at_least_millis: u64,
+    /// `permits` or `mode`; [`Kind::Exclusive`] without them (or when they
+    /// were misused, which is reported).
+    pub(crate) kind: Kind,
     pub(crate) guard: Option<Ident>,
     /// Path of the facade crate; `None` means `::distlock`.
     pub(crate) krate: Option<Path>,
@@ -111,6 +144,11 @@ struct RawArgs {
     renew: Option<bool>,
     cancel_on_lost: Option<bool>,
     hold_at_least: Option<(LitStr, u64)>,
+    /// The value as written, for the errors of misused combinations, and
+    /// the number of permits.
+    permits: Option<(TokenStream, u32)>,
+    /// The literal, and [`Kind::Read`] or [`Kind::Write`].
+    mode: Option<(LitStr, Kind)>,
     guard: Option<Ident>,
     krate: Option<Path>,
 }
@@ -192,6 +230,8 @@ impl RawArgs {
             "renew" => self.set_renew(option),
             "on_lost" => self.set_on_lost(option),
             "hold_at_least" => self.set_hold_at_least(option),
+            "permits" => self.set_permits(option),
+            "mode" => self.set_mode(option),
             "guard" => self.set_guard(option),
             "crate" => self.set_crate(option),
             _ => Err(unknown_option(option.name)),
@@ -301,6 +341,58 @@ impl RawArgs {
         Ok(())
     }
 
+    /// `permits = N`: a semaphore of N holders, N an integer literal from 1
+    /// to `u32::MAX`; checked against `mode` and `keys` once every option is
+    /// known.
+    fn set_permits(&mut self, option: &OptionValue) -> syn::Result<()> {
+        let lit = option.integer()?;
+        let written = lit.token().to_string();
+        let error = |message: String| Err(syn::Error::new_spanned(&option.value, message));
+        let digits = lit.base10_digits();
+        let permits = match digits.parse::<u32>() {
+            Ok(0) => {
+                return error(format!(
+                    "`permits = {written}` would let no call in: a semaphore needs at least 1 permit; write `permits = 1` or more"
+                ));
+            }
+            Ok(permits) => permits,
+            Err(_) if digits.starts_with('-') => {
+                return error(format!(
+                    "`permits` is how many calls may hold the lock at once, at least 1, not {written}; write `permits = 1` or more"
+                ));
+            }
+            Err(_) => {
+                return error(format!(
+                    "`permits = {written}` is too many: a semaphore has at most {} (`u32::MAX`) permits; write a smaller number",
+                    u32::MAX
+                ));
+            }
+        };
+        self.permits = Some((option.value.clone(), permits));
+        Ok(())
+    }
+
+    /// `mode = "read"` or `mode = "write"`: a side of a read-write lock;
+    /// checked against `permits` and `keys` once every option is known.
+    fn set_mode(&mut self, option: &OptionValue) -> syn::Result<()> {
+        if let Ok(ident) = syn::parse2::<Ident>(option.value.clone())
+            && MODES.iter().any(|(mode, _)| ident == mode)
+        {
+            return Err(syn::Error::new(
+                ident.span(),
+                format!("`mode` takes a string literal: write `mode = \"{ident}\"`"),
+            ));
+        }
+        let lit = option.string()?;
+        let kind = match lit.value().as_str() {
+            "read" => Kind::Read,
+            "write" => Kind::Write,
+            _ => return Err(unknown_mode(&lit)),
+        };
+        self.mode = Some((lit, kind));
+        Ok(())
+    }
+
     /// `guard = name`: an identifier, not a string.
     fn set_guard(&mut self, option: &OptionValue) -> syn::Result<()> {
         self.guard = Some(guard_value(&option.value)?);
@@ -347,6 +439,7 @@ impl RawArgs {
             Some((_, millis)) => *millis,
             None => 0,
         };
+        let kind = self.kind(errors);
         LockArgs {
             keys: match (&self.key, self.keys) {
                 (None, Some((_, keys))) => keys,
@@ -363,10 +456,69 @@ impl RawArgs {
             // it is a failure the body must not outlive.
             cancel_on_lost: self.cancel_on_lost.unwrap_or(renew),
             hold_at_least_millis,
+            kind,
             guard: self.guard,
             krate: self.krate,
         }
     }
+
+    /// The kind of lock `permits` and `mode` ask for, each checked against
+    /// the other and against `keys`: a lock over several keys is exclusive,
+    /// and a semaphore is not a read-write lock.
+    fn kind(&self, errors: &mut Errors) -> Kind {
+        if self.keys.is_some() {
+            if let Some((permits, _)) = &self.permits {
+                errors.push(syn::Error::new_spanned(
+                    permits,
+                    "`permits` with `keys`: a lock over several keys is exclusive only; for a semaphore, name its one key with `key = \"...\"`, or leave `permits` out",
+                ));
+            }
+            if let Some((mode, _)) = &self.mode {
+                errors.push(syn::Error::new(
+                    mode.span(),
+                    "`mode` with `keys`: a lock over several keys is exclusive only; for a read-write lock, name its one key with `key = \"...\"`, or leave `mode` out",
+                ));
+            }
+        }
+        match (&self.permits, &self.mode) {
+            (Some(_), Some((mode, _))) => {
+                errors.push(syn::Error::new(
+                    mode.span(),
+                    "`permits` and `mode` together: a semaphore (`permits = N`, up to N holders alike) is not a read-write lock (`mode`, readers together or one writer alone); keep one of the two",
+                ));
+                Kind::Exclusive
+            }
+            (Some((_, permits)), None) => Kind::Permits(*permits),
+            (None, Some((_, mode))) => *mode,
+            (None, None) => Kind::Exclusive,
+        }
+    }
+}
+
+/// A `mode` that is neither `"read"` nor `"write"`: the two, what each
+/// means, and the one meant if the value looks like a typo of it.
+fn unknown_mode(lit: &LitStr) -> syn::Error {
+    let text = lit.value();
+    let lowercase = text.to_lowercase();
+    let hint = match lowercase.as_str() {
+        "exclusive" => "; for a lock one holder at a time, leave `mode` out".to_owned(),
+        "shared" => "; did you mean `mode = \"read\"`?".to_owned(),
+        typed => diagnostic::closest(typed, MODES.iter().map(|(mode, _)| *mode))
+            .map(|mode| format!("; did you mean `mode = \"{mode}\"`?"))
+            .unwrap_or_default(),
+    };
+    let modes = MODES
+        .iter()
+        .map(|(mode, meaning)| format!("\"{mode}\" ({meaning})"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    syn::Error::new(
+        lit.span(),
+        format!(
+            "`mode` is the side of a read-write lock the fn takes, {modes}, not \"{}\"{hint}",
+            text.escape_debug()
+        ),
+    )
 }
 
 /// `hold_at_least` longer than the lease: the lease would end first.
@@ -435,6 +587,30 @@ impl OptionValue<'_> {
             return Err(not_a_string());
         }
         Ok(lit)
+    }
+
+    /// The value as an integer literal without a suffix; a string that
+    /// holds a number is told to lose its quotes.
+    fn integer(&self) -> syn::Result<LitInt> {
+        let name = self.name;
+        if let Ok(lit) = syn::parse2::<LitStr>(self.value.clone())
+            && let Ok(number) = lit.value().trim().parse::<u64>()
+        {
+            return Err(syn::Error::new(
+                lit.span(),
+                format!("`{name}` takes an integer, not a string: write `{name} = {number}`"),
+            ));
+        }
+        match syn::parse2::<LitInt>(self.value.clone()) {
+            Ok(lit) if lit.suffix().is_empty() => Ok(lit),
+            _ => Err(syn::Error::new_spanned(
+                &self.value,
+                format!(
+                    "`{name}` must be an integer literal without a suffix, like `{}`",
+                    self.example
+                ),
+            )),
+        }
     }
 
     /// The value's string `lit` as a duration, in milliseconds.
@@ -638,6 +814,187 @@ mod tests {
         assert!(errors[5].contains("missing `key`"), "{errors:?}");
     }
 
+    #[test]
+    fn permits_and_mode_choose_the_kind() {
+        let cases = [
+            (quote!(key = "k"), Kind::Exclusive),
+            (quote!(key = "k", permits = 3), Kind::Permits(3)),
+            (quote!(key = "k", permits = 1, renew), Kind::Permits(1)),
+            (
+                quote!(key = "k", permits = 4_294_967_295),
+                Kind::Permits(u32::MAX),
+            ),
+            (quote!(key = "k", permits = 0x10), Kind::Permits(16)),
+            (quote!(key = "k", mode = "read"), Kind::Read),
+            (
+                quote!(mode = "write", key = "k", renew, guard = lock),
+                Kind::Write,
+            ),
+        ];
+        for (tokens, kind) in cases {
+            let (args, errors) = parse(tokens.clone());
+            assert!(errors.is_empty(), "{tokens}: {errors:?}");
+            assert_eq!(args.kind, kind, "{tokens}");
+        }
+    }
+
+    /// Each misuse of `permits` and `mode` is one error that says what to
+    /// write instead; the kind falls back to exclusive (nothing is generated
+    /// beside an error anyway).
+    #[test]
+    fn every_kind_error_says_what_to_write() {
+        let not_an_integer =
+            "`permits` must be an integer literal without a suffix, like `permits = 3`";
+        let modes = "`mode` is the side of a read-write lock the fn takes, \"read\" (readers hold the lock together) or \"write\" (a writer holds it alone), not";
+        let cases = [
+            (
+                quote!(key = "k", permits = 0),
+                "`permits = 0` would let no call in: a semaphore needs at least 1 permit; write `permits = 1` or more",
+            ),
+            (
+                quote!(key = "k", permits = 0x0),
+                "`permits = 0x0` would let no call in",
+            ),
+            (
+                quote!(key = "k", permits = -1),
+                "at least 1, not -1; write `permits = 1` or more",
+            ),
+            (
+                quote!(key = "k", permits = 4294967296),
+                "`permits = 4294967296` is too many: a semaphore has at most 4294967295 (`u32::MAX`) permits; write a smaller number",
+            ),
+            (
+                quote!(
+                    key = "k",
+                    permits = 99999999999999999999999999999999999999999
+                ),
+                "is too many",
+            ),
+            (
+                quote!(key = "k", permits = "3"),
+                "`permits` takes an integer, not a string: write `permits = 3`",
+            ),
+            (quote!(key = "k", permits = "three"), not_an_integer),
+            (quote!(key = "k", permits = 2.5), not_an_integer),
+            (quote!(key = "k", permits = 3u32), not_an_integer),
+            (quote!(key = "k", permits = three), not_an_integer),
+            (quote!(key = "k", permits = 1 + 2), not_an_integer),
+            (
+                quote!(key = "k", permits),
+                "`permits` needs a value, like `permits = 3`",
+            ),
+            (
+                quote!(key = "k", mode = "exclusive"),
+                "not \"exclusive\"; for a lock one holder at a time, leave `mode` out",
+            ),
+            (
+                quote!(key = "k", mode = "reed"),
+                "not \"reed\"; did you mean `mode = \"read\"`?",
+            ),
+            (
+                quote!(key = "k", mode = "Write"),
+                "not \"Write\"; did you mean `mode = \"write\"`?",
+            ),
+            (
+                quote!(key = "k", mode = "wirte"),
+                "did you mean `mode = \"write\"`?",
+            ),
+            (
+                quote!(key = "k", mode = "shared"),
+                "did you mean `mode = \"read\"`?",
+            ),
+            (quote!(key = "k", mode = "rw"), modes),
+            (quote!(key = "k", mode = ""), modes),
+            (
+                quote!(key = "k", mode = read),
+                "`mode` takes a string literal: write `mode = \"read\"`",
+            ),
+            (
+                quote!(key = "k", mode = 1),
+                "`mode` must be a string literal, like `mode = \"read\"`",
+            ),
+            (
+                quote!(key = "k", mode = "read"x),
+                "`mode` must be a string literal",
+            ),
+            (
+                quote!(key = "k", mode),
+                "`mode` needs a value, like `mode = \"read\"`",
+            ),
+            (
+                quote!(key = "k", permits = 2, mode = "read"),
+                "`permits` and `mode` together: a semaphore (`permits = N`, up to N holders alike) is not a read-write lock (`mode`, readers together or one writer alone); keep one of the two",
+            ),
+            (
+                quote!(keys = ["a", "b"], permits = 2),
+                "`permits` with `keys`: a lock over several keys is exclusive only; for a semaphore, name its one key with `key = \"...\"`, or leave `permits` out",
+            ),
+            (
+                quote!(keys = ["a", "b"], mode = "write"),
+                "`mode` with `keys`: a lock over several keys is exclusive only; for a read-write lock, name its one key with `key = \"...\"`, or leave `mode` out",
+            ),
+            (
+                quote!(key = "k", permits = 2, permits = 3),
+                "duplicate option `permits`: each option may be given once",
+            ),
+            (
+                quote!(key = "k", mode = "read", mode = "write"),
+                "duplicate option `mode`: each option may be given once",
+            ),
+            (
+                quote!(key = "k", semaphore = 3),
+                "unknown option `semaphore`; did you mean `permits`?",
+            ),
+            (
+                quote!(key = "k", max_holders = 3),
+                "did you mean `permits`?",
+            ),
+            (quote!(key = "k", permit = 3), "did you mean `permits`?"),
+            (
+                quote!(key = "k", access = "read"),
+                "unknown option `access`; did you mean `mode`?",
+            ),
+            (quote!(key = "k", kind = "write"), "did you mean `mode`?"),
+        ];
+        for (tokens, expected) in cases {
+            let (_, errors) = parse(tokens.clone());
+            assert_eq!(errors.len(), 1, "{tokens}: {errors:?}");
+            assert!(errors[0].contains(expected), "{tokens}: {errors:?}");
+        }
+        let (args, _) = parse(quote!(key = "k", permits = 2, mode = "read"));
+        assert_eq!(args.kind, Kind::Exclusive);
+    }
+
+    #[test]
+    fn reports_every_kind_problem() {
+        let (_, errors) = parse(quote!(
+            keys = ["a", "b"],
+            permits = 2,
+            mode = "read",
+            permits = 0,
+            mode = "reed",
+        ));
+        assert_eq!(errors.len(), 5, "{errors:?}");
+        assert!(
+            errors[0].contains("duplicate option `permits`"),
+            "{errors:?}"
+        );
+        assert!(errors[1].contains("duplicate option `mode`"), "{errors:?}");
+        assert!(errors[2].contains("`permits` with `keys`"), "{errors:?}");
+        assert!(errors[3].contains("`mode` with `keys`"), "{errors:?}");
+        assert!(
+            errors[4].contains("`permits` and `mode` together"),
+            "{errors:?}"
+        );
+        let (_, errors) = parse(quote!(key = "k", permits = 0, mode = "reed"));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("`permits = 0`"), "{errors:?}");
+        assert!(
+            errors[1].contains("did you mean `mode = \"read\"`?"),
+            "{errors:?}"
+        );
+    }
+
     /// The `ttl` bounds checked at compile time are the leases the runtime
     /// accepts (`lock_runtime::MIN_LEASE` and `MAX_LEASE`, re-exported by the
     /// `distlock` dev-dependency), and the figures the error messages quote,
@@ -671,6 +1028,17 @@ mod tests {
             quote!(key = "k"x),
             quote!(timeout = "1s"),
             quote!(key::path = "1s"),
+            quote!(key = "k", permits =),
+            quote!(key = "k", permits = -0),
+            quote!(key = "k", permits = 1e3),
+            quote!(key = "k", permits = 3_u32),
+            quote!(key = "k", permits = '3'),
+            quote!(key = "k", permits = [3]),
+            quote!(key = "k", permits = " 7 "),
+            quote!(key = "k", mode = "READ "),
+            quote!(key = "k", mode = b"read"),
+            quote!(key = "k", mode = write()),
+            quote!(key = "k", mode = r#"write"#x),
             quote!(
                 #[attr]
                 key = "k"

@@ -17,7 +17,7 @@ use syn::spanned::Spanned;
 use syn::{AttrStyle, Attribute, Block, Expr, Ident, ItemFn, LitStr, Path, ReturnType, Stmt, Type};
 
 use crate::async_trait::{AsyncTraitBody, NotAsync};
-use crate::attr::LockArgs;
+use crate::attr::{Kind, LockArgs};
 use crate::bindings::Bindings;
 use crate::diagnostic::{self, Errors};
 use crate::template::{Member, Part, Placeholder, Root, Template};
@@ -550,6 +550,7 @@ fn lock_options(args: &LockArgs, private: &TokenStream) -> TokenStream {
     } else {
         quote!(#private::OnLost::Continue)
     };
+    let kind = lock_kind(args.kind, private);
     quote! {
         #private::LockOptions {
             manager: #manager,
@@ -558,8 +559,21 @@ fn lock_options(args: &LockArgs, private: &TokenStream) -> TokenStream {
             renew: #renew,
             on_lost: #on_lost,
             hold_at_least: ::core::time::Duration::from_millis(#hold_at_least),
-            kind: #private::LockKind::Exclusive,
+            kind: #kind,
         }
+    }
+}
+
+/// The runtime's `LockKind` for `permits` and `mode`.
+fn lock_kind(kind: Kind, private: &TokenStream) -> TokenStream {
+    match kind {
+        Kind::Exclusive => quote!(#private::LockKind::Exclusive),
+        Kind::Permits(permits) => {
+            let permits = Literal::u32_suffixed(permits);
+            quote!(#private::LockKind::Permits(#permits))
+        }
+        Kind::Read => quote!(#private::LockKind::Read),
+        Kind::Write => quote!(#private::LockKind::Write),
     }
 }
 
@@ -740,6 +754,7 @@ mod tests {
                 "renew : false , on_lost : :: distlock :: __private :: OnLost :: Continue"
             )
         );
+        assert!(output.contains("kind : :: distlock :: __private :: LockKind :: Exclusive ,"));
         assert!(output.contains("run (& __call , async move"));
         assert!(output.contains("release (__call , __finished) . await"));
         assert!(output.contains("let __return_type : Result < u64 , AppError > = loop { }"));
@@ -825,6 +840,37 @@ mod tests {
             output.contains("let __return_type : Result < _ , E > = loop { } ;"),
             "{output}"
         );
+    }
+
+    /// `permits` and `mode` name the runtime's `LockKind`, through the
+    /// facade's path, with a `u32` for the permits.
+    #[test]
+    fn permits_and_mode_choose_the_kind() {
+        let cases = [
+            (quote!(permits = 3), "LockKind :: Permits (3u32)"),
+            (
+                quote!(permits = 4_294_967_295),
+                "LockKind :: Permits (4294967295u32)",
+            ),
+            (quote!(mode = "read", renew), "LockKind :: Read"),
+            (quote!(mode = "write", guard = lock), "LockKind :: Write"),
+            (quote!(ttl = "1s"), "LockKind :: Exclusive"),
+        ];
+        for (options, kind) in cases {
+            let output = expand_str(
+                quote!(key = "report:<id>", #options, crate = "dl"),
+                quote!(
+                    async fn f(id: u64) -> Result<u64, E> {
+                        Ok(id)
+                    }
+                ),
+            );
+            assert!(!output.contains("compile_error"), "{output}");
+            assert!(
+                output.contains(&format!("kind : dl :: __private :: {kind} , }}")),
+                "{options}: {output}"
+            );
+        }
     }
 
     /// The body's type hint writes each `impl Trait` of the return type as

@@ -18,7 +18,7 @@ use proptest::test_runner::Config;
 use quote::quote;
 use syn::Ident;
 
-use crate::attr::{LockArgs, MAX_TTL_MILLIS, MIN_TTL_MILLIS};
+use crate::attr::{Kind, LockArgs, MAX_TTL_MILLIS, MIN_TTL_MILLIS};
 use crate::diagnostic::Errors;
 use crate::duration::{DurationError, parse_millis};
 use crate::expand::expand;
@@ -415,6 +415,9 @@ const ARG_FRAGMENTS: &[&str] = &[
     "crate",
     "renew",
     "on_lost",
+    "permits",
+    "mode",
+    "keys",
     "timeout",
     "self",
     "r#type",
@@ -446,6 +449,12 @@ const ARG_FRAGMENTS: &[&str] = &[
     "\"-1s\"",
     "\"\"",
     "\"cancel\"",
+    "\"read\"",
+    "\"write\"",
+    "\"reed\"",
+    "0",
+    "3",
+    "4294967296",
     "\"::distlock\"",
     "\"not a path\"",
     "r#\"raw\"#",
@@ -459,6 +468,7 @@ const ARG_FRAGMENTS: &[&str] = &[
     "'lt",
     "()",
     "[]",
+    "[\"a\", \"b\"]",
     "{}",
     "(key = \"k\")",
     "[ttl]",
@@ -495,8 +505,9 @@ proptest! {
     #![proptest_config(config(700))]
 
     /// No argument list makes the parser panic; one it accepts without an
-    /// error names a key and a lease within the bounds, and every error
-    /// has a message.
+    /// error names a key (or keys, then of an exclusive lock), a lease
+    /// within the bounds and a semaphore of at least one permit, and every
+    /// error has a message.
     #[test]
     fn arguments_never_panic(text in argument_text()) {
         let Ok(args) = TokenStream::from_str(&text) else {
@@ -504,8 +515,10 @@ proptest! {
         };
         let (parsed, errors) = parse_args(args);
         if errors.is_empty() {
-            prop_assert!(parsed.key.is_some(), "{:?}", text);
+            prop_assert!(parsed.key.is_some() || !parsed.keys.is_empty(), "{:?}", text);
             prop_assert!((MIN_TTL_MILLIS..=MAX_TTL_MILLIS).contains(&parsed.ttl_millis), "{:?}", text);
+            prop_assert!(parsed.kind != Kind::Permits(0), "{:?}", text);
+            prop_assert!(parsed.keys.is_empty() || parsed.kind == Kind::Exclusive, "{:?}", text);
         }
         for message in errors {
             prop_assert!(!message.is_empty(), "{:?}", text);
@@ -520,7 +533,13 @@ proptest! {
         wait in proptest::option::of(amount()),
         manager in proptest::option::of(any::<String>().prop_filter("non-empty", |m| !m.is_empty())),
         guard in proptest::option::of(select(&["lock", "held", "g", "guard_"][..])),
-        order in Just((0..5).collect::<Vec<usize>>()).prop_shuffle(),
+        kind in prop_oneof![
+            Just(Kind::Exclusive),
+            (1..=u32::MAX).prop_map(Kind::Permits),
+            Just(Kind::Read),
+            Just(Kind::Write),
+        ],
+        order in Just((0..6).collect::<Vec<usize>>()).prop_shuffle(),
         trailing_comma in any::<bool>(),
     ) {
         let mut options = Vec::new();
@@ -542,9 +561,18 @@ proptest! {
                     let lit = Literal::string(manager);
                     options.push(quote!(manager = #lit));
                 },
-                _ => if let Some(guard) = guard {
+                4 => if let Some(guard) = guard {
                     let ident = Ident::new(guard, proc_macro2::Span::call_site());
                     options.push(quote!(guard = #ident));
+                },
+                _ => match kind {
+                    Kind::Exclusive => {}
+                    Kind::Permits(permits) => {
+                        let lit = Literal::u32_unsuffixed(permits);
+                        options.push(quote!(permits = #lit));
+                    }
+                    Kind::Read => options.push(quote!(mode = "read")),
+                    Kind::Write => options.push(quote!(mode = "write")),
                 },
             }
         }
@@ -560,6 +588,7 @@ proptest! {
         prop_assert_eq!(parsed.wait_millis, wait.unwrap_or(ttl));
         prop_assert_eq!(parsed.manager.map(|lit| lit.value()), manager);
         prop_assert_eq!(parsed.guard.map(|ident| ident.to_string()), guard.map(str::to_owned));
+        prop_assert_eq!(parsed.kind, kind);
         prop_assert!(parsed.krate.is_none());
     }
 }
@@ -606,6 +635,9 @@ const OTHER_OPTIONS: &[&str] = &[
     "ttl = \"1s\"",
     "wait = \"0s\", guard = lock",
     "manager = \"m\", crate = \"dl\"",
+    "permits = 3, renew, guard = lock",
+    "mode = \"read\"",
+    "mode = \"write\", wait = \"0s\"",
 ];
 
 fn key_text() -> impl Strategy<Value = String> {

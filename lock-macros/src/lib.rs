@@ -76,6 +76,8 @@ use proc_macro::TokenStream;
 /// | `renew`   | flag: `renew`, `renew = true`/`false`   | off                                      |
 /// | `on_lost` | `"cancel"` or `"continue"`              | `"cancel"` with `renew`, else `"continue"` |
 /// | `hold_at_least` | duration string, at most `ttl`    | none                                     |
+/// | `permits` | integer literal, 1 to 4294967295        | none: one holder at a time               |
+/// | `mode`    | `"read"` or `"write"`                   | none: one holder at a time               |
 /// | `guard`   | identifier                              | no binding                               |
 /// | `crate`   | path to `distlock`, as a string         | `"::distlock"`                           |
 ///
@@ -111,6 +113,29 @@ use proc_macro::TokenStream;
 ///   the lock frees itself when it ends. For a job that every node runs on
 ///   the same schedule: one node runs it, and nodes whose clocks are a little
 ///   behind find the lock still held and skip their tick. At most `ttl`.
+/// - **`permits`**: makes the lock a semaphore: up to this many calls hold
+///   it at once, and the next one waits (up to `wait`) for a permit to come
+///   free. Each holder has a permit of its own, with its own owner token,
+///   lease, renewal (`renew`), fencing token and release; `guard = name`
+///   binds that holder's `&LockGuard`. Every fn that locks the key must give
+///   the same number.
+/// - **`mode`**: makes the lock a read-write lock, of which the fn takes one
+///   side: `"read"` calls hold it together, and a `"write"` call holds it
+///   alone, excluding readers and other writers. Waiters are served in the
+///   order they came (FIFO), so a reader that arrives while a writer waits
+///   queues behind that writer: writers are preferred, and a stream of
+///   readers cannot starve them. Inside a locked body, a nested `"read"` of
+///   a key the task holds for writing joins that lock (as a read inside a
+///   read and a write inside a write do); a nested `"write"` inside a
+///   `"read"` of the same key (an upgrade, which two readers doing at once
+///   would deadlock) is refused at runtime with `LockError::InvalidConfig`.
+///
+///   `permits` and `mode` each go with one `key`: a lock over several
+///   `keys` is exclusive only, and a semaphore is not a read-write lock, so
+///   the two do not go together either (each is a compile error). A
+///   semaphore and a read-write lock keep keys of their own in Redis, apart
+///   from an exclusive lock of the same name. Neither works on a Redlock
+///   manager, where acquiring fails with `LockError::Unsupported`.
 /// - **`guard`**: binds `&LockGuard` under this name inside the body, e.g. to
 ///   read the fencing token, the remaining validity, or to extend the lease.
 /// - **`crate`**: where the `distlock` facade is when it was renamed or is
@@ -218,13 +243,36 @@ use proc_macro::TokenStream;
 ///     Ok(())
 /// }
 ///
+/// // A semaphore: at most 3 exports at once across all processes, each with
+/// // a permit (and a fencing token) of its own.
+/// #[distributed_lock(key = "exports", permits = 3, guard = permit)]
+/// async fn export(batch: u64) -> Result<u64, AppError> {
+///     Ok(permit.fencing_token() + batch)
+/// }
+///
+/// // A read-write lock: readers of a price list share it, its writer holds
+/// // it alone.
+/// #[distributed_lock(key = "prices:<list>", mode = "read")]
+/// async fn price(list: u64, item: u64) -> Result<u64, AppError> {
+///     Ok(list + item)
+/// }
+///
+/// #[distributed_lock(key = "prices:<list>", mode = "write", renew)]
+/// async fn reprice(list: u64) -> Result<(), AppError> {
+///     let _ = list;
+///     Ok(())
+/// }
+///
 /// #[tokio::main]
 /// async fn main() -> Result<(), AppError> {
 ///     distlock::init("redis://127.0.0.1:6379").await?;
 ///     distlock::init_named("payments", "redis://127.0.0.1:6380").await?;
 ///     refund(Json(Refund { order: 7, cents: 250 })).await?;
 ///     Accounts { tenant: "acme".to_owned() }.rebuild(42).await?;
-///     daily_report().await
+///     daily_report().await?;
+///     export(1).await?;
+///     price(7, 2).await?;
+///     reprice(7).await
 /// }
 /// ```
 ///
@@ -366,7 +414,10 @@ use proc_macro::TokenStream;
 /// ```
 /// <!-- /expansion -->
 ///
-/// A key without placeholders is `::std::string::String::from("...")`. The
+/// A key without placeholders is `::std::string::String::from("...")`;
+/// `permits = 3` makes the `kind` `::distlock::__private::LockKind::Permits(3u32)`,
+/// and `mode = "read"` and `mode = "write"` make it `LockKind::Read` and
+/// `LockKind::Write`. The
 /// body keeps its own spans, so type errors in it point at your code, and
 /// `return` and `?` inside it behave as they did in the original fn. The
 /// generated locals are hygienic: the body cannot see or shadow them, and the
@@ -374,7 +425,8 @@ use proc_macro::TokenStream;
 ///
 /// A locked call made inside the body for a key the task already holds (same
 /// manager) joins that lock instead of waiting for itself; only the outermost
-/// call releases it.
+/// call releases it. (With `mode`, a write does not join a read: see `mode`
+/// above.)
 ///
 /// When the lock cannot be acquired, the generated code returns
 /// `Err(From::from(error))`, so the fn must return `Result<T, E>` (or an alias
@@ -388,9 +440,12 @@ use proc_macro::TokenStream;
 /// the closest parameter name and the list of names available), a malformed
 /// placeholder, a missing `key`, an unknown or repeated option, a malformed,
 /// too short or too long `ttl`, a malformed `wait`, an unknown `on_lost`, a
-/// non-`async` fn, a fn returning a hand-written boxed future, a fn without a
-/// `Result` return type, `<self...>` in a fn without `self`, and a placeholder
-/// whose value is not `Display`. The fn is still emitted beside the errors, so
+/// `permits` that is not an integer literal from 1 to 4294967295, an unknown
+/// `mode` (with `"read"` or `"write"` suggested for a near miss), `permits`
+/// with `mode`, either of them with `keys`, a non-`async` fn, a fn returning
+/// a hand-written boxed future, a fn without a `Result` return type,
+/// `<self...>` in a fn without `self`, and a placeholder whose value is not
+/// `Display`. The fn is still emitted beside the errors, so
 /// the rest of the crate and your IDE keep seeing it.
 #[proc_macro_attribute]
 pub fn distributed_lock(args: TokenStream, item: TokenStream) -> TokenStream {

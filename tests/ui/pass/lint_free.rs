@@ -54,6 +54,23 @@ pub async fn one_expression(id: u64) -> Result<u64, LockError> { Ok(id) }
 #[distributed_lock(keys = ["lint:from:<from>", "lint:to:<to>"], ttl = "2s")]
 pub async fn two_keys(from: u64, to: u64) -> Result<u64, LockError> { Ok(from + to) }
 
+/// A semaphore, on one line.
+#[rustfmt::skip]
+#[distributed_lock(key = "lint:permits:<id>", ttl = "2s", permits = 3)]
+pub async fn three_permits(id: u64) -> Result<u64, LockError> { Ok(id) }
+
+/// A renewed reader with its guard, on one line.
+#[rustfmt::skip]
+#[distributed_lock(key = "lint:rw:<id>", ttl = "2s", mode = "read", renew, guard = lock)]
+pub async fn reader(id: u64) -> Result<u64, LockError> { Ok(id + u64::from(lock.is_held())) }
+
+/// The writer, with `?` steps.
+#[distributed_lock(key = "lint:rw:<raw>", ttl = "2s", mode = "write")]
+pub async fn writer(raw: String) -> Result<u64, AppError> {
+    let value = parse(&raw).await?;
+    Ok(value)
+}
+
 /// Nothing but `?` steps, then the value.
 #[distributed_lock(key = "lint:question:<raw>", ttl = "2s")]
 pub async fn only_question_marks(raw: String) -> Result<u64, AppError> {
@@ -183,6 +200,9 @@ impl Service for Shard {
 pub fn main() {
     drop(one_expression(1));
     drop(two_keys(1, 2));
+    drop(three_permits(1));
+    drop(reader(1));
+    drop(writer(String::new()));
     drop(only_question_marks(String::new()));
     drop(early_return(1));
     drop(loop_body(1));
