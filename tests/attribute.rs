@@ -527,3 +527,96 @@ async fn a_set_including_a_key_the_task_holds_is_refused() {
     // Outside, the same set is taken.
     move_out(5, 6).await.unwrap();
 }
+
+static EXPORTING: AtomicUsize = AtomicUsize::new(0);
+static MOST_EXPORTING: AtomicUsize = AtomicUsize::new(0);
+
+#[distributed_lock(
+    key = "export",
+    permits = 2,
+    ttl = "5s",
+    wait = "10s",
+    manager = "permits"
+)]
+async fn export(id: u32) -> Result<u64, LockError> {
+    let now = EXPORTING.fetch_add(1, Ordering::SeqCst) + 1;
+    MOST_EXPORTING.fetch_max(now, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    EXPORTING.fetch_sub(1, Ordering::SeqCst);
+    let _ = id;
+    Ok(distlock::current()
+        .expect("inside a locked call")
+        .fencing_token())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permits_let_that_many_calls_run_at_once() {
+    let _backend = common::backend_for("permits").await;
+    let calls = (0..8).map(|id| tokio::spawn(export(id)));
+    let mut tokens = Vec::new();
+    for call in futures_util::future::join_all(calls).await {
+        tokens.push(call.unwrap().unwrap());
+    }
+    assert_eq!(
+        MOST_EXPORTING.load(Ordering::SeqCst),
+        2,
+        "2 permits, 8 calls"
+    );
+    tokens.sort_unstable();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 8, "a fencing token per permit");
+}
+
+#[distributed_lock(
+    key = "catalog:<shop>",
+    mode = "read",
+    ttl = "5s",
+    wait = "1s",
+    manager = "modes"
+)]
+async fn show(shop: u32) -> Result<u64, LockError> {
+    let _ = shop;
+    Ok(distlock::current()
+        .expect("inside a locked call")
+        .fencing_token())
+}
+
+#[distributed_lock(
+    key = "catalog:<shop>",
+    mode = "write",
+    ttl = "5s",
+    wait = "1s",
+    manager = "modes"
+)]
+async fn reprice(shop: u32) -> Result<(u64, u64), LockError> {
+    let mine = distlock::current()
+        .expect("inside a locked call")
+        .fencing_token();
+    // A read inside the write joins it, with the writer's token.
+    Ok((mine, show(shop).await?))
+}
+
+#[distributed_lock(
+    key = "catalog:<shop>",
+    mode = "read",
+    ttl = "5s",
+    wait = "1s",
+    manager = "modes"
+)]
+async fn show_then_reprice(shop: u32) -> Result<(u64, u64), LockError> {
+    // An upgrade: refused, not a deadlock.
+    reprice(shop).await
+}
+
+#[tokio::test]
+async fn a_read_inside_a_write_joins_it_and_an_upgrade_is_refused() {
+    let _backend = common::backend_for("modes").await;
+    let (writer, nested) = reprice(1).await.unwrap();
+    assert_eq!(writer, nested, "the nested read joined the write");
+    let error = show_then_reprice(1).await.unwrap_err();
+    assert!(matches!(error, LockError::InvalidConfig { .. }), "{error}");
+    assert!(error.to_string().contains("for reading"), "{error}");
+    // Readers share: two at once both run.
+    let (one, two) = tokio::join!(show(1), show(1));
+    assert_ne!(one.unwrap(), two.unwrap());
+}

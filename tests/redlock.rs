@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use distlock::{LockError, LockGuard, LockManager, ReleaseOutcome};
+use distlock::{LockError, LockGuard, LockKind, LockManager, ReleaseOutcome};
 use lock_testkit::RedisServer;
 
 const NODES: usize = 5;
@@ -515,4 +515,30 @@ async fn inspect_and_force_release_are_refused_with_the_reason() {
         );
         assert!(error.to_string().contains("majority"), "{error}");
     }
+}
+
+#[tokio::test]
+async fn semaphores_and_read_write_locks_are_refused_with_the_reason() {
+    let servers = lock_testkit::start_many(3);
+    let manager = redlock(&servers).await;
+    for kind in [LockKind::Permits(2), LockKind::Read, LockKind::Write] {
+        let error = manager.lock("k").kind(kind).acquire().await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                LockError::Unsupported {
+                    backend: "Redlock",
+                    ..
+                }
+            ),
+            "{kind}: {error}"
+        );
+        assert!(
+            error.to_string().contains("one Redis server or a cluster"),
+            "{error}"
+        );
+    }
+    // Nothing was sent: the exclusive lock of that name is free.
+    let guard = manager.lock("k").try_acquire().await.unwrap();
+    assert!(guard.is_some());
 }
