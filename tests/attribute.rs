@@ -613,7 +613,7 @@ async fn a_read_inside_a_write_joins_it_and_an_upgrade_is_refused() {
     let _backend = common::backend_for("modes").await;
     let (writer, nested) = reprice(1).await.unwrap();
     assert_eq!(writer, nested, "the nested read joined the write");
-    let error = show_then_reprice(1).await.unwrap_err();
+    let error = Box::pin(show_then_reprice(1)).await.unwrap_err();
     assert!(matches!(error, LockError::InvalidConfig { .. }), "{error}");
     assert!(error.to_string().contains("for reading"), "{error}");
     // Readers share: two at once both run.

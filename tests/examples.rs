@@ -402,3 +402,17 @@ async fn transfer_keeps_every_balance_with_transfers_both_ways_at_once() {
     );
     assert!(stdout.contains("every balance is exact"), "{stdout}");
 }
+
+#[tokio::test]
+async fn bounded_export_runs_three_exports_at_once_across_processes() {
+    let stdout = run("bounded_export").await;
+    assert!(
+        stdout.contains("12 exports in 3 processes: at most 3 ran at once"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("done under permit token").count(),
+        12,
+        "{stdout}"
+    );
+}
