@@ -69,7 +69,8 @@ struct State {
     shared: HashMap<String, shared::SharedLock>,
     /// The last fencing token of each fencing group, by counter key.
     fences: HashMap<String, u64>,
-    /// How many leases there were after the last sweep of expired ones.
+    /// How many leases and shared locks there were after the last sweep of
+    /// expired and idle ones.
     swept_at: usize,
 }
 
@@ -270,11 +271,13 @@ impl State {
     /// sweep, so a store serving ever new keys stays bounded by the live
     /// ones at amortized constant cost.
     fn sweep(&mut self, now: Instant) {
-        if self.leases.len() < 64 || self.leases.len() < 2 * self.swept_at {
+        let stored = self.leases.len() + self.shared.len();
+        if stored < 64 || stored < 2 * self.swept_at {
             return;
         }
         self.leases.retain(|_, lease| lease.expires > now);
-        self.swept_at = self.leases.len();
+        self.shared.retain(|_, lock| !lock.is_idle(now));
+        self.swept_at = self.leases.len() + self.shared.len();
     }
 }
 
@@ -290,12 +293,14 @@ impl Memory {
         let now = Instant::now();
         let (attempt, grants) = {
             let mut state = self.store.state();
+            state.sweep(now);
             let (lock, fence) = state.shared_lock(keys, now);
             // First those ahead (and the caller, if it is next): as a
             // release would have, had it seen their places alive.
             let mut grants = Vec::new();
             lock.grant_waiting(share, now, &mut grants, owner, &mut || next_token(fence));
             let attempt = lock.attempt(share, step, owner, lease, now, &mut || next_token(fence));
+            state.forget_if_idle(keys, now);
             (attempt, grants)
         };
         self.deliver(keys, grants);
@@ -317,6 +322,7 @@ impl Memory {
             let found = lock.let_go(step, owner, lease, now);
             let mut grants = Vec::new();
             lock.grant_waiting(share, now, &mut grants, "", &mut || next_token(fence));
+            state.forget_if_idle(keys, now);
             (found, grants)
         };
         self.deliver(keys, grants);
@@ -344,6 +350,19 @@ impl State {
         lock.expire(now);
         let fence = self.fences.entry(keys.fence()).or_default();
         (lock, fence)
+    }
+
+    /// Drops the shared lock of `keys` once nobody holds it or waits for
+    /// it, as Redis drops an empty set: a store serving ever new keys keeps
+    /// only those in use.
+    fn forget_if_idle(&mut self, keys: &LockKeys, now: Instant) {
+        if self
+            .shared
+            .get(&keys.lease)
+            .is_some_and(|lock| lock.is_idle(now))
+        {
+            self.shared.remove(&keys.lease);
+        }
     }
 }
 
@@ -430,5 +449,34 @@ mod tests {
         }
         assert_eq!(store.state().leases.len(), 200, "expired leases were kept");
         assert_eq!(store.held_keys().len(), 200);
+    }
+
+    #[test]
+    fn shared_locks_are_kept_while_held_or_waited_for_only() {
+        let store = InMemoryStore::new();
+        let memory = Memory::new(store.clone());
+        let permits = crate::LockKind::Permits(2).share().expect("a shared kind");
+        let keys = |key: &str| {
+            LockKeys::of_kind("distlock:", key, crate::LockKind::Permits(2)).expect("valid key")
+        };
+        let (acquire, release) = (SharedStep::Acquire, SharedStep::Release);
+        let long = Duration::from_secs(5);
+        for i in 0..100 {
+            let k = keys(&format!("released:{i}"));
+            let _ = memory.shared_attempt(&k, permits, acquire, "o", long);
+            memory.shared_ownership(&k, permits, release, "o", long);
+        }
+        assert!(store.state().shared.is_empty(), "released locks were kept");
+        for i in 0..100 {
+            let k = keys(&format!("crashed:{i}"));
+            let _ = memory.shared_attempt(&k, permits, acquire, "o", Duration::from_millis(3));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        for i in 0..100 {
+            let k = keys(&format!("held:{i}"));
+            let _ = memory.shared_attempt(&k, permits, acquire, "o", long);
+        }
+        assert_eq!(store.state().shared.len(), 100, "expired holders were kept");
+        assert_eq!(store.held_keys().len(), 100);
     }
 }

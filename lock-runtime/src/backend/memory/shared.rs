@@ -64,6 +64,11 @@ impl SharedLock {
         self.holders.clear();
     }
 
+    /// Whether nobody holds it and nobody alive waits for it.
+    pub(super) fn is_idle(&self, now: Instant) -> bool {
+        !self.is_held(now) && self.queue.iter().all(|place| place.expires <= now)
+    }
+
     /// Whether someone holds a lease that has not run out.
     pub(super) fn is_held(&self, now: Instant) -> bool {
         self.holders.iter().any(|holder| holder.expires > now)
