@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backend::{Backend, InMemoryStore, Settings, Topology};
+use crate::backend::{Backend, InMemoryStore, SentinelTopology, Settings, Topology};
 use crate::inner::{ManagerInner, ManagerSettings};
 use crate::{LockError, LockRequest, keyspace, lease};
 
@@ -107,6 +107,47 @@ impl LockManager {
         LockManagerBuilder::new(Topology::Cluster(
             seeds.into_iter().map(Into::into).collect(),
         ))
+    }
+
+    /// Starts building a manager on the primary that Redis Sentinel watches
+    /// under `master_name`, asking the `sentinels` (`redis://` or
+    /// `rediss://` URLs, with the sentinels' own credentials if any) where
+    /// it is at every connect. It locks as on one server, and follows
+    /// failovers: a step whose connection died with the old primary asks the
+    /// sentinels again and goes to the new one within its command timeout,
+    /// waiters' subscriptions move there, renewals carry on, and fencing
+    /// tokens keep rising (a promotion starts new counters above the clock).
+    /// The primary is reached with TLS when the sentinels are, and with the
+    /// credentials of [`master_credentials`](LockManagerBuilder::master_credentials).
+    ///
+    /// Replication is asynchronous: a lock granted by a primary that dies
+    /// before its replicas copied it can be granted again by the promoted
+    /// one, as on a cluster.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), distlock::LockError> {
+    /// let manager = distlock::LockManager::sentinel(
+    ///     ["redis://sentinel-a:26379", "redis://sentinel-b:26379", "redis://sentinel-c:26379"],
+    ///     "locks",
+    /// )
+    /// .master_credentials(None, "s3cret")
+    /// .build()
+    /// .await?;
+    /// let guard = manager.lock("order:42").acquire().await?;
+    /// assert_eq!(guard.release().await?, distlock::ReleaseOutcome::Released);
+    /// # Ok(()) }
+    /// ```
+    pub fn sentinel<I, S>(sentinels: I, master_name: impl Into<String>) -> LockManagerBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        LockManagerBuilder::new(Topology::Sentinel(SentinelTopology {
+            sentinels: sentinels.into_iter().map(Into::into).collect(),
+            master_name: master_name.into(),
+            master_username: None,
+            master_password: None,
+        }))
     }
 
     /// Starts building a Redlock manager over independent Redis masters
@@ -271,8 +312,31 @@ pub struct LockManagerBuilder {
     /// PEM certificates that replace the default trust roots (`rediss://`).
     #[cfg(feature = "tls")]
     tls_root_certificate: Option<Vec<u8>>,
-    /// `store` was called on a builder for Redis.
-    misplaced_store: bool,
+    /// A setting given to a builder of a backend it does not apply to.
+    misplaced: Option<Misplaced>,
+}
+
+/// A setting that does not apply to the backend being built, reported by
+/// [`LockManagerBuilder::build`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Misplaced {
+    /// `store`, on a builder for Redis.
+    Store,
+    /// `master_credentials`, on a builder for anything but Sentinel.
+    MasterCredentials,
+}
+
+impl Misplaced {
+    fn error(self) -> LockError {
+        LockError::invalid_config(match self {
+            Misplaced::Store => {
+                "an in-memory store was given to a manager on Redis; build it with LockManager::in_memory()"
+            }
+            Misplaced::MasterCredentials => {
+                "master credentials were given to a manager that is not on Sentinel; put the credentials in the Redis URL instead"
+            }
+        })
+    }
 }
 
 impl fmt::Debug for LockManagerBuilder {
@@ -297,7 +361,7 @@ impl LockManagerBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             #[cfg(feature = "tls")]
             tls_root_certificate: None,
-            misplaced_store: false,
+            misplaced: None,
         }
     }
 
@@ -308,7 +372,22 @@ impl LockManagerBuilder {
     pub fn store(mut self, store: InMemoryStore) -> Self {
         match &mut self.topology {
             Topology::Memory(own) => *own = store,
-            _ => self.misplaced_store = true,
+            _ => self.misplaced = Some(Misplaced::Store),
+        }
+        self
+    }
+
+    /// The user (if any) and password of a [Sentinel](LockManager::sentinel)
+    /// manager's primary, which the sentinels' URLs do not carry (theirs
+    /// are in their URLs). [`build`](Self::build) fails with
+    /// [`LockError::InvalidConfig`] for any other backend.
+    pub fn master_credentials(mut self, username: Option<&str>, password: &str) -> Self {
+        match &mut self.topology {
+            Topology::Sentinel(sentinel) => {
+                sentinel.master_username = username.map(str::to_owned);
+                sentinel.master_password = Some(password.to_owned());
+            }
+            _ => self.misplaced = Some(Misplaced::MasterCredentials),
         }
         self
     }
@@ -383,10 +462,8 @@ impl LockManagerBuilder {
                 )));
             }
         }
-        if self.misplaced_store {
-            return Err(LockError::invalid_config(
-                "an in-memory store was given to a manager on Redis; build it with LockManager::in_memory()",
-            ));
+        if let Some(misplaced) = self.misplaced {
+            return Err(misplaced.error());
         }
         let settings = Settings {
             command_timeout: self.command_timeout,

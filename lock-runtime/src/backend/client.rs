@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::address::Address;
 use super::reconnect::{Reconnecting, Server};
 use super::timeout::{Awaited, bounded};
 use crate::LockError;
@@ -39,11 +40,11 @@ pub(crate) fn client(url: &str, settings: &Settings) -> Result<redis::Client, Lo
 /// that a missing password is a [`LockError::Connect`] now, not a failure at
 /// the first lock.
 pub(crate) async fn connect(
-    client: &redis::Client,
+    address: &Arc<Address>,
     url: &str,
     settings: &Settings,
 ) -> Result<Arc<Reconnecting<Server>>, LockError> {
-    let connection = open(client, settings);
+    let connection = open(address, settings);
     check(&connection, url, settings).await?;
     Ok(connection)
 }
@@ -51,7 +52,7 @@ pub(crate) async fn connect(
 /// The shared connection of `client`, not connected yet: it connects at its
 /// first step, and again at the first step after it died (see
 /// `reconnect.rs`).
-pub(crate) fn open(client: &redis::Client, settings: &Settings) -> Arc<Reconnecting<Server>> {
+pub(crate) fn open(address: &Arc<Address>, settings: &Settings) -> Arc<Reconnecting<Server>> {
     // No timeouts of redis-rs's own: every use is bounded by ours (a step
     // by the command timeout, a connect and its PING by the connect
     // timeout), and its defaults (1 s to connect, 500 ms to answer) would
@@ -60,7 +61,7 @@ pub(crate) fn open(client: &redis::Client, settings: &Settings) -> Arc<Reconnect
         .set_connection_timeout(None)
         .set_response_timeout(None);
     Arc::new(Reconnecting::new(Server {
-        client: client.clone(),
+        address: address.clone(),
         config,
         connect_timeout: settings.connect_timeout,
     }))

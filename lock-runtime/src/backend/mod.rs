@@ -9,6 +9,7 @@
 //! - `release` and `extend`: owner-checked, telling what they found;
 //! - `subscribe`: be woken when the lock may have been released.
 
+mod address;
 mod client;
 mod cluster;
 mod memory;
@@ -16,6 +17,7 @@ pub(crate) mod outcome;
 mod protocol;
 mod reconnect;
 mod redlock;
+mod sentinel;
 mod single;
 mod step;
 mod subscriber;
@@ -35,6 +37,7 @@ pub(crate) use client::{Settings, redact};
 pub use memory::InMemoryStore;
 pub(crate) use outcome::{Attempt, Fault, Ownership, Tokens};
 pub use outcome::{ForcedRelease, LockInfo};
+pub(crate) use sentinel::SentinelTopology;
 
 /// A step of a shared kind, type-erased: the future of every annotated fn
 /// embeds the backend's steps, and the compiler's queries over such futures
@@ -54,6 +57,8 @@ pub(crate) enum Backend {
 #[derive(Clone)]
 pub(crate) enum Topology {
     Single(String),
+    /// The primary that Redis Sentinel names; one server's backend.
+    Sentinel(SentinelTopology),
     Cluster(Vec<String>),
     Redlock(Vec<String>),
     Memory(InMemoryStore),
@@ -70,6 +75,7 @@ impl Topology {
         };
         match self {
             Topology::Single(url) => redact(url),
+            Topology::Sentinel(sentinel) => sentinel.describe(),
             Topology::Cluster(seeds) => format!("cluster [{}]", urls(seeds)),
             Topology::Redlock(nodes) => format!("redlock [{}]", urls(nodes)),
             Topology::Memory(_) => "in-memory".to_owned(),
@@ -85,6 +91,9 @@ impl Backend {
     ) -> Result<Backend, LockError> {
         Ok(match topology {
             Topology::Single(url) => Backend::Single(single::Single::connect(url, settings).await?),
+            Topology::Sentinel(sentinel) => {
+                Backend::Single(single::Single::sentinel(sentinel, settings).await?)
+            }
             Topology::Cluster(seeds) => {
                 Backend::Cluster(cluster::Cluster::connect(seeds, settings).await?)
             }

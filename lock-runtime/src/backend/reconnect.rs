@@ -31,6 +31,7 @@ use redis::cluster_async::ClusterConnection;
 use tokio::runtime::Id;
 use tokio::sync::oneshot;
 
+use super::address::Address;
 use super::timeout::{Awaited, bounded};
 use crate::background;
 use crate::unpoisoned;
@@ -73,7 +74,7 @@ pub(crate) enum ServerRun {
 
 /// One Redis server, through a multiplexed connection.
 pub(crate) struct Server {
-    pub(crate) client: redis::Client,
+    pub(crate) address: Arc<Address>,
     pub(crate) config: redis::AsyncConnectionConfig,
     pub(crate) connect_timeout: Duration,
 }
@@ -83,8 +84,8 @@ impl Connect for Server {
 
     async fn connect(&self) -> RedisResult<Opened<MultiplexedConnection>> {
         let connect = async {
-            let mut redis = self
-                .client
+            let client = self.address.client().await?;
+            let mut redis = client
                 .get_multiplexed_async_connection_with_config(&self.config)
                 .await?;
             let run = server_run(&mut redis).await?;
@@ -366,7 +367,9 @@ mod tests {
         let (entered, is_entered) = oneshot::channel();
         let reconnecting = Arc::new(Reconnecting::new(StallingOn {
             server: Server {
-                client: redis::Client::open(server.url()).expect("a client"),
+                address: Arc::new(Address::Fixed(
+                    redis::Client::open(server.url()).expect("a client"),
+                )),
                 config: redis::AsyncConnectionConfig::new(),
                 connect_timeout: Duration::from_secs(30),
             },

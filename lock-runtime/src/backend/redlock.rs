@@ -40,6 +40,7 @@ use futures_util::future::join_all;
 use futures_util::stream::FuturesUnordered;
 
 use self::quorum::{Ballot, Findings, quorum};
+use super::address::Address;
 use super::client::{self, Settings};
 use super::outcome::{Attempt, Fault, Ownership};
 use super::protocol::{Connection, Protocol, Publish};
@@ -86,9 +87,13 @@ impl Redlock {
         reject_repeated_servers(urls, &clients)?;
         // One connection attempt per step: a node that is down fails its
         // step at once, and the next step tries again.
-        let connections: Vec<_> = clients
+        let addresses: Vec<_> = clients
+            .into_iter()
+            .map(|client| Arc::new(Address::Fixed(client)))
+            .collect();
+        let connections: Vec<_> = addresses
             .iter()
-            .map(|client| client::open(client, settings))
+            .map(|address| client::open(address, settings))
             .collect();
         let checks = join_all(
             connections
@@ -104,15 +109,15 @@ impl Redlock {
         }
         let nodes = connections
             .into_iter()
-            .zip(clients)
-            .map(|(redis, client)| Node {
+            .zip(addresses)
+            .map(|(redis, address)| Node {
                 connection: Connection {
                     redis,
                     timeout: settings.command_timeout,
                     publish: Publish::Plain,
                     protocol: Protocol::V1,
                 },
-                subscriber: Subscriber::new(client),
+                subscriber: Subscriber::new(address),
             })
             .collect();
         Ok(Redlock {

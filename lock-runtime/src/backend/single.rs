@@ -1,9 +1,15 @@
 //! One Redis server: protocol v2 (see `protocol.rs`) on its one multiplexed
-//! connection, and one pub/sub connection for wake-ups and grants.
+//! connection, and one pub/sub connection for wake-ups and grants. Also the
+//! primary of a Sentinel-watched group, found anew at every connect (see
+//! `address.rs`).
 
+use std::sync::Arc;
+
+use super::address::{Address, Sentinels};
 use super::client::{self, Settings};
 use super::protocol::{Connection, Protocol, Publish};
 use super::reconnect::Server;
+use super::sentinel::SentinelTopology;
 use super::subscriber::Subscriber;
 use crate::LockError;
 
@@ -15,8 +21,28 @@ pub(crate) struct Single {
 
 impl Single {
     pub(crate) async fn connect(url: &str, settings: &Settings) -> Result<Self, LockError> {
-        let client = client::client(url, settings)?;
-        let redis = client::connect(&client, url, settings).await?;
+        let address = Arc::new(Address::Fixed(client::client(url, settings)?));
+        Self::on(address, url, settings).await
+    }
+
+    /// The primary the sentinels of `topology` name, at every connect.
+    pub(crate) async fn sentinel(
+        topology: &SentinelTopology,
+        settings: &Settings,
+    ) -> Result<Self, LockError> {
+        let sentinels = Sentinels::new(topology.client(settings)?, &topology.master_name);
+        let address = Arc::new(Address::Sentinel(sentinels));
+        Self::on(address, &topology.describe(), settings).await
+    }
+
+    /// Connects to `address` (described as `described` in errors), and
+    /// checks the connection.
+    async fn on(
+        address: Arc<Address>,
+        described: &str,
+        settings: &Settings,
+    ) -> Result<Self, LockError> {
+        let redis = client::connect(&address, described, settings).await?;
         Ok(Single {
             connection: Connection {
                 redis,
@@ -24,7 +50,7 @@ impl Single {
                 publish: Publish::Plain,
                 protocol: Protocol::V2,
             },
-            subscriber: Subscriber::new(client),
+            subscriber: Subscriber::new(address),
         })
     }
 }

@@ -14,6 +14,7 @@ use redis::RedisResult;
 use redis::aio::{PubSubSink, PubSubStream};
 use tokio::sync::watch;
 
+use super::address::Address;
 use super::waiters::{Link, SUBSCRIBE_TIMEOUT, Waiters};
 use crate::background;
 
@@ -31,7 +32,7 @@ pub(crate) struct Subscriber {
 }
 
 struct Dispatch {
-    client: redis::Client,
+    address: Arc<Address>,
     waiters: Arc<Waiters<Sink>>,
     /// Whether a dispatcher task runs. It starts at the first wait, and again
     /// if the runtime it ran on has shut down.
@@ -40,11 +41,11 @@ struct Dispatch {
 }
 
 impl Subscriber {
-    pub(crate) fn new(client: redis::Client) -> Self {
+    pub(crate) fn new(address: Arc<Address>) -> Self {
         let (shutdown, stopped) = watch::channel(());
         Subscriber {
             shared: Arc::new(Dispatch {
-                client,
+                address,
                 waiters: Waiters::new(None),
                 running: AtomicBool::new(false),
                 shutdown: stopped,
@@ -146,8 +147,9 @@ async fn dispatch(shared: Weak<Dispatch>, mut shutdown: watch::Receiver<()>) {
 /// waits on; then wakes every waiter, since messages sent while we were
 /// away are lost. `None` when any step failed.
 async fn connect(shared: &Weak<Dispatch>) -> Option<PubSubStream> {
-    let client = shared.upgrade()?.client.clone();
-    let pubsub = tokio::time::timeout(Duration::from_secs(5), client.get_async_pubsub())
+    let address = shared.upgrade()?.address.clone();
+    let open = async { address.client().await?.get_async_pubsub().await };
+    let pubsub = tokio::time::timeout(Duration::from_secs(5), open)
         .await
         .ok()?
         .ok()?;
