@@ -616,7 +616,25 @@ async fn a_read_inside_a_write_joins_it_and_an_upgrade_is_refused() {
     let error = Box::pin(show_then_reprice(1)).await.unwrap_err();
     assert!(matches!(error, LockError::InvalidConfig { .. }), "{error}");
     assert!(error.to_string().contains("for reading"), "{error}");
-    // Readers share: two at once both run.
-    let (one, two) = tokio::join!(show(1), show(1));
+    // Readers share: two readers wait for each other inside their bodies,
+    // which only ends if both are in at once.
+    let inside = Arc::new(tokio::sync::Barrier::new(2));
+    let (one, two) = tokio::join!(show_with(1, inside.clone()), show_with(1, inside));
     assert_ne!(one.unwrap(), two.unwrap());
+}
+
+#[distributed_lock(
+    key = "catalog:<shop>",
+    mode = "read",
+    ttl = "5s",
+    wait = "1s",
+    manager = "modes"
+)]
+async fn show_with(shop: u32, inside: Arc<tokio::sync::Barrier>) -> Result<u64, LockError> {
+    let _ = shop;
+    let together = tokio::time::timeout(Duration::from_secs(3), inside.wait()).await;
+    assert!(together.is_ok(), "the other reader never came in");
+    Ok(distlock::current()
+        .expect("inside a locked call")
+        .fencing_token())
 }

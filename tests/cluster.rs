@@ -231,6 +231,27 @@ async fn one_seed_is_enough_and_ask_and_moved_are_followed(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_released_permit_wakes_one_waiter_on_the_slot_node() {
+    let cluster = RedisCluster::start(3, 0);
+    let seeds = cluster.seed_urls();
+    let managers = [
+        manager(&seeds, "permits:").await,
+        manager(&seeds, "permits:").await,
+        manager(&seeds, "permits:").await,
+    ];
+    // Every script any master ran: the lock's keys live on one of them.
+    let scripts = || async {
+        let mut calls = 0;
+        for node in cluster.nodes() {
+            calls += common::cluster::command_calls(node, "evalsha").await;
+        }
+        calls
+    };
+    let sent = common::kinds::scripts_after_one_release(&managers, scripts).await;
+    assert_eq!(sent, 1, "{sent} scripts ran after the release");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiter_is_woken_by_spublish_on_the_slot_node_and_unsubscribes_after() {
     let cluster = RedisCluster::start(3, 0);
     let seeds = cluster.seed_urls();

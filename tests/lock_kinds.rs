@@ -16,6 +16,8 @@ use common::backend::Backend;
 use distlock::{LockError, LockGuard, LockKind, LockManager, ReleaseOutcome};
 
 const LONG: Duration = Duration::from_secs(20);
+/// How long a waiter of `a_released_permit_goes_to_one_waiter_the_first_in_line` holds.
+const HOLD: Duration = Duration::from_millis(300);
 
 async fn take(manager: &LockManager, key: &str, kind: LockKind) -> LockGuard {
     manager
@@ -168,8 +170,8 @@ async fn a_released_permit_goes_to_one_waiter_the_first_in_line() {
         let acquired = acquired.clone();
         waiters.push(tokio::spawn(async move {
             let guard = take(&manager, "one-slot", LockKind::Permits(1)).await;
-            acquired.lock().unwrap().push(waiter);
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            acquired.lock().unwrap().push((waiter, Instant::now()));
+            tokio::time::sleep(HOLD).await;
             release(guard).await;
         }));
         // In line in this order.
@@ -178,16 +180,28 @@ async fn a_released_permit_goes_to_one_waiter_the_first_in_line() {
     let released = Instant::now();
     release(holder).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
-    assert_eq!(*acquired.lock().unwrap(), [0], "one waiter got the permit");
+    assert_eq!(
+        acquired.lock().unwrap().len(),
+        1,
+        "one waiter got the permit"
+    );
     for waiter in waiters {
         tokio::time::timeout(LONG, waiter).await.unwrap().unwrap();
     }
-    assert_eq!(*acquired.lock().unwrap(), [0, 1, 2], "in arrival order");
-    // Each release handed the permit on at once: three holds of 300 ms, far
-    // from the third of a lease (6.7 s) after which a waiter unaware of its
-    // grant would look again.
-    let served = released.elapsed();
-    assert!(served < Duration::from_secs(3), "{served:?}");
+    let acquired = acquired.lock().unwrap().clone();
+    let order: Vec<usize> = acquired.iter().map(|(waiter, _)| *waiter).collect();
+    assert_eq!(order, [0, 1, 2], "in arrival order");
+    // Each release handed the permit on at once: a waiter that had to find
+    // out by itself would look again only at its next poll (every 500 ms).
+    let mut previous_release = released;
+    for (waiter, at) in acquired {
+        let handed_over = at - previous_release;
+        assert!(
+            handed_over < Duration::from_millis(100),
+            "waiter {waiter}: {handed_over:?}"
+        );
+        previous_release = at + HOLD;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,4 +290,26 @@ async fn zero_permits_is_a_configuration_error() {
         panic!("{refused:?}")
     };
     assert!(reason.contains("at least one permit"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_semaphore_in_use_refuses_another_number_of_permits() {
+    let backend = Backend::start();
+    let (one, two) = (backend.manager().await, backend.manager().await);
+    let held = take(&one, "quota", LockKind::Permits(2)).await;
+    let refused = two
+        .lock("quota")
+        .kind(LockKind::Permits(3))
+        .try_acquire()
+        .await;
+    let Err(LockError::InvalidConfig { reason }) = refused else {
+        panic!("{refused:?}")
+    };
+    assert!(reason.contains("in use with 2 permits"), "{reason}");
+    release(held).await;
+    // Nobody holds it or waits for it: it may be used with another number.
+    let three = try_take(&two, "quota", LockKind::Permits(3))
+        .await
+        .expect("free");
+    release(three).await;
 }

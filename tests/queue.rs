@@ -12,7 +12,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use distlock::{LockKind, LockManager, ReleaseOutcome};
+use distlock::{LockManager, ReleaseOutcome};
 use lock_testkit::RedisServer;
 
 const LONG: Duration = Duration::from_secs(30);
@@ -364,56 +364,12 @@ async fn a_release_dropped_in_flight_passes_nothing_to_the_next_task() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_released_permit_wakes_one_waiter_not_all_of_them() {
     let server = RedisServer::start();
-    let permit = |manager: &LockManager| {
-        let request = manager.lock("export").kind(LockKind::Permits(1));
-        request.ttl(LONG).wait(LONG).acquire()
-    };
-    let holder = permit(&common::manager(&server).await).await.unwrap();
-    // Four waiters: two processes with two tasks each.
     let managers = [
         common::manager(&server).await,
         common::manager(&server).await,
+        common::manager(&server).await,
     ];
-    let (granted, mut calls) = (Arc::new(Mutex::new(Vec::new())), Vec::new());
-    for waiter in 0..4 {
-        let (manager, granted) = (managers[waiter % 2].clone(), granted.clone());
-        calls.push(tokio::spawn(async move {
-            let guard = permit(&manager).await.unwrap();
-            granted.lock().unwrap().push(guard);
-        }));
-    }
-    // Each waiter tried once, then took a place in line.
-    let raw = common::raw(&server).await;
-    let queued = || async {
-        let keys = common::all_keys(&server).await;
-        let queue = keys.iter().find(|key| key.contains("}:permits-queue:"));
-        match queue {
-            Some(queue) => redis::cmd("LLEN")
-                .arg(queue)
-                .query_async::<u64>(&mut raw.clone())
-                .await
-                .unwrap(),
-            None => 0,
-        }
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while queued().await < 4 {
-        assert!(Instant::now() < deadline, "the waiters never queued");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let before = common::evalsha_calls(&server).await;
-    assert_eq!(holder.release().await.unwrap(), ReleaseOutcome::Released);
-    while granted.lock().unwrap().is_empty() {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    // The release, and nothing else: the waiter it served learned of it from
-    // its message, and nobody else woke up to try again.
-    let sent = common::evalsha_calls(&server).await - before;
+    let scripts = || common::evalsha_calls(&server);
+    let sent = common::kinds::scripts_after_one_release(&managers, scripts).await;
     assert_eq!(sent, 1, "{sent} scripts ran after the release");
-    assert_eq!(granted.lock().unwrap().len(), 1);
-    assert_eq!(queued().await, 3);
-    for call in calls {
-        call.abort();
-    }
 }

@@ -144,6 +144,9 @@ impl LockError {
                 source,
             },
             Fault::Unshared => LockError::unshared(),
+            Fault::Capacity { in_use } => LockError::invalid_config(format!(
+                "the semaphore `{key}` is in use with {in_use} permits: every call on it must ask for as many (LockKind::Permits({in_use}), or `permits = {in_use}`)"
+            )),
         }
     }
 

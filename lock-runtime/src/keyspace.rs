@@ -14,9 +14,10 @@
 //!   holding the lease it asked for, expiring unless refreshed (protocol v2).
 //!
 //! A semaphore keeps `P{G}:permits:K` (its holders), `P{G}:permits-queue:K`
-//! and `P{G}:permits-places:K` (its waiters), a read-write lock the same
-//! under `rw`, `rw-queue` and `rw-places` (see [`LockKind`]), and both the
-//! fencing counters above.
+//! and `P{G}:permits-places:K` (its waiters) and `P{G}:permits-capacity:K`
+//! (its number of permits), a read-write lock the same under `rw`,
+//! `rw-queue`, `rw-places` and `rw-capacity` (see [`LockKind`]), and both
+//! the fencing counters above.
 //!
 //! The v2 scripts name the queue and the entries themselves, from the lease
 //! key, on their slow paths (`lock_keys` in `backend/scripts/fence.lua`).
@@ -120,6 +121,11 @@ impl LockKeys {
         KeyName([self.tagged(), Segments::of(self.kind).places, self.key()])
     }
 
+    /// The capacity a shared kind's lock is in use with.
+    pub(crate) fn capacity(&self) -> KeyName<'_> {
+        KeyName([self.tagged(), Segments::of(self.kind).capacity, self.key()])
+    }
+
     /// `P{G}`.
     fn tagged(&self) -> &str {
         &self.lease[..self.tag_end]
@@ -132,6 +138,8 @@ struct Segments {
     queue: &'static str,
     /// Shared kinds only: v2's exclusive waiters have a key each.
     places: &'static str,
+    /// Shared kinds only: the capacity the lock is in use with.
+    capacity: &'static str,
 }
 
 impl Segments {
@@ -141,16 +149,19 @@ impl Segments {
                 holders: ":lock:",
                 queue: ":queue:",
                 places: ":places:",
+                capacity: ":capacity:",
             },
             Family::Permits => Segments {
                 holders: ":permits:",
                 queue: ":permits-queue:",
                 places: ":permits-places:",
+                capacity: ":permits-capacity:",
             },
             Family::ReadWrite => Segments {
                 holders: ":rw:",
                 queue: ":rw-queue:",
                 places: ":rw-places:",
+                capacity: ":rw-capacity:",
             },
         }
     }

@@ -3,7 +3,10 @@
 //!
 //! Each kind keeps its keys of its own in Redis (see `keyspace.rs`), so an
 //! exclusive lock, a semaphore and a read-write lock named alike are three
-//! different locks. Holders of the shared kinds are weighed: a permit and a
+//! different locks. Fencing tokens strictly increase per lock; the tokens of
+//! two kinds of one key come from one counter but are not ordered against
+//! each other (an exclusive lock passed between the tasks of a process uses
+//! tokens it reserved before a later grant of another kind). Holders of the shared kinds are weighed: a permit and a
 //! reader weigh one, a writer the whole capacity, and a holder fits while
 //! the weights held add up to at most the capacity (`backend/scripts/shared.lua`).
 
@@ -34,8 +37,10 @@ pub enum LockKind {
     #[default]
     Exclusive,
     /// A semaphore: at most this many holders at once, each with a permit of
-    /// its own (owner token, lease, renewal, fencing token). Every request
-    /// for the key must give the same number; at least 1.
+    /// its own (owner token, lease, renewal, fencing token). At least 1.
+    /// Every request for the key must give the same number: while the
+    /// semaphore is held or waited for, a request for another number fails
+    /// with [`LockError::InvalidConfig`].
     Permits(u32),
     /// A reader of a read-write lock: readers hold it together, and a
     /// writer excludes them. A reader that arrives while a writer waits

@@ -133,7 +133,8 @@ impl LockRequest {
     /// holds: a permit inside a permit, a read inside a read or a write, a
     /// write inside a write; a write inside a read (an upgrade, which two
     /// readers doing it at once would deadlock) fails with
-    /// [`LockError::InvalidConfig`].
+    /// [`LockError::InvalidConfig`], and so does a permit asked for with
+    /// another number of permits than the semaphore is in use with.
     pub fn kind(mut self, kind: LockKind) -> Self {
         self.kind = kind;
         self
@@ -368,11 +369,20 @@ impl LockRequest {
     /// A nested acquisition joins `outer`, a lock of the same family the
     /// task holds, unless it would upgrade a read to a write.
     fn join(&self, outer: HeldLock) -> Result<LockGuard, LockError> {
-        if (outer.kind, self.kind) == (LockKind::Read, LockKind::Write) {
-            return Err(LockError::invalid_config(format!(
-                "this task holds `{}` for reading, so it cannot take it for writing: an upgrade deadlocks when two readers try it at once; take the write lock first (a read inside a write joins it)",
-                self.key
-            )));
+        match (outer.kind, self.kind) {
+            (LockKind::Read, LockKind::Write) => {
+                return Err(LockError::invalid_config(format!(
+                    "this task holds `{}` for reading, so it cannot take it for writing: an upgrade deadlocks when two readers try it at once; take the write lock first (a read inside a write joins it)",
+                    self.key
+                )));
+            }
+            (LockKind::Permits(held), LockKind::Permits(asked)) if held != asked => {
+                return Err(LockError::invalid_config(format!(
+                    "this task holds a permit of `{}` with {held} permits, and asks for it with {asked}: every call on a semaphore must ask for as many",
+                    self.key
+                )));
+            }
+            _ => {}
         }
         // Joining is only sound while the outer lock is still certainly ours.
         if outer.validity.is_over() {

@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod body;
 pub mod cluster;
+pub mod kinds;
 pub mod urls;
 
 #[allow(unused_imports)]

@@ -247,7 +247,12 @@ impl Pushes {
             _ => None,
         };
         match (&push.kind, channel) {
-            (PushKind::SMessage, Some(channel)) => waiters.wake(channel),
+            // A grant to a waiter of a semaphore or read-write lock wakes
+            // that waiter alone; a release's empty message wakes them all.
+            (PushKind::SMessage, Some(channel)) => match push.data.get(1) {
+                Some(Value::BulkString(message)) => waiters.deliver(channel, message),
+                _ => waiters.wake(channel),
+            },
             (PushKind::SSubscribe, Some(channel)) => waiters.confirmed(channel),
             // Our own unsubscribes come after the channel's last waiter
             // left; one for a channel with waiters is the node giving up its

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use redis::RedisResult;
 
-use super::outcome::{Attempt, ForcedRelease, LockInfo, Ownership};
+use super::outcome::{Attempt, Fault, ForcedRelease, LockInfo, Ownership};
 use super::step::SharedStep;
 use super::waiters::{self, Link, Waiters};
 use crate::keyspace::LockKeys;
@@ -185,11 +185,12 @@ impl Memory {
     /// The lease's time left and the group's fencing counter; waiters are
     /// not counted in memory.
     pub(crate) fn inspect(&self, keys: &LockKeys) -> LockInfo {
-        let mut state = self.store.state();
+        let state = self.store.state();
         if keys.kind.share().is_some() {
-            let (lock, fence) = state.shared_lock(keys, Instant::now());
-            let (holders, remaining, waiters) = lock.census(Instant::now());
-            let fencing_counter = Some(*fence).filter(|last| *last > 0);
+            let now = Instant::now();
+            let census = state.shared.get(&keys.lease).map(|lock| lock.census(now));
+            let (holders, remaining, waiters) = census.unwrap_or((0, None, 0));
+            let fencing_counter = state.fences.get(&keys.fence()).copied();
             return LockInfo {
                 key: keys.key().to_owned(),
                 holders,
@@ -220,10 +221,12 @@ impl Memory {
         let freed = {
             let mut state = self.store.state();
             if keys.kind.share().is_some() {
-                let (lock, _) = state.shared_lock(keys, Instant::now());
-                let (holders, remaining, _) = lock.census(Instant::now());
-                lock.clear();
-                (holders > 0).then_some(remaining)
+                let lock = state.shared.get_mut(&keys.lease);
+                lock.and_then(|lock| {
+                    let (holders, remaining, _) = lock.census(Instant::now());
+                    lock.clear();
+                    (holders > 0).then_some(remaining)
+                })
             } else {
                 let remaining = state.remaining(&keys.lease);
                 state.leases.remove(&keys.lease);
@@ -289,12 +292,15 @@ impl Memory {
         step: SharedStep,
         owner: &str,
         lease: Duration,
-    ) -> Attempt {
+    ) -> Result<Attempt, Fault> {
         let now = Instant::now();
         let (attempt, grants) = {
             let mut state = self.store.state();
             state.sweep(now);
             let (lock, fence) = state.shared_lock(keys, now);
+            let share = lock
+                .admit(share, now)
+                .map_err(|in_use| Fault::Capacity { in_use })?;
             // First those ahead (and the caller, if it is next): as a
             // release would have, had it seen their places alive.
             let mut grants = Vec::new();
@@ -304,7 +310,7 @@ impl Memory {
             (attempt, grants)
         };
         self.deliver(keys, grants);
-        attempt
+        Ok(attempt)
     }
 
     pub(crate) fn shared_ownership(
@@ -319,6 +325,7 @@ impl Memory {
         let (found, grants) = {
             let mut state = self.store.state();
             let (lock, fence) = state.shared_lock(keys, now);
+            let share = lock.in_use(share);
             let found = lock.let_go(step, owner, lease, now);
             let mut grants = Vec::new();
             lock.grant_waiting(share, now, &mut grants, "", &mut || next_token(fence));

@@ -277,7 +277,9 @@ impl Backend {
                         .await?
                 }
                 Backend::Redlock(_) => return Err(Fault::Unshared),
-                Backend::Memory(memory) => memory.shared_attempt(keys, share, step, owner, lease),
+                Backend::Memory(memory) => {
+                    memory.shared_attempt(keys, share, step, owner, lease)?
+                }
             })
         })
     }

@@ -68,7 +68,8 @@ pub struct LockInfo {
     /// the clock).
     pub fencing_counter: Option<u64>,
     /// How many waiters the lock's queue holds (waiters of every process,
-    /// including places whose owner died and that have not yet expired):
+    /// including places whose owner died, until the queue drops them: once
+    /// they expire and reach its head, or with the queue):
     /// for an exclusive lock on one Redis server, and for the shared kinds
     /// everywhere; `None` where the queue is not kept (an exclusive lock on
     /// a cluster or in memory).
@@ -113,6 +114,9 @@ pub(crate) enum Fault {
     /// A step of a shared kind on Redlock, which has none (requests refuse
     /// them before their first step, see `Backend::shares`).
     Unshared,
+    /// A semaphore asked for with another number of permits than the one
+    /// it is in use with (`in_use`).
+    Capacity { in_use: u32 },
 }
 
 impl Fault {
@@ -122,7 +126,7 @@ impl Fault {
     pub(crate) fn connection_died(&self) -> bool {
         match self {
             Fault::Redis(error) | Fault::NoQuorum { source: error, .. } => connection_died(error),
-            Fault::Unshared => false,
+            Fault::Unshared | Fault::Capacity { .. } => false,
         }
     }
 }
@@ -147,6 +151,7 @@ impl fmt::Display for Fault {
                 "only {answered} of {nodes} Redis nodes answered, a majority needs {quorum}: {source}"
             ),
             Fault::Unshared => f.write_str("Redlock holds exclusive locks only"),
+            Fault::Capacity { in_use } => write!(f, "the lock is in use with {in_use} permits"),
         }
     }
 }

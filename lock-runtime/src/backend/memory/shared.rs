@@ -15,6 +15,8 @@ pub(super) struct SharedLock {
     pub(super) key: String,
     holders: Vec<SharedHolder>,
     queue: VecDeque<Place>,
+    /// The capacity it is in use with, which every caller must ask for.
+    capacity: Option<u32>,
 }
 
 struct SharedHolder {
@@ -40,6 +42,27 @@ pub(super) struct Grant {
 }
 
 impl SharedLock {
+    /// The weighing of a caller asking for `share`: refused with the
+    /// capacity in use when it asks for another while the lock is in use;
+    /// a lock nobody holds or waits for takes the caller's.
+    pub(super) fn admit(&mut self, share: Share, now: Instant) -> Result<Share, u32> {
+        match self.capacity {
+            Some(in_use) if in_use != share.capacity && !self.is_idle(now) => Err(in_use),
+            _ => {
+                self.capacity = Some(share.capacity);
+                Ok(share)
+            }
+        }
+    }
+
+    /// `share` with the capacity the lock is in use with, for letting go.
+    pub(super) fn in_use(&self, share: Share) -> Share {
+        Share {
+            capacity: self.capacity.unwrap_or(share.capacity),
+            ..share
+        }
+    }
+
     /// Drops the leases that ran out.
     pub(super) fn expire(&mut self, now: Instant) {
         self.holders.retain(|holder| holder.expires > now);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use redis::RedisResult;
 
 use super::{Connection, Request, Resend, SHARED, ownership, remaining};
-use crate::backend::outcome::{Attempt, Ownership};
+use crate::backend::outcome::{Attempt, Fault, Ownership};
 use crate::backend::reconnect::{Connect, ServerRun};
 use crate::backend::step::SharedStep;
 use crate::clock::millis;
@@ -23,10 +23,23 @@ fn resend(step: SharedStep) -> Resend {
     }
 }
 
+/// `shared.lua`'s refusal of a capacity other than the one in use, as the
+/// fault it is; any other error as it came.
+fn capacity_in_use(error: redis::RedisError) -> Fault {
+    let in_use = (error.code() == Some("DISTLOCK_CAPACITY"))
+        .then(|| error.detail()?.trim().parse().ok())
+        .flatten();
+    match in_use {
+        Some(capacity) => Fault::Capacity { in_use: capacity },
+        None => Fault::Redis(error),
+    }
+}
+
 impl<K: Connect> Connection<K> {
     /// An attempt of a shared kind: `Acquired` (no spare tokens: shared
     /// holders never pass batons), or `Held`/`Queued` with how long until
-    /// the first holder's lease ends.
+    /// the first holder's lease ends; [`Fault::Capacity`] when the lock is
+    /// in use with another capacity.
     pub(crate) async fn shared_attempt(
         &self,
         keys: &LockKeys,
@@ -34,8 +47,9 @@ impl<K: Connect> Connection<K> {
         step: SharedStep,
         owner: &str,
         lease: Duration,
-    ) -> RedisResult<Attempt> {
-        let (taken, value): (i64, i64) = self.shared(keys, share, step, owner, lease).await?;
+    ) -> Result<Attempt, Fault> {
+        let answer = self.shared(keys, share, step, owner, lease).await;
+        let (taken, value): (i64, i64) = answer.map_err(capacity_in_use)?;
         Ok(match (taken, step) {
             (1, _) => Attempt::Acquired {
                 fencing_token: value.max(0).unsigned_abs(),
@@ -76,19 +90,29 @@ impl<K: Connect> Connection<K> {
             _ => 0,
         };
         let call = |run: &ServerRun| {
-            let mut call = Request::script(&SHARED, 4, keys);
+            let mut call = Request::script(&SHARED, 5, keys);
             call.arg(&keys.lease).arg(keys.queue()).arg(keys.places());
-            match self.v2_run(run) {
-                Some(id) => call.arg(keys.run_fence(id)),
-                None => call.arg(keys.fence()),
+            // v2's counters are named after the server run and expire a day
+            // after their last use; v1's one counter per group never does.
+            let life = match self.v2_run(run) {
+                Some(id) => {
+                    call.arg(keys.run_fence(id));
+                    "day"
+                }
+                None => {
+                    call.arg(keys.fence());
+                    "forever"
+                }
             };
-            call.arg(step.name())
+            call.arg(keys.capacity())
+                .arg(step.name())
                 .arg(owner)
                 .arg(share.weight)
                 .arg(share.capacity)
                 .arg(millis(lease))
                 .arg(round)
-                .arg(self.publish.command());
+                .arg(self.publish.command())
+                .arg(life);
             Request::Script {
                 script: &SHARED,
                 call,

@@ -10,10 +10,13 @@
 -- KEYS[2] the queue: waiting members, in arrival order
 -- KEYS[3] places: member -> "<lease ms> <round> <server ms the place ends>"
 -- KEYS[4] the fencing counter of the lock's group
+-- KEYS[5] the capacity the lock was taken with, kept while it is in use
 -- ARGV[1] the step: acquire | wait | release | leave | extend
 -- ARGV[2] owner token; ARGV[3] weight; ARGV[4] capacity; ARGV[5] lease in
 -- ms (acquire, wait, extend); ARGV[6] round (wait); ARGV[7] the publish
--- command: PUBLISH, or SPUBLISH on a cluster
+-- command: PUBLISH, or SPUBLISH on a cluster; ARGV[8] the counter's life:
+-- 'day' (v2: named after the server run, see fence.lua) or 'forever' (v1:
+-- the group's one counter, which acquire.lua keeps without expiry)
 -- Returns, for acquire and wait: {1, fencing token} when the caller holds a
 -- place among the holders (its lease runs from now), {0, ms until the first
 -- holder's lease ends, or -1 when nobody holds it}; wait also takes or
@@ -22,7 +25,7 @@
 -- granted a place learns it from one message on the channel,
 -- "<owner> <fencing token> <round>", or from its next wait.
 -- {fence.lua}
-local holders, queue, places, fence = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local holders, queue, places, fence, kept = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local step, owner = ARGV[1], ARGV[2]
 local weight, capacity = tonumber(ARGV[3]), tonumber(ARGV[4])
 local member = ARGV[3] .. ':' .. owner
@@ -57,6 +60,17 @@ local function hold(m, ms)
   local ends = now + ms
   redis.call('ZADD', holders, ends, m)
   keep_until(holders, ends)
+  redis.call('SET', kept, capacity, 'KEEPTTL')
+  keep_until(kept, ends)
+end
+
+-- The next fencing token of the lock's group.
+local function token()
+  local next = next_token(fence)
+  if ARGV[8] == 'forever' then
+    redis.call('PERSIST', fence)
+  end
+  return next
 end
 
 -- Hands free capacity to the first waiters whose places are alive, in
@@ -78,14 +92,14 @@ local function grant_waiting(me)
       end
       held = held + weight_of(head)
       hold(head, tonumber(ms))
-      local token = next_token(fence)
+      local granted = token()
       local who = string.sub(head, #string.match(head, '^%d+:') + 1)
       if who == me then
-        mine = token
+        mine = granted
       else
         -- A failed message (an ACL without channel rights) must not undo
         -- the grant: the waiter's next refresh finds it.
-        local grant = who .. ' ' .. string.format('%.0f', token) .. ' ' .. round
+        local grant = who .. ' ' .. string.format('%.0f', granted) .. ' ' .. round
         pcall(redis.call, ARGV[7], holders, grant)
       end
     end
@@ -102,13 +116,26 @@ local function first_lease_ends()
   return -1
 end
 
+-- Every caller of one lock must ask for one capacity; the one in use
+-- rules, and a lock nobody holds or waits for takes the caller's.
+local in_use = redis.call('GET', kept)
+local idle = redis.call('ZCARD', holders) == 0 and redis.call('LLEN', queue) == 0
+if in_use and tonumber(in_use) ~= capacity then
+  if (step == 'acquire' or step == 'wait') and not idle then
+    return redis.error_reply('DISTLOCK_CAPACITY ' .. in_use)
+  end
+  if not idle then
+    capacity = tonumber(in_use)
+  end
+end
+
 if step == 'acquire' or step == 'wait' then
   local ms = tonumber(ARGV[5])
   if redis.call('ZSCORE', holders, member) then
     -- Granted from the queue before this attempt, unheard so far: the
     -- lease runs from now, and the caller gets a token of its own.
     hold(member, ms)
-    return {1, next_token(fence)}
+    return {1, token()}
   end
   local mine = grant_waiting(owner)
   if mine then
@@ -116,7 +143,7 @@ if step == 'acquire' or step == 'wait' then
   end
   if redis.call('LLEN', queue) == 0 and held_weight() + weight <= capacity then
     hold(member, ms)
-    return {1, next_token(fence)}
+    return {1, token()}
   end
   if step == 'wait' then
     -- In line; the place lives one lease unless refreshed, so a waiter that
@@ -127,6 +154,8 @@ if step == 'acquire' or step == 'wait' then
     redis.call('HSET', places, member, ms .. ' ' .. ARGV[6] .. ' ' .. (now + ms))
     keep_until(queue, now + ms + 1000)
     keep_until(places, now + ms + 1000)
+    redis.call('SET', kept, capacity, 'KEEPTTL')
+    keep_until(kept, now + ms + 1000)
   end
   return {0, first_lease_ends()}
 end
