@@ -6,12 +6,13 @@
 //! ```text
 //! cargo run --release --example exclusion_check               # 4 processes × 16 tasks, 20,000 sections, 4 keys
 //! cargo run --release --example exclusion_check -- --soak 300 # 5 minutes with cancellations and panics
+//! cargo run --release --example exclusion_check -- --pairs    # each section locks two of the keys
 //! ```
 //!
 //! Options: `--processes N` (4), `--tasks N` per process (16), `--sections N`
-//! in total (20000), `--keys N` (4), `--soak SECONDS` (off). Uses `REDIS_URL`
-//! when set, otherwise starts a throwaway `redis-server`. Exits non-zero on
-//! any violation.
+//! in total (20000), `--keys N` (4), `--soak SECONDS` (off), `--pairs` (off).
+//! Uses `REDIS_URL` when set, otherwise starts a throwaway `redis-server`.
+//! Exits non-zero on any violation.
 //!
 //! Each section is an `#[distributed_lock]` fn
 //! ([`critical_section`](section::critical_section)); the parent re-executes
@@ -20,6 +21,14 @@
 //! recorded by the sections strictly increase in the order they ran, and that
 //! no section saw another inside (an `inside` marker raised at the start of
 //! each section and lowered at its end).
+//!
+//! With `--pairs`, each section locks two distinct keys picked at random,
+//! named in random order, through the attribute's `keys = [...]` form
+//! ([`pair_section`](section::pair_section)), and does the read-modify-write
+//! on both. The same checks then hold per key over the sections that
+//! included it: its counter equals their number, and the lock's fencing
+//! token, recorded on both keys, strictly increases in the order they ran on
+//! that key. The soak does not run pairs.
 //!
 //! The soak runs the same load for a given time, and also cancels calls
 //! (random short timeouts, and drops a little after the body started) and
@@ -74,6 +83,8 @@ pub struct Settings {
     pub keys: usize,
     /// How long a soak runs, instead of a fixed number of sections.
     pub soak: Option<Duration>,
+    /// Each section locks two of the keys instead of one.
+    pub pairs: bool,
 }
 
 impl Default for Settings {
@@ -84,6 +95,7 @@ impl Default for Settings {
             sections: 20_000,
             keys: 4,
             soak: None,
+            pairs: false,
         }
     }
 }
@@ -108,10 +120,27 @@ impl Settings {
                 "--sections" => settings.sections = value()?,
                 "--keys" => settings.keys = value()? as usize,
                 "--soak" => settings.soak = Some(Duration::from_secs(value()?)),
+                "--pairs" => settings.pairs = true,
                 _ => return Err(format!("unknown argument {arg:?}")),
             }
         }
+        if settings.pairs && settings.soak.is_some() {
+            return Err(
+                "--pairs and --soak cannot be combined: the soak runs sections on one key".into(),
+            );
+        }
+        if settings.pairs && settings.keys < 2 {
+            return Err(format!(
+                "--pairs needs at least 2 keys, got --keys {}",
+                settings.keys
+            ));
+        }
         Ok(settings)
+    }
+
+    /// How many keys one section locks.
+    pub fn keys_per_section(&self) -> u64 {
+        if self.pairs { 2 } else { 1 }
     }
 }
 
@@ -123,7 +152,7 @@ fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!(
-                "{error}\nusage: exclusion_check [--processes N] [--tasks N] [--sections N] [--keys N] [--soak SECONDS]"
+                "{error}\nusage: exclusion_check [--processes N] [--tasks N] [--sections N] [--keys N] [--soak SECONDS | --pairs]"
             );
             return ExitCode::from(2);
         }

@@ -1,10 +1,11 @@
-//! Load: the mutual-exclusion check at its full default size, and an opt-in
-//! soak with cancellations and panics.
+//! Load: the mutual-exclusion check at its full default size, the same with
+//! every section locking two keys at once (smaller), and an opt-in soak with
+//! cancellations and panics.
 //!
-//! Both run `examples/exclusion_check.rs` (4 worker processes × 16 tasks on 4
-//! hot keys, against its own throwaway Redis) and fail when it reports a
-//! violation. Like tests/examples.rs they run the example binary that
-//! `cargo test` builds before the tests.
+//! All run `examples/exclusion_check.rs` (by default 4 worker processes × 16
+//! tasks on 4 hot keys, against its own throwaway Redis) and fail when it
+//! reports a violation. Like tests/examples.rs they run the example binary
+//! that `cargo test` builds before the tests.
 //!
 //! ```text
 //! cargo test --test load -- --nocapture                             # prints the figures
@@ -32,8 +33,33 @@ async fn mutual_exclusion_holds_for_20000_sections_across_4_processes() {
     );
 }
 
-/// The same load for `DISTLOCK_SOAK_SECS` seconds, with random
-/// cancellations and panics: afterwards no lock key, wake-up subscription,
+/// Pairs: 2 processes × 8 tasks run 2,000 sections, each locking two of 4
+/// keys with `keys = [...]`, named in random order (A, B against B, A must
+/// not deadlock), and doing the GET / yield / SET on both; per key, the
+/// counter must equal the sections that included it, the fencing tokens
+/// must strictly increase, and no section may see another.
+#[tokio::test]
+async fn mutual_exclusion_holds_for_2000_sections_locking_two_keys_each() {
+    let args = [
+        "--pairs",
+        "--processes",
+        "2",
+        "--tasks",
+        "8",
+        "--sections",
+        "2000",
+        "--keys",
+        "4",
+    ];
+    let stdout = run_exclusion_check(&args, Duration::from_secs(300)).await;
+    assert!(
+        stdout.contains("2,000 (2 processes × 8 tasks, 2 keys each; 2,000 expected)"),
+        "{stdout}"
+    );
+}
+
+/// The default load (one key per section) for `DISTLOCK_SOAK_SECS` seconds,
+/// with random cancellations and panics: afterwards no lock key, wake-up subscription,
 /// Redis connection or tokio task may be left, and memory must be flat.
 #[tokio::test]
 async fn soak_leaves_no_locks_subscriptions_tasks_or_memory_behind() {

@@ -40,9 +40,7 @@ pub async fn run(settings: &Settings) -> Result<bool, Error> {
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     println!(
         "exclusion check{}: {} processes × {} tasks on {} hot keys, redis-server {version} at {url}, {cores} cores",
-        settings
-            .soak
-            .map_or(String::new(), |soak| format!(" (soak, {})", duration(soak))),
+        run_kind(settings),
         settings.processes,
         settings.tasks,
         settings.keys,
@@ -109,6 +107,15 @@ pub async fn run(settings: &Settings) -> Result<bool, Error> {
     };
     watch.delete_state(&mut redis).await?;
     Ok(passed)
+}
+
+/// What kind of run this is, for its first line: empty for the plain check.
+fn run_kind(settings: &Settings) -> String {
+    match settings.soak {
+        Some(soak) => format!(" (soak, {})", duration(soak)),
+        None if settings.pairs => " (pairs: each section locks 2 of the keys)".into(),
+        None => String::new(),
+    }
 }
 
 /// This run's keys in Redis.
@@ -200,6 +207,7 @@ impl Workers {
                 sections,
                 keys: settings.keys,
                 soak: settings.soak,
+                pairs: settings.pairs,
             };
             let mut command = Command::new(&exe);
             plan.apply(&mut command);

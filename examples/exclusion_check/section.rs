@@ -202,45 +202,79 @@ pub async fn critical_section(
     let mut conn = state.clone();
     probe.enter(token);
     match probe.mode {
-        Mode::Check => unfenced(slot, &mut conn, token, probe).await?,
+        Mode::Check => unfenced(&[slot], &mut conn, token, probe).await?,
         Mode::Soak => fenced(slot, &mut conn, token, probe).await?,
     }
     probe.finish();
     Ok(())
 }
 
+/// The locked read-modify-write of two distinct hot keys, held together
+/// (`keys = [...]`; callers name them in either order), unfenced as in
+/// [`Mode::Check`]; what it saw is in `probe`.
+#[distributed_lock(
+    keys = ["exclusion:<a.lock>", "exclusion:<b.lock>"],
+    ttl = "10s",
+    wait = "60s",
+    guard = both
+)]
+pub async fn pair_section(
+    a: &Slot,
+    b: &Slot,
+    state: &MultiplexedConnection,
+    probe: &Probe,
+) -> Result<(), SectionError> {
+    let token = both.fencing_token();
+    probe.enter(token);
+    unfenced(&[a, b], &mut state.clone(), token, probe).await?;
+    probe.finish();
+    Ok(())
+}
+
+/// The unfenced read-modify-write of every key in `slots` (all of them
+/// locked by the caller): raise each `inside`, read each counter, yield,
+/// then write each counter + 1, record the token and the process on each
+/// key, and lower each `inside`.
 async fn unfenced(
-    slot: &Slot,
+    slots: &[&Slot],
     conn: &mut MultiplexedConnection,
     token: u64,
     probe: &Probe,
 ) -> Result<(), SectionError> {
-    let (inside, counter): (i64, Option<u64>) = redis::pipe()
-        .cmd("INCR")
-        .arg(&slot.inside)
-        .cmd("GET")
-        .arg(&slot.counter)
-        .query_async(conn)
-        .await?;
+    let mut read = redis::pipe();
+    for slot in slots {
+        read.cmd("INCR")
+            .arg(&slot.inside)
+            .cmd("GET")
+            .arg(&slot.counter);
+    }
+    // Per key: `inside` after the raise, then the counter (nil before the
+    // first write).
+    let seen: Vec<Option<i64>> = read.query_async(conn).await?;
     pause(probe).await;
-    let (still_inside,): (i64,) = redis::pipe()
-        .cmd("SET")
-        .arg(&slot.counter)
-        .arg(counter.unwrap_or(0) + 1)
-        .ignore()
-        .cmd("RPUSH")
-        .arg(&slot.tokens)
-        .arg(token)
-        .ignore()
-        .cmd("RPUSH")
-        .arg(&slot.holders)
-        .arg(probe.process)
-        .ignore()
-        .cmd("DECR")
-        .arg(&slot.inside)
-        .query_async(conn)
-        .await?;
-    probe.saw_overlap_if(inside != 1 || still_inside != 0);
+    let mut write = redis::pipe();
+    let mut entered_alone = true;
+    for (slot, seen) in slots.iter().zip(seen.chunks(2)) {
+        entered_alone &= seen[0] == Some(1);
+        write
+            .cmd("SET")
+            .arg(&slot.counter)
+            .arg(seen[1].unwrap_or(0) + 1)
+            .ignore()
+            .cmd("RPUSH")
+            .arg(&slot.tokens)
+            .arg(token)
+            .ignore()
+            .cmd("RPUSH")
+            .arg(&slot.holders)
+            .arg(probe.process)
+            .ignore()
+            .cmd("DECR")
+            .arg(&slot.inside);
+    }
+    // Per key: `inside` after the lowering.
+    let still_inside: Vec<i64> = write.query_async(conn).await?;
+    probe.saw_overlap_if(!entered_alone || still_inside.iter().any(|&n| n != 0));
     Ok(())
 }
 

@@ -159,6 +159,8 @@ impl Verdict {
     }
 }
 
+/// Verifies a check-mode run, one key per section or pairs: per key, the
+/// counter and the fencing tokens against the sections that included it.
 pub fn check(
     settings: &Settings,
     total: &WorkerReport,
@@ -167,47 +169,42 @@ pub fn check(
 ) -> bool {
     let mut verdict = Verdict::default();
     println!();
-    let mut rows = Vec::new();
-    for (key, (sections, found)) in total.completed.iter().zip(&state.keys).enumerate() {
-        let increasing = found.out_of_order() == 0;
-        let exact = found.counter == *sections && found.tokens.len() as u64 == *sections;
-        let cell = verdict.check(exact && increasing && found.inside == 0, || {
-            format!(
-                "key {key}: {sections} sections, counter {}, {} tokens ({} out of order), inside {}",
-                found.counter,
-                found.tokens.len(),
-                found.out_of_order(),
-                found.inside
-            )
-        });
-        rows.push(vec![
-            key.to_string(),
-            thousands(*sections),
-            thousands(found.counter),
-            thousands(found.tokens.len() as u64),
-            if increasing {
-                "yes".into()
-            } else {
-                format!("NO ({} out of order)", found.out_of_order())
-            },
-            found.inside.to_string(),
-            cell,
-        ]);
-    }
-    let sections = total.completed_total();
+    print_keys(&mut verdict, settings, total, state);
+    println!();
+    let mut rows = load_rows(&mut verdict, settings, total, state);
+    rows.extend(leftover_rows(&mut verdict, leftovers));
+    print_table(&["figure", "value", ""], &rows);
+    verdict.finish()
+}
+
+/// The table of keys: per key, the sections that included it against its
+/// counter, its fencing tokens and its `inside` marker.
+fn print_keys(verdict: &mut Verdict, settings: &Settings, total: &WorkerReport, state: &State) {
+    let mut rows: Vec<Vec<String>> = total
+        .completed
+        .iter()
+        .zip(&state.keys)
+        .enumerate()
+        .map(|(key, (sections, found))| key_row(verdict, key, *sections, found))
+        .collect();
     rows.push(vec![
         "all".into(),
-        thousands(sections),
+        thousands(total.completed_total()),
         thousands(state.keys.iter().map(|k| k.counter).sum()),
         thousands(state.keys.iter().map(|k| k.tokens.len() as u64).sum()),
         String::new(),
         String::new(),
         String::new(),
     ]);
+    let sections = if settings.pairs {
+        "sections including it"
+    } else {
+        "sections run"
+    };
     print_table(
         &[
             "key",
-            "sections run",
+            sections,
             "final counter",
             "fencing tokens",
             "tokens strictly increasing",
@@ -216,26 +213,61 @@ pub fn check(
         ],
         &rows,
     );
-    println!();
+}
 
+/// One key's row: `sections` ran on it, `found` is what it ended with.
+fn key_row(verdict: &mut Verdict, key: usize, sections: u64, found: &KeyState) -> Vec<String> {
+    let increasing = found.out_of_order() == 0;
+    let exact = found.counter == sections && found.tokens.len() as u64 == sections;
+    let cell = verdict.check(exact && increasing && found.inside == 0, || {
+        format!(
+            "key {key}: {sections} sections, counter {}, {} tokens ({} out of order), inside {}",
+            found.counter,
+            found.tokens.len(),
+            found.out_of_order(),
+            found.inside
+        )
+    });
+    vec![
+        key.to_string(),
+        thousands(sections),
+        thousands(found.counter),
+        thousands(found.tokens.len() as u64),
+        if increasing {
+            "yes".into()
+        } else {
+            format!("NO ({} out of order)", found.out_of_order())
+        },
+        found.inside.to_string(),
+        cell,
+    ]
+}
+
+/// The figures of the load: sections, time, latencies, handoffs, and the
+/// counts that must be zero.
+fn load_rows(
+    verdict: &mut Verdict,
+    settings: &Settings,
+    total: &WorkerReport,
+    state: &State,
+) -> Vec<Vec<String>> {
+    // A pair section counts once on each of its keys.
+    let per_section = settings.keys_per_section();
+    let sections = total.completed_total() / per_section;
     let expected = settings.sections;
     let load = total.load;
-    let (handoffs, same) = state
-        .keys
-        .iter()
-        .map(KeyState::handoffs)
-        .fold((0, 0), |(all, same), (a, s)| (all + a, same + s));
-    let mut rows = vec![
+    vec![
         vec![
             "critical sections".into(),
             format!(
-                "{} ({} processes × {} tasks; {} expected)",
+                "{} ({} processes × {} tasks{}; {} expected)",
                 thousands(sections),
                 settings.processes,
                 settings.tasks,
+                if settings.pairs { ", 2 keys each" } else { "" },
                 thousands(expected)
             ),
-            verdict.check(sections == expected, || {
+            verdict.check(total.completed_total() == expected * per_section, || {
                 format!("{sections} sections ran, {expected} expected")
             }),
         ],
@@ -250,17 +282,7 @@ pub fn check(
             latency_figures(&total.latencies),
             String::new(),
         ],
-        vec![
-            "next holder of a key in the same process".into(),
-            format!(
-                "{:.0}% of {} handoffs ({:.0}% if the {} processes took turns at random)",
-                same as f64 * 100.0 / handoffs.max(1) as f64,
-                thousands(handoffs as u64),
-                100.0 / settings.processes as f64,
-                settings.processes
-            ),
-            String::new(),
-        ],
+        handoff_row(settings, state),
         verdict.zero(
             "overlaps observed",
             total.overlaps,
@@ -272,10 +294,27 @@ pub fn check(
             "lock waits timed out",
         ),
         verdict.zero("errors", total.errors, "errors (see stderr)"),
-    ];
-    rows.extend(leftover_rows(&mut verdict, leftovers));
-    print_table(&["figure", "value", ""], &rows);
-    verdict.finish()
+    ]
+}
+
+/// How often the next holder of a key was in the same process.
+fn handoff_row(settings: &Settings, state: &State) -> Vec<String> {
+    let (handoffs, same) = state
+        .keys
+        .iter()
+        .map(KeyState::handoffs)
+        .fold((0, 0), |(all, same), (a, s)| (all + a, same + s));
+    vec![
+        "next holder of a key in the same process".into(),
+        format!(
+            "{:.0}% of {} handoffs ({:.0}% if the {} processes took turns at random)",
+            same as f64 * 100.0 / handoffs.max(1) as f64,
+            thousands(handoffs as u64),
+            100.0 / settings.processes as f64,
+            settings.processes
+        ),
+        String::new(),
+    ]
 }
 
 pub fn soak(

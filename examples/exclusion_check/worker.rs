@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use crate::refusals::{Cancellations, Dropped, Explainer, unix_micros};
 use crate::report::{Latencies, Sample, WorkerReport};
 use crate::section::{InjectedPanic, Mode, Probe, Rng, SectionError, Slot, Stage};
-use crate::section::{LEASE, critical_section};
+use crate::section::{LEASE, critical_section, pair_section};
 
 pub const ROLE_ENV: &str = "EXCLUSION_CHECK_ROLE";
 const WORKER_ROLE: &str = "worker";
@@ -33,6 +33,7 @@ const TASKS_ENV: &str = "EXCLUSION_CHECK_TASKS";
 const SECTIONS_ENV: &str = "EXCLUSION_CHECK_SECTIONS";
 const KEYS_ENV: &str = "EXCLUSION_CHECK_KEYS";
 const SOAK_ENV: &str = "EXCLUSION_CHECK_SOAK_MS";
+const PAIRS_ENV: &str = "EXCLUSION_CHECK_PAIRS";
 
 pub const READY: &str = "EXCLUSION_CHECK_READY";
 pub const DRAINED: &str = "EXCLUSION_CHECK_DRAINED";
@@ -61,6 +62,8 @@ pub struct Plan {
     pub keys: usize,
     /// Soak mode and its length; `None` for the check.
     pub soak: Option<Duration>,
+    /// Check mode: each section locks two of the keys.
+    pub pairs: bool,
 }
 
 impl Plan {
@@ -76,7 +79,8 @@ impl Plan {
             .env(
                 SOAK_ENV,
                 self.soak.map_or(0, |soak| soak.as_millis()).to_string(),
-            );
+            )
+            .env(PAIRS_ENV, u8::from(self.pairs).to_string());
     }
 
     fn from_env() -> Result<Plan, String> {
@@ -97,6 +101,7 @@ impl Plan {
             sections: number(SECTIONS_ENV)?,
             keys: number(KEYS_ENV)?,
             soak: (soak_ms > 0).then(|| Duration::from_millis(soak_ms)),
+            pairs: number::<u8>(PAIRS_ENV)? == 1,
         })
     }
 
@@ -293,8 +298,9 @@ async fn settled_task_count(metrics: &RuntimeMetrics) -> usize {
     last
 }
 
-/// The check: every task runs its share of the sections, on random keys;
-/// a lock wait that runs out is counted and the section tried again.
+/// The check: every task runs its share of the sections, on random keys (or
+/// pairs of keys); a lock wait that runs out is counted and the section
+/// tried again.
 async fn check(load: &Arc<Load>) -> WorkerReport {
     let quotas = split(load.plan.sections, load.plan.tasks);
     let tasks = quotas
@@ -308,7 +314,7 @@ async fn check_task(load: Arc<Load>, task: usize, quota: u64) -> WorkerReport {
     let mut rng = Rng::seeded(seed(&load.plan, task));
     let mut report = empty_report(&load.plan);
     for _ in 0..quota {
-        let key = rng.below(load.slots.len() as u64) as usize;
+        let keys = pick_keys(&mut rng, load.slots.len(), load.plan.pairs);
         let pause = if rng.below(SLEEPING_SECTIONS) == 0 {
             rng.duration_up_to(LONGEST_PAUSE)
         } else {
@@ -318,11 +324,13 @@ async fn check_task(load: Arc<Load>, task: usize, quota: u64) -> WorkerReport {
         loop {
             report.calls += 1;
             let started = Instant::now();
-            let result = critical_section(&load.slots[key], &load.state, &probe).await;
+            let result = check_section(&load, &keys, &probe).await;
             report.latencies.record(started.elapsed());
             match result {
                 Ok(()) => {
-                    report.completed[key] += 1;
+                    for &key in &keys {
+                        report.completed[key] += 1;
+                    }
                     report.overlaps += u64::from(probe.overlapped());
                     break;
                 }
@@ -335,6 +343,27 @@ async fn check_task(load: Arc<Load>, task: usize, quota: u64) -> WorkerReport {
         }
     }
     report
+}
+
+/// The keys of one check-mode section: one at random, or with `pairs` two
+/// distinct ones in random order (every ordered pair equally likely).
+fn pick_keys(rng: &mut Rng, keys: usize, pairs: bool) -> Vec<usize> {
+    let first = rng.below(keys as u64) as usize;
+    if !pairs {
+        return vec![first];
+    }
+    // Any of the others: a step of 1 to keys - 1 from the first.
+    let second = (first + 1 + rng.below(keys as u64 - 1) as usize) % keys;
+    vec![first, second]
+}
+
+/// One check-mode section on `keys`, as [`pick_keys`] chose them.
+async fn check_section(load: &Load, keys: &[usize], probe: &Probe) -> Result<(), SectionError> {
+    match *keys {
+        [key] => critical_section(&load.slots[key], &load.state, probe).await,
+        [a, b] => pair_section(&load.slots[a], &load.slots[b], &load.state, probe).await,
+        _ => unreachable!("a section locks one key or two"),
+    }
 }
 
 /// The soak: until `until`, every task calls the section on random keys,
