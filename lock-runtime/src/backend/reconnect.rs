@@ -317,6 +317,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
+    use super::super::address::Address;
     use lock_testkit::RedisServer;
     use redis::RedisResult;
     use redis::aio::MultiplexedConnection;
