@@ -37,7 +37,7 @@ pub mod __attribute {
 }
 mod attribute;
 
-pub use backend::{ForcedRelease, InMemoryStore, LockInfo};
+pub use backend::{EvictingServer, ForcedRelease, InMemoryStore, LockInfo};
 pub use context::{LockContext, current};
 pub use error::LockError;
 pub use guard::{LockGuard, ReleaseOutcome};

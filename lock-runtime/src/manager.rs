@@ -5,7 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backend::{Backend, InMemoryStore, SentinelTopology, Settings, Topology};
+use crate::backend::{
+    Backend, EvictingServer, InMemoryStore, SentinelTopology, Settings, Topology,
+};
 use crate::inner::{ManagerInner, ManagerSettings};
 use crate::{LockError, LockRequest, keyspace, lease};
 
@@ -309,6 +311,7 @@ pub struct LockManagerBuilder {
     default_ttl: Duration,
     command_timeout: Duration,
     connect_timeout: Duration,
+    on_evicting_server: EvictingServer,
     /// PEM certificates that replace the default trust roots (`rediss://`).
     #[cfg(feature = "tls")]
     tls_root_certificate: Option<Vec<u8>>,
@@ -347,6 +350,7 @@ impl fmt::Debug for LockManagerBuilder {
             .field("default_ttl", &self.default_ttl)
             .field("command_timeout", &self.command_timeout)
             .field("connect_timeout", &self.connect_timeout)
+            .field("on_evicting_server", &self.on_evicting_server)
             .finish_non_exhaustive()
     }
 }
@@ -359,6 +363,7 @@ impl LockManagerBuilder {
             default_ttl: DEFAULT_TTL,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            on_evicting_server: EvictingServer::Warn,
             #[cfg(feature = "tls")]
             tls_root_certificate: None,
             misplaced: None,
@@ -420,6 +425,56 @@ impl LockManagerBuilder {
         self
     }
 
+    /// What [`build`](Self::build) does about a Redis server that may evict
+    /// lock keys (default [`EvictingServer::Warn`]).
+    ///
+    /// A Redis used as a cache, with `maxmemory` and an evicting
+    /// `maxmemory-policy`, deletes keys once its memory is full:
+    /// `allkeys-*` policies any key, `volatile-*` policies keys with a
+    /// TTL, which every lease is. A held lock's lease deleted that way
+    /// lets a second holder acquire the lock while the first still holds it
+    /// (its validity is not over). Only `noeviction` keeps lock keys.
+    ///
+    /// `build` reads each server's policy with `INFO memory` (which managed
+    /// services answer where `CONFIG` is disabled): the server of
+    /// [`builder`](LockManager::builder), every master of a
+    /// [`cluster`](LockManager::cluster) that redis-rs knows at build (not
+    /// only the seeds), each [Redlock](LockManager::redlock) node reachable
+    /// at build. For a server whose policy is not `noeviction` and whose
+    /// `maxmemory` is set, [`EvictingServer::Warn`] logs a WARN naming the
+    /// server and its policy, and [`EvictingServer::Refuse`] fails the build
+    /// with [`LockError::InvalidConfig`].
+    ///
+    /// Neither warns about nor refuses:
+    ///
+    /// - a server with an evicting policy but `maxmemory 0`: with no limit
+    ///   (the default on 64-bit builds) Redis never evicts, and a warning
+    ///   that fires on servers which never evict would teach people to
+    ///   ignore it. Such a server is logged at INFO. Managed Redis services
+    ///   set `maxmemory` to the size of the plan, so their policy is
+    ///   checked;
+    /// - a server whose policy cannot be read (`INFO` denied by an ACL or
+    ///   renamed away, no answer within the command timeout): logged at
+    ///   INFO, not checked;
+    /// - a policy or `maxmemory` changed after the build (`CONFIG SET`), or
+    ///   a cluster master or Redlock node that joins later.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), distlock::LockError> {
+    /// use distlock::{EvictingServer, LockManager};
+    ///
+    /// // A Redis run as a cache (`allkeys-lru`) fails this build.
+    /// let manager = LockManager::builder("redis://locks.internal:6379")
+    ///     .on_evicting_server(EvictingServer::Refuse)
+    ///     .build()
+    ///     .await?;
+    /// # drop(manager); Ok(()) }
+    /// ```
+    pub fn on_evicting_server(mut self, action: EvictingServer) -> Self {
+        self.on_evicting_server = action;
+        self
+    }
+
     /// Trusts the CA certificate(s) in `pem` — for a `rediss://` server whose
     /// certificate your own CA issued — instead of the default trust roots
     /// (Mozilla's, from `webpki-roots`). The server's certificate must name
@@ -468,6 +523,7 @@ impl LockManagerBuilder {
         let settings = Settings {
             command_timeout: self.command_timeout,
             connect_timeout: self.connect_timeout,
+            on_evicting_server: self.on_evicting_server,
             #[cfg(feature = "tls")]
             tls_root_certificate: self.tls_root_certificate,
         };

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::address::Address;
+use super::eviction::EvictingServer;
 use super::reconnect::{Reconnecting, Server};
 use super::timeout::{Awaited, bounded};
 use crate::LockError;
@@ -14,6 +15,8 @@ use crate::LockError;
 pub(crate) struct Settings {
     pub(crate) command_timeout: Duration,
     pub(crate) connect_timeout: Duration,
+    /// What to do about a server that may evict lock keys (`eviction.rs`).
+    pub(crate) on_evicting_server: EvictingServer,
     /// PEM certificates that replace the default trust roots (`rediss://`).
     #[cfg(feature = "tls")]
     pub(crate) tls_root_certificate: Option<Vec<u8>>,

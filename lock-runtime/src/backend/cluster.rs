@@ -39,6 +39,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{ProtocolVersion, PushInfo, PushKind, RedisResult, Value};
 
 use super::client::{self, Settings, redact};
+use super::eviction;
 use super::outcome;
 use super::protocol::{Connection, Protocol, Publish};
 use super::reconnect::Reconnecting;
@@ -82,8 +83,9 @@ pub(crate) struct Subscriber {
 
 impl Cluster {
     /// Connects through `seeds` (any nodes of the cluster; the others are
-    /// discovered) and checks that every master answers a PING with these
-    /// credentials.
+    /// discovered), checks that every master answers a PING with these
+    /// credentials, and reads every master's eviction policy (see
+    /// `eviction.rs`).
     pub(crate) async fn connect(seeds: &[String], settings: &Settings) -> Result<Self, LockError> {
         let seeds = Seeds::parse(seeds)?;
         let pushes = Arc::new(Pushes::default());
@@ -92,6 +94,9 @@ impl Cluster {
         let redis = Arc::new(Reconnecting::new(commands));
         let described = seeds.described();
         let subscriber = Self::check(&redis, &subscriber_client, &described, settings).await?;
+        // INFO goes to every master redis-rs knows, not just the seeds.
+        let masters = eviction::read(&redis, &described, settings.command_timeout).await;
+        eviction::act(&masters, settings.on_evicting_server)?;
         let waiters = Waiters::new(Subscriber {
             client: subscriber_client,
             connection: subscriber,

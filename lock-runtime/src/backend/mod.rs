@@ -12,6 +12,7 @@
 mod address;
 mod client;
 mod cluster;
+mod eviction;
 mod memory;
 pub(crate) mod outcome;
 mod protocol;
@@ -34,6 +35,7 @@ use crate::kind::Share;
 use step::SharedStep;
 
 pub(crate) use client::{Settings, redact};
+pub use eviction::EvictingServer;
 pub use memory::InMemoryStore;
 pub(crate) use outcome::{Attempt, Fault, Ownership, Tokens};
 pub use outcome::{ForcedRelease, LockInfo};

@@ -42,9 +42,10 @@ use futures_util::stream::FuturesUnordered;
 use self::quorum::{Ballot, Findings, quorum};
 use super::address::Address;
 use super::client::{self, Settings};
+use super::eviction;
 use super::outcome::{Attempt, Fault, Ownership};
 use super::protocol::{Connection, Protocol, Publish};
-use super::reconnect::Server;
+use super::reconnect::{Reconnecting, Server};
 use super::subscriber::{self, Subscriber};
 use crate::keyspace::LockKeys;
 use crate::{LockError, background};
@@ -73,7 +74,8 @@ impl Redlock {
     /// not answer within the connect timeout is logged and kept, and its
     /// connection is tried again at every step, so it joins once it is back.
     /// A node that answers with an error (a wrong password, a missing
-    /// permission) fails the build: that will not heal by itself.
+    /// permission) fails the build: that will not heal by itself. Every node
+    /// reached has its eviction policy read (see `eviction.rs`).
     pub(crate) async fn connect(urls: &[String], settings: &Settings) -> Result<Self, LockError> {
         if urls.is_empty() {
             return Err(LockError::invalid_config(
@@ -102,8 +104,10 @@ impl Redlock {
                 .map(|(connection, url)| client::check(connection, url, settings)),
         )
         .await;
+        let reached: Vec<usize> = (0..urls.len()).filter(|&i| checks[i].is_ok()).collect();
         let unreachable = unreachable_nodes(checks)?;
         require_quorum(urls.len(), &unreachable)?;
+        check_eviction(&connections, urls, &reached, settings).await?;
         for node in &unreachable {
             tracing::warn!(node = %node.url, source = %node.source, "Redlock node unreachable at start-up; locking goes on with the others, and every step tries it again");
         }
@@ -308,6 +312,23 @@ impl Subscription {
             std::future::pending::<()>().await;
         }
     }
+}
+
+/// Reads the eviction policy of every node `reached` at start-up, all at
+/// once, and acts on it (see `eviction.rs`); a node down at start-up joins
+/// later unchecked.
+async fn check_eviction(
+    connections: &[Arc<Reconnecting<Server>>],
+    urls: &[String],
+    reached: &[usize],
+    settings: &Settings,
+) -> Result<(), LockError> {
+    let reading = reached.iter().map(|&node| {
+        let name = client::redact(&urls[node]);
+        async move { eviction::read(&connections[node], &name, settings.command_timeout).await }
+    });
+    let nodes: Vec<_> = join_all(reading).await.into_iter().flatten().collect();
+    eviction::act(&nodes, settings.on_evicting_server)
 }
 
 /// A node that did not answer at start-up.

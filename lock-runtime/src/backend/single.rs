@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use super::address::{Address, Sentinels};
-use super::client::{self, Settings};
+use super::client::{self, Settings, redact};
+use super::eviction;
 use super::protocol::{Connection, Protocol, Publish};
 use super::reconnect::Server;
 use super::sentinel::SentinelTopology;
@@ -20,6 +21,8 @@ pub(crate) struct Single {
 }
 
 impl Single {
+    /// Connects, checks the connection with a PING, and reads the server's
+    /// eviction policy (see `eviction.rs`).
     pub(crate) async fn connect(url: &str, settings: &Settings) -> Result<Self, LockError> {
         let address = Arc::new(Address::Fixed(client::client(url, settings)?));
         Self::on(address, url, settings).await
@@ -35,14 +38,17 @@ impl Single {
         Self::on(address, &topology.describe(), settings).await
     }
 
-    /// Connects to `address` (described as `described` in errors), and
-    /// checks the connection.
+    /// Connects to `address` (described as `described` in errors and logs),
+    /// checks the connection, and reads the eviction policy of the server
+    /// it reached (a Sentinel primary promoted later is not read again).
     async fn on(
         address: Arc<Address>,
         described: &str,
         settings: &Settings,
     ) -> Result<Self, LockError> {
         let redis = client::connect(&address, described, settings).await?;
+        let servers = eviction::read(&redis, &redact(described), settings.command_timeout).await;
+        eviction::act(&servers, settings.on_evicting_server)?;
         Ok(Single {
             connection: Connection {
                 redis,
