@@ -25,6 +25,7 @@ async fn run_with(name: &str, args: &[&str], redis_url: Option<&str>) -> String 
         .env_remove("REDIS_URL")
         .env_remove("REDLOCK_URLS")
         .env_remove("REDIS_CLUSTER_URLS")
+        .env_remove("REDIS_SENTINEL_URLS")
         .kill_on_drop(true);
     if let Some(url) = redis_url {
         command.env("REDIS_URL", url);
@@ -415,4 +416,12 @@ async fn bounded_export_runs_three_exports_at_once_across_processes() {
         12,
         "{stdout}"
     );
+}
+
+#[tokio::test]
+async fn sentinel_follows_a_failover_with_tokens_still_rising() {
+    let stdout = run("sentinel").await;
+    assert!(stdout.contains("Sentinel promoted"), "{stdout}");
+    assert_eq!(stdout.matches("charging").count(), 4, "{stdout}");
+    assert!(stdout.contains(": increasing"), "{stdout}");
 }

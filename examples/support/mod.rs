@@ -55,3 +55,22 @@ fn urls_from(name: &str) -> Option<Vec<String>> {
             .collect(),
     )
 }
+
+/// The Sentinel topology to use: the comma-separated sentinel URLs in
+/// `REDIS_SENTINEL_URLS` and the master name in `REDIS_SENTINEL_MASTER`
+/// (default `mymaster`) when set, otherwise a throwaway topology of one
+/// master, two replicas and three sentinels that lives as long as the
+/// returned handle.
+pub fn sentinel() -> std::io::Result<(Vec<String>, String, Option<lock_testkit::RedisSentinel>)> {
+    match urls_from("REDIS_SENTINEL_URLS") {
+        Some(urls) => {
+            let master = std::env::var("REDIS_SENTINEL_MASTER").unwrap_or_else(|_| "mymaster".into());
+            Ok((urls, master, None))
+        }
+        None => {
+            let topology = lock_testkit::RedisSentinel::try_start(2, 3)?;
+            let master = topology.master_name().to_owned();
+            Ok((topology.sentinel_urls(), master, Some(topology)))
+        }
+    }
+}

@@ -11,13 +11,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use distlock::{InMemoryStore, LockManager};
-use lock_testkit::{RedisCluster, RedisServer};
+use lock_testkit::{RedisCluster, RedisSentinel, RedisServer};
 
 /// The backends a test target can run against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Single,
     Cluster,
+    Sentinel,
     Memory,
 }
 
@@ -26,6 +27,8 @@ pub fn kind() -> Kind {
     let target = env!("CARGO_CRATE_NAME");
     if target.ends_with("_on_cluster") {
         Kind::Cluster
+    } else if target.ends_with("_on_sentinel") {
+        Kind::Sentinel
     } else if target.ends_with("_in_memory") {
         Kind::Memory
     } else {
@@ -39,6 +42,7 @@ pub fn kind() -> Kind {
 pub enum Backend {
     Single(RedisServer),
     Cluster { seeds: Vec<String>, prefix: String },
+    Sentinel { topology: &'static SharedSentinel, prefix: String },
     Memory(InMemoryStore),
 }
 
@@ -54,6 +58,13 @@ impl Backend {
                     prefix: format!("t{}:", NEXT.fetch_add(1, Ordering::Relaxed)),
                 }
             }
+            Kind::Sentinel => {
+                static NEXT: AtomicUsize = AtomicUsize::new(0);
+                Backend::Sentinel {
+                    topology: &SHARED_SENTINEL,
+                    prefix: format!("t{}:", NEXT.fetch_add(1, Ordering::Relaxed)),
+                }
+            }
             Kind::Memory => Backend::Memory(InMemoryStore::new()),
         }
     }
@@ -66,6 +77,11 @@ impl Backend {
             Backend::Cluster { seeds, prefix } => LockManager::cluster(seeds.clone())
                 .key_prefix(prefix.as_str())
                 .command_timeout(Duration::from_secs(2)),
+            Backend::Sentinel { topology, prefix } => {
+                LockManager::sentinel(topology.sentinels.clone(), topology.master_name.as_str())
+                    .key_prefix(prefix.as_str())
+                    .command_timeout(Duration::from_secs(2))
+            }
             Backend::Memory(store) => LockManager::in_memory().store(store.clone()),
         };
         builder
@@ -79,30 +95,60 @@ impl Backend {
     pub async fn locks_held(&self) -> Vec<String> {
         match self {
             Backend::Single(server) => super::lease_keys(server).await,
-            Backend::Cluster { seeds, prefix } => {
-                let mut held = Vec::new();
-                for seed in seeds {
-                    let mut conn = redis::Client::open(seed.as_str())
-                        .expect("seed url")
-                        .get_multiplexed_async_connection()
-                        .await
-                        .expect("connect to a cluster node");
-                    for segment in super::HOLDING {
-                        let keys: Vec<String> = redis::cmd("KEYS")
-                            .arg(format!("{prefix}*{segment}*"))
-                            .query_async(&mut conn)
-                            .await
-                            .expect("KEYS");
-                        held.extend(keys);
-                    }
-                }
-                held.sort();
-                held
+            Backend::Sentinel { topology, prefix } => {
+                held_under(std::slice::from_ref(&topology.master), prefix).await
             }
+            Backend::Cluster { seeds, prefix } => held_under(seeds, prefix).await,
             Backend::Memory(store) => store.held_keys(),
         }
     }
 }
+
+/// The keys holding a lock under `prefix` on every node of `urls`.
+async fn held_under(urls: &[String], prefix: &str) -> Vec<String> {
+    let mut held = Vec::new();
+    for url in urls {
+        let mut conn = redis::Client::open(url.as_str())
+            .expect("node url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to a node");
+        for segment in super::HOLDING {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{prefix}*{segment}*"))
+                .query_async(&mut conn)
+                .await
+                .expect("KEYS");
+            held.extend(keys);
+        }
+    }
+    held.sort();
+    held
+}
+
+/// The Sentinel topology of this test target (1 master, 2 replicas, 3
+/// sentinels), where it is; it never fails over.
+pub struct SharedSentinel {
+    pub sentinels: Vec<String>,
+    pub master_name: String,
+    pub master: String,
+}
+
+static SHARED_SENTINEL: LazyLock<SharedSentinel> = LazyLock::new(|| {
+    let (started, topology) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let sentinel = RedisSentinel::start(2, 3);
+        let _ = started.send(SharedSentinel {
+            sentinels: sentinel.sentinel_urls(),
+            master_name: sentinel.master_name().to_owned(),
+            master: sentinel.master_url(),
+        });
+        loop {
+            std::thread::park();
+        }
+    });
+    topology.recv().expect("the test topology started")
+});
 
 /// The cluster of this test target: 3 masters, started by a thread that
 /// lives as long as the process, since the test kit kills a server when the

@@ -1,0 +1,5 @@
+//! The tests of `context.rs`, on the primary of a Redis Sentinel topology (1
+//! master, 2 replicas, 3 sentinels; see `common/backend.rs`).
+
+#[path = "context.rs"]
+mod context;
