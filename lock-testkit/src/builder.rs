@@ -27,6 +27,8 @@ const DEFAULT_BIN: &str = "redis-server";
 pub struct RedisServerBuilder {
     binary: Option<PathBuf>,
     args: Vec<String>,
+    /// Set for a sentinel: its configuration file's first contents.
+    sentinel_config: Option<String>,
 }
 
 impl RedisServerBuilder {
@@ -53,6 +55,14 @@ impl RedisServerBuilder {
         self
     }
 
+    /// Starts a sentinel (`redis-server <config file> --sentinel`) instead of
+    /// a server; its configuration file, in its own directory, starts as
+    /// `config`. See [`RedisSentinel`](crate::RedisSentinel).
+    pub(crate) fn sentinel(mut self, config: String) -> Self {
+        self.sentinel_config = Some(config);
+        self
+    }
+
     /// Starts the server on a free loopback port and waits until it answers
     /// `PING`.
     ///
@@ -64,7 +74,11 @@ impl RedisServerBuilder {
     /// startup.
     pub fn start(self) -> io::Result<RedisServer> {
         let binary = self.binary.unwrap_or_else(default_binary);
-        RedisServer::launch(Launcher::new(binary, self.args))
+        let launcher = Launcher::new(binary, self.args);
+        match self.sentinel_config {
+            Some(config) => RedisServer::launch(launcher.sentinel(config)),
+            None => RedisServer::launch(launcher),
+        }
     }
 }
 

@@ -17,6 +17,8 @@ use crate::probe::{self, LOG_FILE, STDERR_FILE};
 const ATTEMPTS: u32 = 5;
 /// The RDB file a server writes at `SAVE` and loads at start, in its `--dir`.
 pub(crate) const SNAPSHOT_FILE: &str = "dump.rdb";
+/// A sentinel's configuration file, in its `--dir`.
+const SENTINEL_CONFIG_FILE: &str = "sentinel.conf";
 /// Pause before the n-th retry is `n * RETRY_BACKOFF`.
 const RETRY_BACKOFF: Duration = Duration::from_millis(20);
 /// How long a started server may take to answer `PING`.
@@ -42,17 +44,32 @@ enum Failure {
     Retry(io::Error),
 }
 
-/// What to run: the binary and the caller's extra arguments.
+/// What to run: the binary, the caller's extra arguments and, for a
+/// sentinel, its configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct Launcher {
     binary: PathBuf,
     args: Vec<String>,
+    /// A sentinel's configuration file, written afresh into every new
+    /// directory (a sentinel rewrites it as it learns); `None` for a server.
+    sentinel_config: Option<String>,
 }
 
 impl Launcher {
     /// A launcher for `binary`, appending `args` to the managed arguments.
     pub(crate) fn new(binary: PathBuf, args: Vec<String>) -> Self {
-        Self { binary, args }
+        Self {
+            binary,
+            args,
+            sentinel_config: None,
+        }
+    }
+
+    /// Runs the binary as a sentinel (`<config file> --sentinel`) whose
+    /// configuration file starts as `config`.
+    pub(crate) fn sentinel(mut self, config: String) -> Self {
+        self.sentinel_config = Some(config);
+        self
     }
 
     /// Starts a server on a free port, trying new ports if it exits early.
@@ -113,7 +130,36 @@ impl Launcher {
                 .map_err(|e| Failure::Fatal(context(&e, "cannot write the snapshot to load")))?;
         }
 
+        if let Some(config) = &self.sentinel_config {
+            std::fs::write(dir.path().join(SENTINEL_CONFIG_FILE), config).map_err(|e| {
+                Failure::Fatal(context(&e, "cannot write the sentinel's config file"))
+            })?;
+        }
+
+        let child = self
+            .command(port, dir.path(), stderr)
+            .spawn()
+            .map_err(|e| Failure::Fatal(spawn_error(&self.binary, &e)))?;
+        // With a user-supplied `--logfile` our log never shows up; rely on PING.
+        let check_log = !self.args.iter().any(|a| a == "--logfile");
+        let ready_line = if self.sentinel_config.is_some() {
+            probe::SENTINEL_READY_LINE
+        } else {
+            probe::READY_LINE
+        };
+        let child = wait_until_ready(child, dir.path(), port, check_log.then_some(ready_line))?;
+        Ok(Launched { child, dir, port })
+    }
+
+    /// The command line: the managed arguments, then the caller's. A
+    /// sentinel's config file goes first, as `redis-server` requires.
+    fn command(&self, port: u16, dir: &Path, stderr: File) -> Command {
         let mut command = Command::new(&self.binary);
+        if self.sentinel_config.is_some() {
+            command
+                .arg(dir.join(SENTINEL_CONFIG_FILE))
+                .arg("--sentinel");
+        }
         command
             .arg("--port")
             .arg(port.to_string())
@@ -128,35 +174,31 @@ impl Launcher {
             .args(["--save", "", "--appendonly", "no"])
             .args(["--dbfilename", SNAPSHOT_FILE])
             .arg("--dir")
-            .arg(dir.path())
+            .arg(dir)
             .arg("--logfile")
-            .arg(dir.path().join(LOG_FILE))
+            .arg(dir.join(LOG_FILE))
             .args(&self.args)
-            .current_dir(dir.path())
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);
         kill_when_parent_exits(&mut command);
-
-        let child = command
-            .spawn()
-            .map_err(|e| Failure::Fatal(spawn_error(&self.binary, &e)))?;
-        // With a user-supplied `--logfile` our log never shows up; rely on PING.
-        let check_log = !self.args.iter().any(|a| a == "--logfile");
-        let child = wait_until_ready(child, dir.path(), port, check_log)?;
-        Ok(Launched { child, dir, port })
+        command
     }
 }
 
 /// Polls until the server answers `PING`, fails fast if it exits.
+///
+/// With `ready_line`, the server must also have logged that line, which
+/// proves that this process (not another that took the port) answers.
 fn wait_until_ready(
     mut child: Child,
     dir: &Path,
     port: u16,
-    check_log: bool,
+    ready_line: Option<&str>,
 ) -> Result<Child, Failure> {
     let deadline = Instant::now() + READY_TIMEOUT;
-    let mut logged_ready = !check_log;
+    let mut logged_ready = ready_line.is_none();
     loop {
         match child.try_wait() {
             Ok(Some(status)) => {
@@ -171,7 +213,7 @@ fn wait_until_ready(
                 return Err(Failure::Fatal(context(&error, "cannot poll redis-server")));
             }
         }
-        logged_ready = logged_ready || probe::log_says_ready(dir);
+        logged_ready = logged_ready || ready_line.is_some_and(|line| probe::log_says(dir, line));
         if logged_ready && probe::answers_ping(port) {
             return Ok(child);
         }

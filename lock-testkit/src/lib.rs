@@ -18,6 +18,9 @@
 //! The binary is taken from the `REDIS_SERVER_BIN` environment variable, or
 //! `redis-server` on `PATH`; see [`RedisServerBuilder::binary`].
 //!
+//! Several servers make a [`RedisCluster`], or a [`RedisSentinel`]
+//! topology (a master, replicas and sentinels watching them).
+//!
 //! This crate is Unix-only (it signals processes with `kill(2)`); on Linux
 //! servers are additionally killed when the thread that started them exits,
 //! see [`RedisServer`].
@@ -39,6 +42,8 @@ mod launch;
 mod port;
 mod probe;
 mod proxy;
+mod resp;
+mod sentinel;
 mod server;
 mod tls;
 mod unpoisoned;
@@ -47,5 +52,6 @@ pub use blackhole::{BlackHole, Silence};
 pub use builder::RedisServerBuilder;
 pub use cluster::RedisCluster;
 pub use proxy::FaultProxy;
+pub use sentinel::RedisSentinel;
 pub use server::{RedisServer, start_many, try_start_many};
 pub use tls::{TestCertificates, TlsRedisServer};

@@ -14,7 +14,10 @@ pub(crate) const LOG_FILE: &str = "redis.log";
 pub(crate) const STDERR_FILE: &str = "stderr.log";
 
 /// The line `redis-server` logs once it listens and serves clients.
-const READY_LINE: &str = "Ready to accept connections";
+pub(crate) const READY_LINE: &str = "Ready to accept connections";
+/// What a sentinel logs instead (it never logs [`READY_LINE`]), once it
+/// listens: its identity, before it starts monitoring.
+pub(crate) const SENTINEL_READY_LINE: &str = "Sentinel ID is";
 /// Timeout for connecting, writing and reading during one probe.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(250);
 /// How many log lines to quote in error messages.
@@ -46,12 +49,12 @@ pub(crate) fn answers_ping(port: u16) -> bool {
     reply.starts_with(b"+PONG") || reply.starts_with(b"-NOAUTH")
 }
 
-/// Whether the log in `dir` says the server is accepting connections.
+/// Whether the log in `dir` contains `line`, e.g. [`READY_LINE`].
 ///
 /// This proves that *our* process bound the port: a PING alone could be
 /// answered by some other server that grabbed the port first.
-pub(crate) fn log_says_ready(dir: &Path) -> bool {
-    fs::read_to_string(dir.join(LOG_FILE)).is_ok_and(|log| log.contains(READY_LINE))
+pub(crate) fn log_says(dir: &Path, line: &str) -> bool {
+    fs::read_to_string(dir.join(LOG_FILE)).is_ok_and(|log| log.contains(line))
 }
 
 /// The last lines of the server's log and stderr, for error messages.
