@@ -49,13 +49,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .build()
         .await?;
     distlock::register(distlock::DEFAULT_MANAGER, manager)?;
-    println!("locking on the primary `{master_name}` of {} sentinel(s)", sentinels.len());
+    println!(
+        "locking on the primary `{master_name}` of {} sentinel(s)",
+        sentinels.len()
+    );
 
     let mut tokens = pay_twice().await?;
     if let Some(topology) = topology.as_mut() {
         let killed = Instant::now();
         topology.kill_master();
-        let promoted = tokio::task::block_in_place(|| topology.wait_for_failover(Duration::from_secs(30)))?;
+        let promoted =
+            tokio::task::block_in_place(|| topology.wait_for_failover(Duration::from_secs(30)))?;
         println!(
             "the primary was killed; Sentinel promoted {promoted} {:.1} s later",
             killed.elapsed().as_secs_f64()
@@ -65,7 +69,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let rising = tokens.windows(2).all(|pair| pair[0] < pair[1]);
     println!(
         "fencing tokens in the order the payments ran: {tokens:?}: {}",
-        if rising { "increasing" } else { "NOT increasing" }
+        if rising {
+            "increasing"
+        } else {
+            "NOT increasing"
+        }
     );
     if !rising {
         return Err("fencing tokens did not increase across the failover".into());

@@ -21,10 +21,18 @@ async fn manager(topology: &RedisSentinel) -> LockManager {
         .expect("a manager on the sentinels' primary")
 }
 
-/// Waits until the replicas have every write the primary took so far.
+/// Waits until the replicas have every write the primary took so far:
+/// `WAIT` counts the writes of its own connection, so it follows one write
+/// of its own, which the replicas apply after all earlier ones.
 async fn replicated(topology: &RedisSentinel) {
     let client = redis::Client::open(topology.master_url()).unwrap();
     let mut primary = client.get_multiplexed_async_connection().await.unwrap();
+    let () = redis::cmd("SET")
+        .arg("test:replication-probe")
+        .arg(1)
+        .query_async(&mut primary)
+        .await
+        .unwrap();
     let acknowledged: u64 = redis::cmd("WAIT")
         .arg(2)
         .arg(2000)
@@ -63,12 +71,21 @@ async fn a_failover_keeps_calls_bounded_and_the_waiter_gets_the_lock_after_the_r
     );
     let lease = Duration::from_secs(30);
     let guard = holder.lock("order:1").ttl(lease).acquire().await.unwrap();
-    let renewed = holder.lock("order:2").ttl(Duration::from_secs(9)).renew().acquire().await.unwrap();
+    let renewed = holder
+        .lock("order:2")
+        .ttl(Duration::from_secs(9))
+        .renew()
+        .acquire()
+        .await
+        .unwrap();
     let first_token = guard.fencing_token();
     let waiting = {
         let waiter = waiter.clone();
         tokio::spawn(async move {
-            let request = waiter.lock("order:1").ttl(lease).wait(Duration::from_secs(60));
+            let request = waiter
+                .lock("order:1")
+                .ttl(lease)
+                .wait(Duration::from_secs(60));
             let guard = request.acquire().await.expect("the waiter gets the lock");
             (Instant::now(), guard)
         })
@@ -84,25 +101,38 @@ async fn a_failover_keeps_calls_bounded_and_the_waiter_gets_the_lock_after_the_r
     let attempted = Instant::now();
     let during = other.lock("elsewhere").try_acquire().await;
     let took = attempted.elapsed();
-    assert!(took < COMMAND_TIMEOUT + Duration::from_millis(500), "{took:?}: {during:?}");
-    let promoted = tokio::task::block_in_place(|| topology.wait_for_failover(Duration::from_secs(30)))
-        .expect("a replica is promoted");
+    assert!(
+        took < COMMAND_TIMEOUT + Duration::from_millis(500),
+        "{took:?}: {during:?}"
+    );
+    let promoted =
+        tokio::task::block_in_place(|| topology.wait_for_failover(Duration::from_secs(30)))
+            .expect("a replica is promoted");
     let failover = killed.elapsed();
 
     // The lease moved with the data: the holder still owns the lock, and
     // releasing it on the new primary hands it to the waiter.
     let release_sent = Instant::now();
     let released = tokio::time::timeout(2 * COMMAND_TIMEOUT, guard.release()).await;
-    assert_eq!(released.expect("bounded").unwrap(), ReleaseOutcome::Released);
+    assert_eq!(
+        released.expect("bounded").unwrap(),
+        ReleaseOutcome::Released
+    );
     let (acquired, next) = tokio::time::timeout(Duration::from_secs(10), waiting)
         .await
         .expect("the waiter is served")
         .unwrap();
-    assert!(acquired >= release_sent, "the waiter held the lock before the release");
+    assert!(
+        acquired >= release_sent,
+        "the waiter held the lock before the release"
+    );
     // A promotion starts new fencing counters above every earlier token.
     assert!(next.fencing_token() > first_token);
     // The renewal carried on: the lock was held through the failover.
-    assert!(renewed.is_held(), "the renewed lock was lost in a {failover:?} failover to {promoted}");
+    assert!(
+        renewed.is_held(),
+        "the renewed lock was lost in a {failover:?} failover to {promoted}"
+    );
     assert_eq!(next.release().await.unwrap(), ReleaseOutcome::Released);
     assert_eq!(renewed.release().await.unwrap(), ReleaseOutcome::Released);
 }
@@ -111,8 +141,14 @@ async fn a_failover_keeps_calls_bounded_and_the_waiter_gets_the_lock_after_the_r
 async fn bad_sentinel_settings_are_errors_at_build() {
     let no_sentinels: [&str; 0] = [];
     for (builder, says) in [
-        (LockManager::sentinel(no_sentinels, "m"), "at least one sentinel"),
-        (LockManager::sentinel(["redis://127.0.0.1:1"], ""), "master name"),
+        (
+            LockManager::sentinel(no_sentinels, "m"),
+            "at least one sentinel",
+        ),
+        (
+            LockManager::sentinel(["redis://127.0.0.1:1"], ""),
+            "master name",
+        ),
         (
             LockManager::sentinel(["redis://a:b@127.0.0.1:1", "redis://127.0.0.1:2"], "m"),
             "differ in user, password or TLS",

@@ -64,7 +64,8 @@ fn urls_from(name: &str) -> Option<Vec<String>> {
 pub fn sentinel() -> std::io::Result<(Vec<String>, String, Option<lock_testkit::RedisSentinel>)> {
     match urls_from("REDIS_SENTINEL_URLS") {
         Some(urls) => {
-            let master = std::env::var("REDIS_SENTINEL_MASTER").unwrap_or_else(|_| "mymaster".into());
+            let master =
+                std::env::var("REDIS_SENTINEL_MASTER").unwrap_or_else(|_| "mymaster".into());
             Ok((urls, master, None))
         }
         None => {

@@ -18,6 +18,10 @@ use crate::{LockError, LockGuard, background, lease, metrics, reentrancy};
 /// message was lost; normally a release wakes it at once.
 const MAX_NAP: Duration = Duration::from_millis(500);
 
+/// How long a request waits between attempts while its backend fails over
+/// (see `Backend::rides_out`).
+const FAILOVER_PAUSE: Duration = Duration::from_millis(100);
+
 /// A lock about to be acquired, made by [`LockManager::lock`](crate::LockManager::lock).
 ///
 /// ```no_run
@@ -220,6 +224,23 @@ impl LockRequest {
             let attempt = match reattempt.send(&contest, &mut claim, step).await {
                 Ok(Sent::Answered(attempt)) => attempt,
                 Ok(Sent::Again) => continue,
+                Err(fault) if self.manager.backend().rides_out(&fault) => {
+                    // A failover under way: try again while the wait lasts.
+                    reattempt = Reattempt::Available;
+                    if step
+                        != (Step::InQueue {
+                            round: waiting.rounds,
+                        })
+                    {
+                        // An acquire that may have landed: given back in
+                        // the background. A place in line is kept, and the
+                        // next attempt under its owner token refreshes it
+                        // or finds the lock handed to it.
+                        claim.abandon();
+                    }
+                    Box::pin(self.pause_after_split(FAILOVER_PAUSE, &contest)).await?;
+                    continue;
+                }
                 Err(fault) => return Err(LockError::backend(&self.key, fault)),
             };
             let answered = Answered {
@@ -452,8 +473,8 @@ impl LockRequest {
         Ok(guard)
     }
 
-    /// Pauses for `retry_in` after split Redlock votes, or for what is left
-    /// of the wait.
+    /// Pauses for `retry_in` after split Redlock votes or a step lost to a
+    /// failover, or for what is left of the wait.
     async fn pause_after_split(
         &self,
         retry_in: Duration,

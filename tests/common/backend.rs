@@ -41,8 +41,14 @@ pub fn kind() -> Kind {
 /// cluster takes seconds).
 pub enum Backend {
     Single(RedisServer),
-    Cluster { seeds: Vec<String>, prefix: String },
-    Sentinel { topology: &'static SharedSentinel, prefix: String },
+    Cluster {
+        seeds: Vec<String>,
+        prefix: String,
+    },
+    Sentinel {
+        topology: &'static SharedSentinel,
+        prefix: String,
+    },
     Memory(InMemoryStore),
 }
 

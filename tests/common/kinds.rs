@@ -15,17 +15,38 @@ const LONG: Duration = Duration::from_secs(30);
 /// got the permit: 1, the release, when the grant woke its waiter alone.
 ///
 /// Queued waiters also look again every 500 ms on their own; the release
-/// follows their queueing within tens of milliseconds, so the window ends
-/// well before the first of those looks.
-pub async fn scripts_after_one_release<F>(
+/// follows their queueing within tens of milliseconds, so the window most
+/// often ends before the first of those looks, but on a loaded machine one
+/// may fall in it. So the scenario runs up to three times, on three keys,
+/// and the fewest scripts count: a release that woke every waiter would
+/// cost at least 4 every time.
+pub async fn fewest_scripts_after_one_release<F>(
     managers: &[LockManager; 3],
     scripts: impl Fn() -> F,
 ) -> u64
 where
     F: Future<Output = u64>,
 {
-    let permit = |manager: &LockManager| {
-        let request = manager.lock("export").kind(LockKind::Permits(1));
+    let mut fewest = u64::MAX;
+    for key in ["export:1", "export:2", "export:3"] {
+        fewest = fewest.min(scripts_after_one_release(managers, &scripts, key).await);
+        if fewest <= 1 {
+            break;
+        }
+    }
+    fewest
+}
+
+async fn scripts_after_one_release<F>(
+    managers: &[LockManager; 3],
+    scripts: &impl Fn() -> F,
+    key: &'static str,
+) -> u64
+where
+    F: Future<Output = u64>,
+{
+    let permit = move |manager: &LockManager| {
+        let request = manager.lock(key).kind(LockKind::Permits(1));
         request.ttl(LONG).wait(LONG).acquire()
     };
     let holder = permit(&managers[0]).await.unwrap();
@@ -39,13 +60,15 @@ where
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let info = managers[0]
-            .inspect_kind("export", LockKind::Permits(1))
-            .await;
-        if info.unwrap().waiters == Some(4) {
+        let info = managers[0].inspect_kind(key, LockKind::Permits(1)).await;
+        let info = info.unwrap();
+        if info.waiters == Some(4) {
             break;
         }
-        assert!(Instant::now() < deadline, "the waiters never queued");
+        assert!(
+            Instant::now() < deadline,
+            "the waiters never queued: {info:?}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let before = scripts().await;
@@ -55,6 +78,7 @@ where
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     let sent = scripts().await - before;
+    eprintln!("{key}: {sent} scripts after the release");
     assert_eq!(
         granted.lock().unwrap().len(),
         1,
@@ -63,5 +87,6 @@ where
     for call in calls {
         call.abort();
     }
+    drop(granted);
     sent
 }

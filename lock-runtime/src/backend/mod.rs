@@ -248,6 +248,29 @@ impl Backend {
         }
     }
 
+    /// Whether a request that waits should try again after `fault`, rather
+    /// than fail: on Sentinel, whose primary is replaced by a failover, a
+    /// step that found no connection, lost it, got no answer in time or
+    /// reached a primary demoted to a replica, while the wait lasts. One
+    /// server alone, whose loss is not followed by a new primary, fails the
+    /// request at once.
+    pub(crate) fn rides_out(&self, fault: &Fault) -> bool {
+        let Backend::Single(single) = self else {
+            return false;
+        };
+        match fault {
+            Fault::Redis(error) => {
+                single.follows_failovers()
+                    && (error.is_io_error()
+                        || error.is_timeout()
+                        || error.is_connection_dropped()
+                        || error.kind()
+                            == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly))
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the shared kinds (permits, readers and writers) can be held
     /// here: not on Redlock, whose votes count single holders. Requests
     /// check it before their first step.

@@ -18,9 +18,16 @@ use crate::LockError;
 pub(crate) struct Single {
     pub(crate) connection: Connection<Server>,
     pub(crate) subscriber: Subscriber,
+    address: Arc<Address>,
 }
 
 impl Single {
+    /// Whether the server is the primary Sentinel names, which a failover
+    /// replaces.
+    pub(crate) fn follows_failovers(&self) -> bool {
+        matches!(*self.address, Address::Sentinel(_))
+    }
+
     /// Connects, checks the connection with a PING, and reads the server's
     /// eviction policy (see `eviction.rs`).
     pub(crate) async fn connect(url: &str, settings: &Settings) -> Result<Self, LockError> {
@@ -56,7 +63,8 @@ impl Single {
                 publish: Publish::Plain,
                 protocol: Protocol::V2,
             },
-            subscriber: Subscriber::new(address),
+            subscriber: Subscriber::new(address.clone()),
+            address,
         })
     }
 }
