@@ -23,6 +23,10 @@ const FORM_TIMEOUT: Duration = Duration::from_secs(30);
 /// `REDIS_CLI_BIN` environment variable, or `redis-cli` on `PATH`; Debian's
 /// `redis-tools`, which `redis-server` depends on). Each node's cluster bus
 /// listens on a free port of its own (`cluster-port`, Redis 7.0 or later).
+/// The nodes run the binary [`RedisServer::builder`] picks, so
+/// `REDIS_SERVER_BIN` makes a cluster of, say, Valkey nodes; `scripts/test.sh`
+/// then forms it with Valkey's `valkey-cli` (Debian's `redis-cli` 7.0 works
+/// too).
 /// Dropping the cluster kills every node.
 ///
 /// ```no_run

@@ -75,7 +75,9 @@ impl TlsRedisServer {
     /// Those of [`RedisServerBuilder::start`](crate::RedisServerBuilder::start),
     /// and errors writing the certificate files. A `redis-server` built
     /// without TLS support rejects the `--tls-*` options at start-up or the
-    /// `tls-port` setting after it; either error quotes what it said.
+    /// `tls-port` setting after it; either error quotes what it said. (A
+    /// Valkey 8.1 built without TLS crashes at `tls-port` instead: the error
+    /// says the server closed the connection without an answer.)
     pub fn try_start() -> io::Result<TlsRedisServer> {
         let certificates = TestCertificates::generate()?;
         let files = tempfile::Builder::new()
@@ -291,6 +293,12 @@ fn admin_command(port: u16, args: &[&str]) -> io::Result<()> {
     let reply = String::from_utf8_lossy(&reply);
     if reply.starts_with('+') {
         Ok(())
+    } else if reply.is_empty() {
+        Err(io::Error::other(format!(
+            "redis-server closed the connection without answering `{}` (did it crash? \
+             a build without TLS support may)",
+            args.join(" ")
+        )))
     } else {
         Err(io::Error::other(format!(
             "redis-server answered `{}` to `{}`",
