@@ -30,6 +30,21 @@ pub enum LockError {
         /// The lock's key as the caller gave it.
         key: String,
     },
+    /// Fewer replicas than
+    /// [`replica_acks`](crate::LockManagerBuilder::replica_acks) asks for
+    /// acknowledged the grant in time, and the setting said to release it:
+    /// the lock was released and no body ran.
+    #[error(
+        "lock `{key}`: {acknowledged} of the {wanted} replicas asked for acknowledged the grant in time, so it was released"
+    )]
+    NotReplicated {
+        /// The lock's key as the caller gave it.
+        key: String,
+        /// How many replicas acknowledged the lease.
+        acknowledged: u32,
+        /// How many were asked for.
+        wanted: u32,
+    },
     /// The manager was shut down ([`crate::shutdown`] or
     /// [`LockManager::shutdown`](crate::LockManager::shutdown)): it hands out
     /// no lock any more, waiters stop waiting, and a guard's lock was

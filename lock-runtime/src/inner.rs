@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, ReplicaAcks};
 use crate::holdings::Holdings;
 use crate::local_queue::LocalQueues;
 use crate::renewal::Renewals;
@@ -37,6 +37,8 @@ pub(crate) struct ManagerSettings {
     pub(crate) key_prefix: String,
     pub(crate) default_ttl: Duration,
     pub(crate) command_timeout: Duration,
+    /// How many replicas acknowledge each grant, if any.
+    pub(crate) replica_acks: Option<ReplicaAcks>,
 }
 
 impl ManagerInner {
@@ -79,6 +81,11 @@ impl ManagerInner {
     /// The lease of locks whose request sets none.
     pub(crate) fn default_ttl(&self) -> Duration {
         self.settings.default_ttl
+    }
+
+    /// How many replicas must acknowledge each grant, if any.
+    pub(crate) fn replica_acks(&self) -> Option<ReplicaAcks> {
+        self.settings.replica_acks
     }
 
     /// How long Redis (each node, for Redlock) has to answer one step.

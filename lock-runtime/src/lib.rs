@@ -37,7 +37,9 @@ pub mod __attribute {
 }
 mod attribute;
 
-pub use backend::{EvictingServer, ForcedRelease, InMemoryStore, LockInfo};
+pub use backend::{
+    EvictingServer, ForcedRelease, InMemoryStore, LockInfo, ReplicaAcks, Unacknowledged,
+};
 pub use context::{LockContext, current};
 pub use error::LockError;
 pub use guard::{LockGuard, ReleaseOutcome};

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{
-    Backend, EvictingServer, InMemoryStore, SentinelTopology, Settings, Topology,
+    Backend, EvictingServer, InMemoryStore, ReplicaAcks, SentinelTopology, Settings, Topology,
+    Unacknowledged,
 };
 use crate::inner::{ManagerInner, ManagerSettings};
 use crate::{LockError, LockRequest, keyspace, lease};
@@ -312,6 +313,8 @@ pub struct LockManagerBuilder {
     command_timeout: Duration,
     connect_timeout: Duration,
     on_evicting_server: EvictingServer,
+    /// `replica_acks`, as given (checked by `build`).
+    replica_acks: Option<(u32, Duration, Unacknowledged)>,
     /// PEM certificates that replace the default trust roots (`rediss://`).
     #[cfg(feature = "tls")]
     tls_root_certificate: Option<Vec<u8>>,
@@ -327,6 +330,8 @@ enum Misplaced {
     Store,
     /// `master_credentials`, on a builder for anything but Sentinel.
     MasterCredentials,
+    /// `replica_acks`, on Redlock or in memory.
+    ReplicaAcks,
 }
 
 impl Misplaced {
@@ -337,6 +342,9 @@ impl Misplaced {
             }
             Misplaced::MasterCredentials => {
                 "master credentials were given to a manager that is not on Sentinel; put the credentials in the Redis URL instead"
+            }
+            Misplaced::ReplicaAcks => {
+                "replica_acks applies to a primary with replicas (one server, Sentinel, a cluster), not to Redlock's independent masters or to memory"
             }
         })
     }
@@ -364,6 +372,7 @@ impl LockManagerBuilder {
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             on_evicting_server: EvictingServer::Warn,
+            replica_acks: None,
             #[cfg(feature = "tls")]
             tls_root_certificate: None,
             misplaced: None,
@@ -393,6 +402,46 @@ impl LockManagerBuilder {
                 sentinel.master_password = Some(password.to_owned());
             }
             _ => self.misplaced = Some(Misplaced::MasterCredentials),
+        }
+        self
+    }
+
+    /// Waits, after each grant, until `replicas` replicas of the primary
+    /// acknowledged the lease (`WAIT`, after an owner-checked re-arm of the
+    /// lease on the same connection: one more round trip per grant), at most
+    /// `timeout`; when fewer did, `otherwise` says whether the lock is
+    /// released and the request fails with [`LockError::NotReplicated`], or
+    /// handed out with a WARN. It narrows the window in which a failover to
+    /// a replica that had not copied a fresh lease grants the lock twice;
+    /// it does not close it (`WAIT` is not a consensus, and a lease renewed
+    /// later is not waited for). On one server with replicas, Sentinel and
+    /// a cluster; [`build`](Self::build) fails with
+    /// [`LockError::InvalidConfig`] on Redlock and in memory, for 0 replicas,
+    /// and for a timeout of zero or over 10 s (`WAIT` holds up the other
+    /// steps of its connection meanwhile).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), distlock::LockError> {
+    /// use std::time::Duration;
+    /// use distlock::{LockManager, Unacknowledged};
+    ///
+    /// let manager = LockManager::sentinel(["redis://sentinel-a:26379"], "locks")
+    ///     .replica_acks(1, Duration::from_millis(50), Unacknowledged::Release)
+    ///     .build()
+    ///     .await?;
+    /// # drop(manager); Ok(()) }
+    /// ```
+    pub fn replica_acks(
+        mut self,
+        replicas: u32,
+        timeout: Duration,
+        otherwise: Unacknowledged,
+    ) -> Self {
+        match self.topology {
+            Topology::Redlock(_) | Topology::Memory(_) => {
+                self.misplaced = Some(Misplaced::ReplicaAcks);
+            }
+            _ => self.replica_acks = Some((replicas, timeout, otherwise)),
         }
         self
     }
@@ -520,6 +569,10 @@ impl LockManagerBuilder {
         if let Some(misplaced) = self.misplaced {
             return Err(misplaced.error());
         }
+        let replica_acks = self
+            .replica_acks
+            .map(|(replicas, timeout, otherwise)| ReplicaAcks::new(replicas, timeout, otherwise))
+            .transpose()?;
         let settings = Settings {
             command_timeout: self.command_timeout,
             connect_timeout: self.connect_timeout,
@@ -538,6 +591,7 @@ impl LockManagerBuilder {
             key_prefix: self.key_prefix,
             default_ttl: self.default_ttl,
             command_timeout: self.command_timeout,
+            replica_acks,
         };
         Ok(LockManager {
             inner: Arc::new(ManagerInner::new(backend, settings)),

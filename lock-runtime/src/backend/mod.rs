@@ -18,6 +18,7 @@ pub(crate) mod outcome;
 mod protocol;
 mod reconnect;
 mod redlock;
+mod replicas;
 mod sentinel;
 mod single;
 mod step;
@@ -36,6 +37,7 @@ use step::SharedStep;
 
 pub(crate) use client::{Settings, redact};
 pub use eviction::EvictingServer;
+pub use replicas::{ReplicaAcks, Unacknowledged};
 pub use memory::InMemoryStore;
 pub(crate) use outcome::{Attempt, Fault, Ownership, Tokens};
 pub use outcome::{ForcedRelease, LockInfo};
