@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::{Attempt, Fault, Ownership, Subscription, Tokens};
+use crate::backend::{
+    Attempt, Fault, Ownership, ReplicaAcks, Subscription, Tokens, Unacknowledged,
+};
 use crate::guard::{Grant, Passing};
 use crate::holdings::{Holding, UnderWay};
 use crate::inner::ManagerInner;
@@ -225,29 +227,13 @@ impl LockRequest {
                 Ok(Sent::Answered(attempt)) => attempt,
                 Ok(Sent::Again) => continue,
                 Err(fault) if self.manager.backend().rides_out(&fault) => {
-                    // A failover under way: try again while the wait lasts.
                     reattempt = Reattempt::Available;
-                    if step
-                        != (Step::InQueue {
-                            round: waiting.rounds,
-                        })
-                    {
-                        // An acquire that may have landed: given back in
-                        // the background. A place in line is kept, and the
-                        // next attempt under its owner token refreshes it
-                        // or finds the lock handed to it.
-                        claim.abandon();
-                    }
-                    Box::pin(self.pause_after_split(FAILOVER_PAUSE, &contest)).await?;
+                    Box::pin(self.ride_out(step, &contest, &mut claim)).await?;
                     continue;
                 }
                 Err(fault) => return Err(LockError::backend(&self.key, fault)),
             };
-            let answered = Answered {
-                attempt,
-                step,
-                started: attempt_start,
-            };
+            let answered = Answered::new(attempt, step, attempt_start);
             let remaining = match waiting.after(answered, contest.ttl, &mut claim) {
                 Next::Hold(granted) => {
                     drop(claim);
@@ -426,6 +412,10 @@ impl LockRequest {
         turn: Option<LocalTurn>,
         contended: bool,
     ) -> Result<LockGuard, LockError> {
+        if let (Some(acks), Source::Redis) = (self.manager.replica_acks(), granted.source) {
+            // Boxed: a path of managers that ask for it (see `acquire_within`).
+            Box::pin(self.confirm_replicas(&contest, &granted, acks)).await?;
+        }
         let elapsed = contest.started.elapsed();
         metrics::acquired(self.manager.name(), elapsed, contended);
         if let (Some(turn), Source::Redis) = (&turn, granted.source) {
@@ -471,6 +461,73 @@ impl LockRequest {
         // a hand-over's earlier start).
         guard.hold_for(self.terms.hold_at_least);
         Ok(guard)
+    }
+
+    /// Waits until `acks.replicas` replicas acknowledged the fresh lease of
+    /// `granted`; when fewer did in time, releases it and fails, or hands it
+    /// out with a WARN, as `acks` says. A lease that ran out meanwhile, or a
+    /// step that failed, fails the request (the lock given back).
+    async fn confirm_replicas(
+        &self,
+        contest: &Contest,
+        granted: &Granted,
+        acks: ReplicaAcks,
+    ) -> Result<(), LockError> {
+        let (keys, owner, backend) = (&contest.keys, &granted.owner, self.manager.backend());
+        let confirmed = backend
+            .confirm_replicas(keys, owner, contest.ttl, acks)
+            .await;
+        let Some(confirmed) = confirmed else {
+            return Ok(()); // no replicas here (refused at build)
+        };
+        let acknowledged = match confirmed {
+            Ok((Ownership::Owned, acknowledged)) => acknowledged,
+            // The lease ran out before it could be re-armed: nothing to give back.
+            Ok(_) => {
+                return Err(LockError::Lost {
+                    key: self.key.clone(),
+                });
+            }
+            Err(fault) => {
+                let _ = backend.release(keys, owner).await;
+                return Err(LockError::backend(&self.key, fault));
+            }
+        };
+        if acknowledged >= acks.replicas {
+            return Ok(());
+        }
+        let wanted = acks.replicas;
+        match acks.otherwise {
+            Unacknowledged::Proceed => {
+                tracing::warn!(key = %self.key, acknowledged, wanted, "lock granted with fewer replicas acknowledging it than asked for; handed out anyway (Unacknowledged::Proceed)");
+                Ok(())
+            }
+            Unacknowledged::Release => {
+                let _ = backend.release(keys, owner).await;
+                Err(LockError::NotReplicated {
+                    key: self.key.clone(),
+                    acknowledged,
+                    wanted,
+                })
+            }
+        }
+    }
+
+    /// After a step lost to a failover (see `Backend::rides_out`): gives
+    /// back, in the background, an acquire that may have landed, and pauses
+    /// before the next attempt, while the wait lasts. A place in line is
+    /// kept: the next attempt under its owner token refreshes it, or finds
+    /// the lock handed to it meanwhile.
+    async fn ride_out(
+        &self,
+        step: Step,
+        contest: &Contest,
+        claim: &mut Claim<'_>,
+    ) -> Result<(), LockError> {
+        if !matches!(step, Step::InQueue { .. }) {
+            claim.abandon();
+        }
+        self.pause_after_split(FAILOVER_PAUSE, contest).await
     }
 
     /// Pauses for `retry_in` after split Redlock votes or a step lost to a
@@ -775,6 +832,16 @@ struct Answered {
     step: Step,
     /// When the attempt was sent.
     started: Instant,
+}
+
+impl Answered {
+    fn new(attempt: Attempt, step: Step, started: Instant) -> Self {
+        Answered {
+            attempt,
+            step,
+            started,
+        }
+    }
 }
 
 /// What a request does after an attempt.

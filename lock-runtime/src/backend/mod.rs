@@ -37,10 +37,10 @@ use step::SharedStep;
 
 pub(crate) use client::{Settings, redact};
 pub use eviction::EvictingServer;
-pub use replicas::{ReplicaAcks, Unacknowledged};
 pub use memory::InMemoryStore;
 pub(crate) use outcome::{Attempt, Fault, Ownership, Tokens};
 pub use outcome::{ForcedRelease, LockInfo};
+pub use replicas::{ReplicaAcks, Unacknowledged};
 pub(crate) use sentinel::SentinelTopology;
 
 /// A step of a shared kind, type-erased: the future of every annotated fn
@@ -339,6 +339,36 @@ impl Backend {
                 Backend::Memory(memory) => memory.shared_ownership(keys, share, step, owner, lease),
             })
         })
+    }
+
+    /// Re-arms `owner`'s fresh lease and waits for `acks.replicas` replicas
+    /// to acknowledge it (see `replicas.rs`): what the re-arm found, and how
+    /// many acknowledged. `None` on Redlock and in memory, which have no
+    /// replicas (their builders refuse the setting).
+    pub(crate) async fn confirm_replicas(
+        &self,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
+        acks: ReplicaAcks,
+    ) -> Option<Result<(Ownership, u32), Fault>> {
+        let (replicas, timeout) = (acks.replicas, acks.timeout);
+        let confirmed = match self {
+            Backend::Single(single) => {
+                let connection = &single.connection;
+                connection
+                    .confirm_replicas(keys, owner, lease, replicas, timeout)
+                    .await
+            }
+            Backend::Cluster(cluster) => {
+                let connection = &cluster.connection;
+                connection
+                    .confirm_replicas(keys, owner, lease, replicas, timeout)
+                    .await
+            }
+            Backend::Redlock(_) | Backend::Memory(_) => return None,
+        };
+        Some(confirmed.map_err(Fault::from))
     }
 
     /// Lifts the fencing counter of `keys`' group to at least `token`, the

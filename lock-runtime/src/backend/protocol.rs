@@ -59,6 +59,7 @@ macro_rules! v1_script {
 
 mod operator;
 mod raise;
+mod replicas;
 mod shared;
 
 static ACQUIRE: LazyLock<Lua> = v1_script!("acquire.lua");
@@ -212,6 +213,12 @@ enum Request {
         call: Cmd,
     },
     Pipeline(Pipeline),
+    /// A pipeline whose first command is an `EVALSHA` of `script`: loaded
+    /// and sent again if the server does not know it.
+    PipelineWithScript {
+        script: &'static Lua,
+        pipeline: Pipeline,
+    },
 }
 
 impl Request {
@@ -239,6 +246,15 @@ impl Request {
                 answered => answered,
             },
             Request::Pipeline(pipeline) => pipeline.query_async(redis).await,
+            Request::PipelineWithScript { script, pipeline } => {
+                match pipeline.query_async(redis).await {
+                    Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                        script.load().query_async::<()>(redis).await?;
+                        pipeline.query_async(redis).await
+                    }
+                    answered => answered,
+                }
+            }
         }
     }
 }
@@ -525,13 +541,9 @@ impl<K: Connect> Connection<K> {
         owner: &str,
         lease: Duration,
     ) -> RedisResult<Ownership> {
-        let step = |_: &ServerRun| {
-            let mut call = Request::script(&EXTEND, 1, keys);
-            call.arg(&keys.lease).arg(owner).arg(millis(lease));
-            Request::Script {
-                script: &EXTEND,
-                call,
-            }
+        let step = |_: &ServerRun| Request::Script {
+            script: &EXTEND,
+            call: extend_call(keys, owner, lease),
         };
         let (found, _): (i64, ServerRun) = self.run(Resend::IfConnectionDied, step).await?;
         Ok(ownership(found))
@@ -546,6 +558,13 @@ enum Departure {
     /// A requester that stops waiting, or gives back an attempt whose
     /// outcome is unknown.
     Leave,
+}
+
+/// The call of `extend.lua`: re-arm `owner`'s lease of an exclusive lock.
+fn extend_call(keys: &LockKeys, owner: &str, lease: Duration) -> Cmd {
+    let mut call = Request::script(&EXTEND, 1, keys);
+    call.arg(&keys.lease).arg(owner).arg(millis(lease));
+    call
 }
 
 fn v1_acquire(keys: &LockKeys, owner: &str, lease: Duration) -> Request {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use redis::RedisResult;
+use redis::{Cmd, RedisResult};
 
 use super::{Connection, Request, Resend, SHARED, ownership, remaining};
 use crate::backend::outcome::{Attempt, Fault, Ownership};
@@ -77,6 +77,46 @@ impl<K: Connect> Connection<K> {
         Ok(ownership(found))
     }
 
+    /// The call of `shared.lua` for `step`, on the server run at hand.
+    pub(super) fn shared_call(
+        &self,
+        run: &ServerRun,
+        keys: &LockKeys,
+        share: Share,
+        step: SharedStep,
+        owner: &str,
+        lease: Duration,
+    ) -> Cmd {
+        let round = match step {
+            SharedStep::Wait { round } => round,
+            _ => 0,
+        };
+        let mut call = Request::script(&SHARED, 5, keys);
+        call.arg(&keys.lease).arg(keys.queue()).arg(keys.places());
+        // v2's counters are named after the server run and expire a day
+        // after their last use; v1's one counter per group never does.
+        let life = match self.v2_run(run) {
+            Some(id) => {
+                call.arg(keys.run_fence(id));
+                "day"
+            }
+            None => {
+                call.arg(keys.fence());
+                "forever"
+            }
+        };
+        call.arg(keys.capacity())
+            .arg(step.name())
+            .arg(owner)
+            .arg(share.weight)
+            .arg(share.capacity)
+            .arg(millis(lease))
+            .arg(round)
+            .arg(self.publish.command())
+            .arg(life);
+        call
+    }
+
     async fn shared<T: redis::FromRedisValue>(
         &self,
         keys: &LockKeys,
@@ -85,34 +125,8 @@ impl<K: Connect> Connection<K> {
         owner: &str,
         lease: Duration,
     ) -> RedisResult<T> {
-        let round = match step {
-            SharedStep::Wait { round } => round,
-            _ => 0,
-        };
         let call = |run: &ServerRun| {
-            let mut call = Request::script(&SHARED, 5, keys);
-            call.arg(&keys.lease).arg(keys.queue()).arg(keys.places());
-            // v2's counters are named after the server run and expire a day
-            // after their last use; v1's one counter per group never does.
-            let life = match self.v2_run(run) {
-                Some(id) => {
-                    call.arg(keys.run_fence(id));
-                    "day"
-                }
-                None => {
-                    call.arg(keys.fence());
-                    "forever"
-                }
-            };
-            call.arg(keys.capacity())
-                .arg(step.name())
-                .arg(owner)
-                .arg(share.weight)
-                .arg(share.capacity)
-                .arg(millis(lease))
-                .arg(round)
-                .arg(self.publish.command())
-                .arg(life);
+            let call = self.shared_call(run, keys, share, step, owner, lease);
             Request::Script {
                 script: &SHARED,
                 call,

@@ -1,0 +1,204 @@
+//! Grants acknowledged by replicas (`LockManagerBuilder::replica_acks`): the
+//! lock is handed out once that many replicas have its lease; when fewer
+//! acknowledge in time it is released (or handed out with a WARN). On one
+//! server with a replica, on Sentinel and on a cluster.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use distlock::{LockError, LockKind, LockManager, ReleaseOutcome, Unacknowledged};
+use lock_testkit::{RedisCluster, RedisSentinel, RedisServer};
+
+const ACK_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// A primary and one replica of it, replicating.
+fn primary_and_replica() -> (RedisServer, RedisServer) {
+    let primary = RedisServer::start();
+    let replica = RedisServer::builder()
+        .arg("--replicaof")
+        .arg("127.0.0.1")
+        .arg(primary.port().to_string())
+        .start()
+        .expect("a replica");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query(
+                &mut redis::Client::open(primary.url())
+                    .unwrap()
+                    .get_connection()
+                    .unwrap(),
+            )
+            .unwrap();
+        if info.contains("connected_slaves:1") && info.contains("state=online") {
+            return (primary, replica);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica never came online: {info}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+async fn with_acks(url: &str, replicas: u32, otherwise: Unacknowledged) -> LockManager {
+    LockManager::builder(url)
+        .replica_acks(replicas, ACK_TIMEOUT, otherwise)
+        .build()
+        .await
+        .expect("a manager")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_waits_for_the_replica_and_is_released_when_it_does_not_answer() {
+    let (primary, replica) = primary_and_replica();
+    let manager = with_acks(&primary.url(), 1, Unacknowledged::Release).await;
+    let guard = manager.lock("order:1").acquire().await.unwrap();
+    // The lease is on the replica already.
+    let on_replica: Option<String> = redis::cmd("GET")
+        .arg(common::lease_keys(&primary).await.first().expect("a lease"))
+        .query_async(&mut common::raw(&replica).await)
+        .await
+        .unwrap();
+    assert_eq!(on_replica.as_deref(), Some(guard.owner_token()));
+    assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+    // Semaphores wait for it too.
+    let permit = manager
+        .lock("export")
+        .kind(LockKind::Permits(2))
+        .acquire()
+        .await
+        .unwrap();
+    assert_eq!(permit.release().await.unwrap(), ReleaseOutcome::Released);
+
+    replica.pause();
+    let started = Instant::now();
+    let refused = manager.lock("order:2").acquire().await;
+    let took = started.elapsed();
+    replica.resume();
+    let Err(LockError::NotReplicated {
+        acknowledged: 0,
+        wanted: 1,
+        ..
+    }) = refused
+    else {
+        panic!("{refused:?}")
+    };
+    assert!(
+        took >= ACK_TIMEOUT && took < ACK_TIMEOUT + Duration::from_secs(1),
+        "{took:?}"
+    );
+    // Released: another process takes it at once.
+    let other = common::manager(&primary).await;
+    assert!(other.lock("order:2").try_acquire().await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proceed_hands_out_a_lock_too_few_replicas_acknowledged() {
+    let (primary, replica) = primary_and_replica();
+    let manager = with_acks(&primary.url(), 1, Unacknowledged::Proceed).await;
+    replica.pause();
+    let guard = manager.lock("order:3").acquire().await;
+    replica.resume();
+    let guard = guard.expect("handed out anyway");
+    assert!(guard.is_held());
+    assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+    // Two replicas asked of a primary that has one: never enough.
+    let two = with_acks(&primary.url(), 2, Unacknowledged::Release).await;
+    let refused = two.lock("order:4").acquire().await;
+    assert!(
+        matches!(
+            refused,
+            Err(LockError::NotReplicated {
+                acknowledged: 1,
+                wanted: 2,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_and_cluster_grants_wait_for_their_replicas() {
+    let sentinel = RedisSentinel::start(2, 3);
+    let manager = LockManager::sentinel(sentinel.sentinel_urls(), sentinel.master_name())
+        .replica_acks(2, ACK_TIMEOUT, Unacknowledged::Release)
+        .build()
+        .await
+        .unwrap();
+    let guard = manager.lock("order:5").acquire().await.unwrap();
+    assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+
+    let cluster = RedisCluster::start(3, 1);
+    let manager = LockManager::cluster(cluster.seed_urls())
+        .replica_acks(1, ACK_TIMEOUT, Unacknowledged::Release)
+        .build()
+        .await
+        .unwrap();
+    // Keys on every master: each grant waits on its own slot's master.
+    for order in 0..12 {
+        let guard = manager
+            .lock(format!("order:{order}"))
+            .acquire()
+            .await
+            .unwrap();
+        assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+    }
+    let two = LockManager::cluster(cluster.seed_urls())
+        .replica_acks(2, ACK_TIMEOUT, Unacknowledged::Release)
+        .build()
+        .await
+        .unwrap();
+    let refused = two.lock("order:0").acquire().await;
+    assert!(
+        matches!(
+            refused,
+            Err(LockError::NotReplicated {
+                acknowledged: 1,
+                wanted: 2,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn replica_acks_are_refused_where_they_mean_nothing() {
+    let memory = LockManager::in_memory().replica_acks(1, ACK_TIMEOUT, Unacknowledged::Release);
+    let redlock = LockManager::redlock([
+        "redis://127.0.0.1:1",
+        "redis://127.0.0.1:2",
+        "redis://127.0.0.1:3",
+    ])
+    .replica_acks(1, ACK_TIMEOUT, Unacknowledged::Release);
+    let none = LockManager::builder("redis://127.0.0.1:1").replica_acks(
+        0,
+        ACK_TIMEOUT,
+        Unacknowledged::Release,
+    );
+    let zero = LockManager::builder("redis://127.0.0.1:1").replica_acks(
+        1,
+        Duration::ZERO,
+        Unacknowledged::Release,
+    );
+    let long = LockManager::builder("redis://127.0.0.1:1").replica_acks(
+        1,
+        Duration::from_secs(11),
+        Unacknowledged::Proceed,
+    );
+    for (builder, says) in [
+        (memory, "not to Redlock's independent masters or to memory"),
+        (redlock, "not to Redlock's independent masters or to memory"),
+        (none, "at least one replica"),
+        (zero, "above zero"),
+        (long, "at most 10s"),
+    ] {
+        let error = builder.build().await.unwrap_err();
+        assert!(matches!(error, LockError::InvalidConfig { .. }), "{error}");
+        assert!(error.to_string().contains(says), "{error}");
+    }
+}
