@@ -163,3 +163,74 @@ async fn bad_sentinel_settings_are_errors_at_build() {
         assert!(error.to_string().contains(says), "{error}");
     }
 }
+
+/// Sends one command to the node at `url`, as its admin.
+async fn admin(url: &str, command: &[&str]) {
+    let mut node = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut cmd = redis::cmd(command[0]);
+    for arg in &command[1..] {
+        cmd.arg(*arg);
+    }
+    cmd.query_async::<redis::Value>(&mut node).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_primary_and_the_sentinels_take_their_own_credentials() {
+    let topology = RedisSentinel::start(2, 3);
+    let master = topology.master_name().to_owned();
+    // Passwords on every data node (replicas reach the primary with it) and
+    // on every sentinel (which reach the data nodes with auth-pass).
+    for node in topology.nodes() {
+        admin(&node.url(), &["CONFIG", "SET", "masterauth", "data-secret"]).await;
+        admin(
+            &node.url(),
+            &["CONFIG", "SET", "requirepass", "data-secret"],
+        )
+        .await;
+    }
+    for sentinel in topology.sentinels() {
+        admin(
+            &sentinel.url(),
+            &["SENTINEL", "SET", &master, "auth-pass", "data-secret"],
+        )
+        .await;
+        let password = ["ACL", "SETUSER", "default", "resetpass", ">sentinel-secret"];
+        admin(&sentinel.url(), &password).await;
+    }
+    let sentinels: Vec<String> = topology
+        .sentinels()
+        .iter()
+        .map(|sentinel| format!("redis://:sentinel-secret@127.0.0.1:{}", sentinel.port()))
+        .collect();
+
+    let manager = LockManager::sentinel(sentinels.clone(), master.as_str())
+        .master_credentials(None, "data-secret")
+        .connect_timeout(COMMAND_TIMEOUT)
+        .build()
+        .await
+        .expect("both credentials given");
+    let guard = manager.lock("order:9").acquire().await.unwrap();
+    assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+
+    let without_master = LockManager::sentinel(sentinels, master.as_str())
+        .connect_timeout(COMMAND_TIMEOUT)
+        .build()
+        .await;
+    assert!(
+        matches!(without_master, Err(LockError::Connect { .. })),
+        "{without_master:?}"
+    );
+    let without_sentinels = LockManager::sentinel(topology.sentinel_urls(), master.as_str())
+        .master_credentials(None, "data-secret")
+        .connect_timeout(COMMAND_TIMEOUT)
+        .build()
+        .await;
+    assert!(
+        matches!(without_sentinels, Err(LockError::Connect { .. })),
+        "{without_sentinels:?}"
+    );
+}
