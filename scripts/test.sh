@@ -36,7 +36,7 @@ valkey=$(scripts/valkey.sh)
 REDIS_SERVER_BIN="$valkey" REDIS_CLI_BIN="$(dirname "$valkey")/valkey-cli" \
   cargo test --workspace --no-fail-fast "${one_server[@]}" \
   --test attribute_on_cluster --test lock_kinds_on_cluster \
-  --test sentinel --test attribute_on_sentinel \
+  --test sentinel --test attribute_on_sentinel --test replicas \
   || status=$?
 REDIS_SERVER_BIN="$valkey" cargo test --workspace --no-fail-fast --test security \
   -- --skip tls || status=$?

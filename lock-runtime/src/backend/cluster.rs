@@ -64,6 +64,10 @@ const MAX_RETRY_WAIT: Duration = Duration::from_millis(500);
 /// A manager's connection to a Redis Cluster, and its wake-ups.
 pub(crate) struct Cluster {
     pub(crate) connection: Connection<ClusterClient>,
+    /// Connections of their own for the `WAIT` of grants that replicas must
+    /// acknowledge (see `replicas.rs`): `WAIT` holds up every command behind
+    /// it on its connection. Opened at the first such grant.
+    pub(crate) confirming: Connection<ClusterClient>,
     waiters: Arc<Waiters<Subscriber>>,
 }
 
@@ -90,6 +94,7 @@ impl Cluster {
         let seeds = Seeds::parse(seeds)?;
         let pushes = Arc::new(Pushes::default());
         let commands = seeds.client(ClusterClientBuilder::new(seeds.nodes.clone()), settings)?;
+        let confirming = Arc::new(Reconnecting::new(commands.clone()));
         let subscriber_client = seeds.client(pushes.subscriber(seeds.nodes.clone()), settings)?;
         let redis = Arc::new(Reconnecting::new(commands));
         let described = seeds.described();
@@ -103,13 +108,18 @@ impl Cluster {
             pushes: pushes.clone(),
         });
         let _ = pushes.waiters.set(Arc::downgrade(&waiters));
+        let connection = Connection {
+            redis,
+            timeout: settings.command_timeout,
+            publish: Publish::Sharded,
+            protocol: Protocol::V1,
+        };
         Ok(Cluster {
-            connection: Connection {
-                redis,
-                timeout: settings.command_timeout,
-                publish: Publish::Sharded,
-                protocol: Protocol::V1,
+            confirming: Connection {
+                redis: confirming,
+                ..connection.clone()
             },
+            connection,
             waiters,
         })
     }

@@ -355,13 +355,13 @@ impl Backend {
         let (replicas, timeout) = (acks.replicas, acks.timeout);
         let confirmed = match self {
             Backend::Single(single) => {
-                let connection = &single.connection;
+                let connection = &single.confirming;
                 connection
                     .confirm_replicas(keys, owner, lease, replicas, timeout)
                     .await
             }
             Backend::Cluster(cluster) => {
-                let connection = &cluster.connection;
+                let connection = &cluster.confirming;
                 connection
                     .confirm_replicas(keys, owner, lease, replicas, timeout)
                     .await

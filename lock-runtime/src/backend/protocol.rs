@@ -267,9 +267,19 @@ impl<K: Connect> Connection<K> {
         resend: Resend,
         step: impl Fn(&ServerRun) -> Request,
     ) -> RedisResult<(T, ServerRun)> {
+        self.run_within(self.timeout, resend, step).await
+    }
+
+    /// [`run`](Self::run) within `timeout` rather than the command timeout.
+    async fn run_within<T: redis::FromRedisValue>(
+        &self,
+        timeout: Duration,
+        resend: Resend,
+        step: impl Fn(&ServerRun) -> Request,
+    ) -> RedisResult<(T, ServerRun)> {
         // One timer bounds the step, a reconnect and a re-send alike.
-        let answered = tokio::time::timeout(self.timeout, self.send(resend, step)).await;
-        bounded(answered, self.timeout, Awaited::Answer)
+        let answered = tokio::time::timeout(timeout, self.send(resend, step)).await;
+        bounded(answered, timeout, Awaited::Answer)
     }
 
     /// Sends the step; if its connection turns out dead, replaces the

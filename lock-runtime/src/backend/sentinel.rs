@@ -10,13 +10,20 @@ use crate::LockError;
 
 /// Where a Sentinel-watched primary is, as the builder was told: the
 /// sentinels, the primary's name among them, and its credentials.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct SentinelTopology {
     pub(crate) sentinels: Vec<String>,
     pub(crate) master_name: String,
     /// The primary's user and password (the sentinels' are in their URLs).
     pub(crate) master_username: Option<String>,
     pub(crate) master_password: Option<String>,
+}
+
+/// Without passwords: the sentinels' URLs redacted, the primary's left out.
+impl std::fmt::Debug for SentinelTopology {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
 }
 
 impl SentinelTopology {

@@ -17,6 +17,10 @@ use crate::LockError;
 /// A manager's connection to its one Redis server, and its wake-ups.
 pub(crate) struct Single {
     pub(crate) connection: Connection<Server>,
+    /// A connection of its own for the `WAIT` of grants that replicas must
+    /// acknowledge (see `replicas.rs`): `WAIT` holds up every command behind
+    /// it on its connection. Opened at the first such grant.
+    pub(crate) confirming: Connection<Server>,
     pub(crate) subscriber: Subscriber,
     address: Arc<Address>,
 }
@@ -56,13 +60,18 @@ impl Single {
         let redis = client::connect(&address, described, settings).await?;
         let servers = eviction::read(&redis, &redact(described), settings.command_timeout).await;
         eviction::act(&servers, settings.on_evicting_server)?;
+        let connection = Connection {
+            redis,
+            timeout: settings.command_timeout,
+            publish: Publish::Plain,
+            protocol: Protocol::V2,
+        };
         Ok(Single {
-            connection: Connection {
-                redis,
-                timeout: settings.command_timeout,
-                publish: Publish::Plain,
-                protocol: Protocol::V2,
+            confirming: Connection {
+                redis: client::open(&address, settings),
+                ..connection.clone()
             },
+            connection,
             subscriber: Subscriber::new(address.clone()),
             address,
         })

@@ -2,6 +2,8 @@
 //! (owner-checked) and `WAIT` for the replicas, in one pipeline, so the
 //! `WAIT` counts a write of this connection made after the grant, whoever
 //! wrote the grant (a hand-over is written by the releaser's connection).
+//! Sent on a connection kept for it (`Single::confirming`), since `WAIT`
+//! holds up the commands behind it.
 
 use std::time::Duration;
 
@@ -40,9 +42,12 @@ impl<K: Connect> Connection<K> {
             pipeline.cmd("WAIT").arg(replicas).arg(millis(timeout));
             Request::PipelineWithScript { script, pipeline }
         };
-        // The command timeout covers the wait for the replicas too.
-        let ((found, acknowledged), _): ((i64, i64), ServerRun) =
-            self.run(Resend::IfConnectionDied, step).await?;
+        // The replicas' time, and the command timeout for the rest (twice,
+        // when a node lacks the script and the pipeline is sent again).
+        let within = self.timeout + 2 * timeout;
+        let ((found, acknowledged), _): ((i64, i64), ServerRun) = self
+            .run_within(within, Resend::IfConnectionDied, step)
+            .await?;
         let acknowledged = u32::try_from(acknowledged.max(0)).unwrap_or(u32::MAX);
         Ok((ownership(found), acknowledged))
     }
