@@ -267,7 +267,12 @@ impl<K: Connect> Connection<K> {
         resend: Resend,
         step: impl Fn(&ServerRun) -> Request,
     ) -> RedisResult<(T, ServerRun)> {
-        self.run_within(self.timeout, resend, step).await
+        // One timer bounds the step, a reconnect and a re-send alike. (Not
+        // a call of `run_within`: one more `async fn` level in every step
+        // takes the future of an annotated fn past the compiler's query
+        // depth limit.)
+        let answered = tokio::time::timeout(self.timeout, self.send(resend, step)).await;
+        bounded(answered, self.timeout, Awaited::Answer)
     }
 
     /// [`run`](Self::run) within `timeout` rather than the command timeout.
