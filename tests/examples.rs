@@ -425,3 +425,19 @@ async fn sentinel_follows_a_failover_with_tokens_still_rising() {
     assert_eq!(stdout.matches("charging").count(), 4, "{stdout}");
     assert!(stdout.contains(": increasing"), "{stdout}");
 }
+
+#[tokio::test]
+async fn failover_check_counts_two_sentinel_failovers() {
+    // A measurement, not a check: double grants are counted, not asserted
+    // (none is expected without lag, but a loaded machine may delay the
+    // replication of a lease past the kill).
+    let stdout = run_with(
+        "failover_check",
+        &["--topology", "sentinel", "--acks", "none", "--rounds", "2"],
+        None,
+    )
+    .await;
+    assert_eq!(stdout.matches("promoted").count(), 2, "{stdout}");
+    assert!(stdout.contains("RESULT rounds=2 "), "{stdout}");
+    assert!(stdout.contains(" other_errors=0 "), "{stdout}");
+}
