@@ -9,7 +9,6 @@
 //! reconnects, and finds the new primary; its new `master_replid` starts
 //! new fencing counters above every earlier token (see `reconnect.rs`).
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -86,21 +85,6 @@ impl Address {
         match self {
             Address::Fixed(client) => Ok(client.clone()),
             Address::Sentinel(sentinels) => sentinels.primary().await,
-        }
-    }
-}
-
-impl fmt::Debug for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Address::Fixed(client) => f
-                .debug_tuple("Fixed")
-                .field(&client.get_connection_info().addr())
-                .finish(),
-            Address::Sentinel(sentinels) => f
-                .debug_tuple("Sentinel")
-                .field(&sentinels.master_name)
-                .finish(),
         }
     }
 }

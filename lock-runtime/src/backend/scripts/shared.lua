@@ -75,20 +75,20 @@ end
 
 -- Hands free capacity to the first waiters whose places are alive, in
 -- order, dropping dead places on the way. Returns the token of the grant
--- to `me`, if it was one of them.
+-- to `me`, if it was one of them, and the weight held afterwards.
 local function grant_waiting(me)
   local mine
   local held = held_weight()
   while true do
     local head = redis.call('LINDEX', queue, 0)
     if not head then
-      return mine
+      return mine, held
     end
     local place = redis.call('HGET', places, head) or ''
     local ms, round, ends = string.match(place, '^(%d+) (%d+) (%d+)$')
     if ends and tonumber(ends) > now then
       if held + weight_of(head) > capacity then
-        return mine
+        return mine, held
       end
       held = held + weight_of(head)
       hold(head, tonumber(ms))
@@ -137,11 +137,11 @@ if step == 'acquire' or step == 'wait' then
     hold(member, ms)
     return {1, token()}
   end
-  local mine = grant_waiting(owner)
+  local mine, held = grant_waiting(owner)
   if mine then
     return {1, mine}
   end
-  if redis.call('LLEN', queue) == 0 and held_weight() + weight <= capacity then
+  if redis.call('LLEN', queue) == 0 and held + weight <= capacity then
     hold(member, ms)
     return {1, token()}
   end
