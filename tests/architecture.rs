@@ -2,6 +2,9 @@
 //!
 //! - no two modules of a crate import each other, directly or round a
 //!   cycle: the call path of one lock reads top-down (see ARCHITECTURE.md);
+//! - nor do two of its top-level modules, each taken with its submodules
+//!   (`backend` and everything under it is one): a module below another
+//!   never reaches up into a part of it;
 //! - no library function is longer than [`MAX_FN_LINES`] lines.
 //!
 //! Unit-test modules (`#[cfg(test)]`) are left out: a test may look at
@@ -31,6 +34,19 @@ fn no_two_modules_import_each_other() {
     assert!(
         cycles.is_empty(),
         "modules that import each other (crate: the modules of one cycle): {cycles:#?}"
+    );
+}
+
+#[test]
+fn no_two_top_level_modules_import_each_other() {
+    let mut cycles = Vec::new();
+    for krate in CRATES {
+        let graph = folded(&import_graph(&source_files(krate)));
+        cycles.extend(cycles_of(&graph).into_iter().map(|cycle| (krate, cycle)));
+    }
+    assert!(
+        cycles.is_empty(),
+        "top-level modules that import each other, submodules included (crate: the modules of one cycle): {cycles:#?}"
     );
 }
 
@@ -71,11 +87,7 @@ fn the_checks_find_what_they_look_for() {
         ("p", "mod q; use q::Q; pub struct P;"),
         ("p::q", "pub struct Q(super::P);"),
     ];
-    let modules: Vec<(String, syn::File)> = files
-        .iter()
-        .map(|(name, code)| (name.to_string(), file(code)))
-        .collect();
-    let graph = graph_of(&modules);
+    let graph = graph_of(&parsed(&files));
     assert_eq!(
         cycles_of(&graph),
         vec![
@@ -84,6 +96,22 @@ fn the_checks_find_what_they_look_for() {
         ]
     );
     assert!(graph["d"].is_empty(), "unit tests are left out: {graph:?}");
+    // `p` and `p::q` are one top-level module; `e::f` reaching `a` through
+    // `super::super`, and `a` reaching `e`, make a cycle of two folders.
+    let folders = [
+        ("lib", "mod a; mod e; mod p;"),
+        ("a", "pub struct A(crate::e::E);"),
+        ("e", "mod f; pub struct E;"),
+        ("e::f", "pub struct F(super::super::a::A);"),
+        ("p", "mod q; use q::Q; pub struct P;"),
+        ("p::q", "pub struct Q(super::P);"),
+    ];
+    let graph = graph_of(&parsed(&folders));
+    assert!(graph["e::f"].contains("a"), "{graph:?}");
+    assert_eq!(
+        cycles_of(&folded(&graph)),
+        vec![vec!["a".to_owned(), "e".to_owned()]]
+    );
 
     let body = "let x = 1;\n".repeat(MAX_FN_LINES);
     let mut lengths = FnLengths::default();
@@ -97,6 +125,17 @@ fn the_checks_find_what_they_look_for() {
             ("short".to_owned(), 1)
         ]
     );
+}
+
+/// Modules given as (path, source), parsed.
+fn parsed(modules: &[(&str, &str)]) -> Vec<(String, syn::File)> {
+    modules
+        .iter()
+        .map(|(name, code)| {
+            let file = syn::parse_file(code).expect("test source parses");
+            ((*name).to_owned(), file)
+        })
+        .collect()
 }
 
 /// The `.rs` files of a crate's source folder, by module path
@@ -163,6 +202,20 @@ fn graph_of(files: &[(String, syn::File)]) -> BTreeMap<String, BTreeSet<String>>
     graph
 }
 
+/// The graph of top-level modules: each module folded into the top-level
+/// one it is part of, imports within one top-level module left out.
+fn folded(graph: &BTreeMap<String, BTreeSet<String>>) -> BTreeMap<String, BTreeSet<String>> {
+    let top = |module: &str| module.split("::").next().unwrap_or(module).to_owned();
+    let mut folded: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, imported) in graph {
+        let from = top(module);
+        let to: BTreeSet<String> = imported.iter().map(|target| top(target)).collect();
+        let entry = folded.entry(from.clone()).or_default();
+        entry.extend(to.into_iter().filter(|target| *target != from));
+    }
+    folded
+}
+
 /// What the crate root re-exports: item name → the module it comes from.
 fn root_reexports(
     files: &[(String, syn::File)],
@@ -202,12 +255,25 @@ fn resolve(
     };
     let mut absolute: Vec<&str> = match path.first().map(String::as_str) {
         Some("crate") => Vec::new(),
-        Some("super") => here[..here.len().saturating_sub(1)].to_vec(),
+        Some("super") => {
+            let up = path
+                .iter()
+                .take_while(|segment| *segment == "super")
+                .count();
+            here[..here.len().saturating_sub(up)].to_vec()
+        }
         // `self::…`, or a path starting at a child module.
         Some(_) => here.clone(),
         None => return None,
     };
-    let skip = usize::from(matches!(path[0].as_str(), "crate" | "super" | "self"));
+    let skip = match path[0].as_str() {
+        "crate" | "self" => 1,
+        "super" => path
+            .iter()
+            .take_while(|segment| *segment == "super")
+            .count(),
+        _ => 0,
+    };
     let rest: Vec<&str> = path[skip..].iter().map(String::as_str).collect();
     if path[0] == "crate"
         && let Some(origin) = rest.first().and_then(|first| reexports.get(*first))

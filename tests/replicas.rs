@@ -45,6 +45,22 @@ fn primary_and_replica() -> (RedisServer, RedisServer) {
     }
 }
 
+/// Asserts a grant was refused: 2 replicas asked for, where at most one
+/// can acknowledge.
+fn assert_refused_for_want_of_two(refused: &Result<distlock::LockGuard, LockError>) {
+    assert!(
+        matches!(
+            refused,
+            Err(LockError::NotReplicated {
+                acknowledged: 0 | 1,
+                wanted: 2,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+}
+
 async fn with_acks(url: &str, replicas: u32, otherwise: Unacknowledged) -> LockManager {
     LockManager::builder(url)
         .replica_acks(replicas, ACK_TIMEOUT, otherwise)
@@ -121,18 +137,7 @@ async fn proceed_hands_out_a_lock_too_few_replicas_acknowledged() {
     assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
     // Two replicas asked of a primary that has one: never enough.
     let two = with_acks(&primary.url(), 2, Unacknowledged::Release).await;
-    let refused = two.lock("order:4").acquire().await;
-    assert!(
-        matches!(
-            refused,
-            Err(LockError::NotReplicated {
-                acknowledged: 0 | 1,
-                wanted: 2,
-                ..
-            })
-        ),
-        "{refused:?}"
-    );
+    assert_refused_for_want_of_two(&two.lock("order:4").acquire().await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,18 +171,7 @@ async fn sentinel_and_cluster_grants_wait_for_their_replicas() {
         .build()
         .await
         .unwrap();
-    let refused = two.lock("order:0").acquire().await;
-    assert!(
-        matches!(
-            refused,
-            Err(LockError::NotReplicated {
-                acknowledged: 0 | 1,
-                wanted: 2,
-                ..
-            })
-        ),
-        "{refused:?}"
-    );
+    assert_refused_for_want_of_two(&two.lock("order:0").acquire().await);
 }
 
 #[tokio::test]
@@ -258,5 +252,73 @@ async fn a_grant_waiting_for_replicas_holds_up_no_other_step_and_a_drop_gives_it
     assert!(
         matches!(waited, Ok(_) | Err(LockError::NotReplicated { .. })),
         "{waited:?}"
+    );
+}
+
+/// On a cluster each grant waits on its own slot's master: with one
+/// master's replica stalled (SIGSTOP), that master's grants are refused
+/// within the ack timeout, and the other masters' grants go through. The
+/// scripts are flushed first, so each grant also loads its script, which
+/// must go to the slot's master alone, not to the stalled replica too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_stalled_replica_refuses_the_grants_of_its_own_master_only() {
+    let cluster = RedisCluster::start(3, 1);
+    let prefix = "stalled";
+    let plain = common::cluster::manager(&cluster.seed_urls(), prefix).await;
+    let mut masters = Vec::new();
+    for order in 0..9 {
+        let key = format!("order:{order}");
+        let guard = plain.lock(&key).acquire().await.unwrap();
+        let (master, _) = common::cluster::lease_holder(&cluster, prefix, &key)
+            .await
+            .expect("a lease");
+        assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+        masters.push(master);
+    }
+    let stalled_master = masters[0];
+    let stalled = common::cluster::replica_of(&cluster, stalled_master)
+        .await
+        .expect("a replica");
+    let command_timeout = Duration::from_secs(1);
+    let manager = LockManager::cluster(cluster.seed_urls())
+        .key_prefix(prefix)
+        .command_timeout(command_timeout)
+        .replica_acks(1, ACK_TIMEOUT, Unacknowledged::Release)
+        .build()
+        .await
+        .unwrap();
+    for node in cluster.nodes() {
+        if common::cluster::is_master(node).await {
+            let () = common::cluster::node_cmd(node, redis::cmd("SCRIPT").arg("FLUSH"))
+                .await
+                .unwrap();
+        }
+    }
+    cluster.nodes()[stalled].pause();
+    let bound = command_timeout + 2 * ACK_TIMEOUT;
+    for (order, master) in masters.iter().enumerate() {
+        let (granted, took) = common::timed(manager.lock(format!("order:{order}")).acquire()).await;
+        assert!(took < bound, "order:{order} took {took:?}: {granted:?}");
+        if *master == stalled_master {
+            assert!(
+                matches!(
+                    granted,
+                    Err(LockError::NotReplicated {
+                        acknowledged: 0,
+                        wanted: 1,
+                        ..
+                    })
+                ),
+                "order:{order} on the stalled replica's master: {granted:?}"
+            );
+        } else {
+            let guard = granted.unwrap_or_else(|e| panic!("order:{order}: {e}"));
+            assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+        }
+    }
+    cluster.nodes()[stalled].resume();
+    assert!(
+        masters.iter().any(|m| *m != stalled_master),
+        "every key on one master: the test shows nothing"
     );
 }

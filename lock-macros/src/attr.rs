@@ -88,6 +88,14 @@ pub(crate) enum Kind {
 
 /// The most key templates `keys` takes (`distlock::MAX_KEYS`).
 pub(crate) const MAX_KEYS: usize = 16;
+/// What the body of a call does when its lock is lost (`on_lost`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnLost {
+    /// The body is dropped at its next await.
+    Cancel,
+    /// The body runs to its end.
+    Continue,
+}
 
 /// The options of one `#[distributed_lock]`, validated.
 pub(crate) struct LockArgs {
@@ -101,8 +109,9 @@ pub(crate) struct LockArgs {
     pub(crate) manager: Option<LitStr>,
     /// Renew the lease while the body runs.
     pub(crate) renew: bool,
-    /// Drop the body when the lock is lost; by default only with `renew`.
-    pub(crate) cancel_on_lost: bool,
+    /// What the body does when the lock is lost; by default it is dropped
+    /// only with `renew`.
+    pub(crate) on_lost: OnLost,
     /// How long after its acquisition the lock stays held however soon the
     /// body ends; 0 when not given. At most `ttl_millis`.
     pub(crate) hold_at_least_millis: u64,
@@ -142,7 +151,7 @@ struct RawArgs {
     wait: Option<u64>,
     manager: Option<LitStr>,
     renew: Option<bool>,
-    cancel_on_lost: Option<bool>,
+    on_lost: Option<OnLost>,
     hold_at_least: Option<(LitStr, u64)>,
     /// The value as written, for the errors of misused combinations, and
     /// the number of permits.
@@ -316,9 +325,9 @@ impl RawArgs {
     /// `on_lost = "cancel"` or `on_lost = "continue"`.
     fn set_on_lost(&mut self, option: &OptionValue) -> syn::Result<()> {
         let lit = option.string()?;
-        self.cancel_on_lost = Some(match lit.value().as_str() {
-            "cancel" => true,
-            "continue" => false,
+        self.on_lost = Some(match lit.value().as_str() {
+            "cancel" => OnLost::Cancel,
+            "continue" => OnLost::Continue,
             other => {
                 return Err(syn::Error::new(
                     lit.span(),
@@ -454,7 +463,11 @@ impl RawArgs {
             renew,
             // A renewed lock is held for as long as the body runs, so losing
             // it is a failure the body must not outlive.
-            cancel_on_lost: self.cancel_on_lost.unwrap_or(renew),
+            on_lost: self.on_lost.unwrap_or(if renew {
+                OnLost::Cancel
+            } else {
+                OnLost::Continue
+            }),
             hold_at_least_millis,
             kind,
             guard: self.guard,
@@ -776,21 +789,21 @@ mod tests {
     #[test]
     fn renewal_cancels_on_loss_unless_told_otherwise() {
         let cases = [
-            (quote!(key = "k"), false, false),
-            (quote!(key = "k", renew), true, true),
-            (quote!(key = "k", renew = true), true, true),
-            (quote!(key = "k", renew = false), false, false),
-            (quote!(key = "k", renew, on_lost = "continue"), true, false),
-            (quote!(key = "k", on_lost = "cancel"), false, true),
+            (quote!(key = "k"), false, OnLost::Continue),
+            (quote!(key = "k", renew), true, OnLost::Cancel),
+            (quote!(key = "k", renew = true), true, OnLost::Cancel),
+            (quote!(key = "k", renew = false), false, OnLost::Continue),
+            (
+                quote!(key = "k", renew, on_lost = "continue"),
+                true,
+                OnLost::Continue,
+            ),
+            (quote!(key = "k", on_lost = "cancel"), false, OnLost::Cancel),
         ];
-        for (tokens, renew, cancel) in cases {
+        for (tokens, renew, on_lost) in cases {
             let (args, errors) = parse(tokens.clone());
             assert!(errors.is_empty(), "{tokens}: {errors:?}");
-            assert_eq!(
-                (args.renew, args.cancel_on_lost),
-                (renew, cancel),
-                "{tokens}"
-            );
+            assert_eq!((args.renew, args.on_lost), (renew, on_lost), "{tokens}");
         }
         let (_, errors) = parse(quote!(key = "k", renew = 1, on_lost = cancel));
         assert_eq!(errors.len(), 2, "{errors:?}");

@@ -17,7 +17,7 @@ use syn::spanned::Spanned;
 use syn::{AttrStyle, Attribute, Block, Expr, Ident, ItemFn, LitStr, Path, ReturnType, Stmt, Type};
 
 use crate::async_trait::{AsyncTraitBody, NotAsync};
-use crate::attr::{Kind, LockArgs};
+use crate::attr::{Kind, LockArgs, OnLost};
 use crate::bindings::Bindings;
 use crate::diagnostic::{self, Errors};
 use crate::template::{Member, Part, Placeholder, Root, Template};
@@ -545,10 +545,9 @@ fn lock_options(args: &LockArgs, private: &TokenStream) -> TokenStream {
     let wait = Literal::u64_suffixed(args.wait_millis);
     let renew = args.renew;
     let hold_at_least = Literal::u64_suffixed(args.hold_at_least_millis);
-    let on_lost = if args.cancel_on_lost {
-        quote!(#private::OnLost::Cancel)
-    } else {
-        quote!(#private::OnLost::Continue)
+    let on_lost = match args.on_lost {
+        OnLost::Cancel => quote!(#private::OnLost::Cancel),
+        OnLost::Continue => quote!(#private::OnLost::Continue),
     };
     let kind = lock_kind(args.kind, private);
     quote! {

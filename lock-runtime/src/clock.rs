@@ -9,6 +9,14 @@ pub(crate) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// What is left until `deadline` (zero once it passed); all the time there
+/// is when there is none.
+pub(crate) fn left_until(deadline: Option<Instant>) -> Duration {
+    deadline.map_or(Duration::MAX, |deadline| {
+        deadline.saturating_duration_since(Instant::now())
+    })
+}
+
 /// Sleeps until `deadline`; forever when there is none.
 pub(crate) async fn sleep_until(deadline: Option<Instant>) {
     match deadline {

@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use crate::backend::outcome::Fault;
-
 /// Why a lock operation failed.
 ///
 /// Each variant is something a caller can act on: wait longer or report
@@ -138,30 +136,6 @@ impl LockError {
     pub(crate) fn invalid_config(reason: impl Into<String>) -> Self {
         LockError::InvalidConfig {
             reason: reason.into(),
-        }
-    }
-
-    /// The error of a step on `key` that got no answer from the backend.
-    pub(crate) fn backend(key: &str, fault: impl Into<Fault>) -> Self {
-        let key = key.to_owned();
-        match fault.into() {
-            Fault::Redis(source) => LockError::Backend { key, source },
-            Fault::NoQuorum {
-                answered,
-                quorum,
-                nodes,
-                source,
-            } => LockError::NoQuorum {
-                key,
-                answered,
-                quorum,
-                nodes,
-                source,
-            },
-            Fault::Unshared => LockError::unshared(),
-            Fault::Capacity { in_use } => LockError::invalid_config(format!(
-                "the semaphore `{key}` is in use with {in_use} permits: every call on it must ask for as many (LockKind::Permits({in_use}), or `permits = {in_use}`)"
-            )),
         }
     }
 

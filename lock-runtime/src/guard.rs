@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::{Ownership, Tokens};
+use crate::backend::{Ownership, Tokens, step_failed};
 use crate::background::{self, Unfinished};
 use crate::holdings::{Holding, HoldingId, Releaser, UnderWay};
 use crate::inner::ManagerInner;
@@ -303,7 +303,7 @@ impl LockGuard {
             .backend()
             .extend(&lock.keys, &lock.owner, ttl)
             .await
-            .map_err(|source| LockError::backend(&lock.key, source))?;
+            .map_err(|source| step_failed(&lock.key, source))?;
         let renewed = match found {
             Ownership::Owned => lock.validity.renew(lease::valid_until(start, ttl)),
             Ownership::Expired | Ownership::TakenOver => {
@@ -377,7 +377,7 @@ impl Held {
             .backend()
             .release(&self.lock.keys, &self.lock.owner)
             .await
-            .map_err(|source| LockError::backend(&self.lock.key, source))?;
+            .map_err(|source| step_failed(&self.lock.key, source))?;
         Ok(released(found))
     }
 
@@ -398,7 +398,7 @@ impl Held {
             .backend()
             .extend(&lock.keys, &lock.owner, left)
             .await
-            .map_err(|source| LockError::backend(&lock.key, source))?;
+            .map_err(|source| step_failed(&lock.key, source))?;
         Ok(released(found))
     }
 

@@ -27,7 +27,7 @@ pub(crate) struct Holdings {
 
 #[derive(Default)]
 struct Ledger {
-    held: Mutex<HeldLocks>,
+    held: Mutex<HeldList>,
     /// Set (under `held`'s lock) when the shutdown starts; never cleared.
     closed: AtomicBool,
     /// Work under way that may still take a lock off Redis, which a
@@ -43,7 +43,7 @@ struct Ledger {
 }
 
 #[derive(Default)]
-struct HeldLocks {
+struct HeldList {
     next_id: u64,
     locks: HashMap<u64, Arc<Holding>>,
 }
@@ -191,7 +191,7 @@ impl Drop for UnderWay {
 }
 
 impl Ledger {
-    fn held(&self) -> MutexGuard<'_, HeldLocks> {
+    fn held(&self) -> MutexGuard<'_, HeldList> {
         unpoisoned::lock(&self.held)
     }
 }

@@ -64,8 +64,16 @@ pub(crate) fn start_for(until: Instant, lease: Duration) -> Option<Instant> {
 
 /// What of a lease may be used: the lease minus the drift allowance.
 fn usable(lease: Duration) -> Duration {
-    let drift = lease / 100 + Duration::from_millis(2);
-    lease.saturating_sub(drift)
+    lease.saturating_sub(drift_allowance(lease))
+}
+
+/// How much of a lease distlock sets aside for the clocks of this process
+/// and of the server running at different rates: 1% of the lease plus
+/// 2 ms. A lock's validity ends this much before its lease, counted from
+/// the instant its acquire was sent; the lease on the server outlasts the
+/// validity by at least this much.
+pub fn drift_allowance(lease: Duration) -> Duration {
+    lease / 100 + Duration::from_millis(2)
 }
 
 /// Whether a held lock is still certainly ours, shared by its guard, the
@@ -80,13 +88,13 @@ pub(crate) struct Validity(Arc<ValidityCell>);
 
 #[derive(Debug)]
 struct ValidityCell {
-    state: Mutex<State>,
+    state: Mutex<ValidityState>,
     /// Signalled when the validity moves or ends early.
     changed: Notify,
 }
 
 #[derive(Debug, Clone, Copy)]
-struct State {
+struct ValidityState {
     until: Instant,
     /// An extension found the lock gone or taken over.
     lost: bool,
@@ -95,7 +103,7 @@ struct State {
 impl Validity {
     pub(crate) fn new(until: Instant) -> Self {
         Validity(Arc::new(ValidityCell {
-            state: Mutex::new(State { until, lost: false }),
+            state: Mutex::new(ValidityState { until, lost: false }),
             changed: Notify::new(),
         }))
     }
@@ -177,11 +185,11 @@ impl Validity {
         self.0.changed.notify_waiters();
     }
 
-    fn state(&self) -> State {
+    fn state(&self) -> ValidityState {
         *self.lock()
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, ValidityState> {
         unpoisoned::lock(&self.0.state)
     }
 }

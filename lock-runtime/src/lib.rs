@@ -44,7 +44,7 @@ pub use context::{LockContext, current};
 pub use error::LockError;
 pub use guard::{LockGuard, ReleaseOutcome};
 pub use kind::LockKind;
-pub use lease::{MAX_LEASE, MIN_LEASE};
+pub use lease::{MAX_LEASE, MIN_LEASE, drift_allowance};
 pub use manager::{
     DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX,
     DEFAULT_REDLOCK_NODE_TIMEOUT, DEFAULT_TTL, LockManager, LockManagerBuilder,

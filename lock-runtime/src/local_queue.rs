@@ -127,16 +127,16 @@ impl Drop for Joined<'_> {
 }
 
 /// Counts a task waiting in a line while it lives.
-struct Waiting<'a>(&'a Line);
+struct InLine<'a>(&'a Line);
 
-impl<'a> Waiting<'a> {
+impl<'a> InLine<'a> {
     fn new(line: &'a Line) -> Self {
         line.waiting.fetch_add(1, Ordering::SeqCst);
-        Waiting(line)
+        InLine(line)
     }
 }
 
-impl Drop for Waiting<'_> {
+impl Drop for InLine<'_> {
     fn drop(&mut self) {
         self.0.waiting.fetch_sub(1, Ordering::SeqCst);
     }
@@ -180,7 +180,7 @@ impl LocalQueues {
     pub(crate) async fn turn(&self, key: &str) -> Turn {
         let joined = self.join(key);
         let line = &joined.line;
-        let waiting = Waiting::new(line);
+        let waiting = InLine::new(line);
         let mut turn = pin!(line.turn.clone().lock_owned());
         loop {
             let mut holder_set = pin!(line.holder_set.notified());

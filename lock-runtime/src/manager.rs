@@ -579,6 +579,7 @@ impl LockManagerBuilder {
             command_timeout: self.command_timeout,
             connect_timeout: self.connect_timeout,
             on_evicting_server: self.on_evicting_server,
+            replica_acks,
             #[cfg(feature = "tls")]
             tls_root_certificate: self.tls_root_certificate,
         };

@@ -27,11 +27,12 @@ use futures_util::stream::FuturesUnordered;
 
 use futures_util::future::try_join_all;
 
+use crate::backend::step_failed;
 use crate::keyspace::LockKeys;
 use crate::kind::Family;
 use crate::lease;
 use crate::request::{Terms, none_if_held};
-use crate::{LockError, LockGuard, LockManager, LockRequest, ReleaseOutcome, reentrancy};
+use crate::{LockError, LockGuard, LockManager, LockRequest, ReleaseOutcome, clock, reentrancy};
 
 /// The most keys one lock may have.
 pub const MAX_KEYS: usize = 16;
@@ -131,9 +132,7 @@ impl MultiLockRequest {
         let deadline = started.checked_add(wait);
         let mut guards = Vec::with_capacity(keys.len());
         for key in &keys {
-            let left = deadline.map_or(Duration::MAX, |d| {
-                d.saturating_duration_since(Instant::now())
-            });
+            let left = clock::left_until(deadline);
             match Box::pin(self.one(key).wait(left).acquire()).await {
                 Ok(guard) => guards.push(guard),
                 Err(error) => {
@@ -231,7 +230,7 @@ impl MultiLockRequest {
         let raising = keys.iter().map(|key| async move {
             let lock_keys = LockKeys::new(self.manager.key_prefix(), key)?;
             let raised = backend.raise_fence(&lock_keys, token).await;
-            raised.map_err(|fault| LockError::backend(key, fault))
+            raised.map_err(|fault| step_failed(key, fault))
         });
         Box::pin(try_join_all(raising)).await?;
         Ok(())

@@ -2,7 +2,7 @@
 //! holder that will not let go: [`LockManager::inspect`] and
 //! [`LockManager::force_release`].
 
-use crate::backend::{ForcedRelease, LockInfo};
+use crate::backend::{ForcedRelease, LockInfo, step_failed};
 use crate::clock::millis;
 use crate::keyspace::LockKeys;
 use crate::{LockError, LockKind, LockManager};
@@ -46,7 +46,7 @@ impl LockManager {
         let keys = LockKeys::of_kind(self.key_prefix(), &key, kind)?;
         let inspected = self.inner().backend().inspect(&keys).await;
         let found = inspected.ok_or_else(|| unsupported("inspect"))?;
-        found.map_err(|fault| LockError::backend(&key, fault))
+        found.map_err(|fault| step_failed(&key, fault))
     }
 
     /// Frees the lock `key` whoever holds it, and wakes its waiters: an
@@ -80,7 +80,7 @@ impl LockManager {
         let forced = self.inner().backend().force_release(&keys).await;
         let freed = forced
             .ok_or_else(|| unsupported("force_release"))?
-            .map_err(|fault| LockError::backend(&key, fault))?;
+            .map_err(|fault| step_failed(&key, fault))?;
         match freed {
             ForcedRelease::Freed { remaining } => tracing::warn!(
                 key = %key,

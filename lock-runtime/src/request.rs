@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backend::{
-    Attempt, Fault, Ownership, ReplicaAcks, Subscription, Tokens, Unacknowledged,
+    Attempt, Fault, Ownership, ReplicaAcks, Subscription, Tokens, Unacknowledged, step_failed,
 };
 use crate::guard::{Grant, Passing};
 use crate::holdings::{Holding, UnderWay};
@@ -14,7 +14,7 @@ use crate::kind::LockKind;
 use crate::lease::Validity;
 use crate::local_queue::{Baton, LocalTurn, Passed, Turn};
 use crate::reentrancy::HeldLock;
-use crate::{LockError, LockGuard, background, lease, metrics, reentrancy};
+use crate::{LockError, LockGuard, background, clock, lease, metrics, reentrancy};
 
 /// Longest a waiter sleeps without re-checking Redis, in case a wake-up
 /// message was lost; normally a release wakes it at once.
@@ -231,7 +231,7 @@ impl LockRequest {
                     Box::pin(self.ride_out(fault, step, &contest, &mut claim)).await?;
                     continue;
                 }
-                Err(fault) => return Err(LockError::backend(&self.key, fault)),
+                Err(fault) => return Err(step_failed(&self.key, fault)),
             };
             let answered = Answered::new(attempt, step, attempt_start);
             let remaining = match waiting.after(answered, contest.ttl, &mut claim) {
@@ -330,7 +330,7 @@ impl LockRequest {
         match Box::pin(rearmed).await {
             Ok(Ownership::Owned) => Ok(Some(claim.granted(grant, rearm_start))),
             Ok(Ownership::Expired | Ownership::TakenOver) => Ok(None),
-            Err(fault) => Err(LockError::backend(&self.key, fault)),
+            Err(fault) => Err(step_failed(&self.key, fault)),
         }
     }
 
@@ -498,7 +498,7 @@ impl LockRequest {
             }
             Some(Err(fault)) => {
                 claim.give_back(Wake::Waiters).await;
-                return Err(LockError::backend(&self.key, fault));
+                return Err(step_failed(&self.key, fault));
             }
         };
         let wanted = acks.replicas;
@@ -541,7 +541,7 @@ impl LockRequest {
             .deadline
             .map(|end| end.saturating_duration_since(Instant::now()));
         if left.is_some_and(|left| left.is_zero()) {
-            return Err(LockError::backend(&self.key, fault));
+            return Err(step_failed(&self.key, fault));
         }
         let pause = left.map_or(FAILOVER_PAUSE, |left| left.min(FAILOVER_PAUSE));
         self.wait_for(None, tokio::time::sleep(pause))
@@ -610,9 +610,7 @@ impl LockRequest {
         deadline: Option<Instant>,
         started: Instant,
     ) -> Result<Duration, LockError> {
-        let left = deadline.map_or(Duration::MAX, |d| {
-            d.saturating_duration_since(Instant::now())
-        });
+        let left = clock::left_until(deadline);
         if left.is_zero() {
             return Err(self.timeout(started));
         }

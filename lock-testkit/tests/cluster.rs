@@ -1,19 +1,11 @@
 //! The test kit's throwaway Redis Cluster.
 
-use std::process::Command;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::cli;
 use lock_testkit::RedisCluster;
-
-fn cli(port: u16, args: &[&str]) -> String {
-    let output = Command::new("redis-cli")
-        .arg("-p")
-        .arg(port.to_string())
-        .args(args)
-        .output()
-        .expect("redis-cli runs");
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
 
 #[test]
 fn three_masters_serve_every_slot_and_redirect_keys_to_their_owner() {

@@ -1,23 +1,16 @@
 //! The test kit's throwaway Sentinel topology.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::cli;
 use lock_testkit::RedisSentinel;
 
 /// How long a failover may take here; they take about 3 s.
 const FAILOVER_TIMEOUT: Duration = Duration::from_secs(15);
-
-fn cli(port: u16, args: &[&str]) -> String {
-    let output = Command::new("redis-cli")
-        .arg("-p")
-        .arg(port.to_string())
-        .args(args)
-        .output()
-        .expect("redis-cli runs");
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
 
 /// Runs `commands`, one a line, in one `redis-cli` session: one
 /// connection, as `WAIT` needs (it waits for this connection's writes).

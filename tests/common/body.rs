@@ -55,7 +55,7 @@ pub async fn wait_until_started(trace: &Shared) {
 /// Whether a body that last ran at `tick` stopped before Redis could give
 /// its lock to anyone else. The loss is checked before every poll of the
 /// body, and the body reads the clock a little after that check; Redis's
-/// lease outlasts the validity by the drift allowance (`ttl/100 + 2 ms`).
+/// lease outlasts the validity by the drift allowance.
 pub fn stopped_in_time(tick: Instant, valid_until: Instant, ttl: Duration) -> bool {
-    tick <= valid_until + ttl / 100 + Duration::from_millis(2)
+    tick <= valid_until + distlock::drift_allowance(ttl)
 }

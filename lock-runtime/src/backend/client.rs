@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::address::Address;
 use super::eviction::EvictingServer;
 use super::reconnect::{Reconnecting, Server};
+use super::replicas::ReplicaAcks;
 use super::timeout::{Awaited, bounded};
 use crate::LockError;
 
@@ -17,6 +18,8 @@ pub(crate) struct Settings {
     pub(crate) connect_timeout: Duration,
     /// What to do about a server that may evict lock keys (`eviction.rs`).
     pub(crate) on_evicting_server: EvictingServer,
+    /// How many replicas acknowledge each grant, if any (`replicas.rs`).
+    pub(crate) replica_acks: Option<ReplicaAcks>,
     /// PEM certificates that replace the default trust roots (`rediss://`).
     #[cfg(feature = "tls")]
     pub(crate) tls_root_certificate: Option<Vec<u8>>,

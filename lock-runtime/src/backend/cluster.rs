@@ -66,20 +66,20 @@ pub(crate) struct Cluster {
     pub(crate) connection: Connection<ClusterClient>,
     /// Connections of their own for the `WAIT` of grants that replicas must
     /// acknowledge (see `replicas.rs`): `WAIT` holds up every command behind
-    /// it on its connection. Opened at the first such grant.
+    /// it on its connection. Opened with the manager.
     pub(crate) confirming: Connection<ClusterClient>,
-    waiters: Arc<Waiters<Subscriber>>,
+    waiters: Arc<Waiters<ShardSubscriber>>,
 }
 
 /// A waiter's interest in the releases of one lock.
-pub(crate) type Subscription = super::waiters::Subscription<Subscriber>;
+pub(crate) type Subscription = super::waiters::Subscription<ShardSubscriber>;
 
 /// The RESP3 cluster connection that carries the subscriptions, rebuilt on
 /// the caller's runtime when its driver task is gone (it died with the
 /// runtime that built it; see `reconnect.rs`). The subscriptions of a
 /// dead connection are gone with it: a rebuild counts every channel as
 /// interrupted, so [`resubscribe`] subscribes them again.
-pub(crate) struct Subscriber {
+pub(crate) struct ShardSubscriber {
     client: ClusterClient,
     connection: ClusterConnection,
     pushes: Arc<Pushes>,
@@ -98,11 +98,18 @@ impl Cluster {
         let subscriber_client = seeds.client(pushes.subscriber(seeds.nodes.clone()), settings)?;
         let redis = Arc::new(Reconnecting::new(commands));
         let described = seeds.described();
-        let subscriber = Self::check(&redis, &subscriber_client, &described, settings).await?;
+        let subscriber = Self::check(
+            &redis,
+            &confirming,
+            &subscriber_client,
+            &described,
+            settings,
+        )
+        .await?;
         // INFO goes to every master redis-rs knows, not just the seeds.
         let masters = eviction::read(&redis, &described, settings.command_timeout).await;
         eviction::act(&masters, settings.on_evicting_server)?;
-        let waiters = Waiters::new(Subscriber {
+        let waiters = Waiters::new(ShardSubscriber {
             client: subscriber_client,
             connection: subscriber,
             pushes: pushes.clone(),
@@ -124,21 +131,37 @@ impl Cluster {
         })
     }
 
-    /// Opens both connections within the connect timeout, and checks that
+    /// Opens the connections within the connect timeout, and checks that
     /// every master answers a PING; returns the subscriber connection.
+    ///
+    /// The connection for replicas' acknowledgements is opened now too
+    /// when the manager asks for them: a cluster connection is opened to
+    /// every node, replicas included, and waits up to the connect timeout
+    /// for one that does not answer, which is what a grant would otherwise
+    /// wait for, beyond its command timeout, when a replica is stalled.
     ///
     /// Not an `async fn`: that would nest one more future in the one an
     /// application awaits, whose depth is close to rustc's recursion limit
     /// under clippy (see `timeout::bounded`).
     fn check<'a>(
         redis: &'a Reconnecting<ClusterClient>,
+        confirming: &'a Reconnecting<ClusterClient>,
         subscriber_client: &'a ClusterClient,
         described: &'a str,
         settings: &'a Settings,
     ) -> impl Future<Output = Result<ClusterConnection, LockError>> + 'a {
         let connect = async move {
-            let (mut built, subscriber) =
-                tokio::try_join!(redis.connection(), subscriber_client.get_async_connection())?;
+            let confirm = async {
+                match settings.replica_acks {
+                    Some(_) => confirming.connection().await.map(drop),
+                    None => Ok(()),
+                }
+            };
+            let (mut built, subscriber, ()) = tokio::try_join!(
+                redis.connection(),
+                subscriber_client.get_async_connection(),
+                confirm
+            )?;
             // Routed to every master: each of them is reachable with these
             // credentials, or building the manager fails now.
             redis::cmd("PING")
@@ -209,7 +232,7 @@ impl<'a> Seeds<'a> {
     }
 }
 
-impl Link for Subscriber {
+impl Link for ShardSubscriber {
     async fn subscribe(&mut self, channel: &str) -> RedisResult<()> {
         match self.connection.ssubscribe(channel).await {
             Err(error) if outcome::connection_died(&error) => {
@@ -233,7 +256,7 @@ impl Link for Subscriber {
 /// through it.
 #[derive(Default)]
 struct Pushes {
-    waiters: OnceLock<Weak<Waiters<Subscriber>>>,
+    waiters: OnceLock<Weak<Waiters<ShardSubscriber>>>,
     /// Whether a [`resubscribe`] task runs.
     resubscribing: AtomicBool,
 }

@@ -163,7 +163,7 @@ impl Finding {
 
 /// A server and what it told.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Server {
+pub(crate) struct ServerPolicy {
     /// Its URL without a password, or its address in a cluster.
     pub(crate) name: String,
     pub(crate) finding: Finding,
@@ -177,7 +177,7 @@ pub(crate) async fn read<K: Connect>(
     connection: &Reconnecting<K>,
     name: &str,
     timeout: Duration,
-) -> Vec<Server> {
+) -> Vec<ServerPolicy> {
     let info = async {
         let mut built = connection.connection().await?;
         built
@@ -186,7 +186,7 @@ pub(crate) async fn read<K: Connect>(
             .await
     };
     let answered = tokio::time::timeout(timeout, info).await;
-    let server = |finding| Server {
+    let server = |finding| ServerPolicy {
         name: name.to_owned(),
         finding,
     };
@@ -194,7 +194,7 @@ pub(crate) async fn read<K: Connect>(
         // A cluster's masters, each with its own reply (or error).
         Ok(Value::Map(masters)) => masters
             .iter()
-            .map(|(address, reply)| Server {
+            .map(|(address, reply)| ServerPolicy {
                 name: match address {
                     Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
                     _ => name.to_owned(),
@@ -209,7 +209,7 @@ pub(crate) async fn read<K: Connect>(
 
 /// Logs what each server told and, under [`EvictingServer::Refuse`], fails
 /// when one of them may evict lock keys.
-pub(crate) fn act(servers: &[Server], action: EvictingServer) -> Result<(), LockError> {
+pub(crate) fn act(servers: &[ServerPolicy], action: EvictingServer) -> Result<(), LockError> {
     let mut refused = Vec::new();
     for server in servers {
         let name = server.name.as_str();
@@ -252,7 +252,7 @@ fn hazard(name: &str, policy: &str, maxmemory: Option<u64>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{EvictingServer, Evicts, Finding, Server, act};
+    use super::{EvictingServer, Evicts, Finding, ServerPolicy, act};
     use crate::LockError;
 
     #[test]
@@ -320,7 +320,7 @@ mod tests {
             ("d:4", Finding::unread("NOPERM")),
             ("e:5", Finding::of(&info("allkeys-lru", "100"))),
         ]
-        .map(|(name, finding)| Server {
+        .map(|(name, finding)| ServerPolicy {
             name: name.to_owned(),
             finding,
         });

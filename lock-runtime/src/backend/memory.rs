@@ -47,7 +47,7 @@ mod shared;
 /// ```
 #[derive(Clone)]
 pub struct InMemoryStore {
-    state: Arc<Mutex<State>>,
+    state: Arc<Mutex<Contents>>,
     /// Who waits for which lock, woken by a release in this store.
     waiters: Arc<Waiters<InProcess>>,
 }
@@ -62,7 +62,7 @@ impl Default for InMemoryStore {
 }
 
 #[derive(Default)]
-struct State {
+struct Contents {
     /// By lease key, as on Redis; expired entries are dropped lazily.
     leases: HashMap<String, StoredLease>,
     /// The locks of the shared kinds, by holders' key, as on Redis.
@@ -105,7 +105,7 @@ impl InMemoryStore {
         keys
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
+    fn state(&self) -> MutexGuard<'_, Contents> {
         unpoisoned::lock(&self.state)
     }
 }
@@ -189,14 +189,13 @@ impl Memory {
         if keys.kind.share().is_some() {
             let now = Instant::now();
             let census = state.shared.get(&keys.lease).map(|lock| lock.census(now));
-            let (holders, remaining, waiters) = census.unwrap_or((0, None, 0));
-            let fencing_counter = state.fences.get(&keys.fence()).copied();
+            let census = census.unwrap_or_default();
             return LockInfo {
                 key: keys.key().to_owned(),
-                holders,
-                remaining,
-                fencing_counter,
-                waiters: Some(waiters),
+                holders: census.holders,
+                remaining: census.remaining,
+                fencing_counter: state.fences.get(&keys.fence()).copied(),
+                waiters: Some(census.waiters),
             };
         }
         let remaining = state.remaining(&keys.lease);
@@ -223,9 +222,9 @@ impl Memory {
             if keys.kind.share().is_some() {
                 let lock = state.shared.get_mut(&keys.lease);
                 lock.and_then(|lock| {
-                    let (holders, remaining, _) = lock.census(Instant::now());
+                    let census = lock.census(Instant::now());
                     lock.clear();
-                    (holders > 0).then_some(remaining)
+                    (census.holders > 0).then_some(census.remaining)
                 })
             } else {
                 let remaining = state.remaining(&keys.lease);
@@ -247,7 +246,7 @@ impl Memory {
     }
 }
 
-impl State {
+impl Contents {
     /// The lease of `lease_key`, unless there is none or it has run out.
     fn live(&self, lease_key: &str, now: Instant) -> Option<&StoredLease> {
         self.leases
@@ -304,7 +303,9 @@ impl Memory {
             // First those ahead (and the caller, if it is next): as a
             // release would have, had it seen their places alive.
             let mut grants = Vec::new();
-            lock.grant_waiting(share, now, &mut grants, owner, &mut || next_token(fence));
+            lock.grant_waiting(share, now, &mut grants, Some(owner), &mut || {
+                next_token(fence)
+            });
             let attempt = lock.attempt(share, step, owner, lease, now, &mut || next_token(fence));
             state.forget_if_idle(keys, now);
             (attempt, grants)
@@ -328,7 +329,7 @@ impl Memory {
             let share = lock.in_use(share);
             let found = lock.let_go(step, owner, lease, now);
             let mut grants = Vec::new();
-            lock.grant_waiting(share, now, &mut grants, "", &mut || next_token(fence));
+            lock.grant_waiting(share, now, &mut grants, None, &mut || next_token(fence));
             state.forget_if_idle(keys, now);
             (found, grants)
         };
@@ -336,7 +337,7 @@ impl Memory {
         found
     }
 
-    fn deliver(&self, keys: &LockKeys, grants: Vec<shared::Grant>) {
+    fn deliver(&self, keys: &LockKeys, grants: Vec<shared::WaiterGrant>) {
         for grant in grants {
             let waiters = &self.store.waiters;
             waiters.grant(&keys.lease, &grant.owner, grant.fencing_token, grant.round);
@@ -344,7 +345,7 @@ impl Memory {
     }
 }
 
-impl State {
+impl Contents {
     /// The shared lock of `keys`, with its leases that ran out dropped, and
     /// its group's fencing counter.
     fn shared_lock(

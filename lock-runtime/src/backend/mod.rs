@@ -38,7 +38,7 @@ use step::SharedStep;
 pub(crate) use client::{Settings, redact};
 pub use eviction::EvictingServer;
 pub use memory::InMemoryStore;
-pub(crate) use outcome::{Attempt, Fault, Ownership, Tokens};
+pub(crate) use outcome::{Attempt, Fault, Ownership, Tokens, step_failed};
 pub use outcome::{ForcedRelease, LockInfo};
 pub use replicas::{ReplicaAcks, Unacknowledged};
 pub(crate) use sentinel::SentinelTopology;

@@ -5,6 +5,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::LockError;
+
 /// What one acquire attempt found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Attempt {
@@ -128,6 +130,31 @@ impl Fault {
             Fault::Redis(error) | Fault::NoQuorum { source: error, .. } => connection_died(error),
             Fault::Unshared | Fault::Capacity { .. } => false,
         }
+    }
+}
+
+/// The error of a step on `key` that got no answer from the backend: what
+/// a request, a guard or the operator reports for `fault`.
+pub(crate) fn step_failed(key: &str, fault: impl Into<Fault>) -> LockError {
+    let key = key.to_owned();
+    match fault.into() {
+        Fault::Redis(source) => LockError::Backend { key, source },
+        Fault::NoQuorum {
+            answered,
+            quorum,
+            nodes,
+            source,
+        } => LockError::NoQuorum {
+            key,
+            answered,
+            quorum,
+            nodes,
+            source,
+        },
+        Fault::Unshared => LockError::unshared(),
+        Fault::Capacity { in_use } => LockError::invalid_config(format!(
+            "the semaphore `{key}` is in use with {in_use} permits: every call on it must ask for as many (LockKind::Permits({in_use}), or `permits = {in_use}`)"
+        )),
     }
 }
 

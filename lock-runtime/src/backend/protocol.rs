@@ -95,6 +95,17 @@ impl Lua {
         load.arg("LOAD").arg(&self.code);
         load
     }
+
+    /// A pipeline that loads the script, its answer ignored, for the
+    /// caller to append `commands` more commands that call it. Sent as one
+    /// pipeline, the load goes where the call goes: on a cluster, to the
+    /// master of the call's slot. (A `SCRIPT LOAD` of its own goes to every
+    /// node, replicas too, and waits for one that is stalled.)
+    fn loaded_before(&self, commands: usize) -> Pipeline {
+        let mut pipeline = Pipeline::with_capacity(1 + commands);
+        pipeline.add_command(self.load()).ignore();
+        pipeline
+    }
 }
 
 /// How many fencing tokens each grant on protocol v2 reserves: one for the
@@ -237,26 +248,35 @@ impl Request {
     ) -> RedisResult<T> {
         match self {
             Request::Script { script, call } => match call.query_async(redis).await {
-                // A server that does not know the script yet (new, restarted,
-                // or its scripts flushed): load it, and call again.
-                Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                    script.load().query_async::<()>(redis).await?;
-                    call.query_async(redis).await
+                Err(error) if lacks_script(&error) => {
+                    let mut again = script.loaded_before(1);
+                    again.add_command(call.clone());
+                    let (answer,): (T,) = again.query_async(redis).await?;
+                    Ok(answer)
                 }
                 answered => answered,
             },
             Request::Pipeline(pipeline) => pipeline.query_async(redis).await,
             Request::PipelineWithScript { script, pipeline } => {
                 match pipeline.query_async(redis).await {
-                    Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                        script.load().query_async::<()>(redis).await?;
-                        pipeline.query_async(redis).await
+                    Err(error) if lacks_script(&error) => {
+                        let mut again = script.loaded_before(pipeline.len());
+                        for command in pipeline.cmd_iter() {
+                            again.add_command(command.clone());
+                        }
+                        again.query_async(redis).await
                     }
                     answered => answered,
                 }
             }
         }
     }
+}
+
+/// Whether the server did not know the script called (new, restarted, or
+/// its scripts flushed).
+fn lacks_script(error: &redis::RedisError) -> bool {
+    error.kind() == ErrorKind::Server(ServerErrorKind::NoScript)
 }
 
 impl<K: Connect> Connection<K> {

@@ -67,6 +67,22 @@ struct Node {
     subscriber: Subscriber,
 }
 
+/// A lock and its owner token, owned by the node requests of a step, which
+/// may outlive the step's call (they finish in the background).
+struct OwnedLock {
+    keys: LockKeys,
+    owner: String,
+}
+
+impl OwnedLock {
+    fn new(keys: &LockKeys, owner: &str) -> Self {
+        OwnedLock {
+            keys: keys.clone(),
+            owner: owner.to_owned(),
+        }
+    }
+}
+
 impl Redlock {
     /// Connects to every node at once.
     ///
@@ -140,10 +156,10 @@ impl Redlock {
         let started = Instant::now();
         let mut ballot = Ballot::new(self.nodes.len());
         // Owned by the votes, which may outlive this call.
-        let lock = Arc::new((keys.clone(), owner.to_owned()));
+        let lock = Arc::new(OwnedLock::new(keys, owner));
         let mut answers = self.ask(|node, connection| {
             let (connection, lock) = (connection.clone(), lock.clone());
-            async move { (node, connection.vote(&lock.0, &lock.1, lease).await) }
+            async move { (node, connection.vote(&lock.keys, &lock.owner, lease).await) }
         });
         while let Some((node, answer)) = answers.next().await {
             ballot.record(node, answer);
@@ -168,10 +184,10 @@ impl Redlock {
     /// Releases on every node at once.
     pub(crate) async fn release(&self, keys: &LockKeys, owner: &str) -> Result<Ownership, Fault> {
         // Owned by the requests, which may outlive this call.
-        let lock = Arc::new((keys.clone(), owner.to_owned()));
+        let lock = Arc::new(OwnedLock::new(keys, owner));
         let mut answers = self.ask(|node, connection| {
             let (connection, lock) = (connection.clone(), lock.clone());
-            async move { (node, connection.release(&lock.0, &lock.1).await) }
+            async move { (node, connection.release(&lock.keys, &lock.owner).await) }
         });
         let mut findings = Findings::new(self.nodes.len());
         while let Some((node, answer)) = answers.next().await {
@@ -259,11 +275,11 @@ impl Redlock {
     /// the background to those that did not answer, which may be down.
     async fn give_back(&self, keys: &LockKeys, owner: &str, ballot: &Ballot) {
         if !ballot.silent().is_empty() {
-            let lock = Arc::new((keys.clone(), owner.to_owned()));
+            let lock = Arc::new(OwnedLock::new(keys, owner));
             let late = ballot.silent().iter().map(|&node| {
                 let (connection, lock) = (self.nodes[node].connection.clone(), lock.clone());
                 async move {
-                    let _ = connection.give_back(&lock.0, &lock.1).await;
+                    let _ = connection.give_back(&lock.keys, &lock.owner).await;
                 }
             });
             background::spawn(join_all(late));

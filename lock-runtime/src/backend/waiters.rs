@@ -163,7 +163,7 @@ impl<L> Waiters<L> {
     /// [`deliver`]: Self::deliver
     pub(crate) fn grant(&self, channel: &str, owner: &str, fencing_token: u64, round: u64) {
         if let Some(entry) = self.channels().get_mut(channel) {
-            entry.grant(&Grant {
+            entry.grant(&GrantMessage {
                 owner,
                 fencing_token,
                 round,
@@ -231,15 +231,15 @@ struct Expected {
 }
 
 /// A v2 grant, as `fence.lua` publishes it: "<owner> <fencing token> <round>".
-struct Grant<'a> {
+struct GrantMessage<'a> {
     owner: &'a str,
     fencing_token: u64,
     round: u64,
 }
 
-fn parse_grant(message: &[u8]) -> Option<Grant<'_>> {
+fn parse_grant(message: &[u8]) -> Option<GrantMessage<'_>> {
     let mut fields = std::str::from_utf8(message).ok()?.split(' ');
-    let grant = Grant {
+    let grant = GrantMessage {
         owner: fields.next()?,
         fencing_token: fields.next()?.parse().ok()?,
         round: fields.next()?.parse().ok()?,
@@ -249,7 +249,7 @@ fn parse_grant(message: &[u8]) -> Option<Grant<'_>> {
 
 impl Channel {
     /// A grant wakes the waiter expecting it after that round, if any.
-    fn grant(&mut self, grant: &Grant<'_>) {
+    fn grant(&mut self, grant: &GrantMessage<'_>) {
         if let Some(expected) = self.expected.get_mut(grant.owner)
             && expected.round == grant.round
         {

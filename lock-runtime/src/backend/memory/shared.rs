@@ -35,10 +35,21 @@ struct Place {
 }
 
 /// A grant to a waiter, to be delivered once the store is unlocked.
-pub(super) struct Grant {
+pub(super) struct WaiterGrant {
     pub(super) owner: String,
     pub(super) fencing_token: u64,
     pub(super) round: u64,
+}
+
+/// What an operator sees of a shared lock.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Census {
+    /// How many hold it.
+    pub(super) holders: u32,
+    /// What is left of the longest lease.
+    pub(super) remaining: Option<Duration>,
+    /// How many live places its line holds.
+    pub(super) waiters: u64,
 }
 
 impl SharedLock {
@@ -70,7 +81,7 @@ impl SharedLock {
 
     /// How many hold it, what is left of the longest lease, and how many
     /// live places the line holds, for an operator.
-    pub(super) fn census(&self, now: Instant) -> (u32, Option<Duration>, u64) {
+    pub(super) fn census(&self, now: Instant) -> Census {
         let live = self.holders.iter().filter(|holder| holder.expires > now);
         let holders = u32::try_from(live.clone().count()).unwrap_or(u32::MAX);
         let last = live.map(|holder| holder.expires - now).max();
@@ -79,7 +90,11 @@ impl SharedLock {
             .iter()
             .filter(|place| place.expires > now)
             .count();
-        (holders, last, u64::try_from(waiters).unwrap_or(u64::MAX))
+        Census {
+            holders,
+            remaining: last,
+            waiters: u64::try_from(waiters).unwrap_or(u64::MAX),
+        }
     }
 
     /// Frees it whoever holds it (an operator's override).
@@ -161,13 +176,14 @@ impl SharedLock {
     }
 
     /// Hands free capacity to the first live waiters that fit, in order;
-    /// `me`, if among them, learns it from its own attempt's answer.
+    /// the caller (`me`), if among them, learns it from its own attempt's
+    /// answer.
     pub(super) fn grant_waiting(
         &mut self,
         share: Share,
         now: Instant,
-        grants: &mut Vec<Grant>,
-        me: &str,
+        grants: &mut Vec<WaiterGrant>,
+        me: Option<&str>,
         token: &mut impl FnMut() -> u64,
     ) {
         self.queue.retain(|place| place.expires > now);
@@ -180,10 +196,10 @@ impl SharedLock {
             };
             self.hold(&place.owner, place.weight, place.lease, now);
             let token = token();
-            if place.owner == me {
+            if me == Some(place.owner.as_str()) {
                 continue;
             }
-            grants.push(Grant {
+            grants.push(WaiterGrant {
                 owner: place.owner,
                 fencing_token: token,
                 round: place.round,
