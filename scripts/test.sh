@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole test suite (installing redis-server when missing): unit,
-# integration, compile-fail (trybuild), example and doc tests. Tests start
+# Runs the whole test suite (installing redis-server, and etcd for the test
+# kit's EtcdCluster, when missing): unit, integration, compile-fail
+# (trybuild), example and doc tests. Tests start
 # their own redis-server processes on free ports. Then, unless arguments
 # narrow the run, the suites of one server run again on two other servers:
 # - Redis 6.2, the oldest version protocol v2 supports (scripts/redis-6.2.sh
@@ -15,6 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-redis.sh
+source scripts/ensure-etcd.sh
 # One-off builds gain nothing from incremental caches, which took 3.4 GB of
 # target/ in a fresh run (a caller may still set CARGO_INCREMENTAL).
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"

@@ -258,13 +258,14 @@ fn spawn_error(binary: &Path, error: &io::Error) -> io::Error {
     }
 }
 
-/// Makes the kernel SIGKILL the server when its parent goes away, so servers
-/// do not outlive a test process that crashed or was killed.
+/// Makes the kernel SIGKILL the server (or an etcd member) when its parent
+/// goes away, so servers do not outlive a test process that crashed or was
+/// killed.
 ///
 /// `PR_SET_PDEATHSIG` fires when the *thread* that spawned the child exits,
 /// not only the process; see the caveat on [`crate::RedisServer`].
 #[cfg(target_os = "linux")]
-fn kill_when_parent_exits(command: &mut Command) {
+pub(crate) fn kill_when_parent_exits(command: &mut Command) {
     use std::os::unix::process::CommandExt;
 
     let parent = std::process::id();
@@ -291,4 +292,4 @@ fn kill_when_parent_exits(command: &mut Command) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn kill_when_parent_exits(_command: &mut Command) {}
+pub(crate) fn kill_when_parent_exits(_command: &mut Command) {}

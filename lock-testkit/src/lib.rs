@@ -21,9 +21,28 @@
 //! Several servers make a [`RedisCluster`], or a [`RedisSentinel`]
 //! topology (a master, replicas and sentinels watching them).
 //!
+//! For an etcd backend, an [`EtcdCluster`] is a throwaway 3-member `etcd`
+//! cluster on loopback: each member with free client and peer ports and its
+//! own data directory, killed with the test process. It can stop, pause and
+//! restart a member, and find the leader:
+//!
+//! ```no_run
+//! use lock_testkit::EtcdCluster;
+//!
+//! let mut cluster = EtcdCluster::start();
+//! let endpoints = cluster.endpoints(); // ["http://127.0.0.1:<port>", …]
+//! let leader = cluster.leader();
+//! cluster.stop(leader); // SIGKILL; a new leader is elected
+//! cluster.restart(leader); // same ports, same data
+//! # let _ = endpoints;
+//! ```
+//!
+//! Its binary is `ETCD_BIN` or `etcd` on `PATH` (Debian's `etcd-server`;
+//! `scripts/ensure-etcd.sh` installs it).
+//!
 //! This crate is Unix-only (it signals processes with `kill(2)`); on Linux
-//! servers are additionally killed when the thread that started them exits,
-//! see [`RedisServer`].
+//! servers and etcd members are additionally killed when the thread that
+//! started them exits, see [`RedisServer`].
 //!
 //! # Loopback only
 //!
@@ -38,6 +57,7 @@
 mod blackhole;
 mod builder;
 mod cluster;
+mod etcd;
 mod launch;
 mod port;
 mod probe;
@@ -51,6 +71,7 @@ mod unpoisoned;
 pub use blackhole::{BlackHole, Silence};
 pub use builder::RedisServerBuilder;
 pub use cluster::RedisCluster;
+pub use etcd::{EtcdCluster, EtcdMember, EtcdStatus};
 pub use proxy::FaultProxy;
 pub use sentinel::RedisSentinel;
 pub use server::{RedisServer, start_many, try_start_many};

@@ -59,8 +59,14 @@ pub(crate) fn log_says(dir: &Path, line: &str) -> bool {
 
 /// The last lines of the server's log and stderr, for error messages.
 pub(crate) fn log_tail(dir: &Path) -> String {
+    tail_of(dir, &[LOG_FILE, STDERR_FILE], "redis-server")
+}
+
+/// The last lines of each of the files `names` in `dir` that `program`
+/// wrote, for error messages.
+pub(crate) fn tail_of(dir: &Path, names: &[&str], program: &str) -> String {
     let mut out = String::new();
-    for name in [LOG_FILE, STDERR_FILE] {
+    for name in names {
         let Ok(bytes) = fs::read(dir.join(name)) else {
             continue;
         };
@@ -73,7 +79,7 @@ pub(crate) fn log_tail(dir: &Path) -> String {
         out.push_str(&lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n"));
     }
     if out.is_empty() {
-        out.push_str("\n(redis-server wrote no log output)");
+        let _ = write!(out, "\n({program} wrote no log output)");
     }
     out
 }

@@ -185,7 +185,7 @@ impl RedisServer {
 ///
 /// The child has not been reaped (we own its `Child` and only reap it when
 /// taking it out of the slot), so its pid cannot have been reused.
-fn send_signal(child: &Child, signal: libc::c_int) -> io::Result<()> {
+pub(crate) fn send_signal(child: &Child, signal: libc::c_int) -> io::Result<()> {
     let pid = libc::pid_t::try_from(child.id()).map_err(io::Error::other)?;
     // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own
     // unreaped child, so the signal cannot hit an unrelated process.
