@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure an etcd binary is available for the test kit's EtcdCluster: the
-# one ETCD_BIN names, or `etcd` on PATH; and that protoc (protobuf-compiler),
-# which the etcd client crate runs at build time, is there too. When missing,
+# one ETCD_BIN names, or `etcd` on PATH; and that protoc (protobuf-compiler)
+# and the protobuf well-known types (libprotobuf-dev), which the etcd client
+# crate compiles at build time, are there too. When missing,
 # installs Debian's packages if running as root, otherwise says how to install
 # them. Tests start their own throwaway members on free loopback ports: no
 # etcd daemon is wanted on port 2379, so one that the package started is
@@ -18,6 +19,11 @@ elif ! command -v etcd >/dev/null 2>&1; then
 fi
 if ! command -v protoc >/dev/null 2>&1; then
   missing+=(protobuf-compiler)
+fi
+# The well-known types (google/protobuf/descriptor.proto, struct.proto) that
+# etcd's .proto files import: protoc looks for them in /usr/include.
+if [ ! -e /usr/include/google/protobuf/descriptor.proto ]; then
+  missing+=(libprotobuf-dev)
 fi
 
 if [ "${#missing[@]}" -eq 0 ]; then

@@ -436,7 +436,13 @@ async fn hold_at_least_keeps_the_lock_after_a_quick_body() {
         "body took {body_done:?}"
     );
     assert!(freed >= Duration::from_millis(800), "freed after {freed:?}");
-    assert!(freed < Duration::from_millis(1300), "freed after {freed:?}");
+    // etcd's leases count whole seconds: the rest of the window is a lease
+    // of one second, which etcd ends within about half a second after.
+    let bound = match common::backend::kind() {
+        common::backend::Kind::Etcd => Duration::from_millis(2_200),
+        _ => Duration::from_millis(1_300),
+    };
+    assert!(freed < bound, "freed after {freed:?}");
 }
 
 /// A transfer between two accounts, locking both at once.
@@ -552,6 +558,9 @@ async fn export(id: u32) -> Result<u64, LockError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permits_let_that_many_calls_run_at_once() {
     let _backend = common::backend_for("permits").await;
+    if common::backend::refuses_shared_kinds(export(0).await) {
+        return;
+    }
     let calls = (0..8).map(|id| tokio::spawn(export(id)));
     let mut tokens = Vec::new();
     for call in futures_util::future::join_all(calls).await {
@@ -611,6 +620,9 @@ async fn show_then_reprice(shop: u32) -> Result<(u64, u64), LockError> {
 #[tokio::test]
 async fn a_read_inside_a_write_joins_it_and_an_upgrade_is_refused() {
     let _backend = common::backend_for("modes").await;
+    if common::backend::refuses_shared_kinds(reprice(1).await) {
+        return;
+    }
     let (writer, nested) = reprice(1).await.unwrap();
     assert_eq!(writer, nested, "the nested read joined the write");
     let error = Box::pin(show_then_reprice(1)).await.unwrap_err();

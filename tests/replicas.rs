@@ -199,8 +199,14 @@ async fn replica_acks_are_refused_where_they_mean_nothing() {
         Unacknowledged::Proceed,
     );
     for (builder, says) in [
-        (memory, "not to Redlock's independent masters or to memory"),
-        (redlock, "not to Redlock's independent masters or to memory"),
+        (
+            memory,
+            "not to Redlock's independent masters, to memory or to etcd",
+        ),
+        (
+            redlock,
+            "not to Redlock's independent masters, to memory or to etcd",
+        ),
         (none, "at least one replica"),
         (zero, "above zero"),
         (long, "at most 10s"),

@@ -138,13 +138,4 @@ impl LockError {
             reason: reason.into(),
         }
     }
-
-    /// A shared kind asked of Redlock.
-    pub(crate) fn unshared() -> Self {
-        LockError::Unsupported {
-            operation: "permits, read and write locks",
-            backend: "Redlock",
-            reason: "a Redlock majority counts single holders; use one Redis server or a cluster for semaphores and read-write locks",
-        }
-    }
 }

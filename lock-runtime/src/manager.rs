@@ -155,6 +155,51 @@ impl LockManager {
         }))
     }
 
+    /// Starts building a manager whose locks live in an etcd cluster (with
+    /// the `etcd` feature): mutual exclusion and fencing tokens come from
+    /// etcd's Raft log, so a lock survives the loss of any minority of
+    /// members, leader included, and is never granted twice by a failover.
+    /// `endpoints` are client URLs of its members, `http://host:port`, the
+    /// first one's user info, if any, the user and password
+    /// (`http://user:password@host:2379`). TLS is not supported yet.
+    ///
+    /// A lock is one key (named as on Redis) holding the owner token, on an
+    /// etcd lease of the lock's ttl rounded up to whole seconds (etcd's
+    /// unit; a lease longer than asked holds the lock longer after its
+    /// holder died, never shorter than its validity). Its fencing token is
+    /// the key's create revision: every later write to the cluster has a
+    /// higher revision, so tokens strictly increase per key, and across
+    /// keys, for as long as the cluster keeps its data (member failures,
+    /// leader changes and restarts included; not a cluster rebuilt from an
+    /// older snapshot). Waiters watch the key; a freed lock goes to the
+    /// first attempt, not in the order they asked. Exclusive locks only:
+    /// semaphores and read-write locks fail with
+    /// [`LockError::Unsupported`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), distlock::LockError> {
+    /// let manager = distlock::LockManager::etcd([
+    ///     "http://etcd-a:2379",
+    ///     "http://etcd-b:2379",
+    ///     "http://etcd-c:2379",
+    /// ])
+    /// .build()
+    /// .await?;
+    /// let guard = manager.lock("order:42").acquire().await?;
+    /// assert_eq!(guard.release().await?, distlock::ReleaseOutcome::Released);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "etcd")]
+    pub fn etcd<I, S>(endpoints: I) -> LockManagerBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        LockManagerBuilder::new(Topology::Etcd(crate::backend::EtcdTopology {
+            endpoints: endpoints.into_iter().map(Into::into).collect(),
+        }))
+    }
+
     /// Starts building a Redlock manager over independent Redis masters
     /// (3 or 5 is usual; `redis://` or `rediss://` URLs, each a separate
     /// server): a lock is held when a majority of them granted it within
@@ -332,7 +377,7 @@ enum Misplaced {
     Store,
     /// `master_credentials`, on a builder for anything but Sentinel.
     MasterCredentials,
-    /// `replica_acks`, on Redlock or in memory.
+    /// `replica_acks`, on Redlock, in memory or on etcd.
     ReplicaAcks,
 }
 
@@ -346,7 +391,7 @@ impl Misplaced {
                 "master credentials were given to a manager that is not on Sentinel; put the credentials in the Redis URL instead"
             }
             Misplaced::ReplicaAcks => {
-                "replica_acks applies to a primary with replicas (one server, Sentinel, a cluster), not to Redlock's independent masters or to memory"
+                "replica_acks applies to a primary with replicas (one server, Sentinel, a cluster), not to Redlock's independent masters, to memory or to etcd (whose writes a majority has before they are answered)"
             }
         })
     }
@@ -443,6 +488,8 @@ impl LockManagerBuilder {
             Topology::Redlock(_) | Topology::Memory(_) => {
                 self.misplaced = Some(Misplaced::ReplicaAcks);
             }
+            #[cfg(feature = "etcd")]
+            Topology::Etcd(_) => self.misplaced = Some(Misplaced::ReplicaAcks),
             _ => self.replica_acks = Some((replicas, timeout, otherwise)),
         }
         self

@@ -342,8 +342,10 @@ impl LockRequest {
         lease::validate_hold(self.terms.hold_at_least, ttl)?;
         let kind = self.kind.validate()?;
         let keys = LockKeys::of_kind(self.manager.key_prefix(), &self.key, kind)?;
-        if kind.share().is_some() && !self.manager.backend().shares() {
-            return Err(LockError::unshared());
+        if kind.share().is_some()
+            && let Some(unshared) = self.manager.backend().refuses_shared()
+        {
+            return Err(unshared.error());
         }
         if self.manager.holdings().is_closed() {
             return Err(self.shut_down());

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use distlock::{InMemoryStore, LockManager};
-use lock_testkit::{RedisCluster, RedisSentinel, RedisServer};
+use lock_testkit::{EtcdCluster, RedisCluster, RedisSentinel, RedisServer};
 
 /// The backends a test target can run against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +20,7 @@ pub enum Kind {
     Cluster,
     Sentinel,
     Memory,
+    Etcd,
 }
 
 /// The backend of this test target, from its name.
@@ -31,6 +32,8 @@ pub fn kind() -> Kind {
         Kind::Sentinel
     } else if target.ends_with("_in_memory") {
         Kind::Memory
+    } else if target.ends_with("_on_etcd") {
+        Kind::Etcd
     } else {
         Kind::Single
     }
@@ -50,6 +53,10 @@ pub enum Backend {
         prefix: String,
     },
     Memory(InMemoryStore),
+    Etcd {
+        endpoints: Vec<String>,
+        prefix: String,
+    },
 }
 
 impl Backend {
@@ -72,6 +79,13 @@ impl Backend {
                 }
             }
             Kind::Memory => Backend::Memory(InMemoryStore::new()),
+            Kind::Etcd => {
+                static NEXT: AtomicUsize = AtomicUsize::new(0);
+                Backend::Etcd {
+                    endpoints: SHARED_ETCD.clone(),
+                    prefix: format!("t{}:", NEXT.fetch_add(1, Ordering::Relaxed)),
+                }
+            }
         }
     }
 
@@ -89,6 +103,9 @@ impl Backend {
                     .command_timeout(Duration::from_secs(2))
             }
             Backend::Memory(store) => LockManager::in_memory().store(store.clone()),
+            Backend::Etcd { endpoints, prefix } => LockManager::etcd(endpoints.clone())
+                .key_prefix(prefix.as_str())
+                .command_timeout(Duration::from_secs(2)),
         };
         builder
             .build()
@@ -106,6 +123,7 @@ impl Backend {
             }
             Backend::Cluster { seeds, prefix } => held_under(seeds, prefix).await,
             Backend::Memory(store) => store.held_keys(),
+            Backend::Etcd { endpoints, prefix } => etcd_keys_under(endpoints, prefix).await,
         }
     }
 }
@@ -131,6 +149,40 @@ async fn held_under(urls: &[String], prefix: &str) -> Vec<String> {
     held.sort();
     held
 }
+
+/// The keys holding a lock under `prefix` in the etcd cluster at
+/// `endpoints`.
+pub async fn etcd_keys_under(endpoints: &[String], prefix: &str) -> Vec<String> {
+    let mut client = etcd_client::Client::connect(endpoints, None)
+        .await
+        .expect("connect to etcd");
+    let found = client
+        .get(prefix, Some(etcd_client::GetOptions::new().with_prefix()))
+        .await
+        .expect("a range read");
+    let mut held: Vec<String> = found
+        .kvs()
+        .iter()
+        .map(|kv| String::from_utf8_lossy(kv.key()).into_owned())
+        .filter(|key| super::HOLDING.iter().any(|segment| key.contains(segment)))
+        .collect();
+    held.sort();
+    held
+}
+
+/// The etcd cluster of this test target (3 members), started by a thread
+/// that lives as long as the process.
+static SHARED_ETCD: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let (endpoints, started) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let cluster = EtcdCluster::start();
+        let _ = endpoints.send(cluster.endpoints());
+        loop {
+            std::thread::park();
+        }
+    });
+    started.recv().expect("the test etcd cluster started")
+});
 
 /// The Sentinel topology of this test target (1 master, 2 replicas, 3
 /// sentinels), where it is; it never fails over.
@@ -170,6 +222,26 @@ static SHARED_CLUSTER: LazyLock<Vec<String>> = LazyLock::new(|| {
     });
     started.recv().expect("the test cluster started")
 });
+
+/// Whether this target's backend holds exclusive locks only (etcd): then
+/// `first`, the outcome of a first call of a semaphore or a read-write
+/// lock, must be its clear refusal, and the test of the shared kinds ends.
+pub fn refuses_shared_kinds<T: std::fmt::Debug>(first: Result<T, distlock::LockError>) -> bool {
+    if kind() != Kind::Etcd {
+        return false;
+    }
+    assert!(
+        matches!(
+            first,
+            Err(distlock::LockError::Unsupported {
+                backend: "etcd",
+                ..
+            })
+        ),
+        "{first:?}"
+    );
+    true
+}
 
 /// Starts a backend of this target's kind and registers a manager on it
 /// under `name`.

@@ -12,6 +12,8 @@
 mod address;
 mod client;
 mod cluster;
+#[cfg(feature = "etcd")]
+mod etcd;
 mod eviction;
 mod memory;
 pub(crate) mod outcome;
@@ -36,9 +38,11 @@ use crate::kind::Share;
 use step::SharedStep;
 
 pub(crate) use client::{Settings, redact};
+#[cfg(feature = "etcd")]
+pub(crate) use etcd::EtcdTopology;
 pub use eviction::EvictingServer;
 pub use memory::InMemoryStore;
-pub(crate) use outcome::{Attempt, Fault, Ownership, Tokens, step_failed};
+pub(crate) use outcome::{Attempt, Fault, Ownership, Tokens, Unshared, step_failed};
 pub use outcome::{ForcedRelease, LockInfo};
 pub use replicas::{ReplicaAcks, Unacknowledged};
 pub(crate) use sentinel::SentinelTopology;
@@ -55,6 +59,8 @@ pub(crate) enum Backend {
     Cluster(cluster::Cluster),
     Redlock(redlock::Redlock),
     Memory(memory::Memory),
+    #[cfg(feature = "etcd")]
+    Etcd(etcd::Etcd),
 }
 
 /// Which backend to build, as the builder was told.
@@ -66,6 +72,8 @@ pub(crate) enum Topology {
     Cluster(Vec<String>),
     Redlock(Vec<String>),
     Memory(InMemoryStore),
+    #[cfg(feature = "etcd")]
+    Etcd(EtcdTopology),
 }
 
 impl Topology {
@@ -83,6 +91,8 @@ impl Topology {
             Topology::Cluster(seeds) => format!("cluster [{}]", urls(seeds)),
             Topology::Redlock(nodes) => format!("redlock [{}]", urls(nodes)),
             Topology::Memory(_) => "in-memory".to_owned(),
+            #[cfg(feature = "etcd")]
+            Topology::Etcd(etcd) => etcd.describe(),
         }
     }
 }
@@ -105,6 +115,8 @@ impl Backend {
                 Backend::Redlock(redlock::Redlock::connect(nodes, settings).await?)
             }
             Topology::Memory(store) => Backend::Memory(memory::Memory::new(store.clone())),
+            #[cfg(feature = "etcd")]
+            Topology::Etcd(etcd) => Backend::Etcd(etcd::Etcd::connect(etcd, settings).await?),
         })
     }
 
@@ -123,6 +135,8 @@ impl Backend {
             Backend::Cluster(cluster) => Ok(cluster.connection.acquire(keys, owner, lease).await?),
             Backend::Redlock(redlock) => redlock.acquire(keys, owner, lease).await,
             Backend::Memory(memory) => Ok(memory.acquire(keys, owner, lease)),
+            #[cfg(feature = "etcd")]
+            Backend::Etcd(etcd) => Ok(etcd.acquire(keys, owner, lease).await?),
         }
     }
 
@@ -190,6 +204,8 @@ impl Backend {
             Backend::Cluster(cluster) => Ok(cluster.connection.release(keys, owner).await?),
             Backend::Redlock(redlock) => redlock.release(keys, owner).await,
             Backend::Memory(memory) => Ok(memory.release(keys, owner)),
+            #[cfg(feature = "etcd")]
+            Backend::Etcd(etcd) => Ok(etcd.release(keys, owner).await?),
         }
     }
 
@@ -227,6 +243,8 @@ impl Backend {
             Backend::Redlock(_) => return Ok(()),
             // An in-memory attempt never fails.
             Backend::Memory(memory) => memory.release(keys, owner),
+            #[cfg(feature = "etcd")]
+            Backend::Etcd(etcd) => etcd.release(keys, owner).await?,
         };
         Ok(())
     }
@@ -247,6 +265,8 @@ impl Backend {
             Backend::Cluster(cluster) => Ok(cluster.connection.extend(keys, owner, lease).await?),
             Backend::Redlock(redlock) => redlock.extend(keys, owner, lease).await,
             Backend::Memory(memory) => Ok(memory.extend(keys, owner, lease)),
+            #[cfg(feature = "etcd")]
+            Backend::Etcd(etcd) => Ok(etcd.extend(keys, owner, lease).await?),
         }
     }
 
@@ -256,7 +276,13 @@ impl Backend {
     /// reached a primary demoted to a replica, while the wait lasts. One
     /// server alone, whose loss is not followed by a new primary, fails the
     /// request at once.
+    /// On etcd too, where a member's or the leader's loss is answered by
+    /// another member once the cluster has a leader again.
     pub(crate) fn rides_out(&self, fault: &Fault) -> bool {
+        #[cfg(feature = "etcd")]
+        if let (Backend::Etcd(_), Fault::Redis(error)) = (self, fault) {
+            return error.is_timeout() || error.is_connection_dropped();
+        }
         let Backend::Single(single) = self else {
             return false;
         };
@@ -273,11 +299,32 @@ impl Backend {
         }
     }
 
-    /// Whether the shared kinds (permits, readers and writers) can be held
-    /// here: not on Redlock, whose votes count single holders. Requests
-    /// check it before their first step.
-    pub(crate) fn shares(&self) -> bool {
-        !matches!(self, Backend::Redlock(_))
+    /// Why the shared kinds (permits, readers and writers) cannot be held
+    /// here, if they cannot: on Redlock, whose votes count single holders,
+    /// and on etcd, whose lock is one key. Requests check it before their
+    /// first step.
+    pub(crate) fn refuses_shared(&self) -> Option<Unshared> {
+        match self {
+            Backend::Redlock(_) => Some(Unshared {
+                backend: "Redlock",
+                reason: "a Redlock majority counts single holders; use one Redis server or a cluster for semaphores and read-write locks",
+            }),
+            #[cfg(feature = "etcd")]
+            Backend::Etcd(_) => Some(Unshared {
+                backend: "etcd",
+                reason: "an etcd lock is one key with one holder; use Redis (one server, Sentinel or a cluster) for semaphores and read-write locks",
+            }),
+            _ => None,
+        }
+    }
+
+    /// The fault of a step of a shared kind where there is none.
+    fn unshared(&self) -> Fault {
+        let refused = self.refuses_shared();
+        Fault::Unshared(refused.unwrap_or(Unshared {
+            backend: "this backend",
+            reason: "it holds exclusive locks only",
+        }))
     }
 
     /// An acquire or a wait of a shared kind (see `scripts/shared.lua`).
@@ -303,10 +350,10 @@ impl Backend {
                         .shared_attempt(keys, share, step, owner, lease)
                         .await?
                 }
-                Backend::Redlock(_) => return Err(Fault::Unshared),
                 Backend::Memory(memory) => {
                     memory.shared_attempt(keys, share, step, owner, lease)?
                 }
+                _ => return Err(self.unshared()),
             })
         })
     }
@@ -335,8 +382,8 @@ impl Backend {
                         .shared_ownership(keys, share, step, owner, lease)
                         .await?
                 }
-                Backend::Redlock(_) => return Err(Fault::Unshared),
                 Backend::Memory(memory) => memory.shared_ownership(keys, share, step, owner, lease),
+                _ => return Err(self.unshared()),
             })
         })
     }
@@ -366,7 +413,7 @@ impl Backend {
                     .confirm_replicas(keys, owner, lease, replicas, timeout)
                     .await
             }
-            Backend::Redlock(_) | Backend::Memory(_) => return None,
+            _ => return None,
         };
         Some(confirmed.map_err(Fault::from))
     }
@@ -386,6 +433,10 @@ impl Backend {
                 memory.raise_fence(keys, token);
                 Ok(())
             }
+            // A token is a revision of the whole cluster: every later grant,
+            // of any key, is above it already.
+            #[cfg(feature = "etcd")]
+            Backend::Etcd(_) => Ok(()),
         }
     }
 
@@ -399,6 +450,8 @@ impl Backend {
             }
             Backend::Redlock(_) => return None,
             Backend::Memory(memory) => Ok(memory.inspect(keys)),
+            #[cfg(feature = "etcd")]
+            Backend::Etcd(etcd) => etcd.inspect(keys).await.map_err(Fault::from),
         })
     }
 
@@ -419,6 +472,8 @@ impl Backend {
             }
             Backend::Redlock(_) => return None,
             Backend::Memory(memory) => Ok(memory.force_release(keys)),
+            #[cfg(feature = "etcd")]
+            Backend::Etcd(etcd) => etcd.force_release(keys).await.map_err(Fault::from),
         })
     }
 
@@ -433,6 +488,8 @@ impl Backend {
             Backend::Cluster(cluster) => Subscription::Cluster(cluster.subscribe(keys).await),
             Backend::Redlock(redlock) => Subscription::Redlock(redlock.subscribe(keys).await),
             Backend::Memory(memory) => Subscription::Memory(memory.subscribe(keys).await),
+            #[cfg(feature = "etcd")]
+            Backend::Etcd(etcd) => Subscription::Etcd(etcd.subscribe(keys).await),
         }
     }
 }
@@ -443,6 +500,8 @@ pub(crate) enum Subscription {
     Cluster(cluster::Subscription),
     Redlock(redlock::Subscription),
     Memory(memory::Subscription),
+    #[cfg(feature = "etcd")]
+    Etcd(etcd::Subscription),
 }
 
 impl Subscription {
@@ -453,6 +512,8 @@ impl Subscription {
             Subscription::Cluster(subscription) => subscription.mark_seen(),
             Subscription::Redlock(subscription) => subscription.mark_seen(),
             Subscription::Memory(subscription) => subscription.mark_seen(),
+            #[cfg(feature = "etcd")]
+            Subscription::Etcd(subscription) => subscription.mark_seen(),
         }
     }
 
@@ -466,6 +527,8 @@ impl Subscription {
             Subscription::Cluster(subscription) => subscription.expect_grant(owner, round),
             Subscription::Memory(subscription) => subscription.expect_grant(owner, round),
             Subscription::Redlock(_) => {}
+            #[cfg(feature = "etcd")]
+            Subscription::Etcd(_) => {}
         }
     }
 
@@ -478,6 +541,8 @@ impl Subscription {
             Subscription::Cluster(subscription) => subscription.granted()?,
             Subscription::Memory(subscription) => subscription.granted()?,
             Subscription::Redlock(_) => return None,
+            #[cfg(feature = "etcd")]
+            Subscription::Etcd(_) => return None,
         };
         // A hand-over of an exclusive lock reserves a block, as every v2
         // grant; shared holders pass no batons.
@@ -498,6 +563,8 @@ impl Subscription {
             Subscription::Cluster(subscription) => subscription.woken().await,
             Subscription::Redlock(subscription) => subscription.woken().await,
             Subscription::Memory(subscription) => subscription.woken().await,
+            #[cfg(feature = "etcd")]
+            Subscription::Etcd(subscription) => subscription.woken().await,
         }
     }
 }

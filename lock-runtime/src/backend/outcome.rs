@@ -100,6 +100,25 @@ pub enum ForcedRelease {
     NotHeld,
 }
 
+/// Why a backend holds exclusive locks only: what a request for a
+/// semaphore or a read-write lock is refused with there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unshared {
+    pub(crate) backend: &'static str,
+    pub(crate) reason: &'static str,
+}
+
+impl Unshared {
+    /// The error of a shared kind asked of this backend.
+    pub(crate) fn error(self) -> LockError {
+        LockError::Unsupported {
+            operation: "permits, read and write locks",
+            backend: self.backend,
+            reason: self.reason,
+        }
+    }
+}
+
 /// Why a step did not get an answer.
 #[derive(Debug)]
 pub(crate) enum Fault {
@@ -113,9 +132,9 @@ pub(crate) enum Fault {
         /// What one of the nodes that did not answer reported.
         source: redis::RedisError,
     },
-    /// A step of a shared kind on Redlock, which has none (requests refuse
-    /// them before their first step, see `Backend::shares`).
-    Unshared,
+    /// A step of a shared kind on a backend that has none (requests refuse
+    /// them before their first step, see `Backend::refuses_shared`).
+    Unshared(Unshared),
     /// A semaphore asked for with another number of permits than the one
     /// it is in use with (`in_use`).
     Capacity { in_use: u32 },
@@ -128,7 +147,7 @@ impl Fault {
     pub(crate) fn connection_died(&self) -> bool {
         match self {
             Fault::Redis(error) | Fault::NoQuorum { source: error, .. } => connection_died(error),
-            Fault::Unshared | Fault::Capacity { .. } => false,
+            Fault::Unshared(_) | Fault::Capacity { .. } => false,
         }
     }
 }
@@ -151,7 +170,7 @@ pub(crate) fn step_failed(key: &str, fault: impl Into<Fault>) -> LockError {
             nodes,
             source,
         },
-        Fault::Unshared => LockError::unshared(),
+        Fault::Unshared(unshared) => unshared.error(),
         Fault::Capacity { in_use } => LockError::invalid_config(format!(
             "the semaphore `{key}` is in use with {in_use} permits: every call on it must ask for as many (LockKind::Permits({in_use}), or `permits = {in_use}`)"
         )),
@@ -177,7 +196,9 @@ impl fmt::Display for Fault {
                 f,
                 "only {answered} of {nodes} Redis nodes answered, a majority needs {quorum}: {source}"
             ),
-            Fault::Unshared => f.write_str("Redlock holds exclusive locks only"),
+            Fault::Unshared(unshared) => {
+                write!(f, "{} holds exclusive locks only", unshared.backend)
+            }
             Fault::Capacity { in_use } => write!(f, "the lock is in use with {in_use} permits"),
         }
     }

@@ -1,0 +1,515 @@
+//! Locks on etcd: mutual exclusion and fencing tokens from etcd's Raft log.
+//!
+//! A lock is one etcd key (the lock's lease key, as on Redis) whose value is
+//! the owner token, attached to an etcd lease of the lock's ttl (in whole
+//! seconds, rounded up: etcd's leases count seconds, and the server may
+//! raise a short one to its minimum; a lease longer than asked only holds
+//! the lock longer after a holder died, never less than its validity).
+//!
+//! - **acquire**: grant a lease, then one transaction: if the key's create
+//!   revision is 0 (it does not exist), put it with that lease. The
+//!   transaction's revision is the key's create revision, the fencing token:
+//!   every later write of the cluster, a later holder's creation among them,
+//!   has a higher revision. A lease left unused is revoked in the
+//!   background (and ends by itself otherwise).
+//! - **release**: if the key's value is the owner, delete it; then revoke
+//!   its lease in the background.
+//! - **extend**: grant a lease of the new ttl, and if the key's value is
+//!   still the owner, put the owner again with it (which keeps the create
+//!   revision, so the token); then revoke the old lease in the background.
+//! - **waiting**: a watch on the key wakes the waiters of this process when
+//!   it is deleted (released, or its lease ended). No FIFO across
+//!   processes: a freed lock goes to whichever attempt comes first.
+//!
+//! Validity, renewal and lost locks follow the rules of every backend: the
+//! validity counts from the instant before the lease was granted, so it
+//! ends before the lease can end on the server.
+
+use std::io;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, EventType, GetResponse, KeyValue, PutOptions, Txn,
+    TxnOp, TxnOpResponse, TxnResponse, WatchStream,
+};
+use redis::RedisResult;
+
+use super::client::{Settings, redact};
+use super::outcome::{Attempt, ForcedRelease, LockInfo, Ownership};
+use super::waiters::{self, Link, Waiters};
+use crate::LockError;
+use crate::background;
+use crate::keyspace::LockKeys;
+
+/// A manager's connection to an etcd cluster, and its wake-ups.
+pub(crate) struct Etcd {
+    client: Client,
+    /// How long one step may take, its lease grant and transaction alike.
+    timeout: Duration,
+    waiters: Arc<Waiters<Watches>>,
+}
+
+/// A waiter's interest in the releases of one lock.
+pub(crate) type Subscription = waiters::Subscription<Watches>;
+
+/// Where the locks live, as the builder was told: etcd's client endpoints,
+/// `http://host:port`, credentials in the first one's user info.
+#[derive(Clone)]
+pub(crate) struct EtcdTopology {
+    pub(crate) endpoints: Vec<String>,
+}
+
+impl EtcdTopology {
+    /// The endpoints, for `Debug` and logs, without passwords.
+    pub(crate) fn describe(&self) -> String {
+        let endpoints: Vec<String> = self.endpoints.iter().map(|url| redact(url)).collect();
+        format!("etcd [{}]", endpoints.join(", "))
+    }
+}
+
+impl Etcd {
+    /// Connects to the cluster through `topology`'s endpoints, and checks
+    /// that it answers (a read that needs a quorum), within the connect
+    /// timeout.
+    pub(crate) async fn connect(
+        topology: &EtcdTopology,
+        settings: &Settings,
+    ) -> Result<Self, LockError> {
+        let (endpoints, user) = endpoints_of(&topology.endpoints)?;
+        let mut options = ConnectOptions::new()
+            .with_connect_timeout(settings.connect_timeout)
+            .with_timeout(settings.command_timeout)
+            .with_require_leader(true);
+        if let Some((name, password)) = user {
+            options = options.with_user(name, password);
+        }
+        let described = topology.describe();
+        let connect = async {
+            let mut client = Client::connect(&endpoints, Some(options)).await?;
+            client.get("distlock-ping", None).await?;
+            Ok::<_, etcd_client::Error>(client)
+        };
+        let client = match tokio::time::timeout(settings.connect_timeout, connect).await {
+            Ok(Ok(client)) => client,
+            Ok(Err(error)) => {
+                let source = fault(&error);
+                return Err(LockError::Connect {
+                    url: described,
+                    source,
+                });
+            }
+            Err(_) => {
+                let source = timed_out("no connection", settings.connect_timeout);
+                return Err(LockError::Connect {
+                    url: described,
+                    source,
+                });
+            }
+        };
+        let watches = Watches {
+            client: client.clone(),
+            timeout: settings.command_timeout,
+            waiters: Arc::new(OnceLock::new()),
+            running: std::collections::HashMap::new(),
+        };
+        let handle = watches.waiters.clone();
+        let waiters = Waiters::new(watches);
+        let _ = handle.set(Arc::downgrade(&waiters));
+        Ok(Etcd {
+            client,
+            timeout: settings.command_timeout,
+            waiters,
+        })
+    }
+
+    /// Grants a lease and creates the lock's key with it if the key is
+    /// absent: `Acquired` with the key's create revision as the token, or
+    /// `Held`.
+    pub(crate) async fn acquire(
+        &self,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
+    ) -> RedisResult<Attempt> {
+        let key = keys.lease.as_str();
+        let mut client = self.client.clone();
+        let step = async {
+            let granted = client.lease_grant(seconds(lease), None).await?.id();
+            let create = Txn::new()
+                .when([Compare::create_revision(key, CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(
+                    key,
+                    owner,
+                    Some(PutOptions::new().with_lease(granted)),
+                )]);
+            let answer = client.txn(create).await?;
+            Ok::<_, etcd_client::Error>((granted, answer))
+        };
+        let (granted, answer) = self.within(step).await?;
+        if !answer.succeeded() {
+            self.revoke_later(granted);
+            return Ok(Attempt::Held { remaining: None });
+        }
+        Ok(Attempt::Acquired {
+            fencing_token: token_of(&answer),
+            spare_tokens: 0,
+        })
+    }
+
+    /// Deletes the key if `owner` holds it, and wakes this process's waiters.
+    pub(crate) async fn release(&self, keys: &LockKeys, owner: &str) -> RedisResult<Ownership> {
+        let key = keys.lease.as_str();
+        let delete = Txn::new()
+            .when([Compare::value(key, CompareOp::Equal, owner)])
+            .and_then([TxnOp::get(key, None), TxnOp::delete(key, None)])
+            .or_else([TxnOp::get(key, None)]);
+        let mut client = self.client.clone();
+        let answer = self.within(client.txn(delete)).await?;
+        let found = self.ownership(&answer);
+        if found == Ownership::Owned {
+            self.waiters.wake(key);
+        }
+        Ok(found)
+    }
+
+    /// Re-arms `owner`'s lock with a new lease of `lease`, if it still
+    /// holds it.
+    pub(crate) async fn extend(
+        &self,
+        keys: &LockKeys,
+        owner: &str,
+        lease: Duration,
+    ) -> RedisResult<Ownership> {
+        let key = keys.lease.as_str();
+        let mut client = self.client.clone();
+        let step = async {
+            let granted = client.lease_grant(seconds(lease), None).await?.id();
+            let rearm = Txn::new()
+                .when([Compare::value(key, CompareOp::Equal, owner)])
+                .and_then([
+                    TxnOp::get(key, None),
+                    TxnOp::put(key, owner, Some(PutOptions::new().with_lease(granted))),
+                ])
+                .or_else([TxnOp::get(key, None)]);
+            let answer = client.txn(rearm).await?;
+            Ok::<_, etcd_client::Error>((granted, answer))
+        };
+        let (granted, answer) = self.within(step).await?;
+        let found = self.ownership(&answer);
+        if found != Ownership::Owned {
+            self.revoke_later(granted);
+        }
+        Ok(found)
+    }
+
+    /// Whether the lock was held, and its lease's time left.
+    pub(crate) async fn inspect(&self, keys: &LockKeys) -> RedisResult<LockInfo> {
+        let mut client = self.client.clone();
+        let step = async {
+            let found = client.get(keys.lease.as_str(), None).await?;
+            let remaining = match held(&found) {
+                Some(kv) => time_left(&mut client, kv.lease()).await?,
+                None => None,
+            };
+            Ok::<_, etcd_client::Error>((found, remaining))
+        };
+        let (found, remaining) = self.within(step).await?;
+        let revision = found.header().map(etcd_client::ResponseHeader::revision);
+        Ok(LockInfo {
+            key: keys.key().to_owned(),
+            holders: u32::from(held(&found).is_some()),
+            remaining,
+            fencing_counter: revision.and_then(|revision| u64::try_from(revision).ok()),
+            waiters: None,
+        })
+    }
+
+    /// Deletes the key whoever holds it.
+    pub(crate) async fn force_release(&self, keys: &LockKeys) -> RedisResult<ForcedRelease> {
+        let key = keys.lease.as_str();
+        let mut client = self.client.clone();
+        let step = async {
+            let found = client.get(key, None).await?;
+            let Some(kv) = held(&found) else {
+                return Ok(None);
+            };
+            let remaining = time_left(&mut client, kv.lease()).await?;
+            client.delete(key, None).await?;
+            Ok::<_, etcd_client::Error>(Some(remaining))
+        };
+        let freed = self.within(step).await?;
+        self.waiters.wake(key);
+        Ok(match freed {
+            Some(remaining) => ForcedRelease::Freed { remaining },
+            None => ForcedRelease::NotHeld,
+        })
+    }
+
+    /// Watches the lock's key for its release.
+    pub(crate) async fn subscribe(&self, keys: &LockKeys) -> Subscription {
+        self.waiters.subscribe(&keys.lease).await
+    }
+
+    /// What an owner-checked transaction found, and the lease it replaced
+    /// or deleted revoked in the background.
+    fn ownership(&self, answer: &TxnResponse) -> Ownership {
+        let found = answer
+            .op_responses()
+            .into_iter()
+            .find_map(|response| match response {
+                TxnOpResponse::Get(found) => Some(found),
+                _ => None,
+            });
+        let holder = found.as_ref().and_then(held);
+        if answer.succeeded() {
+            if let Some(kv) = holder {
+                self.revoke_later(kv.lease());
+            }
+            return Ownership::Owned;
+        }
+        match holder {
+            Some(_) => Ownership::TakenOver,
+            None => Ownership::Expired,
+        }
+    }
+
+    /// Revokes a lease nobody needs any more, in the background: it would
+    /// end by itself within its ttl.
+    fn revoke_later(&self, lease: i64) {
+        if lease == 0 {
+            return;
+        }
+        let (mut client, timeout) = (self.client.clone(), self.timeout);
+        background::spawn(async move {
+            let _ = tokio::time::timeout(timeout, client.lease_revoke(lease)).await;
+        });
+    }
+
+    /// Runs one step within the command timeout.
+    async fn within<T>(
+        &self,
+        step: impl Future<Output = Result<T, etcd_client::Error>>,
+    ) -> RedisResult<T> {
+        match tokio::time::timeout(self.timeout, step).await {
+            Ok(answer) => answer.map_err(|error| fault(&error)),
+            Err(_) => Err(timed_out("timed out: etcd did not answer", self.timeout)),
+        }
+    }
+}
+
+/// The wake-ups of one process's waiters: a watch per lock waited for.
+pub(crate) struct Watches {
+    client: Client,
+    timeout: Duration,
+    /// The waiters the watches wake, set once they exist.
+    waiters: Arc<OnceLock<Weak<Waiters<Watches>>>>,
+    /// The task reading each watched key's events, by key.
+    running: std::collections::HashMap<String, tokio::task::AbortHandle>,
+}
+
+impl Link for Watches {
+    async fn subscribe(&mut self, channel: &str) -> RedisResult<()> {
+        let stream = watch(&self.client, channel, self.timeout).await?;
+        let (client, timeout) = (self.client.clone(), self.timeout);
+        let (key, waiters) = (channel.to_owned(), self.waiters.clone());
+        let task = background::spawn(follow(client, key, stream, waiters, timeout));
+        if let Some(task) = task {
+            self.running.insert(channel.to_owned(), task.abort_handle());
+        }
+        Ok(())
+    }
+
+    async fn unsubscribe(&mut self, channel: &str) -> RedisResult<()> {
+        if let Some(task) = self.running.remove(channel) {
+            task.abort();
+        }
+        Ok(())
+    }
+}
+
+/// A watch on `key`, once etcd said it is in place.
+async fn watch(client: &Client, key: &str, timeout: Duration) -> RedisResult<WatchStream> {
+    let mut client = client.clone();
+    let watch = async {
+        let mut stream = client.watch(key, None).await?;
+        // The first answer says the watch is in place.
+        stream.message().await?;
+        Ok::<_, etcd_client::Error>(stream)
+    };
+    match tokio::time::timeout(timeout, watch).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(error)) => Err(fault(&error)),
+        Err(_) => Err(timed_out("no watch", timeout)),
+    }
+}
+
+/// Wakes the waiters of `key` at each deletion `stream` reports, until
+/// unsubscribed (the task is aborted). A watch that ends (its connection
+/// or member was lost) wakes them too, and is set up again: meanwhile they
+/// fall back to their naps, and once it is back they try again, since a
+/// release may have gone unheard.
+async fn follow(
+    client: Client,
+    key: String,
+    mut stream: WatchStream,
+    waiters: Arc<OnceLock<Weak<Waiters<Watches>>>>,
+    timeout: Duration,
+) {
+    let waiters = || waiters.get().and_then(Weak::upgrade);
+    loop {
+        while let Ok(Some(answer)) = stream.message().await {
+            let deleted = answer
+                .events()
+                .iter()
+                .any(|event| event.event_type() == EventType::Delete);
+            if deleted && let Some(waiters) = waiters() {
+                waiters.wake(&key);
+            }
+        }
+        let Some(ended) = waiters() else { return };
+        ended.ended(&key);
+        drop(ended);
+        stream = loop {
+            tokio::time::sleep(RE_WATCH_PAUSE).await;
+            if let Ok(stream) = watch(&client, &key, timeout).await {
+                break stream;
+            }
+        };
+        if let Some(waiters) = waiters() {
+            waiters.confirmed(&key);
+        }
+    }
+}
+
+/// How long a watch that ended waits before it is set up again.
+const RE_WATCH_PAUSE: Duration = Duration::from_millis(100);
+
+/// The endpoints without user info, and the user and password of the first
+/// one that has them.
+type Endpoints = (Vec<String>, Option<(String, String)>);
+
+fn endpoints_of(urls: &[String]) -> Result<Endpoints, LockError> {
+    if urls.is_empty() {
+        return Err(LockError::invalid_config(
+            "etcd needs at least one endpoint, such as http://127.0.0.1:2379",
+        ));
+    }
+    let mut user = None;
+    let mut endpoints = Vec::with_capacity(urls.len());
+    for url in urls {
+        let Some(rest) = url.strip_prefix("http://") else {
+            return Err(LockError::invalid_config(format!(
+                "an etcd endpoint is http://[user:password@]host:port (TLS to etcd is not supported yet), not `{}`",
+                redact(url)
+            )));
+        };
+        let (userinfo, address) = match rest.rsplit_once('@') {
+            Some((userinfo, address)) => (Some(userinfo), address),
+            None => (None, rest),
+        };
+        if let Some((name, password)) = userinfo.and_then(|info| info.split_once(':')) {
+            user.get_or_insert((name.to_owned(), password.to_owned()));
+        }
+        endpoints.push(format!("http://{}", address.trim_end_matches('/')));
+    }
+    Ok((endpoints, user))
+}
+
+/// A lease of at least `lease`, in etcd's whole seconds.
+fn seconds(lease: Duration) -> i64 {
+    let millis = lease.as_millis().div_ceil(1000).max(1);
+    i64::try_from(millis).unwrap_or(i64::MAX)
+}
+
+/// The revision of a transaction that created the lock's key: its create
+/// revision.
+fn token_of(answer: &TxnResponse) -> u64 {
+    let revision = answer
+        .header()
+        .map_or(0, etcd_client::ResponseHeader::revision);
+    u64::try_from(revision).unwrap_or(0)
+}
+
+/// The key a read found, if it exists.
+fn held(found: &GetResponse) -> Option<&KeyValue> {
+    found.kvs().first()
+}
+
+/// What is left of lease `lease` (`None`: no lease, or it ended).
+async fn time_left(
+    client: &mut Client,
+    lease: i64,
+) -> Result<Option<Duration>, etcd_client::Error> {
+    if lease == 0 {
+        return Ok(None);
+    }
+    let ttl = client.lease_time_to_live(lease, None).await?.ttl();
+    Ok(u64::try_from(ttl).ok().map(Duration::from_secs))
+}
+
+/// An etcd failure as the Redis error every step reports (`LockError`'s
+/// `source`): an I/O error whose kind says whether another attempt may
+/// succeed (the connection or the leader was lost: a request that waits
+/// rides it out) or not (refused: bad credentials, no permission).
+fn fault(error: &etcd_client::Error) -> redis::RedisError {
+    use etcd_client::Error;
+    use tonic::Code;
+    let kind = match error {
+        Error::GRpcStatus(status) => match status.code() {
+            Code::Unauthenticated | Code::PermissionDenied => io::ErrorKind::PermissionDenied,
+            Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
+                io::ErrorKind::InvalidInput
+            }
+            _ => io::ErrorKind::ConnectionAborted,
+        },
+        Error::InvalidArgs(_) | Error::InvalidUri(_) | Error::InvalidMetadataValue(_) => {
+            io::ErrorKind::InvalidInput
+        }
+        _ => io::ErrorKind::ConnectionAborted,
+    };
+    redis::RedisError::from(io::Error::new(kind, format!("etcd: {error}")))
+}
+
+/// The error of a wait on etcd that ran out of time.
+fn timed_out(what: &str, timeout: Duration) -> redis::RedisError {
+    redis::RedisError::from(io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("{what} within {timeout:?}"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leases_are_whole_seconds_rounded_up() {
+        assert_eq!(seconds(Duration::from_millis(1)), 1);
+        assert_eq!(seconds(Duration::from_millis(1000)), 1);
+        assert_eq!(seconds(Duration::from_millis(1001)), 2);
+        assert_eq!(seconds(Duration::from_secs(30)), 30);
+    }
+
+    #[test]
+    fn endpoints_lose_their_user_info() {
+        let (endpoints, user) = endpoints_of(&[
+            "http://root:pw@127.0.0.1:2379".to_owned(),
+            "http://127.0.0.1:2380/".to_owned(),
+        ])
+        .unwrap();
+        assert_eq!(
+            endpoints,
+            ["http://127.0.0.1:2379", "http://127.0.0.1:2380"]
+        );
+        assert_eq!(user, Some(("root".to_owned(), "pw".to_owned())));
+        for bad in ["https://127.0.0.1:2379", "127.0.0.1:2379", "redis://h:1"] {
+            let error = endpoints_of(&[bad.to_owned()]).unwrap_err();
+            assert!(
+                matches!(error, LockError::InvalidConfig { .. }),
+                "{bad}: {error}"
+            );
+        }
+        assert!(endpoints_of(&[]).is_err());
+    }
+}
