@@ -77,9 +77,15 @@ impl Etcd {
         settings: &Settings,
     ) -> Result<Self, LockError> {
         let (endpoints, user) = endpoints_of(&topology.endpoints)?;
+        // HTTP/2 pings find a member that stopped answering (paused, or
+        // cut off) within a third of the command timeout: its connection is
+        // dropped and requests go to the others while it is rebuilt.
+        let ping = settings.command_timeout / 3;
         let mut options = ConnectOptions::new()
             .with_connect_timeout(settings.connect_timeout)
             .with_timeout(settings.command_timeout)
+            .with_keep_alive(ping, ping)
+            .with_keep_alive_while_idle(true)
             .with_require_leader(true);
         if let Some((name, password)) = user {
             options = options.with_user(name, password);
@@ -133,20 +139,15 @@ impl Etcd {
         lease: Duration,
     ) -> RedisResult<Attempt> {
         let key = keys.lease.as_str();
-        let mut client = self.client.clone();
-        let step = async {
+        let step = |mut client: Client| async move {
             let granted = client.lease_grant(seconds(lease), None).await?.id();
+            let put = TxnOp::put(key, owner, Some(PutOptions::new().with_lease(granted)));
             let create = Txn::new()
                 .when([Compare::create_revision(key, CompareOp::Equal, 0)])
-                .and_then([TxnOp::put(
-                    key,
-                    owner,
-                    Some(PutOptions::new().with_lease(granted)),
-                )]);
-            let answer = client.txn(create).await?;
-            Ok::<_, etcd_client::Error>((granted, answer))
+                .and_then([put]);
+            Ok((granted, client.txn(create).await?))
         };
-        let (granted, answer) = self.within(step).await?;
+        let (granted, answer) = self.within(Resend::IfNeverSent, step).await?;
         if !answer.succeeded() {
             self.revoke_later(granted);
             return Ok(Attempt::Held { remaining: None });
@@ -160,12 +161,14 @@ impl Etcd {
     /// Deletes the key if `owner` holds it, and wakes this process's waiters.
     pub(crate) async fn release(&self, keys: &LockKeys, owner: &str) -> RedisResult<Ownership> {
         let key = keys.lease.as_str();
-        let delete = Txn::new()
-            .when([Compare::value(key, CompareOp::Equal, owner)])
-            .and_then([TxnOp::get(key, None), TxnOp::delete(key, None)])
-            .or_else([TxnOp::get(key, None)]);
-        let mut client = self.client.clone();
-        let answer = self.within(client.txn(delete)).await?;
+        let step = |mut client: Client| async move {
+            let delete = Txn::new()
+                .when([Compare::value(key, CompareOp::Equal, owner)])
+                .and_then([TxnOp::get(key, None), TxnOp::delete(key, None)])
+                .or_else([TxnOp::get(key, None)]);
+            client.txn(delete).await
+        };
+        let answer = self.within(Resend::WhileTimeLeft, step).await?;
         let found = self.ownership(&answer);
         if found == Ownership::Owned {
             self.waiters.wake(key);
@@ -182,20 +185,16 @@ impl Etcd {
         lease: Duration,
     ) -> RedisResult<Ownership> {
         let key = keys.lease.as_str();
-        let mut client = self.client.clone();
-        let step = async {
+        let step = |mut client: Client| async move {
             let granted = client.lease_grant(seconds(lease), None).await?.id();
+            let put = TxnOp::put(key, owner, Some(PutOptions::new().with_lease(granted)));
             let rearm = Txn::new()
                 .when([Compare::value(key, CompareOp::Equal, owner)])
-                .and_then([
-                    TxnOp::get(key, None),
-                    TxnOp::put(key, owner, Some(PutOptions::new().with_lease(granted))),
-                ])
+                .and_then([TxnOp::get(key, None), put])
                 .or_else([TxnOp::get(key, None)]);
-            let answer = client.txn(rearm).await?;
-            Ok::<_, etcd_client::Error>((granted, answer))
+            Ok((granted, client.txn(rearm).await?))
         };
-        let (granted, answer) = self.within(step).await?;
+        let (granted, answer) = self.within(Resend::WhileTimeLeft, step).await?;
         let found = self.ownership(&answer);
         if found != Ownership::Owned {
             self.revoke_later(granted);
@@ -205,16 +204,16 @@ impl Etcd {
 
     /// Whether the lock was held, and its lease's time left.
     pub(crate) async fn inspect(&self, keys: &LockKeys) -> RedisResult<LockInfo> {
-        let mut client = self.client.clone();
-        let step = async {
-            let found = client.get(keys.lease.as_str(), None).await?;
+        let key = keys.lease.as_str();
+        let step = |mut client: Client| async move {
+            let found = client.get(key, None).await?;
             let remaining = match held(&found) {
                 Some(kv) => time_left(&mut client, kv.lease()).await?,
                 None => None,
             };
-            Ok::<_, etcd_client::Error>((found, remaining))
+            Ok((found, remaining))
         };
-        let (found, remaining) = self.within(step).await?;
+        let (found, remaining) = self.within(Resend::WhileTimeLeft, step).await?;
         let revision = found.header().map(etcd_client::ResponseHeader::revision);
         Ok(LockInfo {
             key: keys.key().to_owned(),
@@ -228,17 +227,16 @@ impl Etcd {
     /// Deletes the key whoever holds it.
     pub(crate) async fn force_release(&self, keys: &LockKeys) -> RedisResult<ForcedRelease> {
         let key = keys.lease.as_str();
-        let mut client = self.client.clone();
-        let step = async {
+        let step = |mut client: Client| async move {
             let found = client.get(key, None).await?;
             let Some(kv) = held(&found) else {
                 return Ok(None);
             };
             let remaining = time_left(&mut client, kv.lease()).await?;
             client.delete(key, None).await?;
-            Ok::<_, etcd_client::Error>(Some(remaining))
+            Ok(Some(remaining))
         };
-        let freed = self.within(step).await?;
+        let freed = self.within(Resend::WhileTimeLeft, step).await?;
         self.waiters.wake(key);
         Ok(match freed {
             Some(remaining) => ForcedRelease::Freed { remaining },
@@ -286,14 +284,37 @@ impl Etcd {
         });
     }
 
-    /// Runs one step within the command timeout.
-    async fn within<T>(
-        &self,
-        step: impl Future<Output = Result<T, etcd_client::Error>>,
-    ) -> RedisResult<T> {
-        match tokio::time::timeout(self.timeout, step).await {
+    /// Runs one step within the command timeout, sent again while its
+    /// requests could not be sent: the client spreads them over the
+    /// members, and goes on choosing one that is down (connection refused)
+    /// until it learns otherwise. A step that `resend` allows is also sent
+    /// again when its connection broke under it (a member died or stopped
+    /// answering its pings), answered or not.
+    async fn within<T, F, Fut>(&self, resend: Resend, mut step: F) -> RedisResult<T>
+    where
+        F: FnMut(Client) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let mut unsent = None;
+        let attempts = async {
+            loop {
+                match step(self.client.clone()).await {
+                    Err(error) if never_sent(&error) || resend.after(&error) => {
+                        unsent = Some(error);
+                        tokio::time::sleep(UNSENT_PAUSE).await;
+                    }
+                    answered => return answered,
+                }
+            }
+        };
+        let answered = tokio::time::timeout(self.timeout, attempts).await;
+        match answered {
             Ok(answer) => answer.map_err(|error| fault(&error)),
-            Err(_) => Err(timed_out("timed out: etcd did not answer", self.timeout)),
+            // What the last attempt met says more than the timeout.
+            Err(_) => Err(match &unsent {
+                Some(error) => fault(error),
+                None => timed_out("timed out: etcd did not answer", self.timeout),
+            }),
         }
     }
 }
@@ -380,6 +401,49 @@ async fn follow(
             waiters.confirmed(&key);
         }
     }
+}
+
+/// Which steps are sent again after their connection broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resend {
+    /// Owner-checked steps and reads, which do the same when sent twice
+    /// (a second re-arm grants one more lease, revoked or left to end).
+    WhileTimeLeft,
+    /// An acquire: sent twice it could leave a grant nobody knows of; the
+    /// request gives the attempt back and tries again under a new owner
+    /// token instead.
+    IfNeverSent,
+}
+
+impl Resend {
+    /// Whether a step that met `error` is sent again.
+    fn after(self, error: &etcd_client::Error) -> bool {
+        self == Resend::WhileTimeLeft && fault(error).is_connection_dropped()
+    }
+}
+
+/// The pause before a step is sent again.
+const UNSENT_PAUSE: Duration = Duration::from_millis(5);
+
+/// Whether `error` says the request was never sent: its connection was
+/// refused (the member it went to is down).
+fn never_sent(error: &etcd_client::Error) -> bool {
+    // etcd-client's error names no source: start from what it wraps.
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = match error {
+        etcd_client::Error::GRpcStatus(status) => Some(status),
+        etcd_client::Error::TransportError(error) => Some(error),
+        etcd_client::Error::IoError(error) => Some(error),
+        _ => None,
+    };
+    while let Some(error) = cause {
+        if let Some(io) = error.downcast_ref::<io::Error>()
+            && io.kind() == io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// How long a watch that ended waits before it is set up again.

@@ -1,0 +1,264 @@
+//! The etcd backend (`LockManager::etcd`) on a throwaway 3-member etcd
+//! cluster on loopback: fencing tokens from create revisions, owner-checked
+//! steps, wake-ups from a watch, what it refuses, and its faults: the
+//! leader killed while a lock is held and waited for, a member paused, the
+//! quorum lost and restored.
+
+mod common;
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use distlock::{LockError, LockKind, LockManager, ReleaseOutcome, Unacknowledged};
+use lock_testkit::EtcdCluster;
+
+const COMMAND_TIMEOUT: Duration = Duration::from_millis(1_500);
+
+/// One cluster at a time: each test's cluster elects with 50 ms heartbeats,
+/// and three on two cores at once starve each other into elections.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+async fn manager(cluster: &EtcdCluster) -> LockManager {
+    LockManager::etcd(cluster.endpoints())
+        .command_timeout(COMMAND_TIMEOUT)
+        .connect_timeout(Duration::from_secs(3))
+        .build()
+        .await
+        .expect("a manager on etcd")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_rise_release_is_owner_checked_and_a_release_wakes_the_waiter() {
+    let _serial = one_at_a_time();
+    let cluster = EtcdCluster::start();
+    let (a, b) = (manager(&cluster).await, manager(&cluster).await);
+    let mut last = 0;
+    for _ in 0..5 {
+        for holder in [&a, &b] {
+            let guard = holder.lock("order:1").acquire().await.unwrap();
+            assert!(
+                guard.fencing_token() > last,
+                "{} after {last}",
+                guard.fencing_token()
+            );
+            last = guard.fencing_token();
+            assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+        }
+    }
+    // Another key's grant is above too: a token is a revision of the cluster.
+    let other = a.lock("order:2").acquire().await.unwrap();
+    assert!(other.fencing_token() > last);
+    drop(other);
+
+    // A waiter in another manager is woken by the watch, not by a nap.
+    let held = a.lock("order:3").acquire().await.unwrap();
+    let waiter = common::spawn_waiter(&b, "order:3");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let released_at = Instant::now();
+    assert_eq!(held.release().await.unwrap(), ReleaseOutcome::Released);
+    let handoff = waiter.await.unwrap() - released_at;
+    assert!(
+        handoff < Duration::from_millis(250),
+        "handed over after {handoff:?}"
+    );
+
+    // An owner whose lease ended cannot release or extend the new holder's.
+    let expired = a
+        .lock("order:4")
+        .ttl(Duration::from_secs(1))
+        .acquire()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let taken = loop {
+        if let Some(guard) = b.lock("order:4").try_acquire().await.unwrap() {
+            break guard;
+        }
+        assert!(Instant::now() < deadline, "the lease never ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(matches!(
+        expired.extend(Duration::from_secs(5)).await,
+        Err(LockError::Lost { .. })
+    ));
+    assert_eq!(expired.release().await.unwrap(), ReleaseOutcome::TakenOver);
+    assert!(taken.is_held());
+    assert_eq!(taken.release().await.unwrap(), ReleaseOutcome::Released);
+}
+
+#[tokio::test]
+async fn what_etcd_does_not_offer_is_refused_clearly() {
+    let _serial = one_at_a_time();
+    let cluster = EtcdCluster::start();
+    let manager = manager(&cluster).await;
+    for kind in [LockKind::Permits(3), LockKind::Read, LockKind::Write] {
+        let refused = manager.lock("export").kind(kind).acquire().await;
+        assert!(
+            matches!(
+                refused,
+                Err(LockError::Unsupported {
+                    backend: "etcd",
+                    ..
+                })
+            ),
+            "{kind:?}: {refused:?}"
+        );
+    }
+    let acks = LockManager::etcd(cluster.endpoints())
+        .replica_acks(1, Duration::from_millis(100), Unacknowledged::Release)
+        .build()
+        .await;
+    assert!(
+        matches!(acks, Err(LockError::InvalidConfig { .. })),
+        "{acks:?}"
+    );
+    for endpoint in ["https://127.0.0.1:2379", "127.0.0.1:2379"] {
+        let built = LockManager::etcd([endpoint]).build().await;
+        assert!(
+            matches!(built, Err(LockError::InvalidConfig { .. })),
+            "{endpoint}: {built:?}"
+        );
+    }
+}
+
+/// The leader killed while a renewed lock is held and another manager
+/// waits for it: every call returns within its bounds, nobody else holds
+/// the lock meanwhile, and the waiter gets it after the release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_leader_grants_nothing_twice_and_the_waiter_gets_the_lock_after_the_release() {
+    let _serial = one_at_a_time();
+    let mut cluster = EtcdCluster::start();
+    let (holder, other) = (manager(&cluster).await, manager(&cluster).await);
+    let held = holder
+        .lock("order:leader")
+        .ttl(Duration::from_secs(5))
+        .renew()
+        .acquire()
+        .await
+        .unwrap();
+    let token = held.fencing_token();
+    let waiter = {
+        let other = other.clone();
+        tokio::spawn(async move {
+            let lock = other.lock("order:leader").wait(Duration::from_secs(20));
+            lock.acquire().await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let leader = cluster.leader();
+    cluster.stop(leader);
+    let new_leader = cluster.leader();
+    assert_ne!(new_leader, leader);
+    // Through the election and past the lease: the renewal keeps the lock.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(held.is_held(), "the renewed lock was lost");
+    let (tried, took) = common::timed(other.lock("order:leader").try_acquire()).await;
+    assert!(took < COMMAND_TIMEOUT * 2, "try_acquire took {took:?}");
+    assert!(
+        matches!(tried, Ok(None) | Err(LockError::Backend { .. })),
+        "granted twice: {tried:?}"
+    );
+    assert_eq!(held.release().await.unwrap(), ReleaseOutcome::Released);
+    let granted = waiter.await.unwrap().expect("the waiter got the lock");
+    assert!(granted.fencing_token() > token);
+    drop(granted);
+    cluster.restart(leader);
+}
+
+/// A paused member (SIGSTOP) answers nothing: calls that reach it fail
+/// within their timeout or go to another member, and locks are granted
+/// meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_member_holds_up_calls_no_longer_than_their_timeout() {
+    let _serial = one_at_a_time();
+    let cluster = EtcdCluster::start();
+    let manager = manager(&cluster).await;
+    let paused = cluster.leader();
+    cluster.pause(paused);
+    let started = Instant::now();
+    let (mut granted, mut failed) = (0, 0);
+    while started.elapsed() < Duration::from_secs(4) {
+        let (attempt, took) = common::timed(
+            manager
+                .lock("order:paused")
+                .wait(Duration::from_millis(500))
+                .acquire(),
+        )
+        .await;
+        assert!(
+            took < COMMAND_TIMEOUT + Duration::from_millis(700),
+            "a call took {took:?}: {attempt:?}"
+        );
+        match attempt {
+            Ok(guard) => {
+                granted += 1;
+                // A release that fails leaves the lock to its lease.
+                let (released, took) = common::timed(guard.release()).await;
+                assert!(took < COMMAND_TIMEOUT + Duration::from_millis(200));
+                assert!(
+                    matches!(
+                        released,
+                        Ok(ReleaseOutcome::Released) | Err(LockError::Backend { .. })
+                    ),
+                    "{released:?}"
+                );
+            }
+            Err(LockError::Backend { .. } | LockError::Timeout { .. }) => failed += 1,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    cluster.resume(paused);
+    eprintln!("with the leader paused: {granted} granted, {failed} failed within the bounds");
+    assert!(
+        granted > 0,
+        "no lock granted while one member of three was paused"
+    );
+    let guard = manager.lock("order:paused").acquire().await.unwrap();
+    assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+}
+
+/// Two members of three down: no quorum, so calls fail within their
+/// timeout and no lock is granted; with the members back, locking resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_quorum_nothing_is_granted_and_locking_resumes_when_it_returns() {
+    let _serial = one_at_a_time();
+    let mut cluster = EtcdCluster::start();
+    let manager = manager(&cluster).await;
+    let before = manager.lock("order:quorum").acquire().await.unwrap();
+    let token = before.fencing_token();
+    assert_eq!(before.release().await.unwrap(), ReleaseOutcome::Released);
+    let survivor = cluster.leader();
+    let down: Vec<usize> = (0..3).filter(|member| *member != survivor).collect();
+    for member in &down {
+        cluster.stop(*member);
+    }
+    for _ in 0..3 {
+        let (attempt, took) = common::timed(manager.lock("order:quorum").try_acquire()).await;
+        assert!(
+            took < COMMAND_TIMEOUT + Duration::from_millis(300),
+            "took {took:?}"
+        );
+        assert!(
+            matches!(attempt, Err(LockError::Backend { .. })),
+            "granted without a quorum: {attempt:?}"
+        );
+    }
+    cluster.restart_many(&down);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        match manager.lock("order:quorum").try_acquire().await {
+            Ok(Some(guard)) => break guard,
+            Ok(None) => panic!("held by nobody, yet refused"),
+            Err(error) => {
+                assert!(Instant::now() < deadline, "locking never resumed: {error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert!(after.fencing_token() > token);
+    assert_eq!(after.release().await.unwrap(), ReleaseOutcome::Released);
+}
