@@ -689,7 +689,11 @@ impl RedisSentinel {
 
     /// The URL of a process clients reach on `port`.
     fn url_on(&self, port: u16) -> String {
-        let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         format!("{scheme}://127.0.0.1:{port}")
     }
 }
@@ -752,8 +756,8 @@ fn start_process(
     let mut last_error = None;
     for _ in 0..TLS_PORT_ATTEMPTS {
         let port = free_port()?;
-        let tls_args = ["--tls-port", &port.to_string(), "--tls-replication", "yes"]
-            .map(str::to_owned);
+        let tls_args =
+            ["--tls-port", &port.to_string(), "--tls-replication", "yes"].map(str::to_owned);
         let started = tls
             .args()
             .iter()

@@ -13,6 +13,7 @@ use rcgen::{
 };
 use tempfile::TempDir;
 
+use crate::builder::RedisServerBuilder;
 use crate::port::free_port;
 use crate::server::RedisServer;
 
@@ -81,7 +82,8 @@ impl TlsRedisServer {
         let server = files
             .args()
             .iter()
-            .fold(RedisServer::builder(), |builder, arg| builder.arg(arg))
+            .cloned()
+            .fold(RedisServer::builder(), RedisServerBuilder::arg)
             .start()?;
         let plain_port = server.port();
         let tls_port = open_tls_port(plain_port)?;
