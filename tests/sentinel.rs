@@ -1,14 +1,16 @@
 //! Locks on a Redis Sentinel topology (1 master, 2 replicas, 3 sentinels,
 //! all on loopback, from the test kit): locking, waiting and wake-ups, and
 //! a failover with a lock held and waited for. The attribute, context and
-//! reentrancy suites also run here unchanged (`*_on_sentinel.rs`).
+//! reentrancy suites also run here unchanged (`*_on_sentinel.rs`). The
+//! `over_tls_*` tests run on a topology that speaks TLS to its clients and
+//! within itself (skipped on Valkey, whose build has no TLS).
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use distlock::{LockError, LockManager, ReleaseOutcome};
-use lock_testkit::RedisSentinel;
+use lock_testkit::{RedisSentinel, TestCertificates};
 
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -238,4 +240,138 @@ async fn the_primary_and_the_sentinels_take_their_own_credentials() {
         matches!(without_sentinels, Err(LockError::Connect { .. })),
         "{without_sentinels:?}"
     );
+}
+
+// ---------------------------------------------------------------- TLS
+
+/// A manager on the TLS topology's `rediss://` sentinels, trusting its CA.
+async fn tls_manager(topology: &RedisSentinel) -> LockManager {
+    LockManager::sentinel(topology.sentinel_urls(), topology.master_name())
+        .tls_root_certificate(topology.ca_pem().expect("a TLS topology"))
+        .command_timeout(COMMAND_TIMEOUT)
+        .connect_timeout(COMMAND_TIMEOUT)
+        .build()
+        .await
+        .expect("a manager on the sentinels' primary over TLS")
+}
+
+/// Whether a plain (non-TLS) client gets no `PING` answered at `url`'s
+/// address: the port speaks TLS only.
+async fn refuses_plain_clients(url: &str) -> bool {
+    let plain = url.replacen("rediss://", "redis://", 1);
+    let ping = async {
+        let mut connection = redis::Client::open(plain)?
+            .get_multiplexed_async_connection()
+            .await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+    };
+    !matches!(
+        tokio::time::timeout(Duration::from_secs(2), ping).await,
+        Ok(Ok(_))
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_sentinel_managers_lock_wait_release_and_follow_a_failover() {
+    let mut topology = RedisSentinel::start_tls(1, 3);
+    // Every address a client is given or told is a TLS port.
+    let primary = topology.master_url();
+    for url in topology.sentinel_urls().iter().chain([&primary]) {
+        assert!(url.starts_with("rediss://127.0.0.1:"), "{url}");
+        assert!(refuses_plain_clients(url).await, "{url} answers plain RESP");
+    }
+    let (one, two) = (tls_manager(&topology).await, tls_manager(&topology).await);
+    let guard = one.lock("job").acquire().await.unwrap();
+    assert!(two.lock("job").try_acquire().await.unwrap().is_none());
+    let waiter = common::spawn_waiter(&two, "job");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let released = Instant::now();
+    assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+    let acquired = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .unwrap()
+        .unwrap();
+    // Woken over the TLS pub/sub connection, not found by a later poll.
+    let handed_over = acquired - released;
+    assert!(handed_over < Duration::from_millis(100), "{handed_over:?}");
+
+    topology.kill_master();
+    let promoted =
+        tokio::task::block_in_place(|| topology.wait_for_failover(Duration::from_secs(30)))
+            .expect("the replica is promoted");
+    assert!(
+        promoted.starts_with("rediss://") && promoted != primary,
+        "{promoted}"
+    );
+    // A manager from before asks the sentinels again, over TLS, and reaches
+    // the new primary over TLS; so does a new one.
+    let after = one
+        .lock("after-failover")
+        .wait(Duration::from_secs(10))
+        .acquire()
+        .await
+        .expect("the old manager locks on the new primary");
+    assert_eq!(after.release().await.unwrap(), ReleaseOutcome::Released);
+    let fresh = tls_manager(&topology).await;
+    let guard = common::hold(&fresh, "after-failover").await;
+    assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+}
+
+#[tokio::test]
+async fn over_tls_a_sentinel_manager_without_the_ca_fails_with_a_certificate_error() {
+    let topology = RedisSentinel::start_tls(0, 1);
+    let (sentinels, master) = (topology.sentinel_urls(), topology.master_name());
+    let another_ca = TestCertificates::generate().unwrap();
+    let attempts = [
+        (
+            "the default roots",
+            LockManager::sentinel(&sentinels, master),
+        ),
+        (
+            "another CA",
+            LockManager::sentinel(&sentinels, master).tls_root_certificate(another_ca.ca_pem()),
+        ),
+    ];
+    for (trusting, builder) in attempts {
+        let started = Instant::now();
+        let built = builder
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .await;
+        let message = common::urls::connect_error(trusting, built);
+        assert!(
+            message.contains("certificate"),
+            "trusting {trusting}: {message}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "trusting {trusting}: {message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn over_tls_plain_sentinel_urls_fail_and_a_root_certificate_needs_rediss() {
+    let topology = RedisSentinel::start_tls(0, 1);
+    let ca = topology.ca_pem().unwrap();
+    let plain: Vec<String> = topology
+        .sentinel_urls()
+        .iter()
+        .map(|url| url.replacen("rediss://", "redis://", 1))
+        .collect();
+    let built = LockManager::sentinel(&plain, topology.master_name())
+        .connect_timeout(Duration::from_secs(1))
+        .build()
+        .await;
+    common::urls::connect_error("plain URLs to TLS sentinels", built);
+    // As for one server: a root certificate for sentinels reached without
+    // TLS would mean nothing, and says so.
+    let built = LockManager::sentinel(&plain, topology.master_name())
+        .tls_root_certificate(ca)
+        .build()
+        .await;
+    let message = common::urls::config_error("a root certificate with redis:// sentinels", built);
+    assert!(message.contains("rediss://"), "{message}");
 }

@@ -122,8 +122,10 @@ impl LockManager {
     /// timeout, and a waiting request tries again while its wait lasts),
     /// waiters' subscriptions move there, renewals carry on, and fencing
     /// tokens keep rising (a promotion starts new counters above the clock).
-    /// The primary is reached with TLS when the sentinels are, and with the
-    /// credentials of [`master_credentials`](LockManagerBuilder::master_credentials).
+    /// The primary is reached with TLS when the sentinels are (its
+    /// certificate must name the address they report), and with the
+    /// credentials of [`master_credentials`](LockManagerBuilder::master_credentials);
+    /// `tls_root_certificate` applies to the sentinels and the primary.
     ///
     /// Replication is asynchronous: a lock granted by a primary that dies
     /// before its replicas copied it can be granted again by the promoted

@@ -5,8 +5,11 @@ use std::io;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::builder::RedisServerBuilder;
+use crate::port::free_port;
 use crate::resp::{self, Reply};
 use crate::server::RedisServer;
+use crate::tls::TlsFiles;
 
 /// The name the sentinels monitor the master under.
 const MASTER_NAME: &str = "distlock-test";
@@ -52,6 +55,8 @@ const FAST_PERIODS: [&str; 8] = [
 const PROBE_KEY: &str = "lock-testkit:sentinel:probe";
 /// A write that changes nothing: a master answers `0`, a replica `READONLY`.
 const WRITE_PROBE: [&str; 2] = ["DEL", PROBE_KEY];
+/// How many free ports are tried for a process's TLS listener.
+const TLS_PORT_ATTEMPTS: u32 = 5;
 
 /// A local Redis Sentinel deployment: one master, `replicas` replicas and
 /// `sentinels` sentinels monitoring the master as
@@ -94,6 +99,22 @@ const WRITE_PROBE: [&str; 2] = ["DEL", PROBE_KEY];
 /// for the others to agree, a random delay of up to a second before the
 /// election, then the promotion and the other replicas' reconfiguration.
 ///
+/// # TLS
+///
+/// [`start_tls`](Self::start_tls) starts the same topology with TLS: every
+/// process also listens for TLS on a port of its own (`--tls-port`), with a
+/// certificate for `127.0.0.1` issued by a fresh test CA
+/// ([`ca_pem`](Self::ca_pem)), and `--tls-replication yes`, so that replicas
+/// reach the master, and sentinels reach the data nodes and each other,
+/// over TLS. Everything the topology reports is then a TLS port: replicas
+/// announce theirs, the sentinels monitor the master's and announce their
+/// own, and [`sentinel_urls`](Self::sentinel_urls) and
+/// [`master_url`](Self::master_url) are `rediss://` URLs of TLS ports. The
+/// plain ports stay open on loopback for the kit's own probes (they are
+/// what [`RedisServer::port`] of [`nodes`](Self::nodes) and
+/// [`sentinels`](Self::sentinels) says), but no process names them to a
+/// client.
+///
 /// Dropping the topology kills every process, sentinels first. The thread
 /// caveat of [`RedisServer`] applies: start it, and call the methods that
 /// start processes again, in the thread that drops it.
@@ -106,6 +127,13 @@ pub struct RedisSentinel {
     /// Masters taken down by `kill_master` or `pause_master`, oldest first,
     /// until brought back.
     down: Vec<Down>,
+    /// The port clients reach each sentinel on: its TLS port with TLS.
+    sentinel_ports: Vec<u16>,
+    /// The port clients reach each data node on, the one the sentinels and
+    /// replicas report: its TLS port with TLS.
+    node_ports: Vec<u16>,
+    /// The certificate files; dropped after the processes reading them.
+    tls: Option<TlsFiles>,
 }
 
 /// A master taken down by the kit.
@@ -146,21 +174,59 @@ impl RedisSentinel {
     /// or with [`io::ErrorKind::TimedOut`], saying what was missing, when
     /// the topology has not settled within 30 s.
     pub fn try_start(replicas: usize, sentinels: usize) -> io::Result<RedisSentinel> {
+        Self::launch(replicas, sentinels, None)
+    }
+
+    /// Starts the topology of [`start`](Self::start) with TLS (see the
+    /// type's docs): clients reach it through the `rediss://`
+    /// [`sentinel_urls`](Self::sentinel_urls), trusting
+    /// [`ca_pem`](Self::ca_pem).
+    ///
+    /// # Panics
+    ///
+    /// Panics with the reason if the topology cannot be started; see
+    /// [`try_start_tls`](Self::try_start_tls).
+    #[track_caller]
+    #[must_use = "dropping a RedisSentinel kills its processes"]
+    pub fn start_tls(replicas: usize, sentinels: usize) -> RedisSentinel {
+        Self::try_start_tls(replicas, sentinels)
+            .unwrap_or_else(|e| panic!("failed to start a TLS redis sentinel topology: {e}"))
+    }
+
+    /// Starts the topology of [`try_start`](Self::try_start) with TLS.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`try_start`](Self::try_start), and errors writing the
+    /// certificate files. A `redis-server` built without TLS support exits
+    /// at start-up on the `--tls-*` options: the error quotes its log.
+    pub fn try_start_tls(replicas: usize, sentinels: usize) -> io::Result<RedisSentinel> {
+        Self::launch(replicas, sentinels, Some(TlsFiles::write()?))
+    }
+
+    /// Starts the processes, with TLS when `tls` is given, and waits until
+    /// the sentinels know them all.
+    fn launch(replicas: usize, sentinels: usize, tls: Option<TlsFiles>) -> io::Result<Self> {
         if sentinels == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "a sentinel topology needs at least one sentinel",
             ));
         }
-        let nodes = start_data_nodes(replicas)?;
-        let config = sentinel_config(nodes[0].port(), sentinels / 2 + 1);
-        let sentinels = (0..sentinels)
-            .map(|_| start_sentinel(&config))
-            .collect::<io::Result<Vec<_>>>()?;
+        let (nodes, node_ports) = start_data_nodes(replicas, tls.as_ref())?;
+        let config = sentinel_config(node_ports[0], sentinels / 2 + 1);
+        let (sentinels, sentinel_ports) = (0..sentinels)
+            .map(|_| start_sentinel(&config, tls.as_ref()))
+            .collect::<io::Result<Vec<_>>>()?
+            .into_iter()
+            .unzip();
         let topology = RedisSentinel {
             sentinels,
             nodes,
             down: Vec::new(),
+            sentinel_ports,
+            node_ports,
+            tls,
         };
         wait_for(
             SETTLE_TIMEOUT,
@@ -181,12 +247,23 @@ impl RedisSentinel {
         MASTER_NAME
     }
 
-    /// `redis://127.0.0.1:<port>` of every sentinel.
+    /// `redis://127.0.0.1:<port>` of every sentinel; with TLS,
+    /// `rediss://127.0.0.1:<TLS port>`.
     pub fn sentinel_urls(&self) -> Vec<String> {
-        self.sentinels.iter().map(RedisServer::url).collect()
+        self.sentinel_ports
+            .iter()
+            .map(|&port| self.url_on(port))
+            .collect()
     }
 
-    /// The sentinels, to read their ports or pause one.
+    /// The test CA's certificate (PEM), which clients of a topology started
+    /// with [`start_tls`](Self::start_tls) must trust; `None` without TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|tls| tls.certificates().ca_pem())
+    }
+
+    /// The sentinels, to read their ports or pause one (with TLS, the
+    /// plain ports the kit uses, not the ones clients are given).
     pub fn sentinels(&self) -> &[RedisServer] {
         &self.sentinels
     }
@@ -204,6 +281,8 @@ impl RedisSentinel {
 
     /// The data nodes: the master as started, then the replicas (a
     /// failover swaps roles; see [`master_index`](Self::master_index)).
+    /// With TLS, their [`port`](RedisServer::port) is the plain one the kit
+    /// uses, not the one the sentinels report.
     pub fn nodes(&self) -> &[RedisServer] {
         &self.nodes
     }
@@ -220,7 +299,8 @@ impl RedisSentinel {
     }
 
     /// `redis://127.0.0.1:<port>` of the master the sentinels report
-    /// (`SENTINEL get-master-addr-by-name`).
+    /// (`SENTINEL get-master-addr-by-name`); with TLS, `rediss://` and the
+    /// TLS port.
     ///
     /// # Panics
     ///
@@ -240,7 +320,7 @@ impl RedisSentinel {
     /// report the same address (they may not, in the middle of a failover).
     pub fn try_master_url(&self) -> io::Result<String> {
         let port = self.reported_master().map_err(io::Error::other)?;
-        Ok(format!("redis://127.0.0.1:{port}"))
+        Ok(self.url_on(port))
     }
 
     /// The index in [`nodes`](Self::nodes) of the master the sentinels
@@ -339,7 +419,7 @@ impl RedisSentinel {
                 "no master is down: call kill_master or pause_master first",
             ));
         };
-        let old_port = self.nodes[old.index].port();
+        let old_port = self.node_ports[old.index];
         wait_for(timeout, "a failover", || {
             let port = self.reported_master()?;
             if port == old_port {
@@ -347,16 +427,16 @@ impl RedisSentinel {
                     "the sentinels still report the old master, port {port}"
                 ));
             }
-            let node = &self.nodes[self.node_on(port)?];
+            let admin = self.admin_port(port)?;
             self.failover_over()?;
-            let role = ask(port, &["ROLE"])?;
+            let role = ask(admin, &["ROLE"])?;
             if role.items().first().and_then(Reply::text) != Some("master") {
                 return Err(format!(
                     "the new master on port {port} answers ROLE with {role:?}"
                 ));
             }
-            match ask(port, &WRITE_PROBE)? {
-                Reply::Integer(_) => Ok(node.url()),
+            match ask(admin, &WRITE_PROBE)? {
+                Reply::Integer(_) => Ok(self.url_on(port)),
                 reply => Err(format!(
                     "the new master on port {port} answers {reply:?} to a write"
                 )),
@@ -486,8 +566,8 @@ impl RedisSentinel {
         wait_for(RETURN_TIMEOUT, "the nodes to be replicas again", || {
             let master = self.reported_master()?;
             for &index in indices {
-                let port = self.nodes[index].port();
-                replicates(port, master)?;
+                replicates(self.nodes[index].port(), master)?;
+                let port = self.node_ports[index];
                 for sentinel in &self.sentinels {
                     let Ok(replicas) = resp::call(sentinel.port(), &sentinel_cmd("replicas"))
                     else {
@@ -508,7 +588,7 @@ impl RedisSentinel {
                     }
                 }
             }
-            replicas_acknowledge(master)
+            replicas_acknowledge(self.admin_port(master)?)
         })
     }
 
@@ -517,7 +597,7 @@ impl RedisSentinel {
     fn knows_all(&self, sentinel: &RedisServer) -> Result<(), String> {
         let port = sentinel.port();
         let master = master_addr(port)?;
-        if master != self.nodes[0].port() {
+        if master != self.node_ports[0] {
             return Err(format!(
                 "the sentinel on port {port} reports port {master} as master"
             ));
@@ -593,34 +673,56 @@ impl RedisSentinel {
         Ok(ports[0])
     }
 
-    /// The index of the node on `port`.
+    /// The index of the node clients reach on `port` (the port the
+    /// sentinels report).
     fn node_on(&self, port: u16) -> Result<usize, String> {
-        self.nodes
+        self.node_ports
             .iter()
-            .position(|node| node.port() == port)
+            .position(|&node| node == port)
             .ok_or_else(|| format!("the sentinels report port {port}, which is none of the nodes"))
+    }
+
+    /// The plain port the kit asks the node that clients reach on `port`.
+    fn admin_port(&self, port: u16) -> Result<u16, String> {
+        self.node_on(port).map(|index| self.nodes[index].port())
+    }
+
+    /// The URL of a process clients reach on `port`.
+    fn url_on(&self, port: u16) -> String {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{port}")
     }
 }
 
 /// Starts the master and `replicas` replicas of it, and waits until they
-/// have synchronised.
-fn start_data_nodes(replicas: usize) -> io::Result<Vec<RedisServer>> {
-    let nodes = (0..=replicas)
+/// have synchronised; returns them with the ports clients reach them on.
+fn start_data_nodes(
+    replicas: usize,
+    tls: Option<&TlsFiles>,
+) -> io::Result<(Vec<RedisServer>, Vec<u16>)> {
+    let (nodes, ports): (Vec<_>, Vec<_>) = (0..=replicas)
         .map(|_| {
-            RedisServer::builder()
+            let builder = RedisServer::builder()
                 // Full syncs start at once, not after 5 s waiting for more replicas.
                 .arg("--repl-diskless-sync-delay")
                 .arg("0")
                 .arg("--replica-announce-ip")
-                .arg("127.0.0.1")
-                .start()
+                .arg("127.0.0.1");
+            start_process(&builder, tls)
         })
-        .collect::<io::Result<Vec<_>>>()?;
+        .collect::<io::Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
     let master = nodes[0].port();
+    // With TLS, replicas reach the master on its TLS port, and announce theirs.
     for replica in &nodes[1..] {
         resp::call(
             replica.port(),
-            &["REPLICAOF", "127.0.0.1", &master.to_string()],
+            &["REPLICAOF", "127.0.0.1", &ports[0].to_string()],
         )?;
     }
     wait_for(SETTLE_TIMEOUT, "the replicas to synchronise", || {
@@ -631,10 +733,49 @@ fn start_data_nodes(replicas: usize) -> io::Result<Vec<RedisServer>> {
         }
         nodes[1..]
             .iter()
-            .try_for_each(|replica| replicates(replica.port(), master))?;
+            .try_for_each(|replica| replicates(replica.port(), ports[0]))?;
         replicas_acknowledge(master)
     })?;
-    Ok(nodes)
+    Ok((nodes, ports))
+}
+
+/// Starts the process `builder` describes and returns it with the port
+/// clients reach it on: its only port, or with `tls` a TLS port of its own
+/// (`--tls-port`, tried again on another free port if that one was taken
+/// meanwhile), which it also uses to replicate and to announce itself
+/// (`--tls-replication yes`).
+fn start_process(
+    builder: &RedisServerBuilder,
+    tls: Option<&TlsFiles>,
+) -> io::Result<(RedisServer, u16)> {
+    let Some(tls) = tls else {
+        let server = builder.clone().start()?;
+        let port = server.port();
+        return Ok((server, port));
+    };
+    let mut last_error = None;
+    for _ in 0..TLS_PORT_ATTEMPTS {
+        let port = free_port()?;
+        let tls_args =
+            ["--tls-port", &port.to_string(), "--tls-replication", "yes"].map(str::to_owned);
+        let started = tls
+            .args()
+            .iter()
+            .cloned()
+            .chain(tls_args)
+            .fold(builder.clone(), RedisServerBuilder::arg)
+            .start();
+        match started {
+            Ok(server) => return Ok((server, port)),
+            // Redis logs "Failed listening on port <port> (tls), aborting.";
+            // anything else (no TLS support, no binary) fails again.
+            Err(error) if error.to_string().to_lowercase().contains("(tls)") => {
+                last_error = Some(error);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Err(last_error.expect("at least one attempt was made"))
 }
 
 /// The first configuration of every sentinel.
@@ -648,9 +789,11 @@ fn sentinel_config(master_port: u16, quorum: usize) -> String {
     )
 }
 
-/// Starts one sentinel and speeds up its periods where the server can.
-fn start_sentinel(config: &str) -> io::Result<RedisServer> {
-    let sentinel = RedisServer::builder().sentinel(config.to_owned()).start()?;
+/// Starts one sentinel and speeds up its periods where the server can;
+/// returns it with the port clients reach it on.
+fn start_sentinel(config: &str, tls: Option<&TlsFiles>) -> io::Result<(RedisServer, u16)> {
+    let builder = RedisServer::builder().sentinel(config.to_owned());
+    let (sentinel, client_port) = start_process(&builder, tls)?;
     // An error reply means no `SENTINEL DEBUG` (before Redis 7.0): the
     // default periods work too, only slower, with a longer down-after.
     if let Reply::Error(_) = resp::command(sentinel.port(), &FAST_PERIODS)? {
@@ -665,7 +808,7 @@ fn start_sentinel(config: &str) -> io::Result<RedisServer> {
             ],
         )?;
     }
-    Ok(sentinel)
+    Ok((sentinel, client_port))
 }
 
 /// `SENTINEL <subcommand> <master name>`.

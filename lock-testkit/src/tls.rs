@@ -44,9 +44,8 @@ pub struct TlsRedisServer {
     /// Dropped (killed) before `files`, which it reads.
     server: RedisServer,
     tls_port: u16,
-    certificates: TestCertificates,
-    /// The certificate and key files the server was started with.
-    _files: TempDir,
+    /// The certificates, and the files the server was started with.
+    files: TlsFiles,
 }
 
 impl TlsRedisServer {
@@ -79,25 +78,11 @@ impl TlsRedisServer {
     /// Valkey 8.1 built without TLS crashes at `tls-port` instead: the error
     /// says the server closed the connection without an answer.)
     pub fn try_start() -> io::Result<TlsRedisServer> {
-        let certificates = TestCertificates::generate()?;
-        let files = tempfile::Builder::new()
-            .prefix("lock-testkit-tls-")
-            .tempdir()?;
-        let cert = write_file(files.path(), "server.crt", certificates.server_cert_pem())?;
-        let key = write_file(files.path(), "server.key", certificates.server_key_pem())?;
-        let ca = write_file(files.path(), "ca.crt", certificates.ca_pem())?;
-        let tls_args = [
-            "--tls-cert-file",
-            &cert,
-            "--tls-key-file",
-            &key,
-            "--tls-ca-cert-file",
-            &ca,
-            "--tls-auth-clients",
-            "no",
-        ];
-        let server = tls_args
-            .into_iter()
+        let files = TlsFiles::write()?;
+        let server = files
+            .args()
+            .iter()
+            .cloned()
             .fold(RedisServer::builder(), RedisServerBuilder::arg)
             .start()?;
         let plain_port = server.port();
@@ -106,8 +91,7 @@ impl TlsRedisServer {
         Ok(TlsRedisServer {
             server,
             tls_port,
-            certificates,
-            _files: files,
+            files,
         })
     }
 
@@ -123,12 +107,12 @@ impl TlsRedisServer {
 
     /// The test CA's certificate (PEM), which clients must trust.
     pub fn ca_pem(&self) -> &str {
-        self.certificates.ca_pem()
+        self.files.certificates().ca_pem()
     }
 
     /// Every certificate of this server, for tests that need more than the CA.
     pub fn certificates(&self) -> &TestCertificates {
-        &self.certificates
+        self.files.certificates()
     }
 
     /// The process id, or `None` while the server is not running.
@@ -154,6 +138,66 @@ impl fmt::Debug for TlsRedisServer {
         f.debug_struct("TlsRedisServer")
             .field("port", &self.tls_port)
             .field("pid", &self.pid())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Fresh [`TestCertificates`] written to a temp dir, and the `redis-server`
+/// arguments that make a server (or a sentinel) use them for its TLS port
+/// and its outgoing TLS connections: `--tls-cert-file`, `--tls-key-file`,
+/// `--tls-ca-cert-file`, and `--tls-auth-clients no` (clients need no
+/// certificate of their own). The files are removed when dropped: drop it
+/// after the processes reading them.
+pub(crate) struct TlsFiles {
+    certificates: TestCertificates,
+    args: Vec<String>,
+    _dir: TempDir,
+}
+
+impl TlsFiles {
+    /// Generates the certificates and writes them.
+    pub(crate) fn write() -> io::Result<TlsFiles> {
+        let certificates = TestCertificates::generate()?;
+        let dir = tempfile::Builder::new()
+            .prefix("lock-testkit-tls-")
+            .tempdir()?;
+        let cert = write_file(dir.path(), "server.crt", certificates.server_cert_pem())?;
+        let key = write_file(dir.path(), "server.key", certificates.server_key_pem())?;
+        let ca = write_file(dir.path(), "ca.crt", certificates.ca_pem())?;
+        let args = [
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca,
+            "--tls-auth-clients",
+            "no",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        Ok(TlsFiles {
+            certificates,
+            args,
+            _dir: dir,
+        })
+    }
+
+    /// The `--tls-*` arguments naming the files (no `--tls-port`).
+    pub(crate) fn args(&self) -> &[String] {
+        &self.args
+    }
+
+    /// The certificates in the files.
+    pub(crate) fn certificates(&self) -> &TestCertificates {
+        &self.certificates
+    }
+}
+
+impl fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsFiles")
+            .field("args", &self.args)
             .finish_non_exhaustive()
     }
 }

@@ -59,16 +59,7 @@ impl Sentinels {
                 let asked = self.client.lock().await.async_get_client().await;
                 match asked {
                     Ok(client) => return Ok(client),
-                    // Asking again cannot mend a wrong password or setting.
-                    Err(error)
-                        if matches!(
-                            error.kind(),
-                            redis::ErrorKind::AuthenticationFailed
-                                | redis::ErrorKind::InvalidClientConfig
-                        ) =>
-                    {
-                        return Err(error);
-                    }
+                    Err(error) if is_permanent(&error) => return Err(error),
                     Err(error) => {
                         tracing::debug!(%error, master = %self.master_name, "no primary from the sentinels yet; asking again");
                         tokio::time::sleep(RETRY).await;
@@ -79,6 +70,31 @@ impl Sentinels {
     }
 }
 
+/// Whether asking the sentinels again cannot mend `error`: a wrong password
+/// or setting, or a certificate (a sentinel's or the primary's) that the
+/// client does not trust, which a failover does not change either. Retried,
+/// it would end in the connect timeout, saying nothing of the cause.
+fn is_permanent(error: &redis::RedisError) -> bool {
+    matches!(
+        error.kind(),
+        redis::ErrorKind::AuthenticationFailed | redis::ErrorKind::InvalidClientConfig
+    ) || is_untrusted_certificate(error)
+}
+
+/// Whether `error` is rustls's `InvalidCertificate` from a TLS handshake.
+/// redis-rs keeps the I/O error behind an `Arc<dyn Error>`, out of reach of
+/// `downcast_ref`, so rustls's message tells it (pinned by a test below).
+#[cfg(feature = "tls")]
+fn is_untrusted_certificate(error: &redis::RedisError) -> bool {
+    error.is_io_error() && error.to_string().contains("invalid peer certificate")
+}
+
+/// Without the `tls` feature there is no certificate to distrust.
+#[cfg(not(feature = "tls"))]
+fn is_untrusted_certificate(_: &redis::RedisError) -> bool {
+    false
+}
+
 impl Address {
     /// The client to connect with now.
     pub(crate) async fn client(&self) -> RedisResult<redis::Client> {
@@ -86,5 +102,21 @@ impl Address {
             Address::Fixed(client) => Ok(client.clone()),
             Address::Sentinel(sentinels) => sentinels.primary().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(feature = "tls")]
+    #[test]
+    fn an_untrusted_certificate_is_permanent_a_refused_connection_is_not() {
+        use super::is_permanent;
+        use std::io;
+
+        let untrusted = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let handshake = io::Error::new(io::ErrorKind::InvalidData, untrusted);
+        assert!(is_permanent(&redis::RedisError::from(handshake)));
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert!(!is_permanent(&redis::RedisError::from(refused)));
     }
 }

@@ -63,19 +63,35 @@ impl SentinelTopology {
         }
         if tls {
             builder = builder.set_client_to_redis_tls_mode(TlsMode::Secure);
-            #[cfg(feature = "tls")]
-            {
-                super::client::install_crypto_provider();
-                if let Some(pem) = &settings.tls_root_certificate {
-                    let certificates = super::client::root_certificates(pem)?;
-                    builder = builder
-                        .set_client_to_sentinel_certificates(certificates.clone())
-                        .set_client_to_redis_certificates(certificates);
-                }
-            }
         }
+        #[cfg(feature = "tls")]
+        let builder = self.with_tls(builder, &first, settings)?;
+        #[cfg(not(feature = "tls"))]
         let _ = settings;
         builder.build().map_err(unusable)
+    }
+
+    /// The root certificate setting, for the sentinels and the primary
+    /// alike; refused, as for one server, when the sentinels (and so the
+    /// primary) are reached without TLS, where it would mean nothing.
+    #[cfg(feature = "tls")]
+    fn with_tls(
+        &self,
+        builder: SentinelClientBuilder,
+        first: &redis::ConnectionInfo,
+        settings: &Settings,
+    ) -> Result<SentinelClientBuilder, LockError> {
+        if matches!(first.addr(), ConnectionAddr::TcpTls { .. }) {
+            super::client::install_crypto_provider();
+        }
+        let Some(pem) = &settings.tls_root_certificate else {
+            return Ok(builder);
+        };
+        super::client::require_tls(first, &self.sentinels[0])?;
+        let certificates = super::client::root_certificates(pem)?;
+        Ok(builder
+            .set_client_to_sentinel_certificates(certificates.clone())
+            .set_client_to_redis_certificates(certificates))
     }
 
     /// Each sentinel's address, and the first one's connection info, whose
