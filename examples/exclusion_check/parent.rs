@@ -10,11 +10,11 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 
-use crate::Settings;
 use crate::report::{WorkerReport, duration};
 use crate::section::{LEASE, STATE_PREFIX, Slot};
 use crate::verify::{self, Leftovers, RedisSample, State};
 use crate::worker::{self, DRAINED, EXIT, GO, Plan, READY};
+use crate::{LockService, Settings};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -27,6 +27,10 @@ const REDIS_SAMPLE_EVERY: Duration = Duration::from_secs(1);
 pub async fn run(settings: &Settings) -> Result<bool, Error> {
     // The throwaway server (if any) lives until the end of the run.
     let (url, _server) = crate::support::redis()?;
+    let (etcd, _etcd_cluster) = match settings.locks {
+        LockService::Redis => (Vec::new(), None),
+        LockService::Etcd => crate::support::etcd()?,
+    };
     let mut redis = redis::Client::open(url.as_str())?
         .get_multiplexed_async_connection()
         .await?;
@@ -46,7 +50,10 @@ pub async fn run(settings: &Settings) -> Result<bool, Error> {
         settings.keys,
     );
 
-    let mut workers = Workers::start(settings, &url, &run)?;
+    if !etcd.is_empty() {
+        println!("the locks live in etcd at {}", etcd.join(", "));
+    }
+    let mut workers = Workers::start(settings, &url, &etcd, &run)?;
     workers.wait_all(READY, STARTUP_LIMIT).await?;
     let watch = Watch::new(&run, &slots);
     let at_ready = watch.sample(&mut redis, Duration::ZERO).await?;
@@ -75,12 +82,12 @@ pub async fn run(settings: &Settings) -> Result<bool, Error> {
     // Every worker is idle but still connected: nothing of the load should
     // be left in Redis.
     let at_drain = watch.sample(&mut redis, started.elapsed()).await?;
-    let lock_keys_at_drain = watch.lock_keys(&mut redis).await?;
+    let lock_keys_at_drain = watch.lock_keys(&mut redis, &etcd).await?;
     let waited = Instant::now();
     let mut lock_keys_left = lock_keys_at_drain;
     while lock_keys_left > 0 && waited.elapsed() < LEASE + Duration::from_millis(500) {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        lock_keys_left = watch.lock_keys(&mut redis).await?;
+        lock_keys_left = watch.lock_keys(&mut redis, &etcd).await?;
     }
     let lock_keys_waited = waited.elapsed();
     workers.send_all(EXIT).await?;
@@ -172,8 +179,30 @@ impl Watch {
         })
     }
 
-    async fn lock_keys(&self, redis: &mut MultiplexedConnection) -> Result<u64, Error> {
-        Ok(scan(redis, &self.locks).await?.len() as u64)
+    /// This run's lock keys left: in Redis, or in etcd at `etcd`.
+    async fn lock_keys(
+        &self,
+        redis: &mut MultiplexedConnection,
+        etcd: &[String],
+    ) -> Result<u64, Error> {
+        if etcd.is_empty() {
+            return Ok(scan(redis, &self.locks).await?.len() as u64);
+        }
+        let mut client = etcd_client::Client::connect(etcd, None).await?;
+        let all = etcd_client::GetOptions::new()
+            .with_prefix()
+            .with_keys_only();
+        let found = client.get("distlock:", Some(all)).await?;
+        let (head, tail) = self.locks.split_once('*').unwrap_or((&self.locks, ""));
+        let tail = tail.trim_start_matches('*').trim_end_matches('*');
+        Ok(found
+            .kvs()
+            .iter()
+            .filter(|kv| {
+                let key = String::from_utf8_lossy(kv.key());
+                key.starts_with(head) && key.contains(tail)
+            })
+            .count() as u64)
     }
 
     async fn delete_state(&self, redis: &mut MultiplexedConnection) -> Result<(), Error> {
@@ -192,7 +221,7 @@ struct Workers {
 }
 
 impl Workers {
-    fn start(settings: &Settings, url: &str, run: &str) -> Result<Workers, Error> {
+    fn start(settings: &Settings, url: &str, etcd: &[String], run: &str) -> Result<Workers, Error> {
         let exe = std::env::current_exe()?;
         let (sender, lines) = mpsc::unbounded_channel();
         let shares = worker::split(settings.sections, settings.processes);
@@ -208,6 +237,7 @@ impl Workers {
                 keys: settings.keys,
                 soak: settings.soak,
                 pairs: settings.pairs,
+                etcd: etcd.to_vec(),
             };
             let mut command = Command::new(&exe);
             plan.apply(&mut command);

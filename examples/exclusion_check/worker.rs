@@ -34,6 +34,8 @@ const SECTIONS_ENV: &str = "EXCLUSION_CHECK_SECTIONS";
 const KEYS_ENV: &str = "EXCLUSION_CHECK_KEYS";
 const SOAK_ENV: &str = "EXCLUSION_CHECK_SOAK_MS";
 const PAIRS_ENV: &str = "EXCLUSION_CHECK_PAIRS";
+/// The etcd endpoints the locks live on, comma-separated; empty: Redis.
+const ETCD_ENV: &str = "EXCLUSION_CHECK_ETCD";
 
 pub const READY: &str = "EXCLUSION_CHECK_READY";
 pub const DRAINED: &str = "EXCLUSION_CHECK_DRAINED";
@@ -64,6 +66,8 @@ pub struct Plan {
     pub soak: Option<Duration>,
     /// Check mode: each section locks two of the keys.
     pub pairs: bool,
+    /// The etcd endpoints the locks live on; none: in Redis, at `url`.
+    pub etcd: Vec<String>,
 }
 
 impl Plan {
@@ -80,7 +84,8 @@ impl Plan {
                 SOAK_ENV,
                 self.soak.map_or(0, |soak| soak.as_millis()).to_string(),
             )
-            .env(PAIRS_ENV, u8::from(self.pairs).to_string());
+            .env(PAIRS_ENV, u8::from(self.pairs).to_string())
+            .env(ETCD_ENV, self.etcd.join(","));
     }
 
     fn from_env() -> Result<Plan, String> {
@@ -102,7 +107,21 @@ impl Plan {
             keys: number(KEYS_ENV)?,
             soak: (soak_ms > 0).then(|| Duration::from_millis(soak_ms)),
             pairs: number::<u8>(PAIRS_ENV)? == 1,
+            etcd: var(ETCD_ENV)?
+                .split(',')
+                .filter(|endpoint| !endpoint.is_empty())
+                .map(str::to_owned)
+                .collect(),
         })
+    }
+
+    /// A manager on where the locks live.
+    async fn lock_manager(&self) -> Result<LockManager, LockError> {
+        if self.etcd.is_empty() {
+            LockManager::connect(self.url.as_str()).await
+        } else {
+            LockManager::etcd(self.etcd.clone()).build().await
+        }
     }
 
     fn mode(&self) -> Mode {
@@ -149,7 +168,7 @@ struct Load {
 }
 
 async fn serve(plan: Plan, mut commands: mpsc::UnboundedReceiver<String>) -> Result<(), Error> {
-    distlock::init(&plan.url).await?;
+    distlock::register(distlock::DEFAULT_MANAGER, plan.lock_manager().await?)?;
     let state = redis::Client::open(plan.url.as_str())?
         .get_multiplexed_async_connection()
         .await?;
@@ -225,7 +244,7 @@ async fn warm_up(load: &Arc<Load>) -> Result<(), Error> {
     let (mode, index) = (load.plan.mode(), load.plan.index);
     // Another manager (another holder, as far as locking goes) holds the
     // lock while the default manager's call waits for it.
-    let holder = LockManager::connect(load.plan.url.as_str()).await?;
+    let holder = load.plan.lock_manager().await?;
     let held = holder.lock(slot.lock_key()).acquire().await?;
     let waiter = tokio::spawn({
         let (slot, state) = (slot.clone(), load.state.clone());
@@ -234,7 +253,13 @@ async fn warm_up(load: &Arc<Load>) -> Result<(), Error> {
             critical_section(&slot, &state, &probe).await
         }
     });
-    wait_for_waiter(&load.state, &slot).await?;
+    if load.plan.etcd.is_empty() {
+        wait_for_waiter(&load.state, &slot).await?;
+    } else {
+        // etcd's watches are not visible from Redis: give the call the time
+        // to find the lock held and set its watch up.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     let _ = held.release().await?;
     waiter.await??;
     drop(holder);

@@ -1,4 +1,4 @@
-//! What the examples share: where Redis is.
+//! What the examples share: where Redis (or etcd) is.
 
 // Each example uses some of these; `pub` reaches the example using them.
 #![allow(dead_code, unreachable_pub)]
@@ -45,6 +45,19 @@ pub fn cluster() -> std::io::Result<(Vec<String>, Option<lock_testkit::RedisClus
 }
 
 /// The comma-separated URLs in the environment variable `name`, if set.
+/// An etcd cluster for the locks: the comma-separated client URLs of
+/// `ETCD_ENDPOINTS` when set, otherwise a throwaway 3-member cluster that
+/// lives as long as the returned handle.
+pub fn etcd() -> std::io::Result<(Vec<String>, Option<lock_testkit::EtcdCluster>)> {
+    match urls_from("ETCD_ENDPOINTS") {
+        Some(endpoints) => Ok((endpoints, None)),
+        None => {
+            let cluster = lock_testkit::EtcdCluster::try_start()?;
+            Ok((cluster.endpoints(), Some(cluster)))
+        }
+    }
+}
+
 fn urls_from(name: &str) -> Option<Vec<String>> {
     let urls = std::env::var(name).ok()?;
     Some(
