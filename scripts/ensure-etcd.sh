@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure an etcd binary is available for the test kit's EtcdCluster: the
-# one ETCD_BIN names, or `etcd` on PATH; and that protoc (protobuf-compiler)
-# and the protobuf well-known types (libprotobuf-dev), which the etcd client
-# crate compiles at build time, are there too. When missing,
-# installs Debian's packages if running as root, otherwise says how to install
-# them. Tests start their own throwaway members on free loopback ports: no
+# one ETCD_BIN names, or `etcd` on PATH (protoc, which building the etcd
+# client needs, is scripts/ensure-protoc.sh's). When missing, installs
+# Debian's etcd-server if running as root, otherwise says how to install
+# it. Tests start their own throwaway members on free loopback ports: no
 # etcd daemon is wanted on port 2379, so one that the package started is
 # stopped. May be sourced or run.
 
@@ -16,14 +15,6 @@ if [ -n "${ETCD_BIN:-}" ]; then
   fi
 elif ! command -v etcd >/dev/null 2>&1; then
   missing+=(etcd-server)
-fi
-if ! command -v protoc >/dev/null 2>&1; then
-  missing+=(protobuf-compiler)
-fi
-# The well-known types (google/protobuf/descriptor.proto, struct.proto) that
-# etcd's .proto files import: protoc looks for them in /usr/include.
-if [ ! -e /usr/include/google/protobuf/descriptor.proto ]; then
-  missing+=(libprotobuf-dev)
 fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
@@ -46,10 +37,7 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     "${missing[@]}" >/dev/null || installed=$?
   if [ -n "$own_policy" ]; then rm -f "$policy"; fi
   [ "$installed" = 0 ] || { echo "installing ${missing[*]} failed" >&2; exit 1; }
-  for tool in etcd protoc; do
-    if [ "$tool" = etcd ] && [ -n "${ETCD_BIN:-}" ]; then continue; fi
-    command -v "$tool" >/dev/null 2>&1 || { echo "installing $tool failed" >&2; exit 1; }
-  done
+  command -v etcd >/dev/null 2>&1 || { echo "installing etcd failed" >&2; exit 1; }
   # A packaged daemon would hold 2379/2380 and is not what the tests use.
   # Only the one on 2379 is stopped: the tests' own members (free ports)
   # of another run on this machine are left alone.

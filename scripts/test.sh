@@ -17,6 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-redis.sh
+source scripts/ensure-protoc.sh
 source scripts/ensure-etcd.sh
 # One-off builds gain nothing from incremental caches, which took 3.4 GB of
 # target/ in a fresh run (a caller may still set CARGO_INCREMENTAL).

@@ -558,7 +558,7 @@ async fn export(id: u32) -> Result<u64, LockError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permits_let_that_many_calls_run_at_once() {
     let _backend = common::backend_for("permits").await;
-    if common::backend::refuses_shared_kinds(export(0).await) {
+    if common::backend::refuses_shared_kinds(&export(0).await) {
         return;
     }
     let calls = (0..8).map(|id| tokio::spawn(export(id)));
@@ -620,7 +620,7 @@ async fn show_then_reprice(shop: u32) -> Result<(u64, u64), LockError> {
 #[tokio::test]
 async fn a_read_inside_a_write_joins_it_and_an_upgrade_is_refused() {
     let _backend = common::backend_for("modes").await;
-    if common::backend::refuses_shared_kinds(reprice(1).await) {
+    if common::backend::refuses_shared_kinds(&reprice(1).await) {
         return;
     }
     let (writer, nested) = reprice(1).await.unwrap();

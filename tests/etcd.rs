@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use distlock::{LockError, LockKind, LockManager, ReleaseOutcome, Unacknowledged};
@@ -16,11 +15,9 @@ const COMMAND_TIMEOUT: Duration = Duration::from_millis(1_500);
 
 /// One cluster at a time: each test's cluster elects with 50 ms heartbeats,
 /// and three on two cores at once starve each other into elections.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
-}
+/// (An async mutex: each test holds it across its awaits, and a test that
+/// failed holding it does not poison it for the others.)
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn manager(cluster: &EtcdCluster) -> LockManager {
     LockManager::etcd(cluster.endpoints())
@@ -33,7 +30,7 @@ async fn manager(cluster: &EtcdCluster) -> LockManager {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_rise_release_is_owner_checked_and_a_release_wakes_the_waiter() {
-    let _serial = one_at_a_time();
+    let _serial = ONE_AT_A_TIME.lock().await;
     let cluster = EtcdCluster::start();
     let (a, b) = (manager(&cluster).await, manager(&cluster).await);
     let mut last = 0;
@@ -92,7 +89,7 @@ async fn tokens_rise_release_is_owner_checked_and_a_release_wakes_the_waiter() {
 
 #[tokio::test]
 async fn what_etcd_does_not_offer_is_refused_clearly() {
-    let _serial = one_at_a_time();
+    let _serial = ONE_AT_A_TIME.lock().await;
     let cluster = EtcdCluster::start();
     let manager = manager(&cluster).await;
     for kind in [LockKind::Permits(3), LockKind::Read, LockKind::Write] {
@@ -130,7 +127,7 @@ async fn what_etcd_does_not_offer_is_refused_clearly() {
 /// the lock meanwhile, and the waiter gets it after the release.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_leader_grants_nothing_twice_and_the_waiter_gets_the_lock_after_the_release() {
-    let _serial = one_at_a_time();
+    let _serial = ONE_AT_A_TIME.lock().await;
     let mut cluster = EtcdCluster::start();
     let (holder, other) = (manager(&cluster).await, manager(&cluster).await);
     let held = holder
@@ -174,7 +171,7 @@ async fn a_killed_leader_grants_nothing_twice_and_the_waiter_gets_the_lock_after
 /// meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_member_holds_up_calls_no_longer_than_their_timeout() {
-    let _serial = one_at_a_time();
+    let _serial = ONE_AT_A_TIME.lock().await;
     let cluster = EtcdCluster::start();
     let manager = manager(&cluster).await;
     let paused = cluster.leader();
@@ -225,7 +222,7 @@ async fn a_paused_member_holds_up_calls_no_longer_than_their_timeout() {
 /// timeout and no lock is granted; with the members back, locking resumes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_quorum_nothing_is_granted_and_locking_resumes_when_it_returns() {
-    let _serial = one_at_a_time();
+    let _serial = ONE_AT_A_TIME.lock().await;
     let mut cluster = EtcdCluster::start();
     let manager = manager(&cluster).await;
     let before = manager.lock("order:quorum").acquire().await.unwrap();

@@ -37,14 +37,16 @@ pub struct Target {
 /// The running topology.
 #[derive(Debug)]
 enum Rig {
-    Sentinel(sentinel::Rig),
+    Sentinel(Box<sentinel::Rig>),
     Cluster(cluster::Rig),
 }
 
 impl Rig {
     async fn start(topology: Topology) -> Result<Rig, Error> {
         Ok(match topology {
-            Topology::Sentinel => Rig::Sentinel(tokio::task::block_in_place(sentinel::Rig::start)?),
+            Topology::Sentinel => {
+                Rig::Sentinel(Box::new(tokio::task::block_in_place(sentinel::Rig::start)?))
+            }
             Topology::Cluster => Rig::Cluster(cluster::Rig::start().await?),
         })
     }

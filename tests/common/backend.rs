@@ -226,7 +226,7 @@ static SHARED_CLUSTER: LazyLock<Vec<String>> = LazyLock::new(|| {
 /// Whether this target's backend holds exclusive locks only (etcd): then
 /// `first`, the outcome of a first call of a semaphore or a read-write
 /// lock, must be its clear refusal, and the test of the shared kinds ends.
-pub fn refuses_shared_kinds<T: std::fmt::Debug>(first: Result<T, distlock::LockError>) -> bool {
+pub fn refuses_shared_kinds<T: std::fmt::Debug>(first: &Result<T, distlock::LockError>) -> bool {
     if kind() != Kind::Etcd {
         return false;
     }

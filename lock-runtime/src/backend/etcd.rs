@@ -550,7 +550,7 @@ mod tests {
     #[test]
     fn leases_are_whole_seconds_rounded_up() {
         assert_eq!(seconds(Duration::from_millis(1)), 1);
-        assert_eq!(seconds(Duration::from_millis(1000)), 1);
+        assert_eq!(seconds(Duration::from_secs(1)), 1);
         assert_eq!(seconds(Duration::from_millis(1001)), 2);
         assert_eq!(seconds(Duration::from_secs(30)), 30);
     }

@@ -59,8 +59,9 @@ pub(crate) enum Backend {
     Cluster(cluster::Cluster),
     Redlock(redlock::Redlock),
     Memory(memory::Memory),
+    /// Boxed: its client is far larger than the other backends.
     #[cfg(feature = "etcd")]
-    Etcd(etcd::Etcd),
+    Etcd(Box<etcd::Etcd>),
 }
 
 /// Which backend to build, as the builder was told.
@@ -116,7 +117,9 @@ impl Backend {
             }
             Topology::Memory(store) => Backend::Memory(memory::Memory::new(store.clone())),
             #[cfg(feature = "etcd")]
-            Topology::Etcd(etcd) => Backend::Etcd(etcd::Etcd::connect(etcd, settings).await?),
+            Topology::Etcd(etcd) => Backend::Etcd(Box::new(
+                Box::pin(etcd::Etcd::connect(etcd, settings)).await?,
+            )),
         })
     }
 
@@ -136,7 +139,7 @@ impl Backend {
             Backend::Redlock(redlock) => redlock.acquire(keys, owner, lease).await,
             Backend::Memory(memory) => Ok(memory.acquire(keys, owner, lease)),
             #[cfg(feature = "etcd")]
-            Backend::Etcd(etcd) => Ok(etcd.acquire(keys, owner, lease).await?),
+            Backend::Etcd(etcd) => Ok(Box::pin(etcd.acquire(keys, owner, lease)).await?),
         }
     }
 
@@ -205,7 +208,7 @@ impl Backend {
             Backend::Redlock(redlock) => redlock.release(keys, owner).await,
             Backend::Memory(memory) => Ok(memory.release(keys, owner)),
             #[cfg(feature = "etcd")]
-            Backend::Etcd(etcd) => Ok(etcd.release(keys, owner).await?),
+            Backend::Etcd(etcd) => Ok(Box::pin(etcd.release(keys, owner)).await?),
         }
     }
 
@@ -244,7 +247,7 @@ impl Backend {
             // An in-memory attempt never fails.
             Backend::Memory(memory) => memory.release(keys, owner),
             #[cfg(feature = "etcd")]
-            Backend::Etcd(etcd) => etcd.release(keys, owner).await?,
+            Backend::Etcd(etcd) => Box::pin(etcd.release(keys, owner)).await?,
         };
         Ok(())
     }
@@ -266,7 +269,7 @@ impl Backend {
             Backend::Redlock(redlock) => redlock.extend(keys, owner, lease).await,
             Backend::Memory(memory) => Ok(memory.extend(keys, owner, lease)),
             #[cfg(feature = "etcd")]
-            Backend::Etcd(etcd) => Ok(etcd.extend(keys, owner, lease).await?),
+            Backend::Etcd(etcd) => Ok(Box::pin(etcd.extend(keys, owner, lease)).await?),
         }
     }
 
@@ -353,7 +356,9 @@ impl Backend {
                 Backend::Memory(memory) => {
                     memory.shared_attempt(keys, share, step, owner, lease)?
                 }
-                _ => return Err(self.unshared()),
+                Backend::Redlock(_) => return Err(self.unshared()),
+                #[cfg(feature = "etcd")]
+                Backend::Etcd(_) => return Err(self.unshared()),
             })
         })
     }
@@ -383,7 +388,9 @@ impl Backend {
                         .await?
                 }
                 Backend::Memory(memory) => memory.shared_ownership(keys, share, step, owner, lease),
-                _ => return Err(self.unshared()),
+                Backend::Redlock(_) => return Err(self.unshared()),
+                #[cfg(feature = "etcd")]
+                Backend::Etcd(_) => return Err(self.unshared()),
             })
         })
     }
@@ -451,7 +458,7 @@ impl Backend {
             Backend::Redlock(_) => return None,
             Backend::Memory(memory) => Ok(memory.inspect(keys)),
             #[cfg(feature = "etcd")]
-            Backend::Etcd(etcd) => etcd.inspect(keys).await.map_err(Fault::from),
+            Backend::Etcd(etcd) => Box::pin(etcd.inspect(keys)).await.map_err(Fault::from),
         })
     }
 
@@ -473,7 +480,9 @@ impl Backend {
             Backend::Redlock(_) => return None,
             Backend::Memory(memory) => Ok(memory.force_release(keys)),
             #[cfg(feature = "etcd")]
-            Backend::Etcd(etcd) => etcd.force_release(keys).await.map_err(Fault::from),
+            Backend::Etcd(etcd) => Box::pin(etcd.force_release(keys))
+                .await
+                .map_err(Fault::from),
         })
     }
 
@@ -489,7 +498,7 @@ impl Backend {
             Backend::Redlock(redlock) => Subscription::Redlock(redlock.subscribe(keys).await),
             Backend::Memory(memory) => Subscription::Memory(memory.subscribe(keys).await),
             #[cfg(feature = "etcd")]
-            Backend::Etcd(etcd) => Subscription::Etcd(etcd.subscribe(keys).await),
+            Backend::Etcd(etcd) => Subscription::Etcd(Box::pin(etcd.subscribe(keys)).await),
         }
     }
 }
