@@ -122,6 +122,52 @@ async fn what_etcd_does_not_offer_is_refused_clearly() {
     }
 }
 
+/// With authentication on, the endpoint's user and password let a manager
+/// lock; a wrong password fails the build with a `Connect` error, at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_in_the_endpoint_url_are_used_and_a_wrong_password_fails_the_build() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let cluster = EtcdCluster::start();
+    let mut admin = etcd_client::Client::connect(cluster.endpoints(), None)
+        .await
+        .unwrap();
+    admin.role_add("root").await.unwrap();
+    admin.user_add("root", "s3cret", None).await.unwrap();
+    admin.user_grant_role("root", "root").await.unwrap();
+    admin.auth_enable().await.unwrap();
+    let with = |password: &str| -> Vec<String> {
+        let mut endpoints = cluster.endpoints();
+        endpoints[0] = endpoints[0].replace("http://", &format!("http://root:{password}@"));
+        endpoints
+    };
+    let manager = LockManager::etcd(with("s3cret"))
+        .command_timeout(COMMAND_TIMEOUT)
+        .build()
+        .await
+        .unwrap();
+    let guard = manager.lock("order:auth").acquire().await.unwrap();
+    assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
+    let (wrong, took) = common::timed(LockManager::etcd(with("guess")).build()).await;
+    let error = wrong.unwrap_err();
+    assert!(matches!(error, LockError::Connect { .. }), "{error:?}");
+    assert!(!error.to_string().contains("guess"), "{error}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let anonymous = LockManager::etcd(cluster.endpoints())
+        .command_timeout(COMMAND_TIMEOUT)
+        .build()
+        .await;
+    assert!(
+        anonymous.is_err()
+            || anonymous
+                .unwrap()
+                .lock("order:auth")
+                .try_acquire()
+                .await
+                .is_err(),
+        "a manager without credentials locked"
+    );
+}
+
 /// The leader killed while a renewed lock is held and another manager
 /// waits for it: every call returns within its bounds, nobody else holds
 /// the lock meanwhile, and the waiter gets it after the release.
