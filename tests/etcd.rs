@@ -8,7 +8,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use distlock::{LockError, LockKind, LockManager, ReleaseOutcome, Unacknowledged};
+use common::body::{Shared, stopped_in_time, ticking_body, wait_until_started};
+use distlock::{
+    LockError, LockKind, LockManager, ReleaseOutcome, Unacknowledged, distributed_lock,
+};
 use lock_testkit::EtcdCluster;
 
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(1_500);
@@ -304,4 +307,76 @@ async fn without_a_quorum_nothing_is_granted_and_locking_resumes_when_it_returns
     };
     assert!(after.fencing_token() > token);
     assert_eq!(after.release().await.unwrap(), ReleaseOutcome::Released);
+}
+
+#[derive(Debug, thiserror::Error)]
+enum AppError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+}
+
+#[distributed_lock(key = "pay:<id>", ttl = "2s", renew, manager = "etcd-frozen")]
+async fn pay_slowly(id: u32, trace: Shared) -> Result<(), AppError> {
+    let _ = id;
+    ticking_body(trace, Duration::from_secs(20)).await;
+    Ok(())
+}
+
+/// The whole cluster frozen past the validity of a renewed lock: the body
+/// is dropped at its validity, before etcd could end the lease, and once
+/// the cluster answers again another manager gets the lock only after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_cluster_cancels_the_body_before_anyone_else_holds_the_lock() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let cluster = EtcdCluster::start();
+    distlock::register("etcd-frozen", manager(&cluster).await).unwrap();
+    let other = manager(&cluster).await;
+    let trace = Shared::default();
+    let call = tokio::spawn(pay_slowly(7, trace.clone()));
+    wait_until_started(&trace).await;
+    // A few renewals go through, then nobody answers.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    for member in 0..3 {
+        cluster.pause(member);
+    }
+    let frozen_at = Instant::now();
+    let result = tokio::time::timeout(Duration::from_secs(8), call)
+        .await
+        .expect("the call ended without etcd")
+        .unwrap();
+    assert!(
+        matches!(&result, Err(AppError::Lock(LockError::Lost { key })) if key == "pay:7"),
+        "{result:?}"
+    );
+    let (last_tick, valid_until, dropped) = {
+        let trace = trace.lock().unwrap();
+        let (last_tick, valid_until) = trace.last_tick.unwrap();
+        let dropped = trace.dropped.expect("the body was cancelled");
+        (last_tick, valid_until, dropped)
+    };
+    assert!(stopped_in_time(
+        last_tick,
+        valid_until,
+        Duration::from_secs(2)
+    ));
+    assert!(
+        dropped <= valid_until + Duration::from_millis(100),
+        "dropped {:?} after the validity",
+        dropped - valid_until
+    );
+    assert!(
+        valid_until > frozen_at,
+        "lost before etcd stopped answering"
+    );
+    for member in 0..3 {
+        cluster.resume(member);
+    }
+    let guard = other
+        .lock("pay:7")
+        .wait(Duration::from_secs(10))
+        .acquire()
+        .await
+        .unwrap();
+    assert!(Instant::now() > dropped);
+    assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
 }
