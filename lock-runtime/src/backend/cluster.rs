@@ -217,7 +217,7 @@ impl<'a> Seeds<'a> {
         #[cfg(feature = "tls")]
         let builder = with_tls(builder, self.urls, &self.nodes, settings)?;
         let builder = builder
-            .connection_timeout(settings.connect_timeout)
+            .connection_timeout(node_connect_timeout(settings))
             // Also the bound of a whole request, retries included.
             .response_timeout(settings.command_timeout)
             .retries(RETRIES)
@@ -230,6 +230,17 @@ impl<'a> Seeds<'a> {
             ))
         })
     }
+}
+
+/// How long redis-rs waits for one node's connection. It connects to every
+/// node of the slot map, replicas included, whenever it refreshes the map
+/// (after a failover, a MOVED), and holds up every command meanwhile: a
+/// node that accepts connections but never answers (frozen, overloaded)
+/// would stall each step past its command timeout. A quarter of the
+/// command timeout leaves the step the rest; the build as a whole still
+/// has the connect timeout.
+fn node_connect_timeout(settings: &Settings) -> Duration {
+    settings.connect_timeout.min(settings.command_timeout / 4)
 }
 
 impl Link for ShardSubscriber {

@@ -100,6 +100,18 @@ pub enum ForcedRelease {
     NotHeld,
 }
 
+impl ForcedRelease {
+    /// What a force release freed, from what it found before.
+    pub(crate) fn of(found: &LockInfo) -> Self {
+        match found.holders {
+            0 => ForcedRelease::NotHeld,
+            _ => ForcedRelease::Freed {
+                remaining: found.remaining,
+            },
+        }
+    }
+}
+
 /// Why a backend holds exclusive locks only: what a request for a
 /// semaphore or a read-write lock is refused with there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -29,7 +29,7 @@ impl<K: Connect> Connection<K> {
     /// on protocol v2 the length of its queue, in one pipeline.
     pub(crate) async fn inspect(&self, keys: &LockKeys) -> RedisResult<LockInfo> {
         if keys.kind.share().is_some() {
-            return Ok(self.operate_shared(keys, Operation::Inspect).await?.0);
+            return self.operate_shared(keys, Operation::Inspect).await;
         }
         let step = |run: &ServerRun| {
             let mut pipeline = Pipeline::with_capacity(3);
@@ -63,7 +63,8 @@ impl<K: Connect> Connection<K> {
     /// Deletes the lease whoever holds it, and wakes the lock's waiters.
     pub(crate) async fn force_release(&self, keys: &LockKeys) -> RedisResult<ForcedRelease> {
         if keys.kind.share().is_some() {
-            return Ok(self.operate_shared(keys, Operation::Force).await?.1);
+            let found = self.operate_shared(keys, Operation::Force).await?;
+            return Ok(ForcedRelease::of(&found));
         }
         let publish = self.publish.command();
         let step = |_: &ServerRun| {
@@ -87,13 +88,8 @@ impl<K: Connect> Connection<K> {
 }
 
 impl<K: Connect> Connection<K> {
-    /// Looks at a lock of a shared kind, or frees it; what it found, as
-    /// both operations report it.
-    async fn operate_shared(
-        &self,
-        keys: &LockKeys,
-        operation: Operation,
-    ) -> RedisResult<(LockInfo, ForcedRelease)> {
+    /// Looks at a lock of a shared kind, or frees it; what it found before.
+    async fn operate_shared(&self, keys: &LockKeys, operation: Operation) -> RedisResult<LockInfo> {
         let publish = self.publish.command();
         let step = |run: &ServerRun| {
             let mut call = Request::script(&SHARED_OPERATOR, 3, keys);
@@ -119,20 +115,13 @@ impl<K: Connect> Connection<K> {
         };
         let ((holders, left, counter, waiters), _): ((u32, i64, i64, u64), ServerRun) =
             self.run(resend, step).await?;
-        let info = LockInfo {
+        Ok(LockInfo {
             key: keys.key().to_owned(),
             holders,
             remaining: lease_left(left),
             fencing_counter: u64::try_from(counter).ok(),
             waiters: Some(waiters),
-        };
-        let forced = match holders {
-            0 => ForcedRelease::NotHeld,
-            _ => ForcedRelease::Freed {
-                remaining: lease_left(left),
-            },
-        };
-        Ok((info, forced))
+        })
     }
 }
 
