@@ -10,7 +10,7 @@
 //! cargo run --release --example nemesis_check -- --backend single --seed 42    # replay the faults of seed 42
 //! ```
 //!
-//! Options: `--backend single|etcd` (single; `cluster`, `redlock` and
+//! Options: `--backend single|etcd|redlock` (single; `cluster` and
 //! `sentinel` are not done yet), `--duration SECONDS` of faults (60),
 //! `--quiet SECONDS` after them (6), `--seed N` (from the clock; printed at
 //! the start), `--processes N` (3), `--tasks N` per process (4), `--keys N`
@@ -34,8 +34,11 @@
 //! and an empty restart one lease later; a kill and an empty restart at
 //! once (data loss); `CLIENT KILL TYPE normal`; delays and black holes
 //! through the test kit's `FaultProxy`. On etcd: the leader killed and
-//! restarted with its data; a member paused. On every backend: a worker
-//! killed with SIGKILL (and a new one started), a worker SIGSTOPped for 1
+//! restarted with its data; a member paused. On Redlock (three nodes),
+//! always one node, a minority: SIGSTOP 0.1 to 3 leases, a kill and an
+//! empty restart one lease later, or at once (data loss: the node may vote
+//! for a second holder while the first is valid). On every backend: a worker
+//! killed with SIGKILL (and a new one started), a worker stopped with SIGSTOP for 1
 //! to 2 leases (a GC pause past its lease).
 //!
 //! **The checker** (see [`check`]) prints the faults by kind, the calls and
@@ -83,6 +86,8 @@ mod line;
 mod nemesis;
 #[path = "nemesis_check/parent.rs"]
 mod parent;
+#[path = "nemesis_check/redlock.rs"]
+mod redlock;
 #[path = "nemesis_check/report.rs"]
 mod report;
 #[path = "nemesis_check/service.rs"]
@@ -170,7 +175,7 @@ fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!(
-                "{error}\nusage: nemesis_check [--backend single|etcd] [--duration S] [--quiet S] [--seed N] [--processes N] [--tasks N] [--keys N] [--no-data-loss]"
+                "{error}\nusage: nemesis_check [--backend single|etcd|redlock] [--duration S] [--quiet S] [--seed N] [--processes N] [--tasks N] [--keys N] [--no-data-loss]"
             );
             return ExitCode::from(2);
         }

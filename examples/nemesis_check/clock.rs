@@ -44,7 +44,7 @@ impl Rng {
 
     /// Uniform in `low..=high`.
     pub fn between(&mut self, low: Duration, high: Duration) -> Duration {
-        let span = u64::try_from((high - low).as_micros()).unwrap_or(u64::MAX);
+        let span = u64::try_from(high.saturating_sub(low).as_micros()).unwrap_or(u64::MAX);
         low + Duration::from_micros(self.below(span.saturating_add(1)))
     }
 

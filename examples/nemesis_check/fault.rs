@@ -61,8 +61,8 @@ impl Kind {
     }
 }
 
-/// One fault injected: when it began and when it was healed (CLOCK_MONOTONIC
-/// µs), and what exactly was done.
+/// One fault injected: when it began and when it was healed
+/// (`CLOCK_MONOTONIC` µs), and what exactly was done.
 #[derive(Debug, Clone)]
 pub struct Fault {
     pub kind: Kind,

@@ -31,7 +31,7 @@ impl Ending {
 }
 
 /// One body: which process ran it, on which key, under which token, from
-/// when to when (CLOCK_MONOTONIC µs).
+/// when to when (`CLOCK_MONOTONIC` µs).
 #[derive(Debug, Clone)]
 pub struct Body {
     pub instance: usize,

@@ -52,7 +52,7 @@ pub fn print(history: &History, faults: &[Fault], verdict: &Verdict) -> bool {
     );
     report(
         "fenced writes refused (stale tokens)",
-        totals.fenced_refused as u64,
+        totals.fenced_refused.unsigned_abs(),
     );
     must(
         "duplicate fencing tokens per key",

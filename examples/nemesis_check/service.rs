@@ -4,17 +4,19 @@
 use crate::clock::Rng;
 use crate::etcd::Etcd;
 use crate::fault::Kind;
+use crate::redlock::Redlock;
 use crate::single::Single;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// The backends `--backend` names, and whether this tool runs them yet.
-pub const BACKENDS: [&str; 2] = ["single", "etcd"];
+pub const BACKENDS: [&str; 3] = ["single", "etcd", "redlock"];
 
 #[derive(Debug)]
 pub enum Service {
     Single(Single),
     Etcd(Etcd),
+    Redlock(Redlock),
 }
 
 impl Service {
@@ -22,6 +24,7 @@ impl Service {
         match backend {
             "single" => Ok(Service::Single(Single::start()?)),
             "etcd" => Ok(Service::Etcd(Etcd::start()?)),
+            "redlock" => Ok(Service::Redlock(Redlock::start()?)),
             other => Err(format!(
                 "backend {other:?} is not supported yet (try one of {BACKENDS:?})"
             )
@@ -34,6 +37,7 @@ impl Service {
         match self {
             Service::Single(single) => single.worker_urls(),
             Service::Etcd(etcd) => etcd.endpoints(),
+            Service::Redlock(redlock) => redlock.urls(),
         }
     }
 
@@ -42,6 +46,7 @@ impl Service {
         match self {
             Service::Single(_) => &Single::KINDS,
             Service::Etcd(_) => &Etcd::KINDS,
+            Service::Redlock(_) => &Redlock::KINDS,
         }
     }
 
@@ -49,6 +54,7 @@ impl Service {
         match self {
             Service::Single(single) => single.inject(kind, rng),
             Service::Etcd(etcd) => etcd.inject(kind, rng),
+            Service::Redlock(redlock) => redlock.inject(kind, rng),
         }
     }
 
@@ -57,6 +63,7 @@ impl Service {
         match self {
             Service::Single(single) => single.lock_keys(),
             Service::Etcd(etcd) => etcd.lock_keys(),
+            Service::Redlock(redlock) => redlock.lock_keys(),
         }
     }
 }

@@ -179,7 +179,8 @@ async fn calls(keys: usize, store: MultiplexedConnection, mut rng: Rng, stopping
     while !stopping.load(Ordering::SeqCst) {
         let key = rng.below(keys as u64) as usize;
         let pauses = body::pauses(|| rng.next());
-        let result = body::locked_body(key, &store, pauses).await;
+        // Boxed: the locked call's future is large (clippy::large_futures).
+        let result = Box::pin(body::locked_body(key, &store, pauses)).await;
         let outcome = outcome(&result);
         Event::Call(outcome).emit();
         if outcome != Outcome::Ok {
