@@ -29,7 +29,8 @@ pub fn run(
         .copied()
         .filter(|kind| data_loss || !kind.loses_data())
         .collect();
-    let until = Instant::now() + period;
+    let started = Instant::now();
+    let until = started + period;
     let mut faults = Vec::new();
     loop {
         std::thread::sleep(rng.between(Duration::from_secs(1), Duration::from_secs(3)));
@@ -37,7 +38,7 @@ pub fn run(
             return Ok(faults);
         }
         let kind = kinds[rng.below(kinds.len() as u64) as usize];
-        let from = now_micros();
+        let (from, at) = (now_micros(), started.elapsed());
         let detail = inject(service, fleet, rng, kind)?;
         let fault = Fault {
             kind,
@@ -45,11 +46,10 @@ pub fn run(
             to: now_micros(),
             detail,
         };
+        // When it began, into the fault period.
         println!(
             "  {:>7.1}s  {}: {}",
-            period
-                .saturating_sub(until.saturating_duration_since(Instant::now()))
-                .as_secs_f64(),
+            at.as_secs_f64(),
             kind.name(),
             fault.detail
         );

@@ -15,7 +15,7 @@ pub fn print(history: &History, faults: &[Fault], verdict: &Verdict) -> bool {
     let mut must = |name: &str, value: String, ok: bool, rule: &str| {
         passed &= ok;
         let mark = if ok { "ok" } else { "FAIL" };
-        println!("  {name:<52} {value:>12}   {rule:<28} {mark}");
+        println!("  {name:<52} {value:>14}   {rule:<28} {mark}");
     };
     let overlaps = verdict.overlaps;
     must(
@@ -39,7 +39,7 @@ pub fn print(history: &History, faults: &[Fault], verdict: &Verdict) -> bool {
         );
     } else {
         println!(
-            "  {:<52} {lost:>12}   reported (workers paused or data lost)",
+            "  {:<52} {lost:>14}   reported (workers paused or data lost)",
             "plain counter: lost updates (writes - counter)"
         );
     }
@@ -98,7 +98,7 @@ pub fn print(history: &History, faults: &[Fault], verdict: &Verdict) -> bool {
 }
 
 fn report(name: &str, value: u64) {
-    println!("  {name:<52} {value:>12}   reported");
+    println!("  {name:<52} {value:>14}   reported");
 }
 
 fn print_counts(history: &History, faults: &[Fault]) {
