@@ -52,7 +52,11 @@
 //!   Redis server restarted empty while leases were valid forgets them and
 //!   grants those locks again. That is a real safety gap of Redis without
 //!   persistence, not a distlock bug, and it is what fencing tokens are
-//!   for: the fenced counter must stay exact through it;
+//!   for: the fenced counter must stay exact through it. Such a run still
+//!   passes; a run without data-loss faults (`--no-data-loss`, or the
+//!   etcd backend) holds every overlap without a paused worker to 0. A
+//!   loss counts for the bodies that ran within a lease after it (see
+//!   [`check`]: batons carry a lease the server forgot to other tasks);
 //! - the fenced counter must equal its accepted writes, always;
 //! - plain-counter lost updates must be 0 when no worker was paused and no
 //!   data-loss fault was injected, and are reported otherwise;

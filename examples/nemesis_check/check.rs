@@ -11,10 +11,17 @@
 //!   carries on when continued. No lock service prevents that: fencing
 //!   tokens are what keep the store right. Reported.
 //! - *after data loss*: no paused worker, but the lock service lost its
-//!   data (a Redis server restarted empty at once) while the earlier body
-//!   held its lock. A lock service that forgot a valid lease grants it
-//!   again: a real safety gap of a Redis server without persistence, which
-//!   only fencing covers. Reported on a line of its own.
+//!   data (a Redis server restarted empty at once) while one of the two
+//!   bodies ran, or less than a lease before it started. A lock service
+//!   that forgot a valid lease grants it again: a real safety gap of a
+//!   Redis server without persistence, which only fencing covers. Reported
+//!   on a line of its own. The lease before the start counts because a
+//!   body may run under a lease granted before it started: a holder passes
+//!   the lock to another task of its process (a baton) without asking the
+//!   server, up to 8 times in a row, so a process can go on running bodies
+//!   under a lease the server forgot, while another process is granted the
+//!   lock afresh. A validity ends at most a lease after the server last
+//!   confirmed the lease, so a loss longer ago cannot be the cause.
 //! - *neither*: the lock service granted a lock twice with nothing to
 //!   excuse it. **Must be 0.**
 //!
@@ -28,6 +35,7 @@
 
 use std::collections::HashMap;
 
+use crate::body::LEASE;
 use crate::fault::{Fault, Kind};
 use crate::fleet::Instance;
 use crate::history::{Body, Ending, History};
@@ -149,10 +157,18 @@ fn classify(run: &Run<'_>, earlier: &Body, later: &Body) -> Class {
     if paused_under(earlier) || paused_under(later) {
         return Class::Paused;
     }
-    let lost_under_earlier = run.faults.iter().any(|fault| {
-        fault.kind.loses_data() && fault.from <= earlier.end && fault.to >= earlier.start
-    });
-    if lost_under_earlier {
+    // A body runs only within a validity, which ends at most one lease
+    // after the lock service last confirmed the lease: a loss more than a
+    // lease before the body started cannot have taken its lease.
+    let lease = u64::try_from(LEASE.as_micros()).unwrap_or(u64::MAX);
+    let lost_under = |body: &Body| {
+        run.faults.iter().any(|fault| {
+            fault.kind.loses_data()
+                && fault.from <= body.end
+                && fault.to.saturating_add(lease) >= body.start
+        })
+    };
+    if lost_under(earlier) || lost_under(later) {
         Class::DataLoss
     } else {
         Class::Unexplained
