@@ -441,3 +441,29 @@ async fn failover_check_counts_two_sentinel_failovers() {
     assert!(stdout.contains("RESULT rounds=2 "), "{stdout}");
     assert!(stdout.contains(" other_errors=0 "), "{stdout}");
 }
+
+/// A short nemesis run (issue 18) on one Redis server: faults every 1 to
+/// 3 s for 8 s, data-loss restarts included, and every must of its checker.
+#[tokio::test]
+async fn nemesis_check_passes_a_short_run_on_one_redis_server() {
+    let stdout = run_with(
+        "nemesis_check",
+        &["--backend", "single", "--duration", "8", "--seed", "1"],
+        None,
+    )
+    .await;
+    assert!(stdout.contains("seed 1,"), "{stdout}");
+    assert!(stdout.contains("RESULT pass"), "{stdout}");
+}
+
+/// The same on a 3-member etcd cluster: leader kills and member pauses.
+#[tokio::test]
+async fn nemesis_check_passes_a_short_run_on_etcd() {
+    let stdout = run_with(
+        "nemesis_check",
+        &["--backend", "etcd", "--duration", "8", "--seed", "1"],
+        None,
+    )
+    .await;
+    assert!(stdout.contains("RESULT pass"), "{stdout}");
+}

@@ -1,0 +1,204 @@
+//! The checker: what a run's history and the store's final state say about
+//! exclusion, fencing, liveness and leftovers.
+//!
+//! Two bodies on one key **overlap** when their intervals intersect (a
+//! body's interval runs from its start line to its end line; a body ended
+//! by a kill ends at the kill). Each overlap is put in one class:
+//!
+//! - *a paused process involved*: a worker stopped with SIGSTOP during one
+//!   of the two bodies. A process frozen past its lease cannot know its
+//!   lock ran out; the next holder is granted it, and the frozen body
+//!   carries on when continued. No lock service prevents that: fencing
+//!   tokens are what keep the store right. Reported.
+//! - *after data loss*: no paused worker, but the lock service lost its
+//!   data (a Redis server restarted empty at once) while one of the two
+//!   bodies ran, or less than a lease before it started. A lock service
+//!   that forgot a valid lease grants it again: a real safety gap of a
+//!   Redis server without persistence, which only fencing covers. Reported
+//!   on a line of its own. The lease before the start counts because a
+//!   body may run under a lease granted before it started: a holder passes
+//!   the lock to another task of its process (a baton) without asking the
+//!   server, up to 8 times in a row, so a process can go on running bodies
+//!   under a lease the server forgot, while another process is granted the
+//!   lock afresh. A validity ends at most a lease after the server last
+//!   confirmed the lease, so a loss longer ago cannot be the cause.
+//! - *neither*: the lock service granted a lock twice with nothing to
+//!   excuse it. **Must be 0.**
+//!
+//! The other musts: the fenced counter equals its accepted writes on every
+//! key (always, whatever the faults: fencing holds when exclusion does
+//! not); no two grants on a key share a fencing token; no hung tasks or
+//! workers and no panics; bodies completed in the quiet period after the
+//! faults; no lease of the workers' locks left one lease after they
+//! stopped. Plain-counter lost updates must be 0 when no worker was paused
+//! and no data-loss fault was injected, and are reported otherwise.
+
+use std::collections::HashMap;
+
+use crate::body::LEASE;
+use crate::fault::{Fault, Kind};
+use crate::fleet::Instance;
+use crate::history::{Body, Ending, History};
+use crate::store::Totals;
+
+/// How many overlapping pairs of each class.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Overlaps {
+    pub unexplained: u64,
+    pub paused: u64,
+    pub data_loss: u64,
+}
+
+/// Everything the report prints.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub overlaps: Overlaps,
+    pub totals: Totals,
+    /// Keys whose fenced counter differs from its accepted writes.
+    pub fenced_mismatches: usize,
+    pub duplicate_tokens: u64,
+    pub quiet_bodies: u64,
+    pub leftover_locks: usize,
+    pub workers_paused: bool,
+    pub data_loss: bool,
+}
+
+impl Verdict {
+    pub fn lost_updates(&self) -> i64 {
+        self.totals.plain_writes - self.totals.plain
+    }
+
+    /// Whether the lost-update count is held to 0 in this run.
+    pub fn lost_updates_must_be_zero(&self) -> bool {
+        !self.workers_paused && !self.data_loss
+    }
+}
+
+/// What the checker is given.
+pub struct Run<'a> {
+    pub history: &'a History,
+    pub instances: &'a [Instance],
+    pub faults: &'a [Fault],
+    pub quiet_from: u64,
+    pub totals: &'a [Totals],
+    pub leftover_locks: usize,
+}
+
+pub fn check(run: &Run<'_>) -> Verdict {
+    let mut totals = Totals::default();
+    for key in run.totals {
+        totals.add(*key);
+    }
+    Verdict {
+        overlaps: overlaps(run),
+        totals,
+        fenced_mismatches: run
+            .totals
+            .iter()
+            .filter(|key| key.fenced != key.fenced_accepted)
+            .count(),
+        duplicate_tokens: duplicate_tokens(&run.history.bodies),
+        quiet_bodies: run
+            .history
+            .bodies
+            .iter()
+            .filter(|body| body.ending == Ending::Done && body.start >= run.quiet_from)
+            .count() as u64,
+        leftover_locks: run.leftover_locks,
+        workers_paused: run
+            .faults
+            .iter()
+            .any(|fault| fault.kind == Kind::WorkerPause),
+        data_loss: run.faults.iter().any(|fault| fault.kind.loses_data()),
+    }
+}
+
+/// Every pair of bodies on one key whose intervals intersect, by class.
+fn overlaps(run: &Run<'_>) -> Overlaps {
+    let mut by_key: HashMap<usize, Vec<&Body>> = HashMap::new();
+    for body in &run.history.bodies {
+        by_key.entry(body.key).or_default().push(body);
+    }
+    let mut found = Overlaps::default();
+    for bodies in by_key.values_mut() {
+        bodies.sort_by_key(|body| body.start);
+        let mut active: Vec<&Body> = Vec::new();
+        for &body in bodies.iter() {
+            active.retain(|earlier| earlier.end > body.start);
+            for earlier in &active {
+                match classify(run, earlier, body) {
+                    Class::Paused => found.paused += 1,
+                    Class::DataLoss => found.data_loss += 1,
+                    Class::Unexplained => {
+                        found.unexplained += 1;
+                        describe(run, earlier, body);
+                    }
+                }
+            }
+            active.push(body);
+        }
+    }
+    found
+}
+
+enum Class {
+    Paused,
+    DataLoss,
+    Unexplained,
+}
+
+fn classify(run: &Run<'_>, earlier: &Body, later: &Body) -> Class {
+    let paused_under = |body: &Body| {
+        run.instances[body.instance]
+            .pauses
+            .iter()
+            .any(|&(from, to)| from < body.end && to > body.start)
+    };
+    if paused_under(earlier) || paused_under(later) {
+        return Class::Paused;
+    }
+    // A body runs only within a validity, which ends at most one lease
+    // after the lock service last confirmed the lease: a loss more than a
+    // lease before the body started cannot have taken its lease.
+    let lease = u64::try_from(LEASE.as_micros()).unwrap_or(u64::MAX);
+    let lost_under = |body: &Body| {
+        run.faults.iter().any(|fault| {
+            fault.kind.loses_data()
+                && fault.from <= body.end
+                && fault.to.saturating_add(lease) >= body.start
+        })
+    };
+    if lost_under(earlier) || lost_under(later) {
+        Class::DataLoss
+    } else {
+        Class::Unexplained
+    }
+}
+
+/// Prints an unexplained overlap, for whoever looks into it.
+fn describe(run: &Run<'_>, earlier: &Body, later: &Body) {
+    let pid = |body: &Body| run.instances[body.instance].pid;
+    println!(
+        "  OVERLAP key {}: pid {} token {} [{}, {}] {:?} and pid {} token {} [{}, {}] {:?}",
+        earlier.key,
+        pid(earlier),
+        earlier.token,
+        earlier.start,
+        earlier.end,
+        earlier.ending,
+        pid(later),
+        later.token,
+        later.start,
+        later.end,
+        later.ending,
+    );
+}
+
+/// Grants beyond the first of each (key, fencing token).
+fn duplicate_tokens(bodies: &[Body]) -> u64 {
+    let mut seen: HashMap<(usize, u64), u64> = HashMap::new();
+    for body in bodies {
+        *seen.entry((body.key, body.token)).or_default() += 1;
+    }
+    seen.values().map(|n| n - 1).sum()
+}

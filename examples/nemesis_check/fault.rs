@@ -1,0 +1,72 @@
+//! The kinds of fault the nemesis injects, and the record of one injected.
+
+/// One kind of fault. Which apply depends on the backend
+/// ([`Service::kinds`](crate::service::Service::kinds)); the worker kinds
+/// apply to every backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// SIGSTOP the lock server for 0.1 to 3 leases, then SIGCONT.
+    ServerPause,
+    /// Stop the lock server and start it again with all its data
+    /// (`SHUTDOWN SAVE`, then a start from that snapshot), down 0.05 to 1 lease.
+    RestartWithData,
+    /// SIGKILL the lock server and start it empty one lease later, when
+    /// every lease it held has run out.
+    RestartEmptyLate,
+    /// SIGKILL the lock server and start it empty at once: leases still
+    /// valid are lost. **Data loss**: the server can grant a held lock again.
+    RestartEmpty,
+    /// `CLIENT KILL TYPE normal`: every client connection of the lock
+    /// server closed at once.
+    ClientKill,
+    /// Every byte between the workers and the lock server 5 to 300 ms late
+    /// (the test kit's `FaultProxy`), for 0.5 to 2 leases.
+    Delay,
+    /// Nothing between the workers and the lock server gets through, for
+    /// 0.1 to 3 leases (`FaultProxy::blackhole`).
+    Blackhole,
+    /// SIGKILL the etcd leader; it restarts with its data after 0.1 to 3 leases.
+    LeaderKill,
+    /// SIGSTOP one etcd member (maybe the leader) for 0.1 to 3 leases.
+    MemberPause,
+    /// SIGKILL a worker process (its open bodies end then); a new one takes
+    /// its place.
+    WorkerKill,
+    /// SIGSTOP a worker for 1 to 2 leases (a GC pause past its lease), then
+    /// SIGCONT.
+    WorkerPause,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::ServerPause => "lock server paused (SIGSTOP)",
+            Kind::RestartWithData => "lock server restarted with its data",
+            Kind::RestartEmptyLate => "lock server killed, restarted empty after a lease",
+            Kind::RestartEmpty => "lock server killed, restarted empty at once (data loss)",
+            Kind::ClientKill => "client connections killed (CLIENT KILL)",
+            Kind::Delay => "network delayed (FaultProxy)",
+            Kind::Blackhole => "network black-holed (FaultProxy)",
+            Kind::LeaderKill => "etcd leader killed, restarted with its data",
+            Kind::MemberPause => "etcd member paused (SIGSTOP)",
+            Kind::WorkerKill => "worker killed (SIGKILL), restarted",
+            Kind::WorkerPause => "worker paused past its lease (SIGSTOP)",
+        }
+    }
+
+    /// Whether the lock service may forget a lease still valid: then it can
+    /// grant a held lock a second time, and only fencing protects the store.
+    pub fn loses_data(self) -> bool {
+        self == Kind::RestartEmpty
+    }
+}
+
+/// One fault injected: when it began and when it was healed
+/// (`CLOCK_MONOTONIC` µs), and what exactly was done.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub kind: Kind,
+    pub from: u64,
+    pub to: u64,
+    pub detail: String,
+}

@@ -1,0 +1,77 @@
+//! The parent: starts the store, the lock service and the workers, runs the
+//! nemesis, the quiet period and the stop, then checks and reports.
+
+use std::time::Duration;
+
+use lock_testkit::RedisServer;
+
+use crate::Settings;
+use crate::body::LEASE;
+use crate::check::{self, Run};
+use crate::clock::{Rng, now_micros};
+use crate::fleet::{self, Fleet};
+use crate::history::History;
+use crate::nemesis;
+use crate::service::Service;
+use crate::store::Totals;
+use crate::worker::Plan;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Runs the whole check; whether every must held.
+pub fn run(settings: &Settings) -> Result<bool, Error> {
+    println!(
+        "nemesis_check: backend {}, seed {}, {} processes x {} tasks, {} keys, lease {LEASE:?} renewed, {} s of faults, {} s quiet",
+        settings.backend,
+        settings.seed,
+        settings.processes,
+        settings.tasks,
+        settings.keys,
+        settings.duration.as_secs(),
+        settings.quiet.as_secs(),
+    );
+    let store = RedisServer::try_start()?;
+    let mut service = Service::start(&settings.backend)?;
+    let plan = Plan {
+        backend: settings.backend.clone(),
+        locks: service.worker_locks(),
+        store: store.url(),
+        tasks: settings.tasks,
+        keys: settings.keys,
+        seed: settings.seed,
+    };
+    let mut fleet = Fleet::start(plan, settings.processes)?;
+    let mut rng = Rng::seeded(settings.seed);
+    println!("faults:");
+    let faults = nemesis::run(
+        &mut service,
+        &mut fleet,
+        &mut rng,
+        settings.duration,
+        settings.data_loss,
+    )?;
+    let quiet_from = now_micros();
+    std::thread::sleep(settings.quiet);
+    fleet.stop();
+    let end_of_run = now_micros();
+    // Leases of killed workers run out within one lease.
+    std::thread::sleep(LEASE + Duration::from_millis(500));
+    let leftovers = service.lock_keys()?;
+    for key in leftovers.iter().take(5) {
+        println!("  left behind: {key}");
+    }
+    let totals = (0..settings.keys)
+        .map(|key| Totals::read(&store.url(), key))
+        .collect::<Result<Vec<_>, _>>()?;
+    let instances = fleet::lock(&fleet.log);
+    let history = History::of(&instances, end_of_run);
+    let verdict = check::check(&Run {
+        history: &history,
+        instances: &instances,
+        faults: &faults,
+        quiet_from,
+        totals: &totals,
+        leftover_locks: leftovers.len(),
+    });
+    Ok(crate::report::print(&history, &faults, &verdict))
+}

@@ -1,0 +1,76 @@
+//! Redlock over three Redis servers as the lock service, and the faults
+//! that apply to it: each strikes a minority, one node.
+
+use std::time::Duration;
+
+use lock_testkit::RedisServer;
+
+use crate::body::LEASE;
+use crate::clock::Rng;
+use crate::fault::Kind;
+use crate::single::redis_lock_keys;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const NODES: usize = 3;
+
+#[derive(Debug)]
+pub struct Redlock {
+    nodes: Vec<RedisServer>,
+}
+
+impl Redlock {
+    pub fn start() -> Result<Redlock, Error> {
+        Ok(Redlock {
+            nodes: lock_testkit::try_start_many(NODES)?,
+        })
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    pub const KINDS: [Kind; 3] = [
+        Kind::ServerPause,
+        Kind::RestartEmptyLate,
+        Kind::RestartEmpty,
+    ];
+
+    /// Injects `kind` on one node at random and heals it; what was done.
+    pub fn inject(&mut self, kind: Kind, rng: &mut Rng) -> Result<String, Error> {
+        let i = rng.below(NODES as u64) as usize;
+        let node = &mut self.nodes[i];
+        match kind {
+            Kind::ServerPause => {
+                let pause = rng.leases(LEASE, 0.1, 3.0);
+                node.pause();
+                std::thread::sleep(pause);
+                node.resume();
+                Ok(format!("node {i} of {NODES} paused {pause:.1?}"))
+            }
+            Kind::RestartEmptyLate => {
+                node.stop();
+                std::thread::sleep(LEASE + Duration::from_millis(100));
+                node.try_restart()?;
+                Ok(format!("node {i} of {NODES} down one lease"))
+            }
+            Kind::RestartEmpty => {
+                node.stop();
+                node.try_restart()?;
+                Ok(format!("node {i} of {NODES} restarted at once"))
+            }
+            other => Err(format!("{} does not apply to Redlock", other.name()).into()),
+        }
+    }
+
+    /// The lease keys of the workers' locks still on any node.
+    pub fn lock_keys(&self) -> Result<Vec<String>, Error> {
+        let mut keys = Vec::new();
+        for node in &self.nodes {
+            let mut conn = redis::Client::open(node.url())?
+                .get_connection_with_timeout(Duration::from_secs(2))?;
+            keys.extend(redis_lock_keys(&mut conn)?);
+        }
+        Ok(keys)
+    }
+}

@@ -1,0 +1,133 @@
+//! One Redis server as the lock service, behind a `FaultProxy` the workers
+//! connect through, and the faults that apply to it.
+
+use std::time::{Duration, Instant};
+
+use lock_testkit::{FaultProxy, RedisServer};
+
+use crate::body::LEASE;
+use crate::clock::Rng;
+use crate::fault::Kind;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// How long the nemesis gives a blocking command to the lock server.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug)]
+pub struct Single {
+    server: RedisServer,
+    proxy: FaultProxy,
+}
+
+impl Single {
+    pub fn start() -> Result<Single, Error> {
+        let server = RedisServer::try_start()?;
+        let proxy = FaultProxy::try_start(server.port())?;
+        Ok(Single { server, proxy })
+    }
+
+    /// What the workers connect to: the proxy.
+    pub fn worker_urls(&self) -> Vec<String> {
+        vec![self.proxy.url()]
+    }
+
+    pub const KINDS: [Kind; 7] = [
+        Kind::ServerPause,
+        Kind::RestartWithData,
+        Kind::RestartEmptyLate,
+        Kind::RestartEmpty,
+        Kind::ClientKill,
+        Kind::Delay,
+        Kind::Blackhole,
+    ];
+
+    /// Injects `kind` and heals it; what was done.
+    pub fn inject(&mut self, kind: Kind, rng: &mut Rng) -> Result<String, Error> {
+        match kind {
+            Kind::ServerPause => {
+                let pause = rng.leases(LEASE, 0.1, 3.0);
+                self.server.pause();
+                std::thread::sleep(pause);
+                self.server.resume();
+                Ok(format!("paused {pause:.1?}"))
+            }
+            Kind::RestartWithData => self.restart_with_data(rng.leases(LEASE, 0.05, 1.0)),
+            Kind::RestartEmptyLate => {
+                self.server.stop();
+                std::thread::sleep(LEASE + Duration::from_millis(100));
+                self.server.try_restart()?;
+                Ok("down one lease".into())
+            }
+            Kind::RestartEmpty => {
+                self.server.stop();
+                self.server.try_restart()?;
+                Ok("restarted at once".into())
+            }
+            Kind::ClientKill => {
+                let killed: i64 = redis::cmd("CLIENT")
+                    .arg("KILL")
+                    .arg("TYPE")
+                    .arg("normal")
+                    .query(&mut self.admin()?)?;
+                Ok(format!("{killed} connections"))
+            }
+            Kind::Delay => {
+                let (delay, span) = (
+                    rng.between(Duration::from_millis(5), Duration::from_millis(300)),
+                    rng.leases(LEASE, 0.5, 2.0),
+                );
+                self.proxy.delay(delay);
+                std::thread::sleep(span);
+                self.proxy.pass();
+                Ok(format!("{delay:.0?} for {span:.1?}"))
+            }
+            Kind::Blackhole => {
+                let span = rng.leases(LEASE, 0.1, 3.0);
+                self.proxy.blackhole();
+                std::thread::sleep(span);
+                self.proxy.pass();
+                Ok(format!("for {span:.1?}"))
+            }
+            other => Err(format!("{} does not apply to one server", other.name()).into()),
+        }
+    }
+
+    /// `SHUTDOWN SAVE` (the server saves and exits, answering nothing more
+    /// after the save), then a start on the same port from that snapshot.
+    fn restart_with_data(&mut self, down: Duration) -> Result<String, Error> {
+        // The connection closes without an answer: the server exited.
+        let _: redis::RedisResult<()> =
+            redis::cmd("SHUTDOWN").arg("SAVE").query(&mut self.admin()?);
+        let started = Instant::now();
+        while self.server.is_running() {
+            if started.elapsed() > ADMIN_TIMEOUT {
+                return Err("the lock server did not exit after SHUTDOWN SAVE".into());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let snapshot = std::fs::read(self.server.snapshot_path())?;
+        std::thread::sleep(down);
+        self.server.restart_from_snapshot(&snapshot);
+        Ok(format!("down {down:.1?}, {} bytes of data", snapshot.len()))
+    }
+
+    fn admin(&self) -> redis::RedisResult<redis::Connection> {
+        let conn =
+            redis::Client::open(self.server.url())?.get_connection_with_timeout(ADMIN_TIMEOUT)?;
+        conn.set_read_timeout(Some(ADMIN_TIMEOUT))?;
+        Ok(conn)
+    }
+
+    /// The lease keys of the workers' locks still on the server.
+    pub fn lock_keys(&self) -> Result<Vec<String>, Error> {
+        Ok(redis_lock_keys(&mut self.admin()?)?)
+    }
+}
+
+/// The lease keys (`distlock:{G}:lock:nemesis:<key>`) on one Redis node.
+pub fn redis_lock_keys(conn: &mut redis::Connection) -> redis::RedisResult<Vec<String>> {
+    redis::cmd("KEYS")
+        .arg("distlock:*:lock:nemesis:*")
+        .query(conn)
+}
