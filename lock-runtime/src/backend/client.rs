@@ -20,7 +20,8 @@ pub(crate) struct Settings {
     pub(crate) on_evicting_server: EvictingServer,
     /// How many replicas acknowledge each grant, if any (`replicas.rs`).
     pub(crate) replica_acks: Option<ReplicaAcks>,
-    /// PEM certificates that replace the default trust roots (`rediss://`).
+    /// PEM certificates that replace the default trust roots (`rediss://`,
+    /// and `https://` etcd endpoints).
     #[cfg(feature = "tls")]
     pub(crate) tls_root_certificate: Option<Vec<u8>>,
 }
