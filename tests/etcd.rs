@@ -2,7 +2,8 @@
 //! cluster on loopback: fencing tokens from create revisions, owner-checked
 //! steps, wake-ups from a watch, what it refuses, and its faults: the
 //! leader killed while a lock is held and waited for, a member paused, the
-//! quorum lost and restored.
+//! quorum lost and restored. `over_tls_*`: the same cluster serving its
+//! clients over TLS only.
 
 mod common;
 
@@ -12,7 +13,7 @@ use common::body::{Shared, stopped_in_time, ticking_body, wait_until_started};
 use distlock::{
     LockError, LockKind, LockManager, ReleaseOutcome, Unacknowledged, distributed_lock,
 };
-use lock_testkit::EtcdCluster;
+use lock_testkit::{EtcdCluster, TestCertificates};
 
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(1_500);
 
@@ -116,11 +117,12 @@ async fn what_etcd_does_not_offer_is_refused_clearly() {
         matches!(acks, Err(LockError::InvalidConfig { .. })),
         "{acks:?}"
     );
-    for endpoint in ["https://127.0.0.1:2379", "127.0.0.1:2379"] {
-        let built = LockManager::etcd([endpoint]).build().await;
+    let mixed = ["https://127.0.0.1:2379", "http://127.0.0.1:2380"];
+    for endpoints in [&["127.0.0.1:2379"][..], &mixed] {
+        let built = LockManager::etcd(endpoints.iter().copied()).build().await;
         assert!(
             matches!(built, Err(LockError::InvalidConfig { .. })),
-            "{endpoint}: {built:?}"
+            "{endpoints:?}: {built:?}"
         );
     }
 }
@@ -169,6 +171,75 @@ async fn credentials_in_the_endpoint_url_are_used_and_a_wrong_password_fails_the
                 .is_err(),
         "a manager without credentials locked"
     );
+}
+
+/// A cluster serving clients over TLS only: a manager trusting its CA
+/// locks, is woken by a release and releases; one trusting the default
+/// roots or another CA fails to build with a `Connect` error about the
+/// certificate, within its connect timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_an_etcd_manager_locks_and_a_wrong_ca_fails_with_connect() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let cluster = EtcdCluster::start_tls();
+    let endpoints = cluster.endpoints();
+    assert!(endpoints.iter().all(|url| url.starts_with("https://")));
+    let ca = cluster.ca_pem().expect("a TLS cluster");
+    let trusting = || {
+        LockManager::etcd(&endpoints)
+            .tls_root_certificate(ca)
+            .command_timeout(COMMAND_TIMEOUT)
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+    };
+    let (a, b) = (trusting().await.unwrap(), trusting().await.unwrap());
+    let held = a.lock("order:tls").acquire().await.unwrap();
+    assert!(held.fencing_token() > 0);
+    let waiter = common::spawn_waiter(&b, "order:tls");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let released_at = Instant::now();
+    assert_eq!(held.release().await.unwrap(), ReleaseOutcome::Released);
+    let handoff = waiter.await.unwrap() - released_at;
+    assert!(
+        handoff < Duration::from_millis(250),
+        "handed over after {handoff:?}"
+    );
+    let again = b.lock("order:tls").acquire().await.unwrap();
+    assert_eq!(again.release().await.unwrap(), ReleaseOutcome::Released);
+
+    let another_ca = TestCertificates::generate().unwrap();
+    let attempts = [
+        ("the default roots", LockManager::etcd(&endpoints)),
+        (
+            "another CA",
+            LockManager::etcd(&endpoints).tls_root_certificate(another_ca.ca_pem()),
+        ),
+    ];
+    for (trusting, builder) in attempts {
+        let connect_timeout = Duration::from_secs(3);
+        let (built, took) = common::timed(builder.connect_timeout(connect_timeout).build()).await;
+        let message = common::urls::connect_error(trusting, built);
+        eprintln!("trusting {trusting}, after {took:?}: {message}");
+        assert!(
+            message.contains("certificate"),
+            "trusting {trusting}: {message}"
+        );
+        assert!(
+            took < connect_timeout + Duration::from_millis(200),
+            "trusting {trusting}: {took:?}"
+        );
+    }
+    // A root certificate for endpoints reached without TLS would mean
+    // nothing, and says so.
+    let plain: Vec<String> = endpoints
+        .iter()
+        .map(|url| url.replacen("https://", "http://", 1))
+        .collect();
+    let built = LockManager::etcd(&plain)
+        .tls_root_certificate(ca)
+        .build()
+        .await;
+    let message = common::urls::config_error("a root certificate with http://", built);
+    assert!(message.contains("https://"), "{message}");
 }
 
 /// The leader killed while a renewed lock is held and another manager

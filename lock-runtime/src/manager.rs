@@ -163,7 +163,17 @@ impl LockManager {
     /// members, leader included, and is never granted twice by a failover.
     /// `endpoints` are client URLs of its members, `http://host:port`, the
     /// first one's user info, if any, the user and password
-    /// (`http://user:password@host:2379`). TLS is not supported yet.
+    /// (`http://user:password@host:2379`).
+    ///
+    /// With the `tls` feature too, `https://host:port` endpoints speak TLS
+    /// (rustls with ring): the members' certificates must name the hosts of
+    /// the URLs, and are checked against Mozilla's roots, or against your
+    /// own CA given to
+    /// [`tls_root_certificate`](LockManagerBuilder::tls_root_certificate).
+    /// All endpoints are `http://` or all `https://`: a mix, or `https://`
+    /// without the `tls` feature, is a [`LockError::InvalidConfig`]; a
+    /// certificate the manager does not trust fails the build with a
+    /// [`LockError::Connect`] naming it.
     ///
     /// A lock is one key (named as on Redis) holding the owner token, on an
     /// etcd lease of the lock's ttl rounded up to whole seconds (etcd's
@@ -190,6 +200,24 @@ impl LockManager {
     /// let guard = manager.lock("order:42").acquire().await?;
     /// assert_eq!(guard.release().await?, distlock::ReleaseOutcome::Released);
     /// # Ok(()) }
+    /// ```
+    ///
+    /// Over TLS, trusting the CA that issued the members' certificates
+    /// (features `etcd` and `tls`):
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "tls")]
+    /// # async fn demo() -> Result<(), distlock::LockError> {
+    /// let ca = std::fs::read("/etc/etcd/pki/ca.crt").expect("CA certificate");
+    /// let manager = distlock::LockManager::etcd([
+    ///     "https://etcd-a:2379",
+    ///     "https://etcd-b:2379",
+    ///     "https://etcd-c:2379",
+    /// ])
+    /// .tls_root_certificate(ca)
+    /// .build()
+    /// .await?;
+    /// # drop(manager); Ok(()) }
     /// ```
     #[cfg(feature = "etcd")]
     pub fn etcd<I, S>(endpoints: I) -> LockManagerBuilder
@@ -575,16 +603,17 @@ impl LockManagerBuilder {
         self
     }
 
-    /// Trusts the CA certificate(s) in `pem` — for a `rediss://` server whose
-    /// certificate your own CA issued — instead of the default trust roots
-    /// (Mozilla's, from `webpki-roots`). The server's certificate must name
-    /// the host of the URL; on a cluster, every node's certificate must name
-    /// the address the cluster announces for it (`CLUSTER SLOTS`). Pass
-    /// several certificates in one PEM to trust several CAs. With the `tls`
-    /// feature only.
+    /// Trusts the CA certificate(s) in `pem` — for a `rediss://` server, or
+    /// `https://` etcd members, whose certificate your own CA issued —
+    /// instead of the default trust roots (Mozilla's, from `webpki-roots`).
+    /// The server's certificate must name the host of the URL; on a
+    /// cluster, every node's certificate must name the address the cluster
+    /// announces for it (`CLUSTER SLOTS`). Pass several certificates in one
+    /// PEM to trust several CAs. With the `tls` feature only.
     ///
     /// [`build`](Self::build) fails with [`LockError::InvalidConfig`] when
-    /// `pem` holds no certificate or a URL is not `rediss://`, and with
+    /// `pem` holds no certificate or a URL is not `rediss://` (or, on etcd,
+    /// `https://`), and with
     /// [`LockError::Connect`] when the server's certificate is not issued by
     /// one of these CAs.
     ///

@@ -2,7 +2,9 @@
 //! [`EtcdMember`]s.
 //!
 //! The kit talks to the members through etcd's v3 JSON gateway on each
-//! client port (see the `http` submodule), so it needs no gRPC client.
+//! client port (see the `http` submodule), so it needs no gRPC client. A
+//! cluster serving clients over TLS ([`EtcdCluster::start_tls`]) keeps one
+//! more, plain client port per member for the kit's own requests.
 
 mod http;
 
@@ -26,6 +28,7 @@ use crate::launch::{kill_and_reap, kill_when_parent_exits};
 use crate::port::free_port;
 use crate::probe;
 use crate::server::send_signal;
+use crate::tls::TlsFiles;
 use crate::unpoisoned;
 
 /// How many members a cluster has.
@@ -90,6 +93,17 @@ static CLUSTERS: AtomicUsize = AtomicUsize::new(0);
 ///
 /// Methods taking a member index panic if it is out of range.
 ///
+/// # TLS
+///
+/// [`start_tls`](Self::start_tls) starts members that serve clients over
+/// TLS only, with a certificate for `127.0.0.1` and `localhost` that a fresh
+/// throwaway CA issued ([`ca_pem`](Self::ca_pem)); their
+/// [`endpoints`](Self::endpoints) are `https://127.0.0.1:<port>`. Peers still
+/// talk plain HTTP on loopback, and each member also listens for plain
+/// clients on a second port that only the kit's own requests use
+/// ([`EtcdMember::status`], [`put`](EtcdMember::put),
+/// [`get`](EtcdMember::get)); it is advertised to nobody.
+///
 /// # Thread caveat (Linux)
 ///
 /// As with [`RedisServer`](crate::RedisServer), members are killed when the
@@ -97,7 +111,10 @@ static CLUSTERS: AtomicUsize = AtomicUsize::new(0);
 /// the same test thread.
 #[derive(Debug)]
 pub struct EtcdCluster {
+    /// Dropped (killed) before `tls`, whose files they read.
     members: Vec<EtcdMember>,
+    /// The certificates of a TLS cluster, and their files.
+    tls: Option<TlsFiles>,
     binary: PathBuf,
     /// The `--initial-cluster` value naming every member's peer URL.
     initial_cluster: String,
@@ -108,7 +125,13 @@ pub struct EtcdCluster {
 /// One member of an [`EtcdCluster`]: its ports, directory and process.
 pub struct EtcdMember {
     name: String,
+    /// The port of [`endpoint`](Self::endpoint).
     client_port: u16,
+    /// The plain client port the kit's own requests use: `client_port`,
+    /// or another one when clients speak TLS.
+    kit_port: u16,
+    /// Whether clients speak TLS on `client_port`.
+    tls: bool,
     peer_port: u16,
     /// The member ID etcd derived at bootstrap; kept across restarts.
     id: u64,
@@ -170,10 +193,42 @@ impl EtcdCluster {
     /// or the error of the last attempt when members kept exiting during
     /// startup.
     pub fn try_start() -> io::Result<EtcdCluster> {
+        Self::try_start_with(None)
+    }
+
+    /// Starts a 3-member cluster whose members serve clients over TLS only
+    /// (see [TLS](#tls)), and returns once every member serves clients and
+    /// all agree on a leader.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the cluster cannot be started; see
+    /// [`try_start_tls`](Self::try_start_tls).
+    #[track_caller]
+    #[must_use = "dropping an EtcdCluster kills its members"]
+    pub fn start_tls() -> EtcdCluster {
+        Self::try_start_tls()
+            .unwrap_or_else(|e| panic!("failed to start an etcd cluster over TLS: {e}"))
+    }
+
+    /// Like [`start_tls`](Self::start_tls), but returns an error instead of
+    /// panicking.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`try_start`](Self::try_start), and errors writing the
+    /// certificate files.
+    pub fn try_start_tls() -> io::Result<EtcdCluster> {
+        Self::try_start_with(Some(TlsFiles::write()?))
+    }
+
+    /// Starts a cluster, over TLS with `tls`'s certificates if given,
+    /// retrying on new ports when members exit during startup.
+    fn try_start_with(mut tls: Option<TlsFiles>) -> io::Result<EtcdCluster> {
         let binary = binary();
         let mut attempt = 1;
         loop {
-            match Self::attempt(&binary) {
+            match Self::attempt(&binary, &mut tls) {
                 Ok(cluster) => return Ok(cluster),
                 Err(Failure::Retry(_)) if attempt < START_ATTEMPTS => attempt += 1,
                 Err(Failure::Fatal(error)) => return Err(error),
@@ -190,13 +245,15 @@ impl EtcdCluster {
     }
 
     /// One start on new ports and directories; the members started are
-    /// killed (by dropping) on failure.
-    fn attempt(binary: &Path) -> Result<EtcdCluster, Failure> {
-        let ports = distinct_free_ports(2 * MEMBERS)?;
+    /// killed (by dropping) on failure, and `tls` is taken only on success.
+    fn attempt(binary: &Path, tls: &mut Option<TlsFiles>) -> Result<EtcdCluster, Failure> {
+        // Client and peer ports, and a plain port for the kit with TLS.
+        let per_member = if tls.is_some() { 3 } else { 2 };
+        let ports = distinct_free_ports(per_member * MEMBERS)?;
         let members = ports
-            .chunks(2)
+            .chunks(per_member)
             .enumerate()
-            .map(|(i, pair)| EtcdMember::new(format!("member{i}"), pair[0], pair[1]))
+            .map(|(i, ports)| EtcdMember::new(format!("member{i}"), ports))
             .collect::<io::Result<Vec<_>>>()?;
         let initial_cluster = members
             .iter()
@@ -210,27 +267,42 @@ impl EtcdCluster {
         );
         let mut cluster = EtcdCluster {
             members,
+            tls: None,
             binary: binary.to_owned(),
             initial_cluster,
             token,
         };
+        // Given back on failure, for the next attempt.
+        cluster.tls = tls.take();
+        match cluster.serve() {
+            Ok(()) => Ok(cluster),
+            Err(failure) => {
+                *tls = cluster.tls.take();
+                Err(failure)
+            }
+        }
+    }
+
+    /// Starts every member and waits until they serve and agree on a
+    /// leader.
+    fn serve(&mut self) -> Result<(), Failure> {
         for i in 0..MEMBERS {
-            cluster.spawn(i)?;
+            self.spawn(i)?;
         }
         let deadline = Instant::now() + SERVE_TIMEOUT;
-        for member in &mut cluster.members {
+        for member in &mut self.members {
             let status = member.wait_serving(deadline)?;
             member.id = status.member_id;
         }
-        cluster.try_leader(LEADER_TIMEOUT)?;
-        Ok(cluster)
+        self.try_leader(LEADER_TIMEOUT)?;
+        Ok(())
     }
 
     /// Starts member `i`'s process (with its current ports and data) and
     /// returns without waiting.
     fn spawn(&mut self, i: usize) -> io::Result<()> {
         let member = &self.members[i];
-        let mut command = member.command(&self.binary, &self.initial_cluster, &self.token)?;
+        let mut command = member.command(self)?;
         let child = command.spawn().map_err(|e| spawn_error(&self.binary, &e))?;
         member.paused.store(false, Ordering::Relaxed);
         *unpoisoned::get_mut(&mut self.members[i].child) = Some(child);
@@ -248,10 +320,20 @@ impl EtcdCluster {
         &self.members[i]
     }
 
-    /// Every member's client URL, `http://127.0.0.1:<port>`, stopped ones
-    /// too: what an etcd client is configured with.
+    /// Every member's client URL, `http://127.0.0.1:<port>` (or
+    /// `https://` for a cluster started with
+    /// [`start_tls`](Self::start_tls)), stopped ones too: what an etcd
+    /// client is configured with. Never the kit's own plain ports.
     pub fn endpoints(&self) -> Vec<String> {
         self.members.iter().map(EtcdMember::endpoint).collect()
+    }
+
+    /// The PEM certificate of the throwaway CA that issued the members'
+    /// certificate, for a cluster started with
+    /// [`start_tls`](Self::start_tls); `None` for a plain one. A client
+    /// trusts it to connect.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|tls| tls.certificates().ca_pem())
     }
 
     /// Kills member `i` with `SIGKILL` and waits for it, simulating a crash.
@@ -418,15 +500,19 @@ impl EtcdCluster {
 
 impl EtcdMember {
     /// A member on the given ports with a new, empty directory; not started.
-    fn new(name: String, client_port: u16, peer_port: u16) -> io::Result<EtcdMember> {
+    /// `ports` are its client and peer ports, then, for a member serving
+    /// clients over TLS, the kit's plain client port.
+    fn new(name: String, ports: &[u16]) -> io::Result<EtcdMember> {
         let dir = tempfile::Builder::new()
             .prefix("lock-testkit-etcd-")
             .tempdir()
             .map_err(|e| io::Error::new(e.kind(), format!("cannot create a temp dir: {e}")))?;
         Ok(EtcdMember {
             name,
-            client_port,
-            peer_port,
+            client_port: ports[0],
+            kit_port: ports.get(2).copied().unwrap_or(ports[0]),
+            tls: ports.len() > 2,
+            peer_port: ports[1],
             id: 0,
             child: Mutex::new(None),
             paused: AtomicBool::new(false),
@@ -439,13 +525,15 @@ impl EtcdMember {
         &self.name
     }
 
-    /// The client URL, `http://127.0.0.1:<client port>`.
+    /// The client URL, `http://127.0.0.1:<client port>`, or `https://` in a
+    /// cluster started with [`EtcdCluster::start_tls`].
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
-    /// The loopback port clients (and the JSON gateway) use; it stays the
-    /// same across restarts.
+    /// The loopback port clients use (TLS only in a cluster started with
+    /// [`EtcdCluster::start_tls`]); it stays the same across restarts.
     pub fn client_port(&self) -> u16 {
         self.client_port
     }
@@ -501,12 +589,7 @@ impl EtcdMember {
     /// The connection's error, `TimedOut` (a paused member, or one not yet
     /// serving), or `InvalidData` if the answer has no member ID.
     pub fn status(&self) -> io::Result<EtcdStatus> {
-        let json = http::post_json(
-            self.client_port,
-            "/v3/maintenance/status",
-            "{}",
-            PROBE_TIMEOUT,
-        )?;
+        let json = http::post_json(self.kit_port, "/v3/maintenance/status", "{}", PROBE_TIMEOUT)?;
         let member_id = http::number_field(&json, "member_id").ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -533,7 +616,7 @@ impl EtcdMember {
             BASE64.encode(key),
             BASE64.encode(value)
         );
-        http::post_json(self.client_port, "/v3/kv/put", &body, REQUEST_TIMEOUT).map(drop)
+        http::post_json(self.kit_port, "/v3/kv/put", &body, REQUEST_TIMEOUT).map(drop)
     }
 
     /// Reads `key` through this member (`/v3/kv/range`, a linearizable read,
@@ -546,7 +629,7 @@ impl EtcdMember {
     /// read.
     pub fn get(&self, key: impl AsRef<[u8]>) -> io::Result<Option<Vec<u8>>> {
         let body = format!(r#"{{"key":"{}"}}"#, BASE64.encode(key));
-        let json = http::post_json(self.client_port, "/v3/kv/range", &body, REQUEST_TIMEOUT)?;
+        let json = http::post_json(self.kit_port, "/v3/kv/range", &body, REQUEST_TIMEOUT)?;
         if !json.contains("\"kvs\":") {
             return Ok(None);
         }
@@ -558,8 +641,9 @@ impl EtcdMember {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{e}: {json}")))
     }
 
-    /// The command that runs this member, its output appended to its log.
-    fn command(&self, binary: &Path, initial_cluster: &str, token: &str) -> io::Result<Command> {
+    /// The command that runs this member of `cluster`, its output appended
+    /// to its log.
+    fn command(&self, cluster: &EtcdCluster) -> io::Result<Command> {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -567,19 +651,19 @@ impl EtcdMember {
             .map_err(|e| io::Error::new(e.kind(), format!("cannot open etcd's log: {e}")))?;
         let client_url = self.endpoint();
         let peer_url = format!("http://127.0.0.1:{}", self.peer_port);
-        let mut command = Command::new(binary);
+        let mut command = Command::new(&cluster.binary);
         command
             .arg("--name")
             .arg(&self.name)
             .arg("--data-dir")
             .arg(self.data_dir())
-            .args(["--listen-client-urls", &client_url])
+            .args(["--listen-client-urls", &self.listen_client_urls()])
             .args(["--advertise-client-urls", &client_url])
             .args(["--listen-peer-urls", &peer_url])
             .args(["--initial-advertise-peer-urls", &peer_url])
-            .args(["--initial-cluster", initial_cluster])
+            .args(["--initial-cluster", &cluster.initial_cluster])
             .args(["--initial-cluster-state", "new"])
-            .args(["--initial-cluster-token", token])
+            .args(["--initial-cluster-token", &cluster.token])
             .args(["--heartbeat-interval", &HEARTBEAT_MS.to_string()])
             .args(["--election-timeout", &ELECTION_MS.to_string()])
             .args(["--logger", "zap", "--log-outputs", "stderr"])
@@ -587,6 +671,11 @@ impl EtcdMember {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
+        if let Some(tls) = &cluster.tls {
+            command
+                .args(["--cert-file", tls.cert_file()])
+                .args(["--key-file", tls.key_file()]);
+        }
         // etcd reads every `ETCD_<FLAG>` variable as a flag (and refuses
         // one that a command-line flag shadows): ETCD_BIN, or a developer's
         // own settings, are not for it.
@@ -597,6 +686,16 @@ impl EtcdMember {
         }
         kill_when_parent_exits(&mut command);
         Ok(command)
+    }
+
+    /// The client URLs the member listens on: its endpoint, and with TLS
+    /// the kit's plain one too.
+    fn listen_client_urls(&self) -> String {
+        if self.tls {
+            format!("{},http://127.0.0.1:{}", self.endpoint(), self.kit_port)
+        } else {
+            self.endpoint()
+        }
     }
 
     /// Polls until the member answers a status query; fails fast (to be
@@ -687,6 +786,8 @@ impl fmt::Debug for EtcdMember {
         f.debug_struct("EtcdMember")
             .field("name", &self.name)
             .field("client_port", &self.client_port)
+            .field("kit_port", &self.kit_port)
+            .field("tls", &self.tls)
             .field("peer_port", &self.peer_port)
             .field("id", &self.id)
             .field("pid", &self.pid())

@@ -147,10 +147,13 @@ impl fmt::Debug for TlsRedisServer {
 /// and its outgoing TLS connections: `--tls-cert-file`, `--tls-key-file`,
 /// `--tls-ca-cert-file`, and `--tls-auth-clients no` (clients need no
 /// certificate of their own). The files are removed when dropped: drop it
-/// after the processes reading them.
+/// after the processes reading them. Other servers (etcd) take the
+/// certificate and key files by their paths.
 pub(crate) struct TlsFiles {
     certificates: TestCertificates,
     args: Vec<String>,
+    cert_file: String,
+    key_file: String,
     _dir: TempDir,
 }
 
@@ -179,6 +182,8 @@ impl TlsFiles {
         Ok(TlsFiles {
             certificates,
             args,
+            cert_file: cert,
+            key_file: key,
             _dir: dir,
         })
     }
@@ -191,6 +196,16 @@ impl TlsFiles {
     /// The certificates in the files.
     pub(crate) fn certificates(&self) -> &TestCertificates {
         &self.certificates
+    }
+
+    /// The path of the server certificate's file (PEM).
+    pub(crate) fn cert_file(&self) -> &str {
+        &self.cert_file
+    }
+
+    /// The path of the server key's file (PEM, PKCS#8).
+    pub(crate) fn key_file(&self) -> &str {
+        &self.key_file
     }
 }
 

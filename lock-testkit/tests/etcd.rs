@@ -56,6 +56,7 @@ fn etcd_cluster_starts_with_one_leader_and_replicates() {
         assert!(member.data_dir().is_dir(), "{member:?}");
         assert!(member.log_path().is_file(), "{member:?}");
     }
+    assert_eq!(cluster.ca_pem(), None);
 
     // All three name the same leader, one of them.
     let leader = cluster.leader();
@@ -91,6 +92,57 @@ fn etcd_cluster_starts_with_one_leader_and_replicates() {
     for (pid, dir) in pids.into_iter().zip(dirs) {
         assert!(!process_exists(pid), "etcd {pid} outlived its cluster");
         assert!(!dir.exists(), "{} outlived its cluster", dir.display());
+    }
+}
+
+/// The first line a plain HTTP request to `port` gets back, or the error.
+fn plain_http_answer(port: u16) -> String {
+    use std::io::{Read, Write};
+    let attempt = || -> std::io::Result<String> {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        stream
+            .write_all(b"GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer)?;
+        Ok(String::from_utf8_lossy(&answer).into_owned())
+    };
+    attempt().unwrap_or_else(|e| format!("error: {e}"))
+}
+
+#[test]
+fn etcd_cluster_over_tls_serves_clients_tls_only_and_the_kit_on_its_own_ports() {
+    let _serial = one_at_a_time();
+    let mut cluster = EtcdCluster::start_tls();
+    let ca = cluster.ca_pem().expect("a TLS cluster's CA");
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    let members = cluster.members();
+    for (member, endpoint) in members.iter().zip(cluster.endpoints()) {
+        assert_eq!(
+            endpoint,
+            format!("https://127.0.0.1:{}", member.client_port())
+        );
+        // The client port speaks TLS only: plain HTTP gets no etcd answer.
+        let answer = plain_http_answer(member.client_port());
+        assert!(!answer.contains("etcdserver"), "{answer}");
+    }
+    let ports: HashSet<u16> = members
+        .iter()
+        .flat_map(|m| [m.client_port(), m.peer_port()])
+        .collect();
+    assert_eq!(ports.len(), 6, "every port differs: {members:?}");
+
+    // The kit's own requests go through its plain ports, restarts included.
+    let leader = cluster.leader();
+    let writer = other_than(leader);
+    cluster.member(writer).put("greeting", "hello").unwrap();
+    cluster.restart(writer);
+    assert!(cluster.endpoints()[writer].starts_with("https://"));
+    for reader in cluster.members() {
+        assert_eq!(
+            reader.get("greeting").unwrap().as_deref(),
+            Some(&b"hello"[..])
+        );
     }
 }
 

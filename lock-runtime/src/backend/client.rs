@@ -20,7 +20,8 @@ pub(crate) struct Settings {
     pub(crate) on_evicting_server: EvictingServer,
     /// How many replicas acknowledge each grant, if any (`replicas.rs`).
     pub(crate) replica_acks: Option<ReplicaAcks>,
-    /// PEM certificates that replace the default trust roots (`rediss://`).
+    /// PEM certificates that replace the default trust roots (`rediss://`,
+    /// and `https://` etcd endpoints).
     #[cfg(feature = "tls")]
     pub(crate) tls_root_certificate: Option<Vec<u8>>,
 }
@@ -141,16 +142,24 @@ fn tls_client(url: &str, redacted: &str, pem: &[u8]) -> Result<redis::Client, Lo
 /// The CA certificates in `pem` as redis-rs takes them, checked first.
 #[cfg(feature = "tls")]
 pub(crate) fn root_certificates(pem: &[u8]) -> Result<redis::TlsCertificates, LockError> {
+    check_root_certificate(pem)?;
+    Ok(redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem.to_vec()),
+    })
+}
+
+/// Checks that `pem` holds at least one certificate and nothing unreadable.
+#[cfg(feature = "tls")]
+pub(crate) fn check_root_certificate(pem: &[u8]) -> Result<(), LockError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
 
-    // redis-rs skips what is not a certificate, which would leave no trust
-    // root at all and fail every connection with a misleading error.
+    // redis-rs and etcd's client (tonic) skip what is not a certificate,
+    // which would leave no trust root at all and fail every connection with
+    // a misleading error.
     match CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>() {
-        Ok(certificates) if !certificates.is_empty() => Ok(redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(pem.to_vec()),
-        }),
+        Ok(certificates) if !certificates.is_empty() => Ok(()),
         Ok(_) => Err(LockError::invalid_config(
             "the TLS root certificate holds no PEM `CERTIFICATE` block",
         )),

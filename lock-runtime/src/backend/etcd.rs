@@ -54,7 +54,8 @@ pub(crate) struct Etcd {
 pub(crate) type Subscription = waiters::Subscription<Watches>;
 
 /// Where the locks live, as the builder was told: etcd's client endpoints,
-/// `http://host:port`, credentials in the first one's user info.
+/// `http://host:port` (or all `https://`, with the `tls` feature),
+/// credentials in the first one's user info.
 #[derive(Clone)]
 pub(crate) struct EtcdTopology {
     pub(crate) endpoints: Vec<String>,
@@ -76,7 +77,7 @@ impl Etcd {
         topology: &EtcdTopology,
         settings: &Settings,
     ) -> Result<Self, LockError> {
-        let (endpoints, user) = endpoints_of(&topology.endpoints)?;
+        let endpoints = endpoints_of(&topology.endpoints)?;
         // HTTP/2 pings find a member that stopped answering (paused, or
         // cut off) within a third of the command timeout: its connection is
         // dropped and requests go to the others while it is rebuilt.
@@ -87,12 +88,13 @@ impl Etcd {
             .with_keep_alive(ping, ping)
             .with_keep_alive_while_idle(true)
             .with_require_leader(true);
-        if let Some((name, password)) = user {
+        if let Some((name, password)) = endpoints.user {
             options = options.with_user(name, password);
         }
+        let options = with_tls(options, endpoints.tls, settings)?;
         let described = topology.describe();
         let connect = async {
-            let mut client = Client::connect(&endpoints, Some(options)).await?;
+            let mut client = Client::connect(&endpoints.urls, Some(options)).await?;
             client.get("distlock-ping", None).await?;
             Ok::<_, etcd_client::Error>(client)
         };
@@ -449,9 +451,16 @@ fn never_sent(error: &etcd_client::Error) -> bool {
 /// How long a watch that ended waits before it is set up again.
 const RE_WATCH_PAUSE: Duration = Duration::from_millis(100);
 
-/// The endpoints without user info, and the user and password of the first
-/// one that has them.
-type Endpoints = (Vec<String>, Option<(String, String)>);
+/// The endpoints as the client takes them.
+#[derive(Debug, PartialEq, Eq)]
+struct Endpoints {
+    /// Without user info: `http://host:port`, or `https://host:port`.
+    urls: Vec<String>,
+    /// The user and password of the first endpoint that has them.
+    user: Option<(String, String)>,
+    /// Whether they are `https://` (all or none of them).
+    tls: bool,
+}
 
 fn endpoints_of(urls: &[String]) -> Result<Endpoints, LockError> {
     if urls.is_empty() {
@@ -461,13 +470,9 @@ fn endpoints_of(urls: &[String]) -> Result<Endpoints, LockError> {
     }
     let mut user = None;
     let mut endpoints = Vec::with_capacity(urls.len());
+    let mut schemes = Vec::with_capacity(urls.len());
     for url in urls {
-        let Some(rest) = url.strip_prefix("http://") else {
-            return Err(LockError::invalid_config(format!(
-                "an etcd endpoint is http://[user:password@]host:port (TLS to etcd is not supported yet), not `{}`",
-                redact(url)
-            )));
-        };
+        let (scheme, rest) = scheme_of(url)?;
         let (userinfo, address) = match rest.rsplit_once('@') {
             Some((userinfo, address)) => (Some(userinfo), address),
             None => (None, rest),
@@ -475,9 +480,81 @@ fn endpoints_of(urls: &[String]) -> Result<Endpoints, LockError> {
         if let Some((name, password)) = userinfo.and_then(|info| info.split_once(':')) {
             user.get_or_insert((name.to_owned(), password.to_owned()));
         }
-        endpoints.push(format!("http://{}", address.trim_end_matches('/')));
+        endpoints.push(format!("{scheme}://{}", address.trim_end_matches('/')));
+        schemes.push(scheme);
     }
-    Ok((endpoints, user))
+    let tls = schemes[0] == "https";
+    if schemes.iter().any(|scheme| *scheme != schemes[0]) {
+        return Err(LockError::invalid_config(format!(
+            "etcd endpoints are all http:// or all https://, not a mix: {}",
+            urls.iter()
+                .map(|url| redact(url))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(Endpoints {
+        urls: endpoints,
+        user,
+        tls,
+    })
+}
+
+/// The scheme of an etcd endpoint (`http`, or `https` with the `tls`
+/// feature) and the rest of it.
+fn scheme_of(url: &str) -> Result<(&'static str, &str), LockError> {
+    if let Some(rest) = url.strip_prefix("http://") {
+        return Ok(("http", rest));
+    }
+    if let Some(rest) = url.strip_prefix("https://") {
+        if cfg!(feature = "tls") {
+            return Ok(("https", rest));
+        }
+        return Err(LockError::invalid_config(format!(
+            "`{}`: TLS to etcd (https://) needs distlock's `tls` feature, with `etcd`",
+            redact(url)
+        )));
+    }
+    Err(LockError::invalid_config(format!(
+        "an etcd endpoint is http://[user:password@]host:port, or https:// with the `tls` feature, not `{}`",
+        redact(url)
+    )))
+}
+
+/// `options` with TLS for `https://` endpoints: trusting the builder's
+/// `tls_root_certificate` if it was given, else Mozilla's roots (as for
+/// `rediss://`). A root certificate for `http://` endpoints is an error, as
+/// for `redis://` URLs: it would silently mean nothing.
+#[cfg(feature = "tls")]
+fn with_tls(
+    options: ConnectOptions,
+    tls: bool,
+    settings: &Settings,
+) -> Result<ConnectOptions, LockError> {
+    use etcd_client::{Certificate, TlsOptions};
+    match (&settings.tls_root_certificate, tls) {
+        (None, false) => Ok(options),
+        (Some(_), false) => Err(LockError::invalid_config(
+            "a TLS root certificate needs https:// etcd endpoints",
+        )),
+        (None, true) => Ok(options.with_tls(TlsOptions::new().with_webpki_roots())),
+        (Some(pem), true) => {
+            super::client::check_root_certificate(pem)?;
+            let ca = Certificate::from_pem(pem);
+            Ok(options.with_tls(TlsOptions::new().ca_certificate(ca)))
+        }
+    }
+}
+
+/// Without the `tls` feature, `endpoints_of` refuses `https://` endpoints.
+#[cfg(not(feature = "tls"))]
+#[allow(clippy::unnecessary_wraps)]
+fn with_tls(
+    options: ConnectOptions,
+    _tls: bool,
+    _settings: &Settings,
+) -> Result<ConnectOptions, LockError> {
+    Ok(options)
 }
 
 /// A lease of at least `lease`, in etcd's whole seconds.
@@ -557,17 +634,18 @@ mod tests {
 
     #[test]
     fn endpoints_lose_their_user_info() {
-        let (endpoints, user) = endpoints_of(&[
+        let endpoints = endpoints_of(&[
             "http://root:pw@127.0.0.1:2379".to_owned(),
             "http://127.0.0.1:2380/".to_owned(),
         ])
         .unwrap();
         assert_eq!(
-            endpoints,
+            endpoints.urls,
             ["http://127.0.0.1:2379", "http://127.0.0.1:2380"]
         );
-        assert_eq!(user, Some(("root".to_owned(), "pw".to_owned())));
-        for bad in ["https://127.0.0.1:2379", "127.0.0.1:2379", "redis://h:1"] {
+        assert_eq!(endpoints.user, Some(("root".to_owned(), "pw".to_owned())));
+        assert!(!endpoints.tls);
+        for bad in ["127.0.0.1:2379", "redis://h:1"] {
             let error = endpoints_of(&[bad.to_owned()]).unwrap_err();
             assert!(
                 matches!(error, LockError::InvalidConfig { .. }),
@@ -575,5 +653,37 @@ mod tests {
             );
         }
         assert!(endpoints_of(&[]).is_err());
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn https_endpoints_are_tls_and_a_mix_is_refused() {
+        let endpoints = endpoints_of(&[
+            "https://root:pw@127.0.0.1:2379/".to_owned(),
+            "https://127.0.0.1:2380".to_owned(),
+        ])
+        .unwrap();
+        assert_eq!(
+            endpoints.urls,
+            ["https://127.0.0.1:2379", "https://127.0.0.1:2380"]
+        );
+        assert!(endpoints.tls);
+        let mixed = endpoints_of(&[
+            "https://127.0.0.1:2379".to_owned(),
+            "http://u:secret@127.0.0.1:2380".to_owned(),
+        ])
+        .unwrap_err();
+        let message = mixed.to_string();
+        assert!(matches!(mixed, LockError::InvalidConfig { .. }), "{mixed}");
+        assert!(message.contains("not a mix"), "{message}");
+        assert!(!message.contains("secret"), "{message}");
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn https_endpoints_need_the_tls_feature() {
+        let error = endpoints_of(&["https://127.0.0.1:2379".to_owned()]).unwrap_err();
+        assert!(matches!(error, LockError::InvalidConfig { .. }), "{error}");
+        assert!(error.to_string().contains("`tls` feature"), "{error}");
     }
 }
