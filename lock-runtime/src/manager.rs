@@ -547,7 +547,12 @@ impl LockManagerBuilder {
         self
     }
 
-    /// How long establishing the connection may take (default 5 s).
+    /// How long establishing the connection may take (default 5 s). On a
+    /// cluster, one node's connection waits at most a quarter of the
+    /// command timeout: redis-rs reconnects every node, replicas too, when
+    /// it refreshes its slot map, and holds up every command meanwhile, so
+    /// a node that accepts connections but never answers would stall each
+    /// step past its command timeout.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
