@@ -91,51 +91,6 @@ async fn tokens_rise_release_is_owner_checked_and_a_release_wakes_the_waiter() {
     assert_eq!(taken.release().await.unwrap(), ReleaseOutcome::Released);
 }
 
-/// A renewal is the keep-alive of the lock's etcd lease (the key stays on
-/// the lease it was created with); a lock kept for another time (the rest
-/// of `hold_at_least`) is put on a new lease of that time.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_renewal_keeps_the_lease_alive_and_another_ttl_gets_a_new_lease() {
-    let _serial = ONE_AT_A_TIME.lock().await;
-    let cluster = EtcdCluster::start();
-    let manager = manager(&cluster).await;
-    let mut etcd = etcd_client::Client::connect(cluster.endpoints(), None)
-        .await
-        .unwrap();
-    let lease_of = |found: etcd_client::GetResponse| found.kvs().first().map(|kv| kv.lease());
-    let renewed = manager
-        .lock("order:renewed")
-        .ttl(Duration::from_secs(1))
-        .renew()
-        .acquire()
-        .await
-        .unwrap();
-    let prefix = Some(etcd_client::GetOptions::new().with_prefix());
-    let key = |found: &etcd_client::GetResponse| {
-        found
-            .kvs()
-            .iter()
-            .map(|kv| String::from_utf8_lossy(kv.key()).into_owned())
-            .find(|key| key.ends_with(":lock:order:renewed"))
-            .expect("the lock's key")
-    };
-    let key = key(&etcd.get("distlock:", prefix).await.unwrap());
-    let first = lease_of(etcd.get(key.as_str(), None).await.unwrap());
-    // Past the 1 s lease: renewed three times or more.
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
-    assert!(renewed.is_held(), "the renewal failed");
-    let now = lease_of(etcd.get(key.as_str(), None).await.unwrap());
-    assert!(first.is_some() && now == first, "{first:?} then {now:?}");
-    // Another ttl: a new lease, and the old one is revoked.
-    renewed.extend(Duration::from_secs(5)).await.unwrap();
-    let moved = lease_of(etcd.get(key.as_str(), None).await.unwrap());
-    assert!(
-        moved.is_some() && moved != first,
-        "{first:?} then {moved:?}"
-    );
-    assert_eq!(renewed.release().await.unwrap(), ReleaseOutcome::Released);
-}
-
 #[tokio::test]
 async fn what_etcd_does_not_offer_is_refused_clearly() {
     let _serial = ONE_AT_A_TIME.lock().await;

@@ -14,11 +14,9 @@
 //!   background (and ends by itself otherwise).
 //! - **release**: if the key's value is the owner, delete it; then revoke
 //!   its lease in the background.
-//! - **extend**: a renewal (the ttl the lease was granted for) checks in a
-//!   transaction that the key is still the owner's and on its lease, then
-//!   keeps the lease alive; another ttl grants a new lease and, if the key
-//!   is still the owner's, puts it on that lease (which keeps the create
-//!   revision, so the token), then revokes the old one in the background.
+//! - **extend**: grant a lease of the new ttl, and if the key's value is
+//!   still the owner, put the owner again with it (which keeps the create
+//!   revision, so the token); then revoke the old lease in the background.
 //! - **waiting**: a watch on the key wakes the waiters of this process when
 //!   it is deleted (released, or its lease ended). No FIFO across
 //!   processes: a freed lock goes to whichever attempt comes first.
@@ -27,9 +25,8 @@
 //! validity counts from the instant before the lease was granted, so it
 //! ends before the lease can end on the server.
 
-use std::collections::HashMap;
 use std::io;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use etcd_client::{
@@ -42,8 +39,8 @@ use super::client::{Settings, redact};
 use super::outcome::{Attempt, ForcedRelease, LockInfo, Ownership};
 use super::waiters::{self, Link, Waiters};
 use crate::LockError;
+use crate::background;
 use crate::keyspace::LockKeys;
-use crate::{background, unpoisoned};
 
 /// A manager's connection to an etcd cluster, and its wake-ups.
 pub(crate) struct Etcd {
@@ -51,26 +48,6 @@ pub(crate) struct Etcd {
     /// How long one step may take, its lease grant and transaction alike.
     timeout: Duration,
     waiters: Arc<Waiters<Watches>>,
-    /// The etcd lease of each lock this manager holds, by lease key and
-    /// owner: a renewal of the same ttl is that lease's keep-alive.
-    leases: Mutex<HashMap<(String, String), Granted>>,
-}
-
-/// An etcd lease a lock was put on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Granted {
-    id: i64,
-    /// The ttl it was asked for, in seconds (etcd may grant more).
-    asked: i64,
-}
-
-/// What the keep-alive of a renewal found.
-enum KeptAlive {
-    /// The key was `owner`'s on the lease: kept alive, or gone with it.
-    Found(Ownership),
-    /// The key is someone else's, gone, or on another lease: what the
-    /// check read.
-    NotOnLease(TxnResponse),
 }
 
 /// A waiter's interest in the releases of one lock.
@@ -151,7 +128,6 @@ impl Etcd {
             client,
             timeout: settings.command_timeout,
             waiters,
-            leases: Mutex::new(HashMap::new()),
         })
     }
 
@@ -166,8 +142,8 @@ impl Etcd {
     ) -> RedisResult<Attempt> {
         let key = keys.lease.as_str();
         let step = |mut client: Client| async move {
-            let granted = grant(&mut client, lease).await?;
-            let put = TxnOp::put(key, owner, Some(PutOptions::new().with_lease(granted.id)));
+            let granted = client.lease_grant(seconds(lease), None).await?.id();
+            let put = TxnOp::put(key, owner, Some(PutOptions::new().with_lease(granted)));
             let create = Txn::new()
                 .when([Compare::create_revision(key, CompareOp::Equal, 0)])
                 .and_then([put]);
@@ -175,10 +151,9 @@ impl Etcd {
         };
         let (granted, answer) = self.within(Resend::IfNeverSent, step).await?;
         if !answer.succeeded() {
-            self.revoke_later(granted.id);
+            self.revoke_later(granted);
             return Ok(Attempt::Held { remaining: None });
         }
-        self.record(keys, owner, Some(granted));
         Ok(Attempt::Acquired {
             fencing_token: token_of(&answer),
             spare_tokens: 0,
@@ -196,7 +171,6 @@ impl Etcd {
             client.txn(delete).await
         };
         let answer = self.within(Resend::WhileTimeLeft, step).await?;
-        self.record(keys, owner, None);
         let found = self.ownership(&answer);
         if found == Ownership::Owned {
             self.waiters.wake(key);
@@ -204,75 +178,18 @@ impl Etcd {
         Ok(found)
     }
 
-    /// Re-arms `owner`'s lock for `lease`, if it still holds it: the
-    /// keep-alive of its etcd lease when that was granted for as long
-    /// (a renewal), otherwise a new lease the key is put on (a lock held
-    /// for a different time, such as the rest of a `hold_at_least`).
+    /// Re-arms `owner`'s lock with a new lease of `lease`, if it still
+    /// holds it.
     pub(crate) async fn extend(
         &self,
         keys: &LockKeys,
         owner: &str,
         lease: Duration,
     ) -> RedisResult<Ownership> {
-        let kept = self.granted(keys, owner);
-        match kept {
-            Some(granted) if granted.asked == seconds(lease) => {
-                self.keep_alive(keys, owner, granted).await
-            }
-            _ => self.rearm(keys, owner, lease).await,
-        }
-    }
-
-    /// A renewal: if the key is still `owner`'s, one keep-alive of its
-    /// lease, which then runs its whole ttl again from now.
-    async fn keep_alive(
-        &self,
-        keys: &LockKeys,
-        owner: &str,
-        granted: Granted,
-    ) -> RedisResult<Ownership> {
         let key = keys.lease.as_str();
         let step = |mut client: Client| async move {
-            let check = Txn::new()
-                .when([
-                    Compare::value(key, CompareOp::Equal, owner),
-                    Compare::lease(key, CompareOp::Equal, granted.id),
-                ])
-                .or_else([TxnOp::get(key, None)]);
-            let answer = client.txn(check).await?;
-            if !answer.succeeded() {
-                return Ok(KeptAlive::NotOnLease(answer));
-            }
-            // Ours a moment ago, and on this lease: while the lease lives,
-            // so does our key, which nobody else can put. A lease that
-            // ended meanwhile took the key with it.
-            match client.lease_keep_alive(granted.id).await {
-                Ok(_) => Ok(KeptAlive::Found(Ownership::Owned)),
-                Err(etcd_client::Error::LeaseKeepAliveError(_)) => {
-                    Ok(KeptAlive::Found(Ownership::Expired))
-                }
-                Err(error) => Err(error),
-            }
-        };
-        match self.within(Resend::WhileTimeLeft, step).await? {
-            KeptAlive::Found(found) => Ok(found),
-            // Not ours, or ours on another lease (re-armed by a step whose
-            // answer was lost): a new lease settles it.
-            KeptAlive::NotOnLease(answer) if self.ownership(&answer) == Ownership::TakenOver => {
-                let lease = Duration::from_secs(u64::try_from(granted.asked).unwrap_or(1));
-                self.rearm(keys, owner, lease).await
-            }
-            KeptAlive::NotOnLease(answer) => Ok(self.ownership(&answer)),
-        }
-    }
-
-    /// Puts `owner`'s key on a new lease of `lease`, if it still holds it,
-    /// and revokes the one it was on.
-    async fn rearm(&self, keys: &LockKeys, owner: &str, lease: Duration) -> RedisResult<Ownership> {
-        let key = keys.lease.as_str();
-        let step = |mut client: Client| async move {
-            let granted = grant(&mut client, lease).await?;
-            let put = TxnOp::put(key, owner, Some(PutOptions::new().with_lease(granted.id)));
+            let granted = client.lease_grant(seconds(lease), None).await?.id();
+            let put = TxnOp::put(key, owner, Some(PutOptions::new().with_lease(granted)));
             let rearm = Txn::new()
                 .when([Compare::value(key, CompareOp::Equal, owner)])
                 .and_then([TxnOp::get(key, None), put])
@@ -281,10 +198,8 @@ impl Etcd {
         };
         let (granted, answer) = self.within(Resend::WhileTimeLeft, step).await?;
         let found = self.ownership(&answer);
-        if found == Ownership::Owned {
-            self.record(keys, owner, Some(granted));
-        } else {
-            self.revoke_later(granted.id);
+        if found != Ownership::Owned {
+            self.revoke_later(granted);
         }
         Ok(found)
     }
@@ -357,22 +272,6 @@ impl Etcd {
             Some(_) => Ownership::TakenOver,
             None => Ownership::Expired,
         }
-    }
-
-    /// Notes the lease `owner`'s lock is on now (`None`: let go of).
-    fn record(&self, keys: &LockKeys, owner: &str, granted: Option<Granted>) {
-        let mut leases = unpoisoned::lock(&self.leases);
-        let lock = (keys.lease.clone(), owner.to_owned());
-        match granted {
-            Some(granted) => leases.insert(lock, granted),
-            None => leases.remove(&lock),
-        };
-    }
-
-    /// The lease `owner`'s lock was last put on by this manager.
-    fn granted(&self, keys: &LockKeys, owner: &str) -> Option<Granted> {
-        let leases = unpoisoned::lock(&self.leases);
-        leases.get(&(keys.lease.clone(), owner.to_owned())).copied()
     }
 
     /// Revokes a lease nobody needs any more, in the background: it would
@@ -656,16 +555,6 @@ fn with_tls(
     _settings: &Settings,
 ) -> Result<ConnectOptions, LockError> {
     Ok(options)
-}
-
-/// A new etcd lease of at least `lease`.
-async fn grant(client: &mut Client, lease: Duration) -> Result<Granted, etcd_client::Error> {
-    let asked = seconds(lease);
-    let granted = client.lease_grant(asked, None).await?;
-    Ok(Granted {
-        id: granted.id(),
-        asked,
-    })
 }
 
 /// A lease of at least `lease`, in etcd's whole seconds.
