@@ -91,6 +91,46 @@ async fn tokens_rise_release_is_owner_checked_and_a_release_wakes_the_waiter() {
     assert_eq!(taken.release().await.unwrap(), ReleaseOutcome::Released);
 }
 
+/// Each renewal puts the key on a lease granted for it, never keeps the
+/// first one alive (see the etcd section of the README: a deposed leader
+/// of etcd before 3.4.30 could revoke a lease kept alive elsewhere).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_renewal_puts_the_lock_on_a_lease_granted_for_it() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let cluster = EtcdCluster::start();
+    let manager = manager(&cluster).await;
+    let mut etcd = etcd_client::Client::connect(cluster.endpoints(), None)
+        .await
+        .unwrap();
+    let renewed = manager
+        .lock("order:renewed")
+        .ttl(Duration::from_secs(1))
+        .renew()
+        .acquire()
+        .await
+        .unwrap();
+    let all = Some(etcd_client::GetOptions::new().with_prefix());
+    let found = etcd.get("distlock:", all).await.unwrap();
+    let kv = found
+        .kvs()
+        .iter()
+        .find(|kv| kv.key().ends_with(b":lock:order:renewed"))
+        .expect("the lock's key");
+    let (key, first) = (kv.key().to_vec(), kv.lease());
+    // Past the 1 s lease: renewed three times or more.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert!(renewed.is_held(), "the renewal failed");
+    let found = etcd.get(key, None).await.unwrap();
+    let now = found.kvs().first().map(etcd_client::KeyValue::lease);
+    assert!(now.is_some_and(|now| now != first), "{first} then {now:?}");
+    let leases = etcd.leases().await.unwrap();
+    assert!(
+        leases.leases().iter().all(|lease| lease.id() != first),
+        "the first lease was not revoked"
+    );
+    assert_eq!(renewed.release().await.unwrap(), ReleaseOutcome::Released);
+}
+
 #[tokio::test]
 async fn what_etcd_does_not_offer_is_refused_clearly() {
     let _serial = ONE_AT_A_TIME.lock().await;

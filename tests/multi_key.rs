@@ -287,8 +287,13 @@ async fn a_key_whose_lease_ran_out_while_the_others_were_awaited_fails_the_set()
             .await
     });
     // "a" is taken at once; its lease runs out while "b" is awaited, and
-    // another process takes "a" meanwhile.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // another process takes "a" meanwhile. (etcd's leases count whole
+    // seconds, and it ends them up to half a second late.)
+    let ran_out = match common::backend::kind() {
+        common::backend::Kind::Etcd => Duration::from_millis(2_000),
+        _ => Duration::from_millis(500),
+    };
+    tokio::time::sleep(ran_out).await;
     let a = two.lock("a").try_acquire().await.unwrap();
     let a = a.expect("a's lease ran out while the set waited for b");
     assert_eq!(b.release().await.unwrap(), ReleaseOutcome::Released);

@@ -30,10 +30,12 @@ async fn inspect_tells_a_held_lock_from_a_free_one_without_its_owner() {
     assert_eq!(held.key, "order:1");
     assert_eq!(held.holders, 1, "{held:?}");
     let left = held.remaining.expect("a lease with an expiry");
-    assert!(
-        left > Duration::from_secs(4) && left <= Duration::from_secs(5),
-        "{left:?}"
-    );
+    // etcd tells a lease's time left in whole seconds, rounded down.
+    let least = match kind() {
+        Kind::Etcd => Duration::from_secs(3),
+        _ => Duration::from_secs(4),
+    };
+    assert!(left > least && left <= Duration::from_secs(5), "{left:?}");
     let counter = held.fencing_counter.expect("a token was handed out");
     assert!(
         counter >= guard.fencing_token(),
@@ -52,7 +54,11 @@ async fn inspect_tells_a_held_lock_from_a_free_one_without_its_owner() {
     assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
     let released = operator.inspect("order:1").await.unwrap();
     assert!(!released.is_held(), "{released:?}");
-    assert_eq!(released.fencing_counter, Some(counter));
+    match kind() {
+        // etcd's counter is the cluster's revision: the release moved it.
+        Kind::Etcd => assert!(released.fencing_counter > Some(counter)),
+        _ => assert_eq!(released.fencing_counter, Some(counter)),
+    }
 }
 
 #[tokio::test]
@@ -177,6 +183,11 @@ async fn a_semaphore_is_inspected_and_forced_like_any_lock() {
     let backend = Backend::start();
     let (manager, operator) = (backend.manager().await, backend.manager().await);
     let permits = LockKind::Permits(2);
+    if common::backend::refuses_shared_kinds(
+        &manager.lock("export").kind(permits).try_acquire().await,
+    ) {
+        return;
+    }
     let ttl = Duration::from_millis(900);
     let take = || {
         manager

@@ -663,6 +663,8 @@ impl LockManagerBuilder {
             connect_timeout: self.connect_timeout,
             on_evicting_server: self.on_evicting_server,
             replica_acks,
+            #[cfg(feature = "etcd")]
+            key_prefix: self.key_prefix.clone(),
             #[cfg(feature = "tls")]
             tls_root_certificate: self.tls_root_certificate,
         };

@@ -20,6 +20,9 @@ pub(crate) struct Settings {
     pub(crate) on_evicting_server: EvictingServer,
     /// How many replicas acknowledge each grant, if any (`replicas.rs`).
     pub(crate) replica_acks: Option<ReplicaAcks>,
+    /// The prefix of the manager's keys (the etcd connect check reads one).
+    #[cfg(feature = "etcd")]
+    pub(crate) key_prefix: String,
     /// PEM certificates that replace the default trust roots (`rediss://`,
     /// and `https://` etcd endpoints).
     #[cfg(feature = "tls")]

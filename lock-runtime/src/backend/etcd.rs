@@ -14,9 +14,14 @@
 //!   background (and ends by itself otherwise).
 //! - **release**: if the key's value is the owner, delete it; then revoke
 //!   its lease in the background.
-//! - **extend**: grant a lease of the new ttl, and if the key's value is
-//!   still the owner, put the owner again with it (which keeps the create
-//!   revision, so the token); then revoke the old lease in the background.
+//! - **extend** (a renewal too): grant a lease of the ttl, and if the key's
+//!   value is still the owner, put the owner again with it (which keeps the
+//!   create revision, so the token); then revoke the old lease in the
+//!   background. Not a keep-alive of the first lease: before etcd 3.4.30
+//!   and 3.5.13 a deposed leader could still revoke a lease the new leader
+//!   kept alive (etcd-io/etcd#15247), deleting a held lock inside its
+//!   validity; a lease granted at each renewal ends, as any leader sees
+//!   it, only after the validity it gave.
 //! - **waiting**: a watch on the key wakes the waiters of this process when
 //!   it is deleted (released, or its lease ended). No FIFO across
 //!   processes: a freed lock goes to whichever attempt comes first.
@@ -95,7 +100,9 @@ impl Etcd {
         let described = topology.describe();
         let connect = async {
             let mut client = Client::connect(&endpoints.urls, Some(options)).await?;
-            client.get("distlock-ping", None).await?;
+            // Under the key prefix, which a user granted only it may read.
+            let probe = format!("{}ping", settings.key_prefix);
+            client.get(probe, None).await?;
             Ok::<_, etcd_client::Error>(client)
         };
         let client = match tokio::time::timeout(settings.connect_timeout, connect).await {
@@ -155,7 +162,7 @@ impl Etcd {
             return Ok(Attempt::Held { remaining: None });
         }
         Ok(Attempt::Acquired {
-            fencing_token: token_of(&answer),
+            fencing_token: token_of(&answer)?,
             spare_tokens: 0,
         })
     }
@@ -226,7 +233,9 @@ impl Etcd {
         })
     }
 
-    /// Deletes the key whoever holds it.
+    /// Deletes the key whoever holds it: the holding it read, and no
+    /// later one (a release and a new grant meanwhile, or this step sent
+    /// again after its first delete, find another create revision).
     pub(crate) async fn force_release(&self, keys: &LockKeys) -> RedisResult<ForcedRelease> {
         let key = keys.lease.as_str();
         let step = |mut client: Client| async move {
@@ -235,8 +244,12 @@ impl Etcd {
                 return Ok(None);
             };
             let remaining = time_left(&mut client, kv.lease()).await?;
-            client.delete(key, None).await?;
-            Ok(Some(remaining))
+            let holding = kv.create_revision();
+            let delete = Txn::new()
+                .when([Compare::create_revision(key, CompareOp::Equal, holding)])
+                .and_then([TxnOp::delete(key, None)]);
+            let deleted = client.txn(delete).await?.succeeded();
+            Ok(deleted.then_some(remaining))
         };
         let freed = self.within(Resend::WhileTimeLeft, step).await?;
         self.waiters.wake(key);
@@ -299,11 +312,13 @@ impl Etcd {
     {
         let mut unsent = None;
         let attempts = async {
+            let mut pause = FIRST_RESEND_PAUSE;
             loop {
                 match step(self.client.clone()).await {
                     Err(error) if never_sent(&error) || resend.after(&error) => {
                         unsent = Some(error);
-                        tokio::time::sleep(UNSENT_PAUSE).await;
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(LAST_RESEND_PAUSE);
                     }
                     answered => return answered,
                 }
@@ -331,6 +346,14 @@ pub(crate) struct Watches {
     running: std::collections::HashMap<String, tokio::task::AbortHandle>,
 }
 
+impl Drop for Watches {
+    fn drop(&mut self) {
+        for task in self.running.values() {
+            task.abort();
+        }
+    }
+}
+
 impl Link for Watches {
     async fn subscribe(&mut self, channel: &str) -> RedisResult<()> {
         let stream = watch(&self.client, channel, self.timeout).await?;
@@ -356,9 +379,16 @@ async fn watch(client: &Client, key: &str, timeout: Duration) -> RedisResult<Wat
     let mut client = client.clone();
     let watch = async {
         let mut stream = client.watch(key, None).await?;
-        // The first answer says the watch is in place.
-        stream.message().await?;
-        Ok::<_, etcd_client::Error>(stream)
+        // The first answer says whether the watch is in place.
+        match stream.message().await? {
+            Some(first) if first.created() && !first.canceled() => Ok(stream),
+            first => Err(etcd_client::Error::WatchError(format!(
+                "etcd did not set up the watch: {}",
+                first
+                    .as_ref()
+                    .map_or("no answer", |first| first.cancel_reason())
+            ))),
+        }
     };
     match tokio::time::timeout(timeout, watch).await {
         Ok(Ok(stream)) => Ok(stream),
@@ -382,6 +412,9 @@ async fn follow(
     let waiters = || waiters.get().and_then(Weak::upgrade);
     loop {
         while let Ok(Some(answer)) = stream.message().await {
+            if answer.canceled() {
+                break;
+            }
             let deleted = answer
                 .events()
                 .iter()
@@ -424,8 +457,10 @@ impl Resend {
     }
 }
 
-/// The pause before a step is sent again.
-const UNSENT_PAUSE: Duration = Duration::from_millis(5);
+/// The pause before a step is sent again the first time; it doubles at
+/// each re-send, up to the last.
+const FIRST_RESEND_PAUSE: Duration = Duration::from_millis(5);
+const LAST_RESEND_PAUSE: Duration = Duration::from_millis(100);
 
 /// Whether `error` says the request was never sent: its connection was
 /// refused (the member it went to is down).
@@ -564,12 +599,19 @@ fn seconds(lease: Duration) -> i64 {
 }
 
 /// The revision of a transaction that created the lock's key: its create
-/// revision.
-fn token_of(answer: &TxnResponse) -> u64 {
-    let revision = answer
+/// revision. An answer without one (etcd always sends it) is an error, not
+/// a token of 0.
+fn token_of(answer: &TxnResponse) -> RedisResult<u64> {
+    answer
         .header()
-        .map_or(0, etcd_client::ResponseHeader::revision);
-    u64::try_from(revision).unwrap_or(0)
+        .map(etcd_client::ResponseHeader::revision)
+        .and_then(|revision| u64::try_from(revision).ok())
+        .filter(|revision| *revision > 0)
+        .ok_or_else(|| {
+            redis::RedisError::from(io::Error::other(
+                "etcd answered a grant without its revision",
+            ))
+        })
 }
 
 /// The key a read found, if it exists.
@@ -602,6 +644,15 @@ fn fault(error: &etcd_client::Error) -> redis::RedisError {
             Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
                 io::ErrorKind::InvalidInput
             }
+            // Out of space (etcd's NOSPACE alarm), too many requests, or a
+            // server that cannot do what was asked: asking again at once
+            // does not help.
+            Code::ResourceExhausted
+            | Code::Unimplemented
+            | Code::Internal
+            | Code::DataLoss
+            | Code::NotFound
+            | Code::AlreadyExists => io::ErrorKind::Other,
             _ => io::ErrorKind::ConnectionAborted,
         },
         Error::InvalidArgs(_) | Error::InvalidUri(_) | Error::InvalidMetadataValue(_) => {

@@ -67,7 +67,8 @@ pub struct LockInfo {
     /// later one is above it. `None` before the first token, and after the
     /// counter's key is gone (unused for a day, lost with Redis's data, or,
     /// on one server, a new server run, whose counter starts again above
-    /// the clock).
+    /// the clock). On etcd, the cluster's revision, which every write of
+    /// any key moves.
     pub fencing_counter: Option<u64>,
     /// How many waiters the lock's queue holds (waiters of every process,
     /// including places whose owner died, until the queue drops them: once
