@@ -290,7 +290,7 @@ async fn a_key_whose_lease_ran_out_while_the_others_were_awaited_fails_the_set()
     // another process takes "a" meanwhile. (etcd's leases count whole
     // seconds, and it ends them up to half a second late.)
     let ran_out = match common::backend::kind() {
-        common::backend::Kind::Etcd => Duration::from_millis(2_000),
+        common::backend::Kind::Etcd => Duration::from_secs(2),
         _ => Duration::from_millis(500),
     };
     tokio::time::sleep(ran_out).await;
