@@ -17,11 +17,11 @@
 //! - **extend** (a renewal too): grant a lease of the ttl, and if the key's
 //!   value is still the owner, put the owner again with it (which keeps the
 //!   create revision, so the token); then revoke the old lease in the
-//!   background. Not a keep-alive of the first lease: before etcd 3.4.30
-//!   and 3.5.13 a deposed leader could still revoke a lease the new leader
-//!   kept alive (etcd-io/etcd#15247), deleting a held lock inside its
-//!   validity; a lease granted at each renewal ends, as any leader sees
-//!   it, only after the validity it gave.
+//!   background. Not a keep-alive of the first lease: a deposed leader
+//!   could still revoke a lease the new leader kept alive (etcd-io/etcd
+//!   #15247, fixed by #16822 in later 3.4 and 3.5 releases), deleting a
+//!   held lock inside its validity; a lease granted at each renewal ends,
+//!   as any leader sees it, only after the validity it gave.
 //! - **waiting**: a watch on the key wakes the waiters of this process when
 //!   it is deleted (released, or its lease ended). No FIFO across
 //!   processes: a freed lock goes to whichever attempt comes first.
