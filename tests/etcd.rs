@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::body::{Shared, stopped_in_time, ticking_body, wait_until_started};
+use common::body::{Shared, assert_cancelled_at_its_validity, ticking_body, wait_until_started};
 use distlock::{
     LockError, LockKind, LockManager, ReleaseOutcome, Unacknowledged, distributed_lock,
 };
@@ -22,6 +22,24 @@ const COMMAND_TIMEOUT: Duration = Duration::from_millis(1_500);
 /// (An async mutex: each test holds it across its awaits, and a test that
 /// failed holding it does not poison it for the others.)
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Releases `held` while a task of `other` waits for `key`: the watch wakes
+/// it, so it holds the lock within 250 ms, not at a nap's end.
+async fn assert_release_wakes_the_waiter(
+    held: distlock::LockGuard,
+    other: &LockManager,
+    key: &'static str,
+) {
+    let waiter = common::spawn_waiter(other, key);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let released_at = Instant::now();
+    assert_eq!(held.release().await.unwrap(), ReleaseOutcome::Released);
+    let handoff = waiter.await.unwrap() - released_at;
+    assert!(
+        handoff < Duration::from_millis(250),
+        "handed over after {handoff:?}"
+    );
+}
 
 async fn manager(cluster: &EtcdCluster) -> LockManager {
     LockManager::etcd(cluster.endpoints())
@@ -57,15 +75,7 @@ async fn tokens_rise_release_is_owner_checked_and_a_release_wakes_the_waiter() {
 
     // A waiter in another manager is woken by the watch, not by a nap.
     let held = a.lock("order:3").acquire().await.unwrap();
-    let waiter = common::spawn_waiter(&b, "order:3");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let released_at = Instant::now();
-    assert_eq!(held.release().await.unwrap(), ReleaseOutcome::Released);
-    let handoff = waiter.await.unwrap() - released_at;
-    assert!(
-        handoff < Duration::from_millis(250),
-        "handed over after {handoff:?}"
-    );
+    assert_release_wakes_the_waiter(held, &b, "order:3").await;
 
     // An owner whose lease ended cannot release or extend the new holder's.
     let expired = a
@@ -234,15 +244,7 @@ async fn over_tls_an_etcd_manager_locks_and_a_wrong_ca_fails_with_connect() {
     let (a, b) = (trusting().await.unwrap(), trusting().await.unwrap());
     let held = a.lock("order:tls").acquire().await.unwrap();
     assert!(held.fencing_token() > 0);
-    let waiter = common::spawn_waiter(&b, "order:tls");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let released_at = Instant::now();
-    assert_eq!(held.release().await.unwrap(), ReleaseOutcome::Released);
-    let handoff = waiter.await.unwrap() - released_at;
-    assert!(
-        handoff < Duration::from_millis(250),
-        "handed over after {handoff:?}"
-    );
+    assert_release_wakes_the_waiter(held, &b, "order:tls").await;
     let again = b.lock("order:tls").acquire().await.unwrap();
     assert_eq!(again.release().await.unwrap(), ReleaseOutcome::Released);
 
@@ -459,26 +461,7 @@ async fn a_frozen_cluster_cancels_the_body_before_anyone_else_holds_the_lock() {
         matches!(&result, Err(AppError::Lock(LockError::Lost { key })) if key == "pay:7"),
         "{result:?}"
     );
-    let (last_tick, valid_until, dropped) = {
-        let trace = trace.lock().unwrap();
-        let (last_tick, valid_until) = trace.last_tick.unwrap();
-        let dropped = trace.dropped.expect("the body was cancelled");
-        (last_tick, valid_until, dropped)
-    };
-    assert!(stopped_in_time(
-        last_tick,
-        valid_until,
-        Duration::from_secs(2)
-    ));
-    assert!(
-        dropped <= valid_until + Duration::from_millis(100),
-        "dropped {:?} after the validity",
-        dropped - valid_until
-    );
-    assert!(
-        valid_until > frozen_at,
-        "lost before etcd stopped answering"
-    );
+    let dropped = assert_cancelled_at_its_validity(&trace, Duration::from_secs(2), frozen_at);
     for member in 0..3 {
         cluster.resume(member);
     }

@@ -6,7 +6,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::body::{Shared, stopped_in_time, ticking_body, wait_until_started};
+use common::body::{
+    Shared, assert_cancelled_at_its_validity, stopped_in_time, ticking_body, wait_until_started,
+};
 use distlock::{LockError, distributed_lock};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,32 +45,11 @@ async fn redis_paused_past_the_validity_cancels_the_body_before_anyone_else_hold
         matches!(&result, Err(AppError::Lock(LockError::Lost { key })) if key == "pay:7"),
         "{result:?}"
     );
-    let (last_tick, valid_until, dropped) = {
-        let trace = trace.lock().unwrap();
-        let (last_tick, valid_until) = trace.last_tick.unwrap();
-        (
-            last_tick,
-            valid_until,
-            trace.dropped.expect("the body was cancelled"),
-        )
-    };
     // The validity is the last extension's start plus the 1 s lease less
     // 12 ms of drift allowance; Redis keeps the key until at least that
     // start plus 1 s. The body never ran past the validity; dropping it (its
     // clean-up) follows as soon as the runtime gets to it.
-    assert!(
-        stopped_in_time(last_tick, valid_until, Duration::from_secs(1)),
-        "the body ran after its validity"
-    );
-    assert!(
-        dropped <= valid_until + Duration::from_millis(100),
-        "dropped {:?} after the validity",
-        dropped - valid_until
-    );
-    assert!(
-        valid_until > paused_at,
-        "lost before Redis stopped answering"
-    );
+    let dropped = assert_cancelled_at_its_validity(&trace, Duration::from_secs(1), paused_at);
     assert!(
         returned_at - paused_at < Duration::from_millis(1100),
         "the call returned {:?} after the pause",

@@ -59,3 +59,30 @@ pub async fn wait_until_started(trace: &Shared) {
 pub fn stopped_in_time(tick: Instant, valid_until: Instant, ttl: Duration) -> bool {
     tick <= valid_until + distlock::drift_allowance(ttl)
 }
+
+/// Asserts that a body cancelled by the loss of its lock (a lease of `ttl`)
+/// never ran past its validity and was dropped within 100 ms of it, and
+/// that the validity outlasted `cut_at`, when the lock service stopped
+/// answering; returns when the body was dropped.
+pub fn assert_cancelled_at_its_validity(trace: &Shared, ttl: Duration, cut_at: Instant) -> Instant {
+    let (last_tick, valid_until, dropped) = {
+        let trace = trace.lock().unwrap();
+        let (last_tick, valid_until) = trace.last_tick.expect("the body ran");
+        let dropped = trace.dropped.expect("the body was cancelled");
+        (last_tick, valid_until, dropped)
+    };
+    assert!(
+        stopped_in_time(last_tick, valid_until, ttl),
+        "the body ran after its validity"
+    );
+    assert!(
+        dropped <= valid_until + Duration::from_millis(100),
+        "dropped {:?} after the validity",
+        dropped - valid_until
+    );
+    assert!(
+        valid_until > cut_at,
+        "lost before the lock service stopped answering"
+    );
+    dropped
+}
