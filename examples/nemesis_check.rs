@@ -70,6 +70,8 @@
 // The modules' `pub` items reach the other modules of this example.
 #![allow(unreachable_pub)]
 
+mod support;
+
 #[path = "nemesis_check/body.rs"]
 mod body;
 #[path = "nemesis_check/check.rs"]

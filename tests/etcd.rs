@@ -23,24 +23,6 @@ const COMMAND_TIMEOUT: Duration = Duration::from_millis(1_500);
 /// failed holding it does not poison it for the others.)
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Releases `held` while a task of `other` waits for `key`: the watch wakes
-/// it, so it holds the lock within 250 ms, not at a nap's end.
-async fn assert_release_wakes_the_waiter(
-    held: distlock::LockGuard,
-    other: &LockManager,
-    key: &'static str,
-) {
-    let waiter = common::spawn_waiter(other, key);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let released_at = Instant::now();
-    assert_eq!(held.release().await.unwrap(), ReleaseOutcome::Released);
-    let handoff = waiter.await.unwrap() - released_at;
-    assert!(
-        handoff < Duration::from_millis(250),
-        "handed over after {handoff:?}"
-    );
-}
-
 async fn manager(cluster: &EtcdCluster) -> LockManager {
     LockManager::etcd(cluster.endpoints())
         .command_timeout(COMMAND_TIMEOUT)
@@ -75,7 +57,7 @@ async fn tokens_rise_release_is_owner_checked_and_a_release_wakes_the_waiter() {
 
     // A waiter in another manager is woken by the watch, not by a nap.
     let held = a.lock("order:3").acquire().await.unwrap();
-    assert_release_wakes_the_waiter(held, &b, "order:3").await;
+    common::assert_release_hands_over(held, &b, "order:3", Duration::from_millis(250)).await;
 
     // An owner whose lease ended cannot release or extend the new holder's.
     let expired = a
@@ -244,7 +226,7 @@ async fn over_tls_an_etcd_manager_locks_and_a_wrong_ca_fails_with_connect() {
     let (a, b) = (trusting().await.unwrap(), trusting().await.unwrap());
     let held = a.lock("order:tls").acquire().await.unwrap();
     assert!(held.fencing_token() > 0);
-    assert_release_wakes_the_waiter(held, &b, "order:tls").await;
+    common::assert_release_hands_over(held, &b, "order:tls", Duration::from_millis(250)).await;
     let again = b.lock("order:tls").acquire().await.unwrap();
     assert_eq!(again.release().await.unwrap(), ReleaseOutcome::Released);
 
@@ -256,20 +238,7 @@ async fn over_tls_an_etcd_manager_locks_and_a_wrong_ca_fails_with_connect() {
             LockManager::etcd(&endpoints).tls_root_certificate(another_ca.ca_pem()),
         ),
     ];
-    for (trusting, builder) in attempts {
-        let connect_timeout = Duration::from_secs(3);
-        let (built, took) = common::timed(builder.connect_timeout(connect_timeout).build()).await;
-        let message = common::urls::connect_error(trusting, built);
-        eprintln!("trusting {trusting}, after {took:?}: {message}");
-        assert!(
-            message.contains("certificate"),
-            "trusting {trusting}: {message}"
-        );
-        assert!(
-            took < connect_timeout + Duration::from_millis(200),
-            "trusting {trusting}: {took:?}"
-        );
-    }
+    common::urls::assert_untrusted_refused(attempts, Duration::from_millis(3_200)).await;
     // A root certificate for endpoints reached without TLS would mean
     // nothing, and says so.
     let plain: Vec<String> = endpoints

@@ -50,17 +50,8 @@ async fn locks_exclude_wait_and_wake_on_the_primary() {
     let (one, two) = (manager(&topology).await, manager(&topology).await);
     let guard = one.lock("job").acquire().await.unwrap();
     assert!(two.lock("job").try_acquire().await.unwrap().is_none());
-    let waiter = common::spawn_waiter(&two, "job");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let released = Instant::now();
-    assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
-    let acquired = tokio::time::timeout(Duration::from_secs(5), waiter)
-        .await
-        .unwrap()
-        .unwrap();
-    // Handed over by the release, not found by a later poll.
-    let handed_over = acquired - released;
-    assert!(handed_over < Duration::from_millis(100), "{handed_over:?}");
+    // Woken by the release, not found by a later poll.
+    common::assert_release_hands_over(guard, &two, "job", Duration::from_millis(100)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,17 +276,8 @@ async fn over_tls_sentinel_managers_lock_wait_release_and_follow_a_failover() {
     let (one, two) = (tls_manager(&topology).await, tls_manager(&topology).await);
     let guard = one.lock("job").acquire().await.unwrap();
     assert!(two.lock("job").try_acquire().await.unwrap().is_none());
-    let waiter = common::spawn_waiter(&two, "job");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let released = Instant::now();
-    assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
-    let acquired = tokio::time::timeout(Duration::from_secs(5), waiter)
-        .await
-        .unwrap()
-        .unwrap();
-    // Woken over the TLS pub/sub connection, not found by a later poll.
-    let handed_over = acquired - released;
-    assert!(handed_over < Duration::from_millis(100), "{handed_over:?}");
+    // Woken by the release, not found by a later poll.
+    common::assert_release_hands_over(guard, &two, "job", Duration::from_millis(100)).await;
 
     topology.kill_master();
     let promoted =
@@ -334,22 +316,7 @@ async fn over_tls_a_sentinel_manager_without_the_ca_fails_with_a_certificate_err
             LockManager::sentinel(&sentinels, master).tls_root_certificate(another_ca.ca_pem()),
         ),
     ];
-    for (trusting, builder) in attempts {
-        let started = Instant::now();
-        let built = builder
-            .connect_timeout(Duration::from_secs(3))
-            .build()
-            .await;
-        let message = common::urls::connect_error(trusting, built);
-        assert!(
-            message.contains("certificate"),
-            "trusting {trusting}: {message}"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "trusting {trusting}: {message}"
-        );
-    }
+    common::urls::assert_untrusted_refused(attempts, Duration::from_secs(3)).await;
 }
 
 #[tokio::test]

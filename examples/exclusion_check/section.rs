@@ -398,31 +398,4 @@ async fn pause(probe: &Probe) {
     }
 }
 
-/// A small, fast generator (`SplitMix64`) for choosing keys and faults.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn seeded(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n` > 0; the bias is negligible for small `n`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// Uniform in `0..=max`.
-    pub fn duration_up_to(&mut self, max: Duration) -> Duration {
-        let micros = u64::try_from(max.as_micros()).unwrap_or(u64::MAX);
-        Duration::from_micros(self.below(micros.saturating_add(1)))
-    }
-}
+pub use crate::support::rng::Rng;

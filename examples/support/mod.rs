@@ -3,6 +3,8 @@
 // Each example uses some of these; `pub` reaches the example using them.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod rng;
+
 /// The Redis to use: `REDIS_URL` when set, otherwise a throwaway
 /// `redis-server` that lives as long as the returned handle.
 pub fn redis() -> std::io::Result<(String, Option<lock_testkit::RedisServer>)> {

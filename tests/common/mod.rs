@@ -174,3 +174,27 @@ pub fn spawn_waiter(
         acquired
     })
 }
+
+/// Releases `held` while a task of `other` waits for `key`, and asserts
+/// that the waiter holds the lock within `within` of the release: woken by
+/// it, not finding it at a later poll.
+pub async fn assert_release_hands_over(
+    held: distlock::LockGuard,
+    other: &LockManager,
+    key: &'static str,
+    within: Duration,
+) {
+    let waiter = spawn_waiter(other, key);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let released = Instant::now();
+    assert_eq!(
+        held.release().await.unwrap(),
+        distlock::ReleaseOutcome::Released
+    );
+    let acquired = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("the waiter got the lock")
+        .unwrap();
+    let handed_over = acquired - released;
+    assert!(handed_over < within, "handed over after {handed_over:?}");
+}

@@ -53,3 +53,22 @@ pub async fn assert_unreachable_masks_password(builder: LockManagerBuilder) {
         "{message}"
     );
 }
+
+/// Builds each of `attempts`, managers that trust a CA other than the
+/// server's (named by the first of each pair), with a 3 s connect timeout:
+/// each fails with a `Connect` error about the certificate within `within`.
+pub async fn assert_untrusted_refused<'a>(
+    attempts: impl IntoIterator<Item = (&'a str, LockManagerBuilder)>,
+    within: Duration,
+) {
+    for (trusting, builder) in attempts {
+        let connect_timeout = Duration::from_secs(3);
+        let (built, took) = super::timed(builder.connect_timeout(connect_timeout).build()).await;
+        let message = connect_error(trusting, built);
+        assert!(
+            message.contains("certificate"),
+            "trusting {trusting}: {message}"
+        );
+        assert!(took < within, "trusting {trusting}: {took:?}: {message}");
+    }
+}
