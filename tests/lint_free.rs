@@ -1,4 +1,4 @@
-//! The body shapes of `tests/ui/pass/lint_free.rs` under clippy, and run.
+//! The body shapes of `lock-macros/tests/ui/pass/lint_free.rs` under clippy, and run.
 //!
 //! trybuild compiles that file with `#![deny(warnings)]`, which covers rustc's
 //! lints only. Including it here puts the same fns under CI's
@@ -11,7 +11,7 @@ mod common;
 // `pub` items reach no one here, as they do in a user's crate; the
 // expansion's lints are what this checks.
 #[allow(unreachable_pub)]
-#[path = "ui/pass/lint_free.rs"]
+#[path = "../lock-macros/tests/ui/pass/lint_free.rs"]
 mod shapes;
 
 use lock_testkit::RedisServer;
