@@ -1,0 +1,249 @@
+//! The timeline of a fault run: one lane per key, the bodies that held each
+//! key as bars coloured by process, the fault windows shaded behind them,
+//! and overlapping bodies, which mutual exclusion forbids, in red.
+
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::error::ChartError;
+use crate::frame::{self, ALARM, Area, FONT, Heading, LegendEntry, MUTED, Swatch};
+
+const WIDTH: u32 = 1400;
+/// Height of one lane, in pixels.
+const LANE_HEIGHT: u32 = 44;
+/// Height of the heading, the axis and the margins around the lanes.
+const FRAME_HEIGHT: u32 = 260;
+/// The share of a lane's height a body's bar leaves empty above and below.
+const BAR_INSET: f64 = 0.18;
+/// Fault windows: light grey behind the bodies.
+pub(crate) const SHADE: RGBAColor = RGBAColor(0x80, 0x80, 0x80, 0.22);
+
+/// One run of a locked body: the key it held, the process it ran in, and
+/// when, in microseconds since the run started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Body {
+    /// The lane: an index into the chart's lanes.
+    pub key: usize,
+    /// The process it ran in, from 0; it picks the bar's colour.
+    pub process: usize,
+    /// When the body started, in µs since the run started.
+    pub start_us: u64,
+    /// When the body ended, in µs since the run started.
+    pub end_us: u64,
+}
+
+/// A span during which a fault was active, shaded across every lane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultWindow {
+    /// When the fault began, in µs since the run started.
+    pub start_us: u64,
+    /// When it was healed, in µs since the run started.
+    pub end_us: u64,
+    /// What the fault was (`kill redis`, `partition`), written in its shade.
+    pub label: String,
+}
+
+/// A span during which two bodies held one key at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overlap {
+    /// The lane: an index into the chart's lanes.
+    pub key: usize,
+    /// When the second body started, in µs since the run started.
+    pub start_us: u64,
+    /// When the first of the two ended, in µs since the run started.
+    pub end_us: u64,
+}
+
+/// A fault run's timeline: `lanes` names the keys (lane `i` is key `i`,
+/// top to bottom); every body, fault window and overlap is drawn where it
+/// happened, the x axis in seconds since the run started.
+///
+/// Refuses an empty `lanes` list, a body or overlap naming a lane that is not
+/// there, and an interval that ends before it starts.
+pub fn timeline(
+    heading: &Heading,
+    lanes: &[String],
+    bodies: &[Body],
+    faults: &[FaultWindow],
+    overlaps: &[Overlap],
+) -> Result<String, ChartError> {
+    check(lanes, bodies, faults, overlaps)?;
+    let rows = u32::try_from(lanes.len()).unwrap_or(u32::MAX);
+    let height = FRAME_HEIGHT.saturating_add(LANE_HEIGHT.saturating_mul(rows));
+    let processes = bodies
+        .iter()
+        .map(|body| body.process + 1)
+        .max()
+        .unwrap_or(0);
+    frame::render((WIDTH, height), |root| {
+        let body = frame::headed(root, heading)?;
+        let (plot, side) = frame::with_legend_column(&body);
+        draw_lanes(&plot, lanes, bodies, faults, overlaps)?;
+        let mut entries: Vec<LegendEntry> = (0..processes)
+            .map(|process| LegendEntry {
+                label: format!("process {process}"),
+                swatch: Swatch::Fill(frame::colour(process).to_rgba()),
+                detail: None,
+            })
+            .collect();
+        entries.push(LegendEntry {
+            label: "fault window".to_owned(),
+            swatch: Swatch::Fill(SHADE),
+            detail: Some(format!("{} in this run", faults.len())),
+        });
+        entries.push(LegendEntry {
+            label: "overlap".to_owned(),
+            swatch: Swatch::Fill(ALARM.to_rgba()),
+            detail: Some(format!("{} in this run", overlaps.len())),
+        });
+        frame::legend(&side, "bodies by process", &entries)
+    })
+}
+
+/// Refuses what [`timeline`] cannot draw.
+fn check(
+    lanes: &[String],
+    bodies: &[Body],
+    faults: &[FaultWindow],
+    overlaps: &[Overlap],
+) -> Result<(), ChartError> {
+    if lanes.is_empty() {
+        return Err(ChartError::Empty { what: "lanes" });
+    }
+    let spans = bodies
+        .iter()
+        .map(|body| ("body", Some(body.key), body.start_us, body.end_us))
+        .chain(
+            faults
+                .iter()
+                .map(|fault| ("fault window", None, fault.start_us, fault.end_us)),
+        )
+        .chain(overlaps.iter().map(|overlap| {
+            (
+                "overlap",
+                Some(overlap.key),
+                overlap.start_us,
+                overlap.end_us,
+            )
+        }));
+    for (what, lane, start_us, end_us) in spans {
+        if let Some(lane) = lane.filter(|lane| *lane >= lanes.len()) {
+            return Err(ChartError::UnknownLane {
+                lane,
+                lanes: lanes.len(),
+            });
+        }
+        if end_us < start_us {
+            return Err(ChartError::Backwards {
+                what,
+                start_us,
+                end_us,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The axes, then the shades, the bodies and the overlaps, in that order so
+/// that each is drawn over the one before.
+fn draw_lanes(
+    plot: &Area<'_>,
+    lanes: &[String],
+    bodies: &[Body],
+    faults: &[FaultWindow],
+    overlaps: &[Overlap],
+) -> Result<(), ChartError> {
+    let count = lanes.len() as f64;
+    let end = bodies
+        .iter()
+        .map(|body| body.end_us)
+        .chain(faults.iter().map(|fault| fault.end_us))
+        .chain(overlaps.iter().map(|overlap| overlap.end_us))
+        .max()
+        .map_or(1.0, |end_us| seconds(end_us).max(1e-3));
+    let centres: Vec<f64> = (0..lanes.len())
+        .map(|lane| lane_bottom(lane, count) + 0.5)
+        .collect();
+    let mut chart = ChartBuilder::on(plot)
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(140)
+        .build_cartesian_2d(0.0..end, frame::Ticked::new(0.0..count, centres))?;
+    let lane_name = |y: &f64| {
+        (0..lanes.len())
+            .find(|lane| (lane_bottom(*lane, count) + 0.5 - y).abs() < 0.25)
+            .and_then(|lane| lanes.get(lane).cloned())
+            .unwrap_or_default()
+    };
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_desc("seconds since the run started")
+        .y_desc("key")
+        .label_style((FONT, frame::TICK_SIZE))
+        .axis_desc_style((FONT, frame::AXIS_SIZE))
+        .y_label_formatter(&lane_name)
+        .draw()?;
+    let label_style = TextStyle::from((FONT, frame::TICK_SIZE))
+        .color(&MUTED)
+        .pos(Pos::new(HPos::Left, VPos::Top));
+    for fault in faults {
+        let (start, stop) = (seconds(fault.start_us), seconds(fault.end_us));
+        chart.draw_series([Rectangle::new(
+            [(start, 0.0), (stop, count)],
+            SHADE.filled(),
+        )])?;
+        chart.draw_series([Text::new(
+            fault.label.clone(),
+            (start, count),
+            label_style.clone(),
+        )])?;
+    }
+    chart.draw_series(bodies.iter().map(|body| {
+        let bottom = lane_bottom(body.key, count);
+        Rectangle::new(
+            [
+                (seconds(body.start_us), bottom + BAR_INSET),
+                (seconds(body.end_us), bottom + 1.0 - BAR_INSET),
+            ],
+            frame::colour(body.process).filled(),
+        )
+    }))?;
+    chart.draw_series(overlaps.iter().map(|overlap| {
+        let (start, end) = (seconds(overlap.start_us), seconds(overlap.end_us));
+        let bottom = lane_bottom(overlap.key, count);
+        Rectangle::new(
+            [(start, bottom + 0.04), (end, bottom + 0.96)],
+            ALARM.filled(),
+        )
+    }))?;
+    // Outlined 3 px wide as well: an overlap of a few microseconds is
+    // narrower than a pixel and would not show filled alone.
+    chart.draw_series(overlaps.iter().map(|overlap| {
+        let (start, end) = (seconds(overlap.start_us), seconds(overlap.end_us));
+        let (low, high) = (
+            lane_bottom(overlap.key, count) + 0.04,
+            lane_bottom(overlap.key, count) + 0.96,
+        );
+        PathElement::new(
+            [
+                (start, low),
+                (start, high),
+                (end, high),
+                (end, low),
+                (start, low),
+            ],
+            ALARM.stroke_width(3),
+        )
+    }))?;
+    Ok(())
+}
+
+/// Lane 0 at the top: the y of lane `lane`'s lower edge among `count` lanes.
+fn lane_bottom(lane: usize, count: f64) -> f64 {
+    count - 1.0 - lane as f64
+}
+
+fn seconds(micros: u64) -> f64 {
+    micros as f64 / 1e6
+}
