@@ -8,6 +8,15 @@
 //! benchmarks whose name contains it (`uncontended`, `one_task`, `hot_key`,
 //! `hot_key_processes`, `handoff`, `redlock`), or the one measuring a target
 //! id (`-- U2`, `-- h1`).
+//!
+//! After the tables, `-- --charts` draws the charts of the README into
+//! `docs/charts/` (`--charts=DIR` elsewhere) and `-- --json FILE` writes the
+//! figures as JSON; both are kept from every benchmark that ran:
+//!
+//! ```text
+//! cargo bench --bench locks -- --charts
+//! cargo bench --bench locks -- --json target/bench.json hot_key
+//! ```
 #![allow(
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss,
@@ -16,13 +25,15 @@
 
 mod common;
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::charts;
 use common::contend::{self, Tally, Window};
+use common::figures::{self, Benchmark, Figure, Machine};
 use common::handoff;
 use common::locking::{self, Algorithm, BenchError, Locker};
 use common::procs::{self, ChildPlan, ChildWork};
@@ -113,6 +124,8 @@ struct Harness {
     settings: Settings,
     runtime: tokio::runtime::Runtime,
     redis_version: OnceCell<String>,
+    /// What each benchmark measured, for the charts and the JSON report.
+    kept: RefCell<Vec<Benchmark>>,
 }
 
 /// One algorithm's run of a throughput benchmark.
@@ -151,6 +164,7 @@ fn main() -> ExitCode {
         settings,
         runtime,
         redis_version: OnceCell::new(),
+        kept: RefCell::new(Vec::new()),
     };
     let selected: Vec<&Bench> = BENCHES
         .iter()
@@ -185,6 +199,7 @@ fn main() -> ExitCode {
         }
     }
     harness.print_summary(&lines);
+    failures += harness.write_outputs(&lines);
     println!("benchmarks took {:.1} s", started.elapsed().as_secs_f64());
     if failures == 0 {
         ExitCode::SUCCESS
@@ -216,6 +231,16 @@ fn uncontended(harness: &Harness) -> Result<Vec<TargetLine>, BenchError> {
         })
         .collect();
     print_redis_time(&runs, &redis_times, &per_cycle);
+    let mut kept = harness.benchmark_of(
+        "uncontended",
+        &title,
+        format!("{UNCONTENDED_TASKS} tasks on own keys, one process"),
+        &runs,
+    );
+    for (figure, usec) in kept.figures.iter_mut().zip(&per_cycle) {
+        figure.redis_us_per_cycle = *usec;
+    }
+    harness.keep(kept);
 
     let rate = |algorithm| harness.rate_of(&runs, algorithm);
     let vs_seed =
@@ -309,17 +334,24 @@ fn one_task(harness: &Harness) -> Result<Vec<TargetLine>, BenchError> {
                 Locker::connect(algorithm, &url).await?.contender(0),
             ));
         }
-        let percentiles = harness.cycles_in_turns(&mut cycles, "one-task").await?;
+        let samples = harness.cycles_in_turns(&mut cycles, "one-task").await?;
+        let labels: Vec<&str> = algorithms
+            .iter()
+            .map(|algorithm| algorithm.label())
+            .collect();
+        harness.keep_cycles(
+            "one_task",
+            "U3: one task's lock+unlock cycles",
+            &labels,
+            &samples,
+        );
+        let percentiles = percentiles_of(&samples)?;
         let [distlock, seed, _] = &percentiles[..] else {
             return Err("one figure per cycle was expected".into());
         };
         let versus = |figure: &Percentiles| {
             report::quotient(figure.p50.as_secs_f64(), seed.p50.as_secs_f64())
         };
-        let labels: Vec<&str> = algorithms
-            .iter()
-            .map(|algorithm| algorithm.label())
-            .collect();
         println!("## U3: one task's lock+unlock cycles, algorithms taken in turns\n");
         print_cycles(&labels, &percentiles, "p50 / seed p50", versus);
         let ratio = versus(distlock);
@@ -347,8 +379,10 @@ fn hot_key(harness: &Harness) -> Result<Vec<TargetLine>, BenchError> {
         }
         Ok::<_, BenchError>(runs)
     })?;
-    let title = format!("H2: hot key, 1 process × {HOT_KEY_TASKS} tasks");
+    let workload = format!("1 process × {HOT_KEY_TASKS} tasks");
+    let title = format!("H2: hot key, {workload}");
     harness.print_runs(&title, "acquisitions/s", &runs);
+    harness.keep(harness.benchmark_of("hot_key", &title, workload, &runs));
     let line = harness.hot_key_line("H2", &runs, "≥ 1.5× rslock, p99 wait ≤ 5 ms", 1.5, 5.0);
     Ok(vec![line])
 }
@@ -365,8 +399,10 @@ fn hot_key_processes(harness: &Harness) -> Result<Vec<TargetLine>, BenchError> {
         }
         Ok::<_, BenchError>(runs)
     })?;
-    let title = format!("H1: hot key, {PROCESSES} processes × {TASKS_PER_PROCESS} tasks");
+    let workload = format!("{PROCESSES} processes × {TASKS_PER_PROCESS} tasks");
+    let title = format!("H1: hot key, {workload}");
     harness.print_runs(&title, "acquisitions/s", &runs);
+    harness.keep(harness.benchmark_of("hot_key_processes", &title, workload, &runs));
     let mut line = harness.hot_key_line(
         "H1",
         &runs,
@@ -397,8 +433,8 @@ fn handoff(harness: &Harness) -> Result<Vec<TargetLine>, BenchError> {
             settings.warmup,
             settings.measure.min(PING_MEASURE),
         );
-        let ping = handoff::ping_round_trips(&mut conn, window)
-            .await?
+        let ping_samples = handoff::ping_round_trips(&mut conn, window).await?;
+        let ping = ping_samples
             .percentiles()
             .ok_or("no PING round trip was measured")?;
         let found = cross_process_handoffs(harness, &url).await?;
@@ -410,25 +446,39 @@ fn handoff(harness: &Harness) -> Result<Vec<TargetLine>, BenchError> {
             .signals
             .percentiles()
             .ok_or("no turn signal across processes was measured")?;
-        let mut lines = vec![
-            handoff_line("PING round trip", &ping, &ping, 0),
-            handoff_line(
-                "one message across processes (LPUSH → BLPOP), the same processes",
-                &signal,
-                &ping,
+        let oddities = found.same_process + found.inversions + found.late_waiter;
+        let mut kept = vec![
+            Figure::of_samples("PING round trip", &ping_samples, 0),
+            Figure::of_samples(
+                "one message to the waiting process (LPUSH → BLPOP)",
+                &found.signals,
                 0,
             ),
-            handoff_line(
+            Figure::of_samples(
                 &format!(
                     "distlock, across processes, {} processes × 1 task",
                     procs::RELAY_PROCESSES
                 ),
-                &cross,
-                &ping,
-                found.same_process + found.inversions + found.late_waiter,
+                &found.samples,
+                oddities,
             ),
         ];
-        lines.extend(in_process_handoffs(harness, &url, &ping).await?);
+        kept.extend(in_process_handoffs(harness, &url).await?);
+        let mut lines = Vec::new();
+        for figure in &kept {
+            let figures = figure
+                .samples
+                .percentiles()
+                .ok_or_else(|| format!("no sample of {}", figure.label))?;
+            lines.push(handoff_line(&figure.label, &figures, &ping, figure.errors));
+        }
+        harness.keep(Benchmark {
+            name: "handoff",
+            title: "L1: handoff latency, release start to next holder, vs PING".to_owned(),
+            workload: format!("each holder holding {} ms", HANDOFF_HOLD.as_millis()),
+            samples_are: "handoff (release started to next holder holding), or PING round trip",
+            figures: kept,
+        });
         println!(
             "## L1: handoff latency, release start to next holder, vs PING\n\n\
              Across processes: the holder and the waiter are different processes, both reading \
@@ -504,15 +554,11 @@ async fn cross_process_handoffs(harness: &Harness, url: &str) -> Result<CrossHan
     Ok(relay::handoffs(&procs::relay(&plan).await?))
 }
 
-/// The in-process handoff runs, one table line each.
-async fn in_process_handoffs(
-    harness: &Harness,
-    url: &str,
-    ping: &Percentiles,
-) -> Result<Vec<Vec<String>>, BenchError> {
+/// The in-process handoff runs, one figure each.
+async fn in_process_handoffs(harness: &Harness, url: &str) -> Result<Vec<Figure>, BenchError> {
     let settings = &harness.settings;
     let locker = Locker::connect(Algorithm::Distlock, url).await?;
-    let mut lines = Vec::new();
+    let mut figures = Vec::new();
     for tasks in HANDOFF_TASKS {
         let waiters = tasks - 1;
         let label = format!(
@@ -524,10 +570,9 @@ async fn in_process_handoffs(
         if let Some(error) = &run.first_error {
             eprintln!("{label}: {} errors, first: {error}", run.errors);
         }
-        let handoffs = run.samples.percentiles().ok_or("no handoff was measured")?;
-        lines.push(handoff_line(&label, &handoffs, ping, run.errors));
+        figures.push(Figure::of_samples(&label, &run.samples, run.errors));
     }
-    Ok(lines)
+    Ok(figures)
 }
 
 fn handoff_line(label: &str, figure: &Percentiles, ping: &Percentiles, errors: u64) -> Vec<String> {
@@ -584,13 +629,15 @@ fn redlock(harness: &Harness) -> Result<Vec<TargetLine>, BenchError> {
         }
         Ok::<_, BenchError>((own_keys, hot))
     })?;
-    let title =
-        format!("R1: Redlock over {REDLOCK_NODES} servers, {REDLOCK_TASKS} tasks on own keys");
+    let workload = format!("{REDLOCK_TASKS} tasks on own keys");
+    let title = format!("R1: Redlock over {REDLOCK_NODES} servers, {workload}");
     harness.print_runs(&title, "lock+unlock cycles/s", &own_keys);
-    let title = format!(
-        "R1: Redlock over {REDLOCK_NODES} servers, hot key, {REDLOCK_PROCESSES} processes × {REDLOCK_TASKS_PER_PROCESS} tasks"
-    );
+    harness.keep(harness.benchmark_of("redlock_own_keys", &title, workload, &own_keys));
+    let workload =
+        format!("hot key, {REDLOCK_PROCESSES} processes × {REDLOCK_TASKS_PER_PROCESS} tasks");
+    let title = format!("R1: Redlock over {REDLOCK_NODES} servers, {workload}");
     harness.print_runs(&title, "acquisitions/s", &hot);
+    harness.keep(harness.benchmark_of("redlock_hot_key", &title, workload, &hot));
     Ok(vec![harness.redlock_line(&own_keys, &hot)])
 }
 
@@ -644,11 +691,14 @@ async fn redlock_latency(
             answers: majority,
         },
     ];
-    let percentiles = harness
+    let samples = harness
         .cycles_in_turns(&mut cycles, "redlock-latency")
         .await?;
-    let one_server = percentiles[0];
     let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let title = "Redlock: whole lock+unlock cycles of one task, taken in turns";
+    harness.keep_cycles("redlock_latency", title, &labels, &samples);
+    let percentiles = percentiles_of(&samples)?;
+    let one_server = percentiles[0];
     println!("## Redlock: whole lock+unlock cycles of one task, taken in turns (no target)\n");
     print_cycles(
         &labels,
@@ -722,21 +772,89 @@ impl Harness {
         Ok((Run::new(algorithm, tally), spent?))
     }
 
-    /// Every cycle in turn for one window; the percentiles of each.
+    /// Every cycle in turn for one window; the durations of each.
     async fn cycles_in_turns(
         &self,
         cycles: &mut [Cycle],
         label: &str,
-    ) -> Result<Vec<Percentiles>, BenchError> {
-        let durations: Vec<Waits> = turns::run(cycles, &fresh_key(label), self.window()).await?;
-        durations
-            .iter()
-            .map(|samples| {
-                samples
-                    .percentiles()
-                    .ok_or_else(|| "no cycle was measured".into())
-            })
-            .collect()
+    ) -> Result<Vec<Waits>, BenchError> {
+        turns::run(cycles, &fresh_key(label), self.window()).await
+    }
+
+    /// The figures of throughput runs, as the charts and the JSON report
+    /// take them.
+    fn benchmark_of(
+        &self,
+        name: &'static str,
+        title: &str,
+        workload: String,
+        runs: &[Run],
+    ) -> Benchmark {
+        let measure_secs = self.settings.measure.as_secs_f64();
+        Benchmark {
+            name,
+            title: title.to_owned(),
+            workload,
+            samples_are: "wait per acquisition (acquire called to lock held)",
+            figures: runs
+                .iter()
+                .map(|run| {
+                    let short = run.algorithm.short_label();
+                    Figure::of_tally(&run.label, short, &run.tally, measure_secs)
+                })
+                .collect(),
+        }
+    }
+
+    /// Keeps the durations of cycles taken in turns, one figure per label.
+    fn keep_cycles(&self, name: &'static str, title: &str, labels: &[&str], samples: &[Waits]) {
+        self.keep(Benchmark {
+            name,
+            title: title.to_owned(),
+            workload: "one task, in turns".to_owned(),
+            samples_are: "whole lock+unlock cycle",
+            figures: labels
+                .iter()
+                .zip(samples)
+                .map(|(label, samples)| Figure::of_samples(label, samples, 0))
+                .collect(),
+        });
+    }
+
+    fn keep(&self, benchmark: Benchmark) {
+        self.kept.borrow_mut().push(benchmark);
+    }
+
+    /// Writes the charts and the JSON report if asked; how many failed.
+    fn write_outputs(&self, lines: &[TargetLine]) -> usize {
+        let machine = Machine {
+            cores: std::thread::available_parallelism().ok().map(usize::from),
+            redis_version: self
+                .redis_version
+                .get()
+                .cloned()
+                .unwrap_or_else(|| "unknown".to_owned()),
+            measure_secs: self.settings.measure.as_secs_f64(),
+            warmup_secs: self.settings.warmup.as_secs_f64(),
+        };
+        let kept = self.kept.borrow();
+        let mut failures = 0;
+        if let Some(path) = &self.settings.json {
+            match figures::write_json(path, &machine, &kept, lines) {
+                Ok(()) => println!("figures: {}", path.display()),
+                Err(error) => {
+                    eprintln!("the figures were not written: {error}");
+                    failures += 1;
+                }
+            }
+        }
+        if let Some(dir) = &self.settings.charts {
+            if let Err(error) = charts::write(dir, &machine, &kept) {
+                eprintln!("charts not drawn: {error}");
+                failures += 1;
+            }
+        }
+        failures
     }
 
     /// Child processes contending with `tasks` tasks each on a fresh key.
@@ -905,6 +1023,18 @@ fn servers_text(servers: usize) -> String {
         1 => "1 server".to_owned(),
         _ => format!("Redlock over {servers} servers"),
     }
+}
+
+/// The percentiles of each set of cycle durations; an error if one is empty.
+fn percentiles_of(samples: &[Waits]) -> Result<Vec<Percentiles>, BenchError> {
+    samples
+        .iter()
+        .map(|samples| {
+            samples
+                .percentiles()
+                .ok_or_else(|| "no cycle was measured".into())
+        })
+        .collect()
 }
 
 /// The p99 wait of the first run of `algorithm`.

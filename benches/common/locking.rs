@@ -96,6 +96,18 @@ impl Algorithm {
         }
     }
 
+    /// A name short enough for a chart's panel caption.
+    pub fn short_label(self) -> &'static str {
+        match self {
+            Algorithm::Distlock => "distlock",
+            Algorithm::Seed => "seed protocol",
+            Algorithm::Rslock => "rslock 0.10",
+            Algorithm::SetDel => "SET NX PX + DEL",
+            Algorithm::FixedPoll => "poll every 100 ms",
+            Algorithm::BackoffPoll => "poll, backoff 1-100 ms",
+        }
+    }
+
     /// How this algorithm waits once the key is held; `attempt` counts the
     /// failed tries of this acquisition, from 0.
     fn retry_delay(self, attempt: u32, rng: &mut Rng) -> Option<Duration> {

@@ -2,7 +2,9 @@
 // Each benchmark uses some of these; `pub` reaches the one using them.
 #![allow(unreachable_pub)]
 
+pub mod charts;
 pub mod contend;
+pub mod figures;
 pub mod handoff;
 pub mod locking;
 pub mod procs;

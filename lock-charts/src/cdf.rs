@@ -19,7 +19,7 @@ const FLOOR_US: f64 = 1.0;
 const POINTS_PER_DECADE: f64 = 40.0;
 /// The y axis reaches at most 99.9999%.
 const MAX_NINES: f64 = 6.0;
-const SIZE: (u32, u32) = (1200, 640);
+const SIZE: (u32, u32) = (1280, 680);
 
 /// One line of a CDF: what was measured, and its samples in microseconds.
 #[derive(Debug, Clone, PartialEq)]

@@ -223,10 +223,20 @@ pub(crate) fn duration_label(micros: f64) -> String {
     format!("{} {unit}", short_number(value))
 }
 
-/// `value` with at most two decimals, trailing zeros dropped: `1.5`, `20`.
+/// `value` to about three significant digits, trailing zeros dropped:
+/// `1.5`, `16.8`, `232`, `20`, `12,346`.
 pub(crate) fn short_number(value: f64) -> String {
-    let text = format!("{value:.2}");
-    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    let decimals = match value.abs() {
+        1_000.0.. => return rounded_thousands(value),
+        100.0.. => 0,
+        10.0.. => 1,
+        _ => 2,
+    };
+    let text = format!("{value:.decimals$}");
+    match text.contains('.') {
+        true => text.trim_end_matches('0').trim_end_matches('.').to_owned(),
+        false => text,
+    }
 }
 
 /// `value` with a comma every three digits: `12,345`.
@@ -262,6 +272,9 @@ mod tests {
         assert_eq!(duration_label(1_500.0), "1.5 ms");
         assert_eq!(duration_label(100_000.0), "100 ms");
         assert_eq!(duration_label(10_000_000.0), "10 s");
+        assert_eq!(duration_label(232_254.0), "232 ms");
+        assert_eq!(duration_label(16_750.0), "16.8 ms");
+        assert_eq!(duration_label(100.0), "100 µs");
     }
 
     #[test]
@@ -271,5 +284,6 @@ mod tests {
         assert_eq!(thousands(1_000), "1,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(rounded_thousands(12_345.6), "12,346");
+        assert_eq!(short_number(60_000.0), "60,000");
     }
 }
