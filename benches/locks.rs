@@ -848,11 +848,11 @@ impl Harness {
                 }
             }
         }
-        if let Some(dir) = &self.settings.charts {
-            if let Err(error) = charts::write(dir, &machine, &kept) {
-                eprintln!("charts not drawn: {error}");
-                failures += 1;
-            }
+        if let Some(dir) = &self.settings.charts
+            && let Err(error) = charts::write(dir, &machine, &kept)
+        {
+            eprintln!("charts not drawn: {error}");
+            failures += 1;
         }
         failures
     }

@@ -71,9 +71,10 @@ pub fn write(dir: &Path, machine: &Machine, benchmarks: &[Benchmark]) -> Result<
             Err(Unwritten::Failed(error)) => failed.push(format!("{}: {error}", chart.file)),
         }
     }
-    match failed.is_empty() {
-        true => Ok(()),
-        false => Err(failed.join("; ")),
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("; "))
     }
 }
 
@@ -98,8 +99,10 @@ fn find<'a>(benchmarks: &'a [Benchmark], name: &'static str) -> Result<&'a Bench
         .ok_or(Unwritten::NotRun(name))
 }
 
-fn failed(error: lock_charts::ChartError) -> Unwritten {
-    Unwritten::Failed(error.to_string())
+impl From<lock_charts::ChartError> for Unwritten {
+    fn from(error: lock_charts::ChartError) -> Unwritten {
+        Unwritten::Failed(error.to_string())
+    }
 }
 
 fn series(figure: &Figure) -> Series {
@@ -123,7 +126,7 @@ fn wait_cdf(note: &str, benchmarks: &[Benchmark], name: &'static str) -> Result<
     ))
     .with_note(note);
     let lines: Vec<Series> = benchmark.figures.iter().map(series).collect();
-    lock_charts::wait_cdf(&heading, &lines).map_err(failed)
+    Ok(lock_charts::wait_cdf(&heading, &lines)?)
 }
 
 /// Both hot-key benchmarks' acquisitions per task, one panel per algorithm
@@ -144,7 +147,7 @@ fn acquisitions_per_task(note: &str, benchmarks: &[Benchmark]) -> Result<String,
         workloads.join("; ")
     ))
     .with_note(note);
-    lock_charts::acquisitions_per_task(&heading, &groups).map_err(failed)
+    Ok(lock_charts::acquisitions_per_task(&heading, &groups)?)
 }
 
 /// U1 and U2: cycles per second and Redis's time per cycle, per algorithm.
@@ -161,7 +164,7 @@ fn uncontended(note: &str, benchmarks: &[Benchmark]) -> Result<String, Unwritten
         .collect();
     let heading =
         Heading::new(format!("Uncontended lock+unlock, {}", benchmark.workload)).with_note(note);
-    lock_charts::uncontended(&heading, &bars).map_err(failed)
+    Ok(lock_charts::uncontended(&heading, &bars)?)
 }
 
 /// L1: every handoff's CDF against the PING round trip, the benchmark's
@@ -179,5 +182,5 @@ fn handoff_cdf(note: &str, benchmarks: &[Benchmark]) -> Result<String, Unwritten
         benchmark.workload
     ))
     .with_note(note);
-    lock_charts::handoff_cdf(&heading, &lines, &series(ping)).map_err(failed)
+    Ok(lock_charts::handoff_cdf(&heading, &lines, &series(ping))?)
 }
