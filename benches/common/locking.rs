@@ -101,10 +101,10 @@ impl Algorithm {
         match self {
             Algorithm::Distlock => "distlock",
             Algorithm::Seed => "seed protocol",
-            Algorithm::Rslock => "rslock 0.10",
-            Algorithm::SetDel => "SET NX PX + DEL",
-            Algorithm::FixedPoll => "poll every 100 ms",
-            Algorithm::BackoffPoll => "poll, backoff 1-100 ms",
+            Algorithm::Rslock => "rslock",
+            Algorithm::SetDel => "SET+DEL",
+            Algorithm::FixedPoll => "100 ms poll",
+            Algorithm::BackoffPoll => "backoff poll",
         }
     }
 

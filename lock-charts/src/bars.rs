@@ -10,9 +10,9 @@ use crate::frame::{self, Area, FONT, Heading, LegendEntry, Swatch};
 /// Panels in a row of the acquisitions chart.
 const PANELS_PER_ROW: usize = 4;
 /// Height of one row of panels, in pixels.
-const PANEL_HEIGHT: u32 = 300;
-const TASKS_WIDTH: u32 = 1600;
-const UNCONTENDED_SIZE: (u32, u32) = (1200, 760);
+const PANEL_HEIGHT: u32 = 340;
+const TASKS_WIDTH: u32 = 1900;
+const UNCONTENDED_SIZE: (u32, u32) = (1400, 860);
 
 /// One algorithm's uncontended run: what the bars of [`uncontended`] show.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,10 +78,10 @@ fn task_panel(
     sorted.sort_unstable_by(|a, b| b.cmp(a));
     let most = sorted.first().copied().unwrap_or(0).max(1);
     let mut chart = ChartBuilder::on(area)
-        .caption(label, (FONT, frame::AXIS_SIZE))
+        .caption(label, (FONT, frame::AXIS_SIZE - 4))
         .margin(10)
         .x_label_area_size(40)
-        .y_label_area_size(64)
+        .y_label_area_size(72)
         .build_cartesian_2d(0..sorted.len(), 0..most + most / 10 + 1)?;
     chart
         .configure_mesh()
@@ -180,7 +180,7 @@ fn bar_panel(
     let mut chart = ChartBuilder::on(area)
         .margin(14)
         .x_label_area_size(12)
-        .y_label_area_size(90)
+        .y_label_area_size(110)
         .build_cartesian_2d(0.0..values.len() as f64, 0.0..top)?;
     chart
         .configure_mesh()

@@ -19,7 +19,7 @@ const FLOOR_US: f64 = 1.0;
 const POINTS_PER_DECADE: f64 = 40.0;
 /// The y axis reaches at most 99.9999%.
 const MAX_NINES: f64 = 6.0;
-const SIZE: (u32, u32) = (1280, 680);
+const SIZE: (u32, u32) = (1400, 760);
 
 /// One line of a CDF: what was measured, and its samples in microseconds.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,8 +134,8 @@ fn draw_curves(
     y_keys.extend((1..).map(f64::from).take_while(|y| *y <= top));
     let mut chart = ChartBuilder::on(plot)
         .margin(16)
-        .x_label_area_size(56)
-        .y_label_area_size(80)
+        .x_label_area_size(64)
+        .y_label_area_size(96)
         .build_cartesian_2d(x, frame::Ticked::new(0.0..top, y_keys))?;
     chart
         .configure_mesh()

@@ -14,13 +14,13 @@ use crate::error::ChartError;
 pub(crate) const FONT: &str = "sans-serif";
 /// Type size of tick labels (plotters draws a size of `n` at `n / 1.24`
 /// pixels).
-pub(crate) const TICK_SIZE: u32 = 16;
+pub(crate) const TICK_SIZE: u32 = 20;
 /// Type size of axis descriptions and panel captions.
-pub(crate) const AXIS_SIZE: u32 = 18;
+pub(crate) const AXIS_SIZE: u32 = 22;
 /// Width of the legend beside the plot, in pixels.
-const LEGEND_WIDTH: u32 = 420;
+const LEGEND_WIDTH: u32 = 540;
 /// Height of one legend entry, in pixels.
-const LEGEND_ROW: i32 = 28;
+const LEGEND_ROW: i32 = 32;
 /// Colours of series, bars and processes, told apart by most readers with
 /// colour-blindness too (the Tableau 10 palette), red left out: red marks
 /// overlaps in a timeline.
@@ -94,9 +94,9 @@ pub(crate) fn render(
 
 /// Draws the heading at the top of `area`; returns the area below it.
 pub(crate) fn headed<'a>(area: &Area<'a>, heading: &Heading) -> Result<Area<'a>, ChartError> {
-    let body = area.titled(&heading.title, (FONT, 28))?;
+    let body = area.titled(&heading.title, (FONT, 32))?;
     match &heading.note {
-        Some(note) => Ok(body.titled(note, TextStyle::from((FONT, 17)).color(&MUTED))?),
+        Some(note) => Ok(body.titled(note, TextStyle::from((FONT, 20)).color(&MUTED))?),
         None => Ok(body),
     }
 }
@@ -133,19 +133,19 @@ pub(crate) fn legend(
     title: &str,
     entries: &[LegendEntry],
 ) -> Result<(), ChartError> {
-    let text = TextStyle::from((FONT, 17)).color(&BLACK);
-    let detail = TextStyle::from((FONT, 15)).color(&MUTED);
+    let text = TextStyle::from((FONT, 20)).color(&BLACK);
+    let detail = TextStyle::from((FONT, 17)).color(&MUTED);
     area.draw(&Text::new(
         title.to_owned(),
         (10, 30),
-        TextStyle::from((FONT, 17, FontStyle::Bold)).color(&BLACK),
+        TextStyle::from((FONT, 20, FontStyle::Bold)).color(&BLACK),
     ))?;
     let mut y = 30 + 2 * LEGEND_ROW;
     for entry in entries {
         draw_swatch(area, entry.swatch, y)?;
-        area.draw(&Text::new(entry.label.clone(), (48, y - 9), text.clone()))?;
+        area.draw(&Text::new(entry.label.clone(), (48, y - 11), text.clone()))?;
         if let Some(line) = &entry.detail {
-            area.draw(&Text::new(line.clone(), (48, y + 11), detail.clone()))?;
+            area.draw(&Text::new(line.clone(), (48, y + 12), detail.clone()))?;
             y += LEGEND_ROW * 3 / 4;
         }
         y += LEGEND_ROW;

@@ -8,9 +8,9 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::error::ChartError;
 use crate::frame::{self, ALARM, Area, FONT, Heading, LegendEntry, MUTED, Swatch};
 
-const WIDTH: u32 = 1400;
+const WIDTH: u32 = 1500;
 /// Height of one lane, in pixels.
-const LANE_HEIGHT: u32 = 44;
+const LANE_HEIGHT: u32 = 48;
 /// Height of the heading, the axis and the margins around the lanes.
 const FRAME_HEIGHT: u32 = 260;
 /// The share of a lane's height a body's bar leaves empty above and below.
@@ -167,7 +167,7 @@ fn draw_lanes(
     let mut chart = ChartBuilder::on(plot)
         .margin(16)
         .x_label_area_size(48)
-        .y_label_area_size(140)
+        .y_label_area_size(160)
         .build_cartesian_2d(0.0..end, frame::Ticked::new(0.0..count, centres))?;
     let lane_name = |y: &f64| {
         (0..lanes.len())
