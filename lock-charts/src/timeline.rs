@@ -2,6 +2,7 @@
 //! key as bars coloured by process, the fault windows shaded behind them,
 //! and overlapping bodies, which mutual exclusion forbids, in red.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -144,6 +145,10 @@ fn check(
     Ok(())
 }
 
+/// The chart of a timeline: seconds across, the lanes down.
+type LaneChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, frame::Ticked>>;
+
 /// The axes, then the shades, the bodies and the overlaps, in that order so
 /// that each is drawn over the one before.
 fn draw_lanes(
@@ -153,7 +158,6 @@ fn draw_lanes(
     faults: &[FaultWindow],
     overlaps: &[Overlap],
 ) -> Result<(), ChartError> {
-    let count = lanes.len() as f64;
     let end = bodies
         .iter()
         .map(|body| body.end_us)
@@ -161,6 +165,29 @@ fn draw_lanes(
         .chain(overlaps.iter().map(|overlap| overlap.end_us))
         .max()
         .map_or(1.0, |end_us| seconds(end_us).max(1e-3));
+    let mut chart = lane_axes(plot, lanes, end)?;
+    let count = lanes.len() as f64;
+    shade_faults(&mut chart, faults, count)?;
+    chart.draw_series(bodies.iter().map(|body| {
+        let bottom = lane_bottom(body.key, count);
+        Rectangle::new(
+            [
+                (seconds(body.start_us), bottom + BAR_INSET),
+                (seconds(body.end_us), bottom + 1.0 - BAR_INSET),
+            ],
+            frame::colour(body.process).filled(),
+        )
+    }))?;
+    mark_overlaps(&mut chart, overlaps, count)
+}
+
+/// The time axis up to `end` seconds and one named lane per key.
+fn lane_axes<'a, 'b>(
+    plot: &'a Area<'b>,
+    lanes: &[String],
+    end: f64,
+) -> Result<LaneChart<'a, 'b>, ChartError> {
+    let count = lanes.len() as f64;
     let centres: Vec<f64> = (0..lanes.len())
         .map(|lane| lane_bottom(lane, count) + 0.5)
         .collect();
@@ -184,57 +211,55 @@ fn draw_lanes(
         .axis_desc_style((FONT, frame::AXIS_SIZE))
         .y_label_formatter(&lane_name)
         .draw()?;
+    Ok(chart)
+}
+
+/// Each fault window shaded across every lane, its label at its top left.
+fn shade_faults(
+    chart: &mut LaneChart<'_, '_>,
+    faults: &[FaultWindow],
+    count: f64,
+) -> Result<(), ChartError> {
     let label_style = TextStyle::from((FONT, frame::TICK_SIZE))
         .color(&MUTED)
         .pos(Pos::new(HPos::Left, VPos::Top));
     for fault in faults {
         let (start, stop) = (seconds(fault.start_us), seconds(fault.end_us));
-        chart.draw_series([Rectangle::new(
-            [(start, 0.0), (stop, count)],
-            SHADE.filled(),
-        )])?;
-        chart.draw_series([Text::new(
-            fault.label.clone(),
-            (start, count),
-            label_style.clone(),
-        )])?;
+        let shade = Rectangle::new([(start, 0.0), (stop, count)], SHADE.filled());
+        chart.draw_series([shade])?;
+        let label = Text::new(fault.label.clone(), (start, count), label_style.clone());
+        chart.draw_series([label])?;
     }
-    chart.draw_series(bodies.iter().map(|body| {
-        let bottom = lane_bottom(body.key, count);
-        Rectangle::new(
-            [
-                (seconds(body.start_us), bottom + BAR_INSET),
-                (seconds(body.end_us), bottom + 1.0 - BAR_INSET),
-            ],
-            frame::colour(body.process).filled(),
-        )
-    }))?;
-    chart.draw_series(overlaps.iter().map(|overlap| {
-        let (start, end) = (seconds(overlap.start_us), seconds(overlap.end_us));
+    Ok(())
+}
+
+/// Each overlap in red across its lane, filled and outlined 3 px wide: an
+/// overlap of a few microseconds is narrower than a pixel and would not
+/// show filled alone.
+fn mark_overlaps(
+    chart: &mut LaneChart<'_, '_>,
+    overlaps: &[Overlap],
+    count: f64,
+) -> Result<(), ChartError> {
+    let corners = |overlap: &Overlap| {
         let bottom = lane_bottom(overlap.key, count);
-        Rectangle::new(
-            [(start, bottom + 0.04), (end, bottom + 0.96)],
-            ALARM.filled(),
-        )
-    }))?;
-    // Outlined 3 px wide as well: an overlap of a few microseconds is
-    // narrower than a pixel and would not show filled alone.
-    chart.draw_series(overlaps.iter().map(|overlap| {
         let (start, end) = (seconds(overlap.start_us), seconds(overlap.end_us));
-        let (low, high) = (
-            lane_bottom(overlap.key, count) + 0.04,
-            lane_bottom(overlap.key, count) + 0.96,
-        );
-        PathElement::new(
-            [
-                (start, low),
-                (start, high),
-                (end, high),
-                (end, low),
-                (start, low),
-            ],
-            ALARM.stroke_width(3),
-        )
+        ((start, bottom + 0.04), (end, bottom + 0.96))
+    };
+    chart.draw_series(overlaps.iter().map(|overlap| {
+        let (low, high) = corners(overlap);
+        Rectangle::new([low, high], ALARM.filled())
+    }))?;
+    chart.draw_series(overlaps.iter().map(|overlap| {
+        let ((start, low), (end, high)) = corners(overlap);
+        let outline = [
+            (start, low),
+            (start, high),
+            (end, high),
+            (end, low),
+            (start, low),
+        ];
+        PathElement::new(outline, ALARM.stroke_width(3))
     }))?;
     Ok(())
 }
