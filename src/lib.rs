@@ -4,6 +4,8 @@
 pub use lock_macros::distributed_lock;
 pub use lock_runtime::*;
 
+pub mod guide;
+
 /// Support for the code `#[distributed_lock]` generates. Not a public API.
 #[doc(hidden)]
 pub mod __private {
