@@ -51,6 +51,17 @@ struct Link {
     line: usize,
 }
 
+/// What the scanner finds in a Markdown text, code excluded.
+#[derive(Debug, PartialEq, Eq)]
+enum Found {
+    /// `[text](dest)` or `![alt](dest)`.
+    Inline { dest: String },
+    /// `[label]: dest`, at the start of a line.
+    Definition { label: String, dest: String },
+    /// `[text][label]`, or `[label][]`.
+    Reference { label: String },
+}
+
 /// The text with fenced code blocks and inline code spans blanked out (each
 /// character but newlines becomes a space, so lines keep their numbers).
 fn without_code(text: &str) -> String {
@@ -133,6 +144,18 @@ fn blank_code_spans(text: &str) -> String {
 /// The inline links and images (`[text](dest)`, `![alt](dest)`) and the
 /// reference definitions (`[label]: dest`) of a Markdown text, code excluded.
 fn links(text: &str) -> Vec<Link> {
+    scan(text)
+        .into_iter()
+        .filter_map(|(found, line)| match found {
+            Found::Inline { dest } | Found::Definition { dest, .. } => Some(Link { dest, line }),
+            Found::Reference { .. } => None,
+        })
+        .collect()
+}
+
+/// Every link, definition and reference of a Markdown text, code excluded,
+/// with its line.
+fn scan(text: &str) -> Vec<(Found, usize)> {
     let prose: Vec<char> = without_code(text).chars().collect();
     let line_of = |at: usize| 1 + prose[..at].iter().filter(|c| **c == '\n').count();
     let mut found = Vec::new();
@@ -147,14 +170,20 @@ fn links(text: &str) -> Vec<Link> {
             continue;
         };
         let at_line_start = i == 0 || prose[i - 1] == '\n';
+        let inside: String = prose[i + 1..close].iter().collect();
         match prose.get(close + 1) {
             Some('(') => {
                 if let Some(end) = matching(&prose, close + 1, '(', ')') {
                     let inner: String = prose[close + 2..end].iter().collect();
-                    found.push(Link {
-                        dest: destination(&inner),
-                        line: line_of(i),
-                    });
+                    let dest = destination(&inner);
+                    found.push((Found::Inline { dest }, line_of(i)));
+                }
+            }
+            Some('[') => {
+                if let Some(end) = matching(&prose, close + 1, '[', ']') {
+                    let label: String = prose[close + 2..end].iter().collect();
+                    let label = if label.is_empty() { inside } else { label };
+                    found.push((Found::Reference { label }, line_of(i)));
                 }
             }
             Some(':') if at_line_start => {
@@ -162,10 +191,14 @@ fn links(text: &str) -> Vec<Link> {
                     .iter()
                     .take_while(|c| **c != '\n')
                     .collect();
-                found.push(Link {
-                    dest: destination(&rest),
-                    line: line_of(i),
-                });
+                let dest = destination(&rest);
+                found.push((
+                    Found::Definition {
+                        label: inside,
+                        dest,
+                    },
+                    line_of(i),
+                ));
             }
             _ => {}
         }
@@ -173,6 +206,27 @@ fn links(text: &str) -> Vec<Link> {
         i += 1;
     }
     found
+}
+
+/// A reference label as Markdown matches it: case and runs of white space
+/// do not count.
+fn normalized(label: &str) -> String {
+    label
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// The labels a Markdown text defines, normalized.
+fn definitions(text: &str) -> Vec<String> {
+    scan(text)
+        .into_iter()
+        .filter_map(|(found, _)| match found {
+            Found::Definition { label, .. } => Some(normalized(&label)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The index of the bracket closing the one at `open`, counting nesting and
@@ -327,6 +381,17 @@ fn broken_links(file: &Path, text: &str) -> Vec<String> {
             broken.push(format!("{}:{}: {dest}: {why}", file.display(), link.line));
         }
     }
+    let defined = definitions(text);
+    for (found, line) in scan(text) {
+        if let Found::Reference { label } = found
+            && !defined.contains(&normalized(&label))
+        {
+            broken.push(format!(
+                "{}:{line}: [{label}]: a reference to a label the file does not define",
+                file.display()
+            ));
+        }
+    }
     broken
 }
 
@@ -378,14 +443,12 @@ fn every_guide_chapter_is_compiled_listed_and_asks_its_question() {
             module.contains(&included),
             "src/guide.rs does not include {name}"
         );
+        let linked = |text: &str, dest: &str| links(text).iter().any(|link| link.dest == dest);
         assert!(
-            readme.contains(&format!("](docs/guide/{name})")),
+            linked(&readme, &format!("docs/guide/{name}")),
             "the README does not link {name}"
         );
-        assert!(
-            index.contains(&format!("]({name})")),
-            "the index does not list {name}"
-        );
+        assert!(linked(&index, &name), "the index does not list {name}");
         let text = fs::read_to_string(root().join(chapter)).expect("a chapter");
         let mut lines = text.lines();
         let title = lines.next().unwrap_or_default();
@@ -402,6 +465,71 @@ fn every_guide_chapter_is_compiled_listed_and_asks_its_question() {
         );
     }
     assert!(module.contains("include_str!(\"../docs/guide/README.md\")"));
+}
+
+/// The labels that string literals of a Rust source define for rustdoc
+/// (`"[label]: target\n"`), normalized.
+fn rustdoc_definitions(source: &str) -> Vec<String> {
+    source
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("\"["))
+        .filter_map(|rest| rest.split_once("]: "))
+        .map(|(label, _)| normalized(label))
+        .collect()
+}
+
+#[test]
+fn every_label_linking_the_guide_is_defined_for_rustdoc_too() {
+    // On docs.rs a label defined only in the Markdown would point at a
+    // `.md` file beside the module's page, which does not exist there.
+    let lib = rustdoc_definitions(&fs::read_to_string(root().join("src/lib.rs")).expect("lib"));
+    let module = fs::read_to_string(root().join("src/guide.rs")).expect("src/guide.rs");
+    let guide = rustdoc_definitions(&module);
+    let mut missing = Vec::new();
+    let readme = fs::read_to_string(root().join("README.md")).expect("README.md");
+    for (found, _) in scan(&readme) {
+        if let Found::Definition { label, dest } = found
+            && dest.starts_with("docs/guide/")
+            && !lib.contains(&normalized(&label))
+        {
+            missing.push(format!("README.md: [{label}] (src/lib.rs)"));
+        }
+    }
+    for file in guide_files() {
+        let text = fs::read_to_string(root().join(&file)).expect("a guide file");
+        for label in definitions(&text) {
+            if !guide.contains(&label) {
+                missing.push(format!("{}: [{label}] (src/guide.rs)", file.display()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "labels rustdoc does not know:\n{}",
+        missing.join("\n")
+    );
+    assert!(!lib.is_empty() && !guide.is_empty());
+    // Every chapter gets the definitions, before its own text.
+    let chapters = guide_files().len() - 1;
+    assert_eq!(
+        module
+            .matches("#[doc = chapter_links!()]\n#[doc = include_str!")
+            .count(),
+        chapters
+    );
+}
+
+#[test]
+fn a_reference_to_an_undefined_label_is_reported() {
+    let text = "See [the chapter][fencing.md], [the other][waiting.md] and [Fencing][].\n\n\
+                [fencing.md]: docs/guide/fencing.md\n[FENCING]: docs/guide/fencing.md\n";
+    let broken = broken_links(Path::new("README.md"), text);
+    assert_eq!(broken.len(), 1, "{broken:#?}");
+    assert!(
+        broken[0].starts_with("README.md:1: [waiting.md]: a reference"),
+        "{}",
+        broken[0]
+    );
 }
 
 #[test]
