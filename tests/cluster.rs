@@ -337,7 +337,7 @@ async fn a_killed_connection_is_subscribed_again_and_wakes_its_waiter(
     assert!(latency < WOKEN_WITHIN, "{latency:?}");
 }
 
-/// The ACL rule the README gives for a cluster is enough for locking and
+/// The ACL rule the guide gives for a cluster (`docs/guide/cluster.md`) is enough for locking and
 /// waking; a wrong password is refused at build.
 async fn a_user_with_the_documented_acl_rights_can_lock_and_wait(cluster: &RedisCluster) {
     for node in cluster.nodes() {
