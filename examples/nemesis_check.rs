@@ -10,13 +10,15 @@
 //! cargo run --release --example nemesis_check -- --backend single --seed 42    # replay the faults of seed 42
 //! ```
 //!
-//! Options: `--backend single|etcd|redlock` (single; `cluster` and
-//! `sentinel` are not done yet), `--duration SECONDS` of faults (60),
+//! Options: `--backend single|cluster|redlock|sentinel|etcd` (single),
+//! `--duration SECONDS` of faults (60),
 //! `--quiet SECONDS` after them (6), `--seed N` (from the clock; printed at
 //! the start), `--processes N` (3), `--tasks N` per process (4), `--keys N`
 //! (3), `--no-data-loss` (leave out the fault that restarts a Redis server
-//! empty at once). Everything runs on throwaway servers on loopback.
-//! Exits non-zero when a must fails.
+//! empty at once, and the failovers), `--unlocked` (the body without its
+//! lock attribute: the checker must then fail the run, which
+//! `tests/examples.rs` checks). Everything runs on throwaway servers on
+//! loopback. Exits non-zero when a must fails.
 //!
 //! **Workers.** The parent re-executes this binary for each worker
 //! process; its tasks call [`locked_body`](body::locked_body) (lease 2 s,
@@ -37,7 +39,12 @@
 //! restarted with its data; a member paused. On Redlock (three nodes),
 //! always one node, a minority: SIGSTOP 0.1 to 3 leases, a kill and an
 //! empty restart one lease later, or at once (data loss: the node may vote
-//! for a second holder while the first is valid). On every backend: a worker
+//! for a second holder while the first is valid). On a cluster (3 masters
+//! with a replica each) and on Sentinel (a master, 2 replicas, 3
+//! sentinels): a master killed, or frozen, until a replica is promoted (a
+//! failover: replication is asynchronous, so it may lose the last grants,
+//! and a frozen Sentinel master answers its old clients until demoted);
+//! every client connection killed. On every backend: a worker
 //! killed with SIGKILL (and a new one started), a worker stopped with SIGSTOP for 1
 //! to 2 leases (a GC pause past its lease).
 //!
@@ -52,7 +59,8 @@
 //!   Redis server restarted empty while leases were valid forgets them and
 //!   grants those locks again. That is a real safety gap of Redis without
 //!   persistence, not a distlock bug, and it is what fencing tokens are
-//!   for: the fenced counter must stay exact through it. Such a run still
+//!   for: the fenced counter must stay exact through it. A failover of
+//!   asynchronous replication counts as a loss too. Such a run still
 //!   passes; a run without data-loss faults (`--no-data-loss`, or the
 //!   etcd backend) holds every overlap without a paused worker to 0. A
 //!   loss counts for the bodies that ran within a lease after it (see
@@ -72,12 +80,18 @@
 
 mod support;
 
+#[path = "nemesis_check/admin.rs"]
+mod admin;
+#[path = "nemesis_check/backend.rs"]
+mod backend;
 #[path = "nemesis_check/body.rs"]
 mod body;
 #[path = "nemesis_check/check.rs"]
 mod check;
 #[path = "nemesis_check/clock.rs"]
 mod clock;
+#[path = "nemesis_check/cluster.rs"]
+mod cluster;
 #[path = "nemesis_check/etcd.rs"]
 mod etcd;
 #[path = "nemesis_check/fault.rs"]
@@ -96,6 +110,8 @@ mod parent;
 mod redlock;
 #[path = "nemesis_check/report.rs"]
 mod report;
+#[path = "nemesis_check/sentinel.rs"]
+mod sentinel;
 #[path = "nemesis_check/service.rs"]
 mod service;
 #[path = "nemesis_check/single.rs"]
@@ -108,11 +124,16 @@ mod worker;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use backend::Backend;
+use body::Locking;
+
 /// What to run; see the module docs for the options.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `--backend`: where the locks live.
-    pub backend: String,
+    pub backend: Backend,
+    /// `--unlocked`: whether the bodies run under their lock.
+    pub locking: Locking,
     /// `--duration`: how long the nemesis injects faults.
     pub duration: Duration,
     /// `--quiet`: how long the load runs on after the faults.
@@ -132,7 +153,8 @@ pub struct Settings {
 impl Settings {
     fn from_args(args: impl IntoIterator<Item = String>) -> Result<Settings, String> {
         let mut settings = Settings {
-            backend: "single".into(),
+            backend: Backend::Single,
+            locking: Locking::Locked,
             duration: Duration::from_secs(60),
             quiet: Duration::from_secs(6),
             seed: clock::fresh_seed(),
@@ -151,7 +173,7 @@ impl Settings {
                     .map_err(|_| format!("{arg} {value}: expected a whole number"))
             };
             match arg.as_str() {
-                "--backend" => settings.backend = text()?,
+                "--backend" => settings.backend = Backend::parse(&text()?)?,
                 "--duration" => settings.duration = Duration::from_secs(number()?),
                 "--quiet" => settings.quiet = Duration::from_secs(number()?.max(1)),
                 "--seed" => settings.seed = number()?,
@@ -159,15 +181,9 @@ impl Settings {
                 "--tasks" => settings.tasks = number()?.max(1) as usize,
                 "--keys" => settings.keys = number()?.max(1) as usize,
                 "--no-data-loss" => settings.data_loss = false,
+                "--unlocked" => settings.locking = Locking::Unlocked,
                 _ => return Err(format!("unknown argument {arg:?}")),
             }
-        }
-        if !service::BACKENDS.contains(&settings.backend.as_str()) {
-            return Err(format!(
-                "--backend {}: not supported yet; one of {:?}",
-                settings.backend,
-                service::BACKENDS
-            ));
         }
         Ok(settings)
     }
@@ -181,7 +197,7 @@ fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!(
-                "{error}\nusage: nemesis_check [--backend single|etcd|redlock] [--duration S] [--quiet S] [--seed N] [--processes N] [--tasks N] [--keys N] [--no-data-loss]"
+                "{error}\nusage: nemesis_check [--backend single|cluster|redlock|sentinel|etcd] [--duration S] [--quiet S] [--seed N] [--processes N] [--tasks N] [--keys N] [--no-data-loss] [--unlocked]"
             );
             return ExitCode::from(2);
         }

@@ -20,6 +20,11 @@ use common::cluster::{
 use distlock::{LockManager, ReleaseOutcome};
 use lock_testkit::{RedisCluster, RedisServer};
 
+/// A waiter that holds the lock this soon after the release was woken by
+/// it (`SPUBLISH`), not by its fallback nap of up to 500 ms. Not tighter:
+/// a loaded CI machine once took 212 ms after a failover.
+const WOKEN_WITHIN: Duration = Duration::from_millis(400);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_master_serves_locks_that_exclude_fence_renew_and_follow_ask_and_moved() {
     let cluster = RedisCluster::start(3, 0);
@@ -278,9 +283,7 @@ async fn a_waiter_is_woken_by_spublish_on_the_slot_node_and_unsubscribes_after()
     }
     println!("cluster wake-up latency (release start -> waiter holds): {latencies:?}");
     assert!(
-        latencies
-            .iter()
-            .all(|latency| *latency < Duration::from_millis(200)),
+        latencies.iter().all(|latency| *latency < WOKEN_WITHIN),
         "woken by the fallback timer, not by SPUBLISH: {latencies:?}"
     );
 
@@ -331,10 +334,10 @@ async fn a_killed_connection_is_subscribed_again_and_wakes_its_waiter(
     assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
     let latency = waiting.await.expect("waiter").duration_since(released);
     println!("cluster wake-up after a reconnect: {latency:?}");
-    assert!(latency < Duration::from_millis(200), "{latency:?}");
+    assert!(latency < WOKEN_WITHIN, "{latency:?}");
 }
 
-/// The ACL rule the README gives for a cluster is enough for locking and
+/// The ACL rule the guide gives for a cluster (`docs/guide/cluster.md`) is enough for locking and
 /// waking; a wrong password is refused at build.
 async fn a_user_with_the_documented_acl_rights_can_lock_and_wait(cluster: &RedisCluster) {
     for node in cluster.nodes() {
@@ -525,7 +528,7 @@ async fn failover_keeps_every_call_bounded_and_locking_resumes_within_seconds() 
     assert_eq!(guard.release().await.unwrap(), ReleaseOutcome::Released);
     let latency = waiter.await.expect("waiter").duration_since(released);
     println!("failover: waiter woken {latency:?} after the release on the new master");
-    assert!(latency < Duration::from_millis(200), "{latency:?}");
+    assert!(latency < WOKEN_WITHIN, "{latency:?}");
 }
 
 #[tokio::test]

@@ -84,7 +84,7 @@ async fn tokens_rise_release_is_owner_checked_and_a_release_wakes_the_waiter() {
 }
 
 /// Each renewal puts the key on a lease granted for it, never keeps the
-/// first one alive (see the etcd section of the README: a deposed etcd
+/// first one alive (see the guide's etcd chapter, `docs/guide/etcd.md`: a deposed etcd
 /// leader could revoke a lease kept alive elsewhere, etcd-io/etcd#15247).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_renewal_puts_the_lock_on_a_lease_granted_for_it() {

@@ -442,28 +442,81 @@ async fn failover_check_counts_two_sentinel_failovers() {
     assert!(stdout.contains(" other_errors=0 "), "{stdout}");
 }
 
-/// A short nemesis run (issue 18) on one Redis server: faults every 1 to
-/// 3 s for 8 s, data-loss restarts included, and every must of its checker.
-#[tokio::test]
-async fn nemesis_check_passes_a_short_run_on_one_redis_server() {
-    let stdout = run_with(
-        "nemesis_check",
-        &["--backend", "single", "--duration", "8", "--seed", "1"],
-        None,
-    )
-    .await;
-    assert!(stdout.contains("seed 1,"), "{stdout}");
-    assert!(stdout.contains("RESULT pass"), "{stdout}");
+/// The nemesis runs go one at a time: each is three worker processes and
+/// a lock service of up to seven servers, on a machine of two cores.
+static NEMESIS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Runs the nemesis check (issue 18) on `backend` for `seconds` of faults
+/// (seed 1), with `extra` arguments: whether it passed, and its output.
+async fn nemesis(backend: &str, seconds: u32, extra: &[&str]) -> (bool, String) {
+    let _one_at_a_time = NEMESIS.lock().await;
+    let seconds = seconds.to_string();
+    let mut args = vec!["--backend", backend, "--duration", &seconds, "--seed", "1"];
+    args.extend(extra);
+    let output = Command::new(common::example_binary("nemesis_check"))
+        .args(&args)
+        .kill_on_drop(true)
+        .output();
+    // Faults, 6 s of quiet, the drain and a lease; each heal is bounded.
+    let output = tokio::time::timeout(Duration::from_secs(240), output)
+        .await
+        .expect("the nemesis run finished in time")
+        .expect("the nemesis run started");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), format!("{stdout}\n{stderr}"))
 }
 
-/// The same on a 3-member etcd cluster: leader kills and member pauses.
+/// Asserts a 30-second mix of faults on `backend` passed every must of the
+/// checker, and returns the output.
+async fn assert_nemesis_passes(backend: &str) -> String {
+    let (passed, output) = nemesis(backend, 30, &[]).await;
+    assert!(passed && output.contains("RESULT pass"), "{output}");
+    assert!(output.contains("seed 1,"), "{output}");
+    output
+}
+
+/// One Redis server: pauses, restarts with and without data (data loss
+/// included), killed connections, delays and black holes.
 #[tokio::test]
-async fn nemesis_check_passes_a_short_run_on_etcd() {
-    let stdout = run_with(
-        "nemesis_check",
-        &["--backend", "etcd", "--duration", "8", "--seed", "1"],
-        None,
-    )
-    .await;
-    assert!(stdout.contains("RESULT pass"), "{stdout}");
+async fn nemesis_check_passes_30_s_of_faults_on_one_redis_server() {
+    assert_nemesis_passes("single").await;
+}
+
+/// A cluster: masters killed and frozen until failed over, killed
+/// connections.
+#[tokio::test]
+async fn nemesis_check_passes_30_s_of_faults_on_a_cluster() {
+    assert_nemesis_passes("cluster").await;
+}
+
+/// Redlock over three servers: a minority paused or restarted empty.
+#[tokio::test]
+async fn nemesis_check_passes_30_s_of_faults_on_redlock() {
+    assert_nemesis_passes("redlock").await;
+}
+
+/// Sentinel: the master killed or frozen until a replica is promoted.
+#[tokio::test]
+async fn nemesis_check_passes_30_s_of_faults_on_sentinel() {
+    assert_nemesis_passes("sentinel").await;
+}
+
+/// A 3-member etcd cluster: leader kills and member pauses.
+#[tokio::test]
+async fn nemesis_check_passes_30_s_of_faults_on_etcd() {
+    assert_nemesis_passes("etcd").await;
+}
+
+/// The checker can fail: the same body with its lock attribute left out
+/// (`--unlocked`) overlaps, and the run fails on that must.
+#[tokio::test]
+async fn nemesis_check_fails_a_run_whose_bodies_have_no_lock() {
+    let (passed, output) = nemesis("single", 5, &["--unlocked"]).await;
+    assert!(!passed && output.contains("RESULT FAIL"), "{output}");
+    let overlaps = output
+        .lines()
+        .find(|line| line.contains("overlapping bodies, no paused process"))
+        .expect("the overlap line");
+    assert!(overlaps.trim_end().ends_with("FAIL"), "{output}");
 }

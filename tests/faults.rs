@@ -389,7 +389,7 @@ async fn woken_just_after_its_validity(run: u32, trace: Shared) -> Result<(), Ap
     Ok(())
 }
 
-/// README: "the loss is checked before every poll of the body, so the body
+/// docs/guide/lost-lock.md: "the loss is checked before every poll of the body, so the body
 /// does not run past its validity". tokio fires timers on millisecond ticks,
 /// rounded up, so a check that waited for the timer set for the end of the
 /// validity would let a body woken by anything else in between (I/O, a

@@ -70,6 +70,31 @@ impl Drop for Span {
     }
 }
 
+/// Whether a worker's bodies run under their lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locking {
+    /// [`locked_body`]: the attribute's lock around the body.
+    Locked,
+    /// [`unlocked_body`] (`--unlocked`): the same body with the attribute
+    /// left out, to show the checker fails a run that has no lock.
+    Unlocked,
+}
+
+impl Locking {
+    pub fn name(self) -> &'static str {
+        match self {
+            Locking::Locked => "locked",
+            Locking::Unlocked => "unlocked",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Locking> {
+        [Locking::Locked, Locking::Unlocked]
+            .into_iter()
+            .find(|locking| locking.name() == name)
+    }
+}
+
 /// The two read-modify-writes on hot key `key`, under its lock.
 #[distributed_lock(key = "nemesis:<key>", ttl = "2s", wait = "4s", renew, guard = lock)]
 pub async fn locked_body(
@@ -77,7 +102,26 @@ pub async fn locked_body(
     store: &MultiplexedConnection,
     pauses: [u64; 2],
 ) -> Result<(), BodyError> {
-    let token = lock.fencing_token();
+    read_modify_writes(key, store, pauses, lock.fencing_token()).await
+}
+
+/// The same body with no lock. Its token is the clock in µs: it rises, but
+/// two processes can read the same one, so besides the overlaps the
+/// checker may also find duplicate tokens and a fenced counter off.
+pub async fn unlocked_body(
+    key: usize,
+    store: &MultiplexedConnection,
+    pauses: [u64; 2],
+) -> Result<(), BodyError> {
+    read_modify_writes(key, store, pauses, now_micros()).await
+}
+
+async fn read_modify_writes(
+    key: usize,
+    store: &MultiplexedConnection,
+    pauses: [u64; 2],
+    token: u64,
+) -> Result<(), BodyError> {
     let span = Span::open(key, token);
     let keys = Keys::of(key);
     let mut conn = store.clone();

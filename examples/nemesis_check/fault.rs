@@ -25,6 +25,17 @@ pub enum Kind {
     /// Nothing between the workers and the lock server gets through, for
     /// 0.1 to 3 leases (`FaultProxy::blackhole`).
     Blackhole,
+    /// SIGKILL the master of a replicated Redis (a cluster's, or the one
+    /// Sentinel watches) and wait until a replica is promoted; it comes back
+    /// as a replica. **May lose data**: replication is asynchronous, so the
+    /// last grants may not have reached the replica promoted.
+    MasterKill,
+    /// SIGSTOP the master of a replicated Redis: a cluster master for 0.1
+    /// to 3 leases (failed over once past the 1 s node timeout), Sentinel's
+    /// until a replica is promoted. Resumed, it is demoted to a replica.
+    /// **May lose data**, as a kill does; and a frozen Sentinel master
+    /// answers its old clients as a master until the sentinels demote it.
+    MasterPause,
     /// SIGKILL the etcd leader; it restarts with its data after 0.1 to 3 leases.
     LeaderKill,
     /// SIGSTOP one etcd member (maybe the leader) for 0.1 to 3 leases.
@@ -47,6 +58,8 @@ impl Kind {
             Kind::ClientKill => "client connections killed (CLIENT KILL)",
             Kind::Delay => "network delayed (FaultProxy)",
             Kind::Blackhole => "network black-holed (FaultProxy)",
+            Kind::MasterKill => "master killed, replica promoted (data loss possible)",
+            Kind::MasterPause => "master paused, failed over (data loss possible)",
             Kind::LeaderKill => "etcd leader killed, restarted with its data",
             Kind::MemberPause => "etcd member paused (SIGSTOP)",
             Kind::WorkerKill => "worker killed (SIGKILL), restarted",
@@ -56,8 +69,12 @@ impl Kind {
 
     /// Whether the lock service may forget a lease still valid: then it can
     /// grant a held lock a second time, and only fencing protects the store.
+    /// An empty restart, and a failover of asynchronous replication.
     pub fn loses_data(self) -> bool {
-        self == Kind::RestartEmpty
+        matches!(
+            self,
+            Kind::RestartEmpty | Kind::MasterKill | Kind::MasterPause
+        )
     }
 }
 

@@ -21,19 +21,21 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 /// Runs the whole check; whether every must held.
 pub fn run(settings: &Settings) -> Result<bool, Error> {
     println!(
-        "nemesis_check: backend {}, seed {}, {} processes x {} tasks, {} keys, lease {LEASE:?} renewed, {} s of faults, {} s quiet",
-        settings.backend,
+        "nemesis_check: backend {}, seed {}, {} processes x {} tasks, {} keys, lease {LEASE:?} renewed, bodies {}, {} s of faults, {} s quiet",
+        settings.backend.name(),
         settings.seed,
         settings.processes,
         settings.tasks,
         settings.keys,
+        settings.locking.name(),
         settings.duration.as_secs(),
         settings.quiet.as_secs(),
     );
     let store = RedisServer::try_start()?;
-    let mut service = Service::start(&settings.backend)?;
+    let mut service = Service::start(settings.backend)?;
     let plan = Plan {
-        backend: settings.backend.clone(),
+        backend: settings.backend,
+        locking: settings.locking,
         locks: service.worker_locks(),
         store: store.url(),
         tasks: settings.tasks,

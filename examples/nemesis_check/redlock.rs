@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use lock_testkit::RedisServer;
 
+use crate::admin;
 use crate::body::LEASE;
 use crate::clock::Rng;
 use crate::fault::Kind;
-use crate::single::redis_lock_keys;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -67,9 +67,7 @@ impl Redlock {
     pub fn lock_keys(&self) -> Result<Vec<String>, Error> {
         let mut keys = Vec::new();
         for node in &self.nodes {
-            let mut conn = redis::Client::open(node.url())?
-                .get_connection_with_timeout(Duration::from_secs(2))?;
-            keys.extend(redis_lock_keys(&mut conn)?);
+            keys.extend(admin::lock_keys(&node.url())?);
         }
         Ok(keys)
     }

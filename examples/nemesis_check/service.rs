@@ -1,43 +1,45 @@
 //! The lock service of a run, whichever the backend: what the workers
 //! connect to, which faults apply, and what it still holds at the end.
 
+use crate::backend::Backend;
 use crate::clock::Rng;
+use crate::cluster::Cluster;
 use crate::etcd::Etcd;
 use crate::fault::Kind;
 use crate::redlock::Redlock;
+use crate::sentinel::Sentinel;
 use crate::single::Single;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// The backends `--backend` names, and whether this tool runs them yet.
-pub const BACKENDS: [&str; 3] = ["single", "etcd", "redlock"];
-
 #[derive(Debug)]
 pub enum Service {
     Single(Single),
-    Etcd(Etcd),
+    Cluster(Cluster),
     Redlock(Redlock),
+    Sentinel(Sentinel),
+    Etcd(Etcd),
 }
 
 impl Service {
-    pub fn start(backend: &str) -> Result<Service, Error> {
-        match backend {
-            "single" => Ok(Service::Single(Single::start()?)),
-            "etcd" => Ok(Service::Etcd(Etcd::start()?)),
-            "redlock" => Ok(Service::Redlock(Redlock::start()?)),
-            other => Err(format!(
-                "backend {other:?} is not supported yet (try one of {BACKENDS:?})"
-            )
-            .into()),
-        }
+    pub fn start(backend: Backend) -> Result<Service, Error> {
+        Ok(match backend {
+            Backend::Single => Service::Single(Single::start()?),
+            Backend::Cluster => Service::Cluster(Cluster::start()?),
+            Backend::Redlock => Service::Redlock(Redlock::start()?),
+            Backend::Sentinel => Service::Sentinel(Sentinel::start()?),
+            Backend::Etcd => Service::Etcd(Etcd::start()?),
+        })
     }
 
     /// Where the workers' locks live, as the worker's plan names them.
     pub fn worker_locks(&self) -> Vec<String> {
         match self {
             Service::Single(single) => single.worker_urls(),
-            Service::Etcd(etcd) => etcd.endpoints(),
+            Service::Cluster(cluster) => cluster.seed_urls(),
             Service::Redlock(redlock) => redlock.urls(),
+            Service::Sentinel(sentinel) => sentinel.worker_locks(),
+            Service::Etcd(etcd) => etcd.endpoints(),
         }
     }
 
@@ -45,16 +47,20 @@ impl Service {
     pub fn kinds(&self) -> &'static [Kind] {
         match self {
             Service::Single(_) => &Single::KINDS,
-            Service::Etcd(_) => &Etcd::KINDS,
+            Service::Cluster(_) => &Cluster::KINDS,
             Service::Redlock(_) => &Redlock::KINDS,
+            Service::Sentinel(_) => &Sentinel::KINDS,
+            Service::Etcd(_) => &Etcd::KINDS,
         }
     }
 
     pub fn inject(&mut self, kind: Kind, rng: &mut Rng) -> Result<String, Error> {
         match self {
             Service::Single(single) => single.inject(kind, rng),
-            Service::Etcd(etcd) => etcd.inject(kind, rng),
+            Service::Cluster(cluster) => cluster.inject(kind, rng),
             Service::Redlock(redlock) => redlock.inject(kind, rng),
+            Service::Sentinel(sentinel) => sentinel.inject(kind, rng),
+            Service::Etcd(etcd) => etcd.inject(kind, rng),
         }
     }
 
@@ -62,8 +68,10 @@ impl Service {
     pub fn lock_keys(&self) -> Result<Vec<String>, Error> {
         match self {
             Service::Single(single) => single.lock_keys(),
-            Service::Etcd(etcd) => etcd.lock_keys(),
+            Service::Cluster(cluster) => cluster.lock_keys(),
             Service::Redlock(redlock) => redlock.lock_keys(),
+            Service::Sentinel(sentinel) => sentinel.lock_keys(),
+            Service::Etcd(etcd) => etcd.lock_keys(),
         }
     }
 }

@@ -5,14 +5,12 @@ use std::time::{Duration, Instant};
 
 use lock_testkit::{FaultProxy, RedisServer};
 
+use crate::admin::{self, ADMIN_TIMEOUT};
 use crate::body::LEASE;
 use crate::clock::Rng;
 use crate::fault::Kind;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
-
-/// How long the nemesis gives a blocking command to the lock server.
-const ADMIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
 pub struct Single {
@@ -65,11 +63,7 @@ impl Single {
                 Ok("restarted at once".into())
             }
             Kind::ClientKill => {
-                let killed: i64 = redis::cmd("CLIENT")
-                    .arg("KILL")
-                    .arg("TYPE")
-                    .arg("normal")
-                    .query(&mut self.admin()?)?;
+                let killed = admin::kill_clients(&self.server.url())?;
                 Ok(format!("{killed} connections"))
             }
             Kind::Delay => {
@@ -97,8 +91,9 @@ impl Single {
     /// after the save), then a start on the same port from that snapshot.
     fn restart_with_data(&mut self, down: Duration) -> Result<String, Error> {
         // The connection closes without an answer: the server exited.
-        let _: redis::RedisResult<()> =
-            redis::cmd("SHUTDOWN").arg("SAVE").query(&mut self.admin()?);
+        let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN")
+            .arg("SAVE")
+            .query(&mut admin::connect(&self.server.url())?);
         let started = Instant::now();
         while self.server.is_running() {
             if started.elapsed() > ADMIN_TIMEOUT {
@@ -112,22 +107,8 @@ impl Single {
         Ok(format!("down {down:.1?}, {} bytes of data", snapshot.len()))
     }
 
-    fn admin(&self) -> redis::RedisResult<redis::Connection> {
-        let conn =
-            redis::Client::open(self.server.url())?.get_connection_with_timeout(ADMIN_TIMEOUT)?;
-        conn.set_read_timeout(Some(ADMIN_TIMEOUT))?;
-        Ok(conn)
-    }
-
     /// The lease keys of the workers' locks still on the server.
     pub fn lock_keys(&self) -> Result<Vec<String>, Error> {
-        Ok(redis_lock_keys(&mut self.admin()?)?)
+        admin::lock_keys(&self.server.url())
     }
-}
-
-/// The lease keys (`distlock:{G}:lock:nemesis:<key>`) on one Redis node.
-pub fn redis_lock_keys(conn: &mut redis::Connection) -> redis::RedisResult<Vec<String>> {
-    redis::cmd("KEYS")
-        .arg("distlock:*:lock:nemesis:*")
-        .query(conn)
 }

@@ -12,12 +12,14 @@ use distlock::{LockError, LockManager};
 use redis::aio::MultiplexedConnection;
 use tokio::sync::mpsc;
 
-use crate::body::{self, BodyError, LEASE};
+use crate::backend::Backend;
+use crate::body::{self, BodyError, LEASE, Locking};
 use crate::clock::Rng;
 use crate::line::{Event, Outcome, STOP};
 
 const ROLE_ENV: &str = "NEMESIS_CHECK_ROLE";
 const BACKEND_ENV: &str = "NEMESIS_CHECK_BACKEND";
+const LOCKING_ENV: &str = "NEMESIS_CHECK_LOCKING";
 const LOCKS_ENV: &str = "NEMESIS_CHECK_LOCKS";
 const STORE_ENV: &str = "NEMESIS_CHECK_STORE";
 const TASKS_ENV: &str = "NEMESIS_CHECK_TASKS";
@@ -38,8 +40,9 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 /// What one worker process runs.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// `single`, `cluster`, `redlock`, `sentinel` or `etcd`.
-    pub backend: String,
+    pub backend: Backend,
+    /// Whether the bodies run under their lock.
+    pub locking: Locking,
     /// Where the locks live: URLs or endpoints; for Sentinel, the master
     /// name first.
     pub locks: Vec<String>,
@@ -53,7 +56,8 @@ impl Plan {
     pub fn apply(&self, command: &mut std::process::Command) {
         command
             .env(ROLE_ENV, "worker")
-            .env(BACKEND_ENV, &self.backend)
+            .env(BACKEND_ENV, self.backend.name())
+            .env(LOCKING_ENV, self.locking.name())
             .env(LOCKS_ENV, self.locks.join(","))
             .env(STORE_ENV, &self.store)
             .env(TASKS_ENV, self.tasks.to_string())
@@ -71,7 +75,9 @@ impl Plan {
                 .map_err(|_| format!("{name} is not a number"))
         }
         Ok(Plan {
-            backend: var(BACKEND_ENV)?,
+            backend: Backend::parse(&var(BACKEND_ENV)?)?,
+            locking: Locking::parse(&var(LOCKING_ENV)?)
+                .ok_or_else(|| format!("{LOCKING_ENV}: neither locked nor unlocked"))?,
             locks: var(LOCKS_ENV)?.split(',').map(str::to_owned).collect(),
             store: var(STORE_ENV)?,
             tasks: number(TASKS_ENV)?,
@@ -82,19 +88,17 @@ impl Plan {
 
     /// A manager on the lock service of the plan.
     async fn lock_manager(&self) -> Result<LockManager, LockError> {
-        let builder = match self.backend.as_str() {
-            "single" => LockManager::builder(self.locks[0].clone()),
-            "cluster" => LockManager::cluster(self.locks.clone()),
-            "redlock" => LockManager::redlock(self.locks.clone()),
-            "sentinel" => LockManager::sentinel(self.locks[1..].to_vec(), self.locks[0].clone()),
-            "etcd" => LockManager::etcd(self.locks.clone()),
-            other => {
-                return Err(LockError::InvalidConfig {
-                    reason: format!("unknown backend {other:?}"),
-                });
+        let builder = match self.backend {
+            Backend::Single => LockManager::builder(self.locks[0].clone()),
+            Backend::Cluster => LockManager::cluster(self.locks.clone()),
+            Backend::Redlock => LockManager::redlock(self.locks.clone()),
+            Backend::Sentinel => {
+                LockManager::sentinel(self.locks[1..].to_vec(), self.locks[0].clone())
             }
+            Backend::Etcd => LockManager::etcd(self.locks.clone()),
         };
-        let builder = if self.backend == "redlock" {
+        // Redlock's steps have their own bound (a share of the lease).
+        let builder = if self.backend == Backend::Redlock {
             builder
         } else {
             builder.command_timeout(COMMAND_TIMEOUT)
@@ -142,6 +146,7 @@ async fn serve(plan: Plan, mut stop: mpsc::UnboundedReceiver<()>) -> Result<(), 
             let seed = plan.seed ^ (u64::from(std::process::id()) << 20) ^ task as u64;
             tokio::spawn(calls(
                 plan.keys,
+                plan.locking,
                 store.clone(),
                 Rng::seeded(seed),
                 stopping.clone(),
@@ -175,12 +180,21 @@ async fn connect(plan: &Plan) -> Result<LockManager, Error> {
 }
 
 /// One task: calls on random keys until `stopping`.
-async fn calls(keys: usize, store: MultiplexedConnection, mut rng: Rng, stopping: Arc<AtomicBool>) {
+async fn calls(
+    keys: usize,
+    locking: Locking,
+    store: MultiplexedConnection,
+    mut rng: Rng,
+    stopping: Arc<AtomicBool>,
+) {
     while !stopping.load(Ordering::SeqCst) {
         let key = rng.below(keys as u64) as usize;
         let pauses = body::pauses(|| rng.next());
-        // Boxed: the locked call's future is large (clippy::large_futures).
-        let result = Box::pin(body::locked_body(key, &store, pauses)).await;
+        let result = match locking {
+            // Boxed: the locked call's future is large (clippy::large_futures).
+            Locking::Locked => Box::pin(body::locked_body(key, &store, pauses)).await,
+            Locking::Unlocked => body::unlocked_body(key, &store, pauses).await,
+        };
         let outcome = outcome(&result);
         Event::Call(outcome).emit();
         if outcome != Outcome::Ok {

@@ -88,8 +88,8 @@ impl LockManager {
     /// and failovers are followed: a step keeps trying within its command
     /// timeout while a replica takes over. Replication is asynchronous: a
     /// lock granted by a master that fails before its replica copied it can
-    /// be granted again by the promoted replica (see the README, "Redis
-    /// Cluster").
+    /// be granted again by the promoted replica (see the guide's "Redis
+    /// Cluster", `docs/guide/cluster.md`).
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), distlock::LockError> {

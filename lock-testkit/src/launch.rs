@@ -82,25 +82,26 @@ impl Launcher {
         self.with_retries(|| Ok(port))
     }
 
-    /// Starts a server on `port` that loads `snapshot`, the bytes of an RDB
-    /// file, at start.
-    pub(crate) fn on_port_from(&self, port: u16, snapshot: &[u8]) -> io::Result<Launched> {
-        self.with_retries_from(|| Ok(port), Some(snapshot))
+    /// Starts a server on `port` whose directory holds `files` (name,
+    /// bytes) at start: an RDB snapshot it loads, a cluster node's
+    /// `nodes.conf`.
+    pub(crate) fn on_port_with(&self, port: u16, files: &[(&str, &[u8])]) -> io::Result<Launched> {
+        self.with_retries_from(|| Ok(port), files)
     }
 
     fn with_retries(&self, next_port: impl FnMut() -> io::Result<u16>) -> io::Result<Launched> {
-        self.with_retries_from(next_port, None)
+        self.with_retries_from(next_port, &[])
     }
 
     fn with_retries_from(
         &self,
         mut next_port: impl FnMut() -> io::Result<u16>,
-        snapshot: Option<&[u8]>,
+        files: &[(&str, &[u8])],
     ) -> io::Result<Launched> {
         let mut last_error = None;
         for attempt in 1..=ATTEMPTS {
             let port = next_port()?;
-            match self.attempt(port, snapshot) {
+            match self.attempt(port, files) {
                 Ok(launched) => return Ok(launched),
                 Err(Failure::Fatal(error)) => return Err(error),
                 Err(Failure::Retry(error)) => last_error = Some(error),
@@ -116,7 +117,7 @@ impl Launcher {
         ))
     }
 
-    fn attempt(&self, port: u16, snapshot: Option<&[u8]>) -> Result<Launched, Failure> {
+    fn attempt(&self, port: u16, files: &[(&str, &[u8])]) -> Result<Launched, Failure> {
         let dir = tempfile::Builder::new()
             .prefix("lock-testkit-redis-")
             .tempdir()
@@ -125,9 +126,10 @@ impl Launcher {
             })?;
         let stderr = File::create(dir.path().join(STDERR_FILE))
             .map_err(|e| Failure::Fatal(context(&e, "cannot create redis-server's stderr file")))?;
-        if let Some(snapshot) = snapshot {
-            std::fs::write(dir.path().join(SNAPSHOT_FILE), snapshot)
-                .map_err(|e| Failure::Fatal(context(&e, "cannot write the snapshot to load")))?;
+        for (name, bytes) in files {
+            std::fs::write(dir.path().join(name), bytes).map_err(|e| {
+                Failure::Fatal(context(&e, &format!("cannot write {name} to start with")))
+            })?;
         }
 
         if let Some(config) = &self.sentinel_config {

@@ -106,6 +106,37 @@ impl RedisServer {
         Ok(())
     }
 
+    /// Kills the server with `SIGKILL` and starts a new one on the same
+    /// port whose directory starts with a copy of each of `files` the old
+    /// one had (by name, such as `nodes.conf`; the others are left out). A
+    /// cluster node restarted with its `nodes.conf` rejoins under its old
+    /// identity, as one a supervisor restarts after a crash does: once a
+    /// replica took its slots over, it comes back as that replica's replica.
+    /// Its data is gone unless the snapshot is among `files`.
+    ///
+    /// # Errors
+    ///
+    /// Fails if a kept file cannot be read, or as [`try_restart`](Self::try_restart).
+    pub fn try_restart_keeping(&mut self, files: &[&str]) -> io::Result<()> {
+        self.stop();
+        let mut kept = Vec::new();
+        for &name in files {
+            match std::fs::read(self.dir.path().join(name)) {
+                Ok(bytes) => kept.push((name, bytes)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io::Error::new(e.kind(), format!("cannot keep {name}: {e}"))),
+            }
+        }
+        let kept: Vec<(&str, &[u8])> = kept
+            .iter()
+            .map(|(name, bytes)| (*name, &bytes[..]))
+            .collect();
+        let Launched { child, dir, .. } = self.launcher.on_port_with(self.port, &kept)?;
+        self.dir = dir;
+        *unpoisoned::get_mut(&mut self.child) = Some(child);
+        Ok(())
+    }
+
     /// Where `SAVE` writes this server's RDB snapshot, to be given to
     /// [`restart_from_snapshot`](Self::restart_from_snapshot) later.
     pub fn snapshot_path(&self) -> std::path::PathBuf {
@@ -123,7 +154,10 @@ impl RedisServer {
     #[track_caller]
     pub fn restart_from_snapshot(&mut self, snapshot: &[u8]) {
         self.stop();
-        match self.launcher.on_port_from(self.port, snapshot) {
+        match self
+            .launcher
+            .on_port_with(self.port, &[(crate::launch::SNAPSHOT_FILE, snapshot)])
+        {
             Ok(Launched { child, dir, .. }) => {
                 self.dir = dir;
                 *unpoisoned::get_mut(&mut self.child) = Some(child);

@@ -104,6 +104,27 @@ fn restart_keeps_port_and_loses_data() {
 }
 
 #[test]
+fn restart_keeping_a_file_starts_from_it_and_from_nothing_else() {
+    let mut server = RedisServer::start();
+    let port = server.port();
+    assert_eq!(command(port, "SET saved v"), "+OK\r\n");
+    assert_eq!(command(port, "SAVE"), "+OK\r\n");
+    assert_eq!(command(port, "SET unsaved v"), "+OK\r\n");
+
+    // The snapshot kept (and a file the server never wrote, skipped).
+    server
+        .try_restart_keeping(&["dump.rdb", "nodes.conf"])
+        .expect("a restart");
+    assert_eq!(server.port(), port);
+    assert_eq!(command(port, "GET saved"), "$1\r\nv\r\n");
+    assert_eq!(command(port, "GET unsaved"), "$-1\r\n");
+
+    // Nothing kept: empty.
+    server.try_restart_keeping(&[]).expect("a restart");
+    assert_eq!(command(port, "GET saved"), "$-1\r\n");
+}
+
+#[test]
 fn restart_after_stop_starts_again() {
     let mut server = RedisServer::start();
     server.stop();

@@ -57,7 +57,7 @@ pub(crate) struct Opened<R> {
 /// restart closes every connection, and Sentinel's reconfiguration kills
 /// the clients of a demoted primary, so what a connection learnt at its
 /// start holds for every step sent on it (a bare `REPLICAOF` leaves clients
-/// connected: see the README).
+/// connected: see the guide's "Fencing", `docs/guide/fencing.md`).
 ///
 /// Protocol v2 names its fencing counters after both (see `protocol.rs`): a
 /// server that came back with older data, or a replica that took over with

@@ -1,0 +1,67 @@
+//! The nemesis's own connections to Redis nodes (never the workers'): each
+//! command bounded in time, so a paused node cannot hang the run.
+
+use std::time::Duration;
+
+use redis::FromRedisValue;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// How long the nemesis gives a command to a node.
+pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A connection to the node at `url`, with [`ADMIN_TIMEOUT`] on connect
+/// and on each reply.
+pub fn connect(url: &str) -> redis::RedisResult<redis::Connection> {
+    let conn = redis::Client::open(url)?.get_connection_with_timeout(ADMIN_TIMEOUT)?;
+    conn.set_read_timeout(Some(ADMIN_TIMEOUT))?;
+    Ok(conn)
+}
+
+/// `cmd` on the node at `url`, on a connection of its own.
+pub fn query<T: FromRedisValue>(url: &str, cmd: &redis::Cmd) -> Result<T, Error> {
+    Ok(cmd.query(&mut connect(url)?)?)
+}
+
+/// `CLIENT KILL TYPE normal` on the node at `url`: how many connections it
+/// closed.
+pub fn kill_clients(url: &str) -> Result<i64, Error> {
+    query(
+        url,
+        redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal"),
+    )
+}
+
+/// The lease keys of the workers' locks on the node at `url`
+/// (`distlock:{G}:lock:nemesis:<key>`).
+pub fn lock_keys(url: &str) -> Result<Vec<String>, Error> {
+    query(url, redis::cmd("KEYS").arg("distlock:*:lock:nemesis:*"))
+}
+
+/// The node's replication role, from `ROLE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    Master,
+    /// A replica; whether its link to its master is up.
+    Replica {
+        connected: bool,
+    },
+    Other,
+}
+
+/// `ROLE` of the node at `url`.
+pub fn role(url: &str) -> Result<Role, Error> {
+    let reply: Vec<redis::Value> = query(url, &redis::cmd("ROLE"))?;
+    let text = |index: usize| match reply.get(index) {
+        Some(redis::Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+        Some(redis::Value::SimpleString(text)) => text.clone(),
+        _ => String::new(),
+    };
+    Ok(match text(0).as_str() {
+        "master" => Role::Master,
+        "slave" => Role::Replica {
+            connected: text(3) == "connected",
+        },
+        _ => Role::Other,
+    })
+}

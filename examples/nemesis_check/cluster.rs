@@ -1,0 +1,147 @@
+//! A Redis Cluster as the lock service (3 masters, one replica each,
+//! node timeout 1 s), and the faults that apply to it: a master killed or
+//! paused past the node timeout, which its replica replaces (a failover),
+//! and every client connection killed.
+
+use std::time::{Duration, Instant};
+
+use lock_testkit::RedisCluster;
+
+use crate::admin::{self, Role};
+use crate::body::LEASE;
+use crate::clock::Rng;
+use crate::fault::Kind;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const MASTERS: usize = 3;
+/// How long a failover, or a node's return as a replica, may take.
+const HEAL_LIMIT: Duration = Duration::from_secs(60);
+/// The file through which a restarted node keeps its identity.
+const NODES_CONF: &str = "nodes.conf";
+
+#[derive(Debug)]
+pub struct Cluster {
+    cluster: RedisCluster,
+}
+
+impl Cluster {
+    pub fn start() -> Result<Cluster, Error> {
+        Ok(Cluster {
+            cluster: RedisCluster::try_start(MASTERS, 1)?,
+        })
+    }
+
+    pub fn seed_urls(&self) -> Vec<String> {
+        self.cluster.seed_urls()
+    }
+
+    pub const KINDS: [Kind; 3] = [Kind::MasterKill, Kind::MasterPause, Kind::ClientKill];
+
+    /// Injects `kind` on one master at random and waits until the cluster
+    /// is whole again: every slot served, every master with a connected
+    /// replica. What was done.
+    pub fn inject(&mut self, kind: Kind, rng: &mut Rng) -> Result<String, Error> {
+        let masters = self.nodes_with(|role| role == &Role::Master)?;
+        let node = masters[rng.below(masters.len() as u64) as usize];
+        let detail = match kind {
+            Kind::MasterKill => {
+                self.cluster.node_mut(node).stop();
+                let promoted = self.wait(Cluster::masters_up)?;
+                self.cluster
+                    .node_mut(node)
+                    .try_restart_keeping(&[NODES_CONF])?;
+                format!("node {node} killed, its replica promoted after {promoted:.1?}")
+            }
+            Kind::MasterPause => {
+                let pause = rng.leases(LEASE, 0.1, 3.0);
+                let paused = &self.cluster.nodes()[node];
+                paused.pause();
+                std::thread::sleep(pause);
+                paused.resume();
+                format!("node {node} paused {pause:.1?}")
+            }
+            Kind::ClientKill => {
+                let mut killed = 0;
+                for &master in &masters {
+                    killed += admin::kill_clients(&self.cluster.nodes()[master].url())?;
+                }
+                format!("{killed} connections on {} masters", masters.len())
+            }
+            other => return Err(format!("{} does not apply to a cluster", other.name()).into()),
+        };
+        let healed = self.wait(Cluster::whole)?;
+        let role = match admin::role(&self.cluster.nodes()[node].url())? {
+            Role::Master => "still a master",
+            _ => "now a replica",
+        };
+        Ok(format!("{detail}; whole again after {healed:.1?}, {role}"))
+    }
+
+    /// The lease keys of the workers' locks still on any master.
+    pub fn lock_keys(&self) -> Result<Vec<String>, Error> {
+        let mut keys = Vec::new();
+        for master in self.nodes_with(|role| role == &Role::Master)? {
+            keys.extend(admin::lock_keys(&self.cluster.nodes()[master].url())?);
+        }
+        Ok(keys)
+    }
+
+    /// The running nodes whose `ROLE` passes `wanted`.
+    fn nodes_with(&self, wanted: impl Fn(&Role) -> bool) -> Result<Vec<usize>, Error> {
+        let mut found = Vec::new();
+        for (index, node) in self.cluster.nodes().iter().enumerate() {
+            if node.is_running() && wanted(&admin::role(&node.url())?) {
+                found.push(index);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Whether every running node is up and `MASTERS` of them are masters
+    /// (so a killed master's replica took its place).
+    fn masters_up(&self) -> Result<(), Error> {
+        let masters = self.nodes_with(|role| role == &Role::Master)?.len();
+        if masters == MASTERS {
+            Ok(())
+        } else {
+            Err(format!("{masters} masters running").into())
+        }
+    }
+
+    /// Whether the cluster is whole: `MASTERS` masters, as many connected
+    /// replicas, and every node says `cluster_state:ok`.
+    fn whole(&self) -> Result<(), Error> {
+        self.masters_up()?;
+        let replicas = self
+            .nodes_with(|role| role == &Role::Replica { connected: true })?
+            .len();
+        if replicas != MASTERS {
+            return Err(format!("{replicas} connected replicas").into());
+        }
+        for node in self.cluster.nodes() {
+            let info: String = admin::query(&node.url(), redis::cmd("CLUSTER").arg("INFO"))?;
+            if !info.contains("cluster_state:ok") {
+                return Err(format!("{} says the cluster is not ok", node.url()).into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Polls `done` until it holds, within [`HEAL_LIMIT`]; how long it took.
+    fn wait(&self, done: impl Fn(&Cluster) -> Result<(), Error>) -> Result<Duration, Error> {
+        let started = Instant::now();
+        loop {
+            let last = match done(self) {
+                Ok(()) => return Ok(started.elapsed()),
+                Err(error) => error,
+            };
+            if started.elapsed() > HEAL_LIMIT {
+                return Err(
+                    format!("the cluster is not whole after {HEAL_LIMIT:?}: {last}").into(),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
