@@ -17,7 +17,10 @@
 //! (3), `--no-data-loss` (leave out the fault that restarts a Redis server
 //! empty at once, and the failovers), `--unlocked` (the body without its
 //! lock attribute: the checker must then fail the run, which
-//! `tests/examples.rs` checks). Everything runs on throwaway servers on
+//! `tests/examples.rs` checks), `--timeline FILE` (draw the run as an SVG:
+//! one lane per key, bodies as bars coloured by worker process, fault
+//! windows shaded, overlapping bodies in red; see [`timeline`]).
+//! Everything runs on throwaway servers on
 //! loopback. Exits non-zero when a must fails.
 //!
 //! **Workers.** The parent re-executes this binary for each worker
@@ -118,9 +121,12 @@ mod service;
 mod single;
 #[path = "nemesis_check/store.rs"]
 mod store;
+#[path = "nemesis_check/timeline.rs"]
+mod timeline;
 #[path = "nemesis_check/worker.rs"]
 mod worker;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -148,6 +154,8 @@ pub struct Settings {
     pub keys: usize,
     /// Whether the nemesis may restart a Redis server empty at once.
     pub data_loss: bool,
+    /// `--timeline FILE`: where to write the run's timeline (SVG), if anywhere.
+    pub timeline: Option<PathBuf>,
 }
 
 impl Settings {
@@ -162,6 +170,7 @@ impl Settings {
             tasks: 4,
             keys: 3,
             data_loss: true,
+            timeline: None,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -182,6 +191,7 @@ impl Settings {
                 "--keys" => settings.keys = number()?.max(1) as usize,
                 "--no-data-loss" => settings.data_loss = false,
                 "--unlocked" => settings.locking = Locking::Unlocked,
+                "--timeline" => settings.timeline = Some(PathBuf::from(text()?)),
                 _ => return Err(format!("unknown argument {arg:?}")),
             }
         }
@@ -197,7 +207,7 @@ fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!(
-                "{error}\nusage: nemesis_check [--backend single|cluster|redlock|sentinel|etcd] [--duration S] [--quiet S] [--seed N] [--processes N] [--tasks N] [--keys N] [--no-data-loss] [--unlocked]"
+                "{error}\nusage: nemesis_check [--backend single|cluster|redlock|sentinel|etcd] [--duration S] [--quiet S] [--seed N] [--processes N] [--tasks N] [--keys N] [--no-data-loss] [--unlocked] [--timeline FILE]"
             );
             return ExitCode::from(2);
         }

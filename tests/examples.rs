@@ -509,14 +509,31 @@ async fn nemesis_check_passes_30_s_of_faults_on_etcd() {
 }
 
 /// The checker can fail: the same body with its lock attribute left out
-/// (`--unlocked`) overlaps, and the run fails on that must.
+/// (`--unlocked`) overlaps, and the run fails on that must; its timeline
+/// (`--timeline`) shows the overlaps.
 #[tokio::test]
 async fn nemesis_check_fails_a_run_whose_bodies_have_no_lock() {
-    let (passed, output) = nemesis("single", 5, &["--unlocked"]).await;
+    let timeline = std::env::temp_dir().join(format!("unlocked-{}.svg", std::process::id()));
+    let path = timeline.to_str().expect("a UTF-8 temporary directory");
+    let (passed, output) = nemesis("single", 5, &["--unlocked", "--timeline", path]).await;
     assert!(!passed && output.contains("RESULT FAIL"), "{output}");
     let overlaps = output
         .lines()
         .find(|line| line.contains("overlapping bodies, no paused process"))
         .expect("the overlap line");
     assert!(overlaps.trim_end().ends_with("FAIL"), "{output}");
+    // The run's timeline is drawn even though it failed, with its overlaps
+    // in red (the one red of the charts) and their count in its heading.
+    let svg = std::fs::read_to_string(&timeline).expect("the timeline was written");
+    std::fs::remove_file(&timeline).expect("the timeline removed");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(svg.contains("nemesis_check --backend single --duration 5 --seed 1"));
+    // The legend's swatch is red too: one more than the legend's.
+    let red = svg.matches(r##"fill="#D62728""##).count();
+    assert!(red > 1, "no overlap drawn in red");
+    assert!(
+        !svg.contains(" 0 unexplained"),
+        "the heading counts no overlap"
+    );
+    assert!(svg.contains("key 0") && svg.contains("process 2"));
 }

@@ -41,12 +41,23 @@ use crate::fleet::Instance;
 use crate::history::{Body, Ending, History};
 use crate::store::Totals;
 
-/// How many overlapping pairs of each class.
-#[derive(Debug, Default, Clone, Copy)]
+/// How many overlapping pairs of each class, and where each was.
+#[derive(Debug, Default, Clone)]
 pub struct Overlaps {
     pub unexplained: u64,
     pub paused: u64,
     pub data_loss: u64,
+    /// Every overlapping pair, for the timeline.
+    pub spans: Vec<OverlapSpan>,
+}
+
+/// When two bodies held one key at once (`CLOCK_MONOTONIC` µs): from the
+/// later one's start to the first end of the two.
+#[derive(Debug, Clone, Copy)]
+pub struct OverlapSpan {
+    pub key: usize,
+    pub from: u64,
+    pub to: u64,
 }
 
 /// Everything the report prints.
@@ -126,7 +137,13 @@ fn overlaps(run: &Run<'_>) -> Overlaps {
         for &body in bodies.iter() {
             active.retain(|earlier| earlier.end > body.start);
             for earlier in &active {
-                match classify(run, earlier, body) {
+                let class = classify(run, earlier, body);
+                found.spans.push(OverlapSpan {
+                    key: body.key,
+                    from: body.start,
+                    to: earlier.end.min(body.end),
+                });
+                match class {
                     Class::Paused => found.paused += 1,
                     Class::DataLoss => found.data_loss += 1,
                     Class::Unexplained => {

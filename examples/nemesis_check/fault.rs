@@ -67,6 +67,25 @@ impl Kind {
         }
     }
 
+    /// A few words for the timeline's fault shades.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::ServerPause => "pause",
+            Kind::RestartWithData => "restart",
+            Kind::RestartEmptyLate => "empty, late",
+            Kind::RestartEmpty => "empty",
+            Kind::ClientKill => "conns killed",
+            Kind::Delay => "delay",
+            Kind::Blackhole => "black hole",
+            Kind::MasterKill => "master kill",
+            Kind::MasterPause => "master pause",
+            Kind::LeaderKill => "leader kill",
+            Kind::MemberPause => "member pause",
+            Kind::WorkerKill => "worker kill",
+            Kind::WorkerPause => "worker pause",
+        }
+    }
+
     /// Whether the lock service may forget a lease still valid: then it can
     /// grant a held lock a second time, and only fencing protects the store.
     /// An empty restart, and a failover of asynchronous replication.

@@ -14,6 +14,7 @@ use crate::history::History;
 use crate::nemesis;
 use crate::service::Service;
 use crate::store::Totals;
+use crate::timeline::{self, Drawn};
 use crate::worker::Plan;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -42,6 +43,7 @@ pub fn run(settings: &Settings) -> Result<bool, Error> {
         keys: settings.keys,
         seed: settings.seed,
     };
+    let origin = now_micros();
     let mut fleet = Fleet::start(plan, settings.processes)?;
     let mut rng = Rng::seeded(settings.seed);
     println!("faults:");
@@ -75,5 +77,17 @@ pub fn run(settings: &Settings) -> Result<bool, Error> {
         totals: &totals,
         leftover_locks: leftovers.len(),
     });
-    Ok(crate::report::print(&history, &faults, &verdict))
+    let passed = crate::report::print(&history, &faults, &verdict);
+    if let Some(path) = &settings.timeline {
+        let drawn = Drawn {
+            settings,
+            history: &history,
+            faults: &faults,
+            verdict: &verdict,
+            origin,
+            end: end_of_run,
+        };
+        timeline::write(path, &drawn)?;
+    }
+    Ok(passed)
 }

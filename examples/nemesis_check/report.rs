@@ -17,7 +17,7 @@ pub fn print(history: &History, faults: &[Fault], verdict: &Verdict) -> bool {
         let mark = if ok { "ok" } else { "FAIL" };
         println!("  {name:<52} {value:>14}   {rule:<28} {mark}");
     };
-    let overlaps = verdict.overlaps;
+    let overlaps = &verdict.overlaps;
     must(
         "overlapping bodies, no paused process, no data loss",
         overlaps.unexplained.to_string(),

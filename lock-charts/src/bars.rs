@@ -49,7 +49,7 @@ pub fn acquisitions_per_task(
         .saturating_add(160);
     frame::render((TASKS_WIDTH, height), |root| {
         let body = frame::headed(root, heading)?;
-        let (plot, side) = frame::with_legend_column(&body);
+        let (plot, side) = frame::with_legend_column(&body, frame::LEGEND_WIDTH);
         let panels = plot.split_evenly((rows, columns));
         for (index, ((label, tasks), panel)) in groups.iter().zip(&panels).enumerate() {
             task_panel(panel, label, tasks, frame::colour(index))?;
@@ -131,7 +131,7 @@ pub fn uncontended(heading: &Heading, bars: &[Throughput]) -> Result<String, Cha
     }
     frame::render(UNCONTENDED_SIZE, |root| {
         let body = frame::headed(root, heading)?;
-        let (plot, side) = frame::with_legend_column(&body);
+        let (plot, side) = frame::with_legend_column(&body, frame::LEGEND_WIDTH);
         let (upper, lower) = plot.split_vertically(plot.dim_in_pixel().1 / 2);
         let rates: Vec<Option<f64>> = bars.iter().map(|bar| Some(bar.cycles_per_second)).collect();
         let redis: Vec<Option<f64>> = bars.iter().map(|bar| bar.redis_micros_per_cycle).collect();

@@ -103,7 +103,7 @@ fn cdf_chart(heading: &Heading, x_desc: &str, lines: &[Line<'_>]) -> Result<Stri
     let top = nines_axis_top(&curves);
     frame::render(SIZE, |root| {
         let body = frame::headed(root, heading)?;
-        let (plot, side) = frame::with_legend_column(&body);
+        let (plot, side) = frame::with_legend_column(&body, frame::LEGEND_WIDTH);
         draw_curves(&plot, x_desc, (low, high, top), lines, &curves)?;
         let entries: Vec<LegendEntry> = lines
             .iter()

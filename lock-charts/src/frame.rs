@@ -17,8 +17,11 @@ pub(crate) const FONT: &str = "sans-serif";
 pub(crate) const TICK_SIZE: u32 = 20;
 /// Type size of axis descriptions and panel captions.
 pub(crate) const AXIS_SIZE: u32 = 22;
-/// Width of the legend beside the plot, in pixels.
-const LEGEND_WIDTH: u32 = 540;
+/// Width of the legend beside the plot, in pixels: room for the names of
+/// the benchmarks' algorithms.
+pub(crate) const LEGEND_WIDTH: u32 = 540;
+/// Width of a legend of short labels (a timeline's processes), in pixels.
+pub(crate) const NARROW_LEGEND_WIDTH: u32 = 260;
 /// Height of one legend entry, in pixels.
 const LEGEND_ROW: i32 = 32;
 /// Colours of series, bars and processes, told apart by most readers with
@@ -101,10 +104,11 @@ pub(crate) fn headed<'a>(area: &Area<'a>, heading: &Heading) -> Result<Area<'a>,
     }
 }
 
-/// Splits `area` into the plot (left) and the legend's column (right).
-pub(crate) fn with_legend_column<'a>(area: &Area<'a>) -> (Area<'a>, Area<'a>) {
+/// Splits `area` into the plot (left) and the legend's column (right),
+/// `legend_width` pixels wide.
+pub(crate) fn with_legend_column<'a>(area: &Area<'a>, legend_width: u32) -> (Area<'a>, Area<'a>) {
     let width = area.dim_in_pixel().0;
-    area.split_horizontally(width.saturating_sub(LEGEND_WIDTH))
+    area.split_horizontally(width.saturating_sub(legend_width))
 }
 
 /// How a legend entry shows its series.
@@ -127,6 +131,18 @@ pub(crate) struct LegendEntry {
     pub(crate) detail: Option<String>,
 }
 
+/// The first legend row's height from the legend's top, in pixels.
+const LEGEND_TOP: i32 = 30 + 2 * LEGEND_ROW;
+
+/// How tall [`legend`] draws `entries`, in pixels, with a row to spare.
+pub(crate) fn legend_height(entries: &[LegendEntry]) -> u32 {
+    let rows: i32 = entries
+        .iter()
+        .map(|entry| LEGEND_ROW + entry.detail.as_ref().map_or(0, |_| LEGEND_ROW * 3 / 4))
+        .sum();
+    u32::try_from(LEGEND_TOP + rows + LEGEND_ROW).unwrap_or(0)
+}
+
 /// Draws `entries` one under the other in `area`, under a bold `title`.
 pub(crate) fn legend(
     area: &Area<'_>,
@@ -140,7 +156,7 @@ pub(crate) fn legend(
         (10, 30),
         TextStyle::from((FONT, 20, FontStyle::Bold)).color(&BLACK),
     ))?;
-    let mut y = 30 + 2 * LEGEND_ROW;
+    let mut y = LEGEND_TOP;
     for entry in entries {
         draw_swatch(area, entry.swatch, y)?;
         area.draw(&Text::new(entry.label.clone(), (48, y - 11), text.clone()))?;

@@ -4,6 +4,7 @@
 
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
+use plotters::style::FontTransform;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::ChartError;
@@ -14,6 +15,11 @@ const WIDTH: u32 = 1500;
 const LANE_HEIGHT: u32 = 48;
 /// Height of the heading, the axis and the margins around the lanes.
 const FRAME_HEIGHT: u32 = 260;
+/// Height of the band above the lanes where the fault labels are written,
+/// in pixels: the longest label, written downwards.
+const LABEL_BAND: u32 = 130;
+/// Height of the title and the note above the legend, in pixels.
+const HEADING_HEIGHT: u32 = 110;
 /// The share of a lane's height a body's bar leaves empty above and below.
 const BAR_INSET: f64 = 0.18;
 /// Fault windows: light grey behind the bodies.
@@ -69,36 +75,50 @@ pub fn timeline(
     overlaps: &[Overlap],
 ) -> Result<String, ChartError> {
     check(lanes, bodies, faults, overlaps)?;
+    let entries = legend_entries(bodies, faults, overlaps);
     let rows = u32::try_from(lanes.len()).unwrap_or(u32::MAX);
-    let height = FRAME_HEIGHT.saturating_add(LANE_HEIGHT.saturating_mul(rows));
+    let height = FRAME_HEIGHT
+        .saturating_add(LABEL_BAND)
+        .saturating_add(LANE_HEIGHT.saturating_mul(rows))
+        .max(HEADING_HEIGHT.saturating_add(frame::legend_height(&entries)));
+    frame::render((WIDTH, height), |root| {
+        let body = frame::headed(root, heading)?;
+        let (plot, side) = frame::with_legend_column(&body, frame::NARROW_LEGEND_WIDTH);
+        draw_lanes(&plot, lanes, bodies, faults, overlaps)?;
+        frame::legend(&side, "bodies by process", &entries)
+    })
+}
+
+/// One legend entry per process that ran a body, then the fault shade and
+/// the overlap mark with their counts.
+fn legend_entries(
+    bodies: &[Body],
+    faults: &[FaultWindow],
+    overlaps: &[Overlap],
+) -> Vec<LegendEntry> {
     let processes = bodies
         .iter()
         .map(|body| body.process + 1)
         .max()
         .unwrap_or(0);
-    frame::render((WIDTH, height), |root| {
-        let body = frame::headed(root, heading)?;
-        let (plot, side) = frame::with_legend_column(&body);
-        draw_lanes(&plot, lanes, bodies, faults, overlaps)?;
-        let mut entries: Vec<LegendEntry> = (0..processes)
-            .map(|process| LegendEntry {
-                label: format!("process {process}"),
-                swatch: Swatch::Fill(frame::colour(process).to_rgba()),
-                detail: None,
-            })
-            .collect();
-        entries.push(LegendEntry {
-            label: "fault window".to_owned(),
-            swatch: Swatch::Fill(SHADE),
-            detail: Some(format!("{} in this run", faults.len())),
-        });
-        entries.push(LegendEntry {
-            label: "overlap".to_owned(),
-            swatch: Swatch::Fill(ALARM.to_rgba()),
-            detail: Some(format!("{} in this run", overlaps.len())),
-        });
-        frame::legend(&side, "bodies by process", &entries)
-    })
+    let mut entries: Vec<LegendEntry> = (0..processes)
+        .map(|process| LegendEntry {
+            label: format!("process {process}"),
+            swatch: Swatch::Fill(frame::colour(process).to_rgba()),
+            detail: None,
+        })
+        .collect();
+    entries.push(LegendEntry {
+        label: "fault window".to_owned(),
+        swatch: Swatch::Fill(SHADE),
+        detail: Some(format!("{} in this run", faults.len())),
+    });
+    entries.push(LegendEntry {
+        label: "overlap".to_owned(),
+        swatch: Swatch::Fill(ALARM.to_rgba()),
+        detail: Some(format!("{} in this run", overlaps.len())),
+    });
+    entries
 }
 
 /// Refuses what [`timeline`] cannot draw.
@@ -188,6 +208,7 @@ fn lane_axes<'a, 'b>(
     end: f64,
 ) -> Result<LaneChart<'a, 'b>, ChartError> {
     let count = lanes.len() as f64;
+    let top = count + band();
     let centres: Vec<f64> = (0..lanes.len())
         .map(|lane| lane_bottom(lane, count) + 0.5)
         .collect();
@@ -195,7 +216,7 @@ fn lane_axes<'a, 'b>(
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(160)
-        .build_cartesian_2d(0.0..end, frame::Ticked::new(0.0..count, centres))?;
+        .build_cartesian_2d(0.0..end, frame::Ticked::new(0.0..top, centres))?;
     let lane_name = |y: &f64| {
         (0..lanes.len())
             .find(|lane| (lane_bottom(*lane, count) + 0.5 - y).abs() < 0.25)
@@ -214,20 +235,24 @@ fn lane_axes<'a, 'b>(
     Ok(chart)
 }
 
-/// Each fault window shaded across every lane, its label at its top left.
+/// Each fault window shaded across every lane, its label down its left edge.
 fn shade_faults(
     chart: &mut LaneChart<'_, '_>,
     faults: &[FaultWindow],
     count: f64,
 ) -> Result<(), ChartError> {
+    // Written downwards along the shade's left edge: faults a second apart
+    // leave room for one line of text, not for a label across.
     let label_style = TextStyle::from((FONT, frame::TICK_SIZE))
         .color(&MUTED)
-        .pos(Pos::new(HPos::Left, VPos::Top));
+        .transform(FontTransform::Rotate90)
+        .pos(Pos::new(HPos::Left, VPos::Bottom));
     for fault in faults {
         let (start, stop) = (seconds(fault.start_us), seconds(fault.end_us));
-        let shade = Rectangle::new([(start, 0.0), (stop, count)], SHADE.filled());
+        let top = count + band();
+        let shade = Rectangle::new([(start, 0.0), (stop, top)], SHADE.filled());
         chart.draw_series([shade])?;
-        let label = Text::new(fault.label.clone(), (start, count), label_style.clone());
+        let label = Text::new(fault.label.clone(), (start, top), label_style.clone());
         chart.draw_series([label])?;
     }
     Ok(())
@@ -262,6 +287,11 @@ fn mark_overlaps(
         PathElement::new(outline, ALARM.stroke_width(3))
     }))?;
     Ok(())
+}
+
+/// The label band's height in lanes.
+fn band() -> f64 {
+    f64::from(LABEL_BAND) / f64::from(LANE_HEIGHT)
 }
 
 /// Lane 0 at the top: the y of lane `lane`'s lower edge among `count` lanes.
