@@ -69,10 +69,12 @@ const UNCONTENDED: [Algorithm; 4] = [
     Algorithm::Rslock,
     Algorithm::SetDel,
 ];
-/// Hot-key runs: distlock, rslock (the target's baseline), two polling loops.
-const CONTENDED: [Algorithm; 4] = [
+/// Hot-key runs: distlock, rslock (the target's baseline), the seed
+/// protocol, two polling loops.
+const CONTENDED: [Algorithm; 5] = [
     Algorithm::Distlock,
     Algorithm::Rslock,
+    Algorithm::Seed,
     Algorithm::BackoffPoll,
     Algorithm::FixedPoll,
 ];

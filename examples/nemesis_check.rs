@@ -152,7 +152,9 @@ pub struct Settings {
     pub tasks: usize,
     /// `--keys`: hot keys.
     pub keys: usize,
-    /// Whether the nemesis may restart a Redis server empty at once.
+    /// `--no-data-loss` clears it: whether the nemesis may inject the faults
+    /// that can make the lock service forget a valid lease (an empty
+    /// restart at once, a master's failover).
     pub data_loss: bool,
     /// `--timeline FILE`: where to write the run's timeline (SVG), if anywhere.
     pub timeline: Option<PathBuf>,

@@ -473,7 +473,24 @@ async fn assert_nemesis_passes(backend: &str) -> String {
     let (passed, output) = nemesis(backend, 30, &[]).await;
     assert!(passed && output.contains("RESULT pass"), "{output}");
     assert!(output.contains("seed 1,"), "{output}");
+    assert!(
+        service_faults(&output) > 0,
+        "no fault hit the lock service itself: {output}"
+    );
     output
+}
+
+/// How many faults of the run hit the lock service (not a worker), from
+/// the report's table of faults by kind.
+fn service_faults(output: &str) -> u64 {
+    output
+        .lines()
+        .skip_while(|line| !line.starts_with("faults injected by kind"))
+        .skip(1)
+        .take_while(|line| line.starts_with("  "))
+        .filter(|line| !line.trim_start().starts_with("worker"))
+        .filter_map(|line| line.split_whitespace().last()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// One Redis server: pauses, restarts with and without data (data loss

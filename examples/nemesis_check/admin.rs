@@ -38,6 +38,19 @@ pub fn lock_keys(url: &str) -> Result<Vec<String>, Error> {
     query(url, redis::cmd("KEYS").arg("distlock:*:lock:nemesis:*"))
 }
 
+/// Whether the cluster node at `url` serves the slot of `key`: it answers
+/// a plain `EXISTS` for its own slots, and `MOVED` for the others.
+pub fn serves(url: &str, key: &str) -> Result<bool, Error> {
+    match redis::cmd("EXISTS")
+        .arg(key)
+        .query::<i64>(&mut connect(url)?)
+    {
+        Ok(_) => Ok(true),
+        Err(error) if error.code() == Some("MOVED") => Ok(false),
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// The node's replication role, from `ROLE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {

@@ -5,14 +5,18 @@
 //! body's interval runs from its start line to its end line; a body ended
 //! by a kill ends at the kill). Each overlap is put in one class:
 //!
-//! - *a paused process involved*: a worker stopped with SIGSTOP during one
-//!   of the two bodies. A process frozen past its lease cannot know its
-//!   lock ran out; the next holder is granted it, and the frozen body
-//!   carries on when continued. No lock service prevents that: fencing
-//!   tokens are what keep the store right. Reported.
-//! - *after data loss*: no paused worker, but the lock service lost its
-//!   data (a Redis server restarted empty at once) while one of the two
-//!   bodies ran, or less than a lease before it started. A lock service
+//! - *a paused process involved*: the earlier body's worker was stopped
+//!   with SIGSTOP after that body began and before the later one did. A
+//!   process frozen past its lease cannot know its lock ran out; the next
+//!   holder is granted it, and the frozen body carries on when continued.
+//!   No lock service prevents that: fencing tokens are what keep the store
+//!   right. Reported. (A pause of the later body's worker excuses
+//!   nothing: distlock never runs a body past its validity.)
+//! - *after data loss*: no such pause, but the lock service may have
+//!   forgotten this key's lease (a Redis server restarted empty at once, a
+//!   Sentinel master failed over, the cluster master serving the key's
+//!   slot failed over; see [`Forgotten`]) while one of the two bodies ran,
+//!   or less than a lease before it started. A lock service
 //!   that forgot a valid lease grants it again: a real safety gap of a
 //!   Redis server without persistence, which only fencing covers. Reported
 //!   on a line of its own. The lease before the start counts because a
@@ -36,7 +40,7 @@
 use std::collections::HashMap;
 
 use crate::body::LEASE;
-use crate::fault::{Fault, Kind};
+use crate::fault::{Fault, Forgotten, Kind};
 use crate::fleet::Instance;
 use crate::history::{Body, Ending, History};
 use crate::store::Totals;
@@ -120,7 +124,10 @@ pub fn check(run: &Run<'_>) -> Verdict {
             .faults
             .iter()
             .any(|fault| fault.kind == Kind::WorkerPause),
-        data_loss: run.faults.iter().any(|fault| fault.kind.loses_data()),
+        data_loss: run
+            .faults
+            .iter()
+            .any(|fault| fault.forgotten != Forgotten::Nothing),
     }
 }
 
@@ -165,22 +172,27 @@ enum Class {
 }
 
 fn classify(run: &Run<'_>, earlier: &Body, later: &Body) -> Class {
-    let paused_under = |body: &Body| {
-        run.instances[body.instance]
-            .pauses
-            .iter()
-            .any(|&(from, to)| from < body.end && to > body.start)
-    };
-    if paused_under(earlier) || paused_under(later) {
+    // The earlier body's process frozen after that body began and before
+    // the later one did: its lease ran out under the pause, the lock went
+    // to the later body, and the frozen body carried on when continued. A
+    // pause that began after the later body started cannot have caused the
+    // second grant, nor can a pause of the later body's process: its body
+    // is never run past its validity.
+    let frozen = run.instances[earlier.instance]
+        .pauses
+        .iter()
+        .any(|&(from, to)| from < later.start && to > earlier.start);
+    if frozen {
         return Class::Paused;
     }
     // A body runs only within a validity, which ends at most one lease
     // after the lock service last confirmed the lease: a loss more than a
-    // lease before the body started cannot have taken its lease.
+    // lease before the body started cannot have taken its lease. Only a
+    // fault that may have forgotten this key's lease counts.
     let lease = u64::try_from(LEASE.as_micros()).unwrap_or(u64::MAX);
     let lost_under = |body: &Body| {
         run.faults.iter().any(|fault| {
-            fault.kind.loses_data()
+            fault.forgotten.covers(body.key)
                 && fault.from <= body.end
                 && fault.to.saturating_add(lease) >= body.start
         })

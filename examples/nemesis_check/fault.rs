@@ -1,5 +1,7 @@
 //! The kinds of fault the nemesis injects, and the record of one injected.
 
+use std::collections::BTreeSet;
+
 /// One kind of fault. Which apply depends on the backend
 /// ([`Service::kinds`](crate::service::Service::kinds)); the worker kinds
 /// apply to every backend.
@@ -59,7 +61,7 @@ impl Kind {
             Kind::Delay => "network delayed (FaultProxy)",
             Kind::Blackhole => "network black-holed (FaultProxy)",
             Kind::MasterKill => "master killed, replica promoted (data loss possible)",
-            Kind::MasterPause => "master paused, failed over (data loss possible)",
+            Kind::MasterPause => "master paused, failed over if long (data loss possible)",
             Kind::LeaderKill => "etcd leader killed, restarted with its data",
             Kind::MemberPause => "etcd member paused (SIGSTOP)",
             Kind::WorkerKill => "worker killed (SIGKILL), restarted",
@@ -89,7 +91,9 @@ impl Kind {
     /// Whether the lock service may forget a lease still valid: then it can
     /// grant a held lock a second time, and only fencing protects the store.
     /// An empty restart, and a failover of asynchronous replication.
-    pub fn loses_data(self) -> bool {
+    /// (`--no-data-loss` leaves these kinds out; what one injected fault
+    /// did forget is its [`Forgotten`].)
+    pub fn may_lose_data(self) -> bool {
         matches!(
             self,
             Kind::RestartEmpty | Kind::MasterKill | Kind::MasterPause
@@ -97,12 +101,65 @@ impl Kind {
     }
 }
 
+/// Which valid leases a fault may have made the lock service forget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forgotten {
+    /// None: the service holds every lease it held (a pause, a restart with
+    /// its data, a cluster master paused but not failed over).
+    Nothing,
+    /// Any of them: a server emptied, a Sentinel master failed over.
+    AnyLease,
+    /// Those of these hot keys: a cluster master failed over loses only
+    /// the slots it served.
+    LeasesOf(BTreeSet<usize>),
+}
+
+impl Forgotten {
+    /// What a fault of `kind` forgets when nothing finer is known.
+    pub fn by_kind(kind: Kind) -> Forgotten {
+        if kind.may_lose_data() {
+            Forgotten::AnyLease
+        } else {
+            Forgotten::Nothing
+        }
+    }
+
+    /// Whether the lease of hot key `key` may have been forgotten.
+    pub fn covers(&self, key: usize) -> bool {
+        match self {
+            Forgotten::Nothing => false,
+            Forgotten::AnyLease => true,
+            Forgotten::LeasesOf(keys) => keys.contains(&key),
+        }
+    }
+}
+
+/// What injecting a fault did: its words for the log, and what the lock
+/// service may have forgotten.
+#[derive(Debug, Clone)]
+pub struct Injected {
+    pub detail: String,
+    pub forgotten: Forgotten,
+}
+
+impl Injected {
+    /// `detail` of a fault of `kind` that forgets what such faults may.
+    pub fn by_kind(kind: Kind, detail: String) -> Injected {
+        Injected {
+            detail,
+            forgotten: Forgotten::by_kind(kind),
+        }
+    }
+}
+
 /// One fault injected: when it began and when it was healed
-/// (`CLOCK_MONOTONIC` µs), and what exactly was done.
+/// (`CLOCK_MONOTONIC` µs), what exactly was done and what it may have
+/// made the lock service forget.
 #[derive(Debug, Clone)]
 pub struct Fault {
     pub kind: Kind,
     pub from: u64,
     pub to: u64,
     pub detail: String,
+    pub forgotten: Forgotten,
 }

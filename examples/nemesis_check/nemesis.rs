@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::body::LEASE;
 use crate::clock::{Rng, now_micros};
-use crate::fault::{Fault, Kind};
+use crate::fault::{Fault, Injected, Kind};
 use crate::fleet::Fleet;
 use crate::service::Service;
 
@@ -27,7 +27,7 @@ pub fn run(
         .iter()
         .chain(&WORKER_KINDS)
         .copied()
-        .filter(|kind| data_loss || !kind.loses_data())
+        .filter(|kind| data_loss || !kind.may_lose_data())
         .collect();
     let started = Instant::now();
     let until = started + period;
@@ -39,12 +39,13 @@ pub fn run(
         }
         let kind = kinds[rng.below(kinds.len() as u64) as usize];
         let (from, at) = (now_micros(), started.elapsed());
-        let detail = inject(service, fleet, rng, kind)?;
+        let injected = inject(service, fleet, rng, kind)?;
         let fault = Fault {
             kind,
             from,
             to: now_micros(),
-            detail,
+            detail: injected.detail,
+            forgotten: injected.forgotten,
         };
         // When it began, into the fault period.
         println!(
@@ -62,19 +63,20 @@ fn inject(
     fleet: &mut Fleet,
     rng: &mut Rng,
     kind: Kind,
-) -> Result<String, Error> {
-    match kind {
+) -> Result<Injected, Error> {
+    let detail = match kind {
         Kind::WorkerKill => {
             let slot = rng.below(fleet.len() as u64) as usize;
             let pid = fleet.kill_and_replace(slot)?;
-            Ok(format!("pid {pid}"))
+            format!("pid {pid}")
         }
         Kind::WorkerPause => {
             let slot = rng.below(fleet.len() as u64) as usize;
             let pause = rng.leases(LEASE, 1.0, 2.0);
             let pid = fleet.pause(slot, pause)?;
-            Ok(format!("pid {pid} for {pause:.1?}"))
+            format!("pid {pid} for {pause:.1?}")
         }
-        _ => service.inject(kind, rng),
-    }
+        _ => return service.inject(kind, rng),
+    };
+    Ok(Injected::by_kind(kind, detail))
 }

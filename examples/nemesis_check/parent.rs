@@ -21,19 +21,9 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Runs the whole check; whether every must held.
 pub fn run(settings: &Settings) -> Result<bool, Error> {
-    println!(
-        "nemesis_check: backend {}, seed {}, {} processes x {} tasks, {} keys, lease {LEASE:?} renewed, bodies {}, {} s of faults, {} s quiet",
-        settings.backend.name(),
-        settings.seed,
-        settings.processes,
-        settings.tasks,
-        settings.keys,
-        settings.locking.name(),
-        settings.duration.as_secs(),
-        settings.quiet.as_secs(),
-    );
+    announce(settings);
     let store = RedisServer::try_start()?;
-    let mut service = Service::start(settings.backend)?;
+    let mut service = Service::start(settings.backend, settings.keys)?;
     let plan = Plan {
         backend: settings.backend,
         locking: settings.locking,
@@ -60,10 +50,7 @@ pub fn run(settings: &Settings) -> Result<bool, Error> {
     let end_of_run = now_micros();
     // Leases of killed workers run out within one lease.
     std::thread::sleep(LEASE + Duration::from_millis(500));
-    let leftovers = service.lock_keys()?;
-    for key in leftovers.iter().take(5) {
-        println!("  left behind: {key}");
-    }
+    let leftovers = leftovers(&service)?;
     let totals = (0..settings.keys)
         .map(|key| Totals::read(&store.url(), key))
         .collect::<Result<Vec<_>, _>>()?;
@@ -75,7 +62,7 @@ pub fn run(settings: &Settings) -> Result<bool, Error> {
         faults: &faults,
         quiet_from,
         totals: &totals,
-        leftover_locks: leftovers.len(),
+        leftover_locks: leftovers,
     });
     let passed = crate::report::print(&history, &faults, &verdict);
     if let Some(path) = &settings.timeline {
@@ -90,4 +77,29 @@ pub fn run(settings: &Settings) -> Result<bool, Error> {
         timeline::write(path, &drawn)?;
     }
     Ok(passed)
+}
+
+/// The run's first line: what runs, and the seed that replays its faults.
+fn announce(settings: &Settings) {
+    println!(
+        "nemesis_check: backend {}, seed {}, {} processes x {} tasks, {} keys, lease {LEASE:?} renewed, bodies {}, {} s of faults, {} s quiet",
+        settings.backend.name(),
+        settings.seed,
+        settings.processes,
+        settings.tasks,
+        settings.keys,
+        settings.locking.name(),
+        settings.duration.as_secs(),
+        settings.quiet.as_secs(),
+    );
+}
+
+/// How many lease keys of the workers' locks the service still holds
+/// (the first few printed).
+fn leftovers(service: &Service) -> Result<usize, Error> {
+    let keys = service.lock_keys()?;
+    for key in keys.iter().take(5) {
+        println!("  left behind: {key}");
+    }
+    Ok(keys.len())
 }

@@ -43,9 +43,9 @@ impl Redlock {
         match kind {
             Kind::ServerPause => {
                 let pause = rng.leases(LEASE, 0.1, 3.0);
-                node.pause();
+                node.try_pause()?;
                 std::thread::sleep(pause);
-                node.resume();
+                node.try_resume()?;
                 Ok(format!("node {i} of {NODES} paused {pause:.1?}"))
             }
             Kind::RestartEmptyLate => {

@@ -52,7 +52,7 @@ impl Sentinel {
                 ))
             }
             Kind::MasterPause => {
-                let old = self.topology.pause_master();
+                let old = self.topology.try_pause_master()?;
                 let new = self.topology.wait_for_failover(FAILOVER_LIMIT)?;
                 self.topology.try_resume_paused()?;
                 Ok(format!(

@@ -5,7 +5,7 @@ use crate::backend::Backend;
 use crate::clock::Rng;
 use crate::cluster::Cluster;
 use crate::etcd::Etcd;
-use crate::fault::Kind;
+use crate::fault::{Injected, Kind};
 use crate::redlock::Redlock;
 use crate::sentinel::Sentinel;
 use crate::single::Single;
@@ -22,10 +22,11 @@ pub enum Service {
 }
 
 impl Service {
-    pub fn start(backend: Backend) -> Result<Service, Error> {
+    /// Starts the lock service of `backend`, for `keys` hot keys.
+    pub fn start(backend: Backend, keys: usize) -> Result<Service, Error> {
         Ok(match backend {
             Backend::Single => Service::Single(Single::start()?),
-            Backend::Cluster => Service::Cluster(Cluster::start()?),
+            Backend::Cluster => Service::Cluster(Cluster::start(keys)?),
             Backend::Redlock => Service::Redlock(Redlock::start()?),
             Backend::Sentinel => Service::Sentinel(Sentinel::start()?),
             Backend::Etcd => Service::Etcd(Etcd::start()?),
@@ -54,14 +55,17 @@ impl Service {
         }
     }
 
-    pub fn inject(&mut self, kind: Kind, rng: &mut Rng) -> Result<String, Error> {
-        match self {
-            Service::Single(single) => single.inject(kind, rng),
-            Service::Cluster(cluster) => cluster.inject(kind, rng),
-            Service::Redlock(redlock) => redlock.inject(kind, rng),
-            Service::Sentinel(sentinel) => sentinel.inject(kind, rng),
-            Service::Etcd(etcd) => etcd.inject(kind, rng),
-        }
+    /// Injects `kind` and heals it; what was done and what the service may
+    /// have forgotten.
+    pub fn inject(&mut self, kind: Kind, rng: &mut Rng) -> Result<Injected, Error> {
+        let detail = match self {
+            Service::Single(single) => single.inject(kind, rng)?,
+            Service::Cluster(cluster) => return cluster.inject(kind, rng),
+            Service::Redlock(redlock) => redlock.inject(kind, rng)?,
+            Service::Sentinel(sentinel) => sentinel.inject(kind, rng)?,
+            Service::Etcd(etcd) => etcd.inject(kind, rng)?,
+        };
+        Ok(Injected::by_kind(kind, detail))
     }
 
     /// The lease keys of the workers' locks still held.

@@ -45,9 +45,9 @@ impl Single {
         match kind {
             Kind::ServerPause => {
                 let pause = rng.leases(LEASE, 0.1, 3.0);
-                self.server.pause();
+                self.server.try_pause()?;
                 std::thread::sleep(pause);
-                self.server.resume();
+                self.server.try_resume()?;
                 Ok(format!("paused {pause:.1?}"))
             }
             Kind::RestartWithData => self.restart_with_data(rng.leases(LEASE, 0.05, 1.0)),

@@ -8,10 +8,10 @@ use crate::error::ChartError;
 use crate::frame::{self, Area, FONT, Heading, LegendEntry, Swatch};
 
 /// Panels in a row of the acquisitions chart.
-const PANELS_PER_ROW: usize = 4;
+const PANELS_PER_ROW: usize = 5;
 /// Height of one row of panels, in pixels.
 const PANEL_HEIGHT: u32 = 340;
-const TASKS_WIDTH: u32 = 1900;
+const TASKS_WIDTH: u32 = 2300;
 const UNCONTENDED_SIZE: (u32, u32) = (1400, 860);
 
 /// One algorithm's uncontended run: what the bars of [`uncontended`] show.

@@ -27,7 +27,7 @@ const LEGEND_ROW: i32 = 32;
 /// Colours of series, bars and processes, told apart by most readers with
 /// colour-blindness too (the Tableau 10 palette), red left out: red marks
 /// overlaps in a timeline.
-const PALETTE: [RGBColor; 9] = [
+const PALETTE: [RGBColor; 10] = [
     RGBColor(0x4E, 0x79, 0xA7),
     RGBColor(0xF2, 0x8E, 0x2B),
     RGBColor(0x59, 0xA1, 0x4F),
@@ -37,6 +37,7 @@ const PALETTE: [RGBColor; 9] = [
     RGBColor(0xED, 0xC9, 0x48),
     RGBColor(0x6B, 0x6B, 0x6B),
     RGBColor(0xFF, 0x9D, 0xA7),
+    RGBColor(0xBA, 0xB0, 0xAC),
 ];
 /// Overlapping bodies in a timeline: the one red of the charts.
 pub(crate) const ALARM: RGBColor = RGBColor(0xD6, 0x27, 0x28);

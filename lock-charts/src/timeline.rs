@@ -116,7 +116,7 @@ fn legend_entries(
     entries.push(LegendEntry {
         label: "overlap".to_owned(),
         swatch: Swatch::Fill(ALARM.to_rgba()),
-        detail: Some(format!("{} in this run", overlaps.len())),
+        detail: Some(format!("{} marked", overlaps.len())),
     });
     entries
 }

@@ -386,16 +386,28 @@ impl RedisSentinel {
     /// # Panics
     ///
     /// Panics if the sentinels do not agree on the master, or if the
-    /// signal cannot be sent.
+    /// signal cannot be sent; [`try_pause_master`](Self::try_pause_master)
+    /// returns the error instead.
     #[track_caller]
     pub fn pause_master(&mut self) -> usize {
-        let index = self.master_index();
-        self.nodes[index].pause();
+        self.try_pause_master()
+            .unwrap_or_else(|e| panic!("cannot pause the master: {e}"))
+    }
+
+    /// [`pause_master`](Self::pause_master), returning an error instead of
+    /// panicking.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_master_url`](Self::try_master_url), or the signal's error.
+    pub fn try_pause_master(&mut self) -> io::Result<usize> {
+        let index = self.try_master_index()?;
+        self.nodes[index].try_pause()?;
         self.down.push(Down {
             index,
             paused: true,
         });
-        index
+        Ok(index)
     }
 
     /// Waits until the sentinels have replaced the master last killed or

@@ -173,10 +173,22 @@ impl RedisServer {
     ///
     /// # Panics
     ///
-    /// Panics if the signal cannot be sent.
+    /// Panics if the signal cannot be sent; [`try_pause`](Self::try_pause)
+    /// returns the error instead.
     #[track_caller]
     pub fn pause(&self) {
-        self.signal(libc::SIGSTOP, "SIGSTOP");
+        self.try_pause()
+            .unwrap_or_else(|e| panic!("cannot send SIGSTOP to redis-server: {e}"));
+    }
+
+    /// [`pause`](Self::pause), returning an error when the signal cannot
+    /// be sent.
+    ///
+    /// # Errors
+    ///
+    /// The error of `kill(2)`, naming the server's pid.
+    pub fn try_pause(&self) -> io::Result<()> {
+        self.signal(libc::SIGSTOP)
     }
 
     /// Continues a [`pause`](Self::pause)d server with `SIGCONT`.
@@ -185,21 +197,30 @@ impl RedisServer {
     ///
     /// # Panics
     ///
-    /// Panics if the signal cannot be sent.
+    /// Panics if the signal cannot be sent; [`try_resume`](Self::try_resume)
+    /// returns the error instead.
     #[track_caller]
     pub fn resume(&self) {
-        self.signal(libc::SIGCONT, "SIGCONT");
+        self.try_resume()
+            .unwrap_or_else(|e| panic!("cannot send SIGCONT to redis-server: {e}"));
     }
 
-    #[track_caller]
-    fn signal(&self, signal: libc::c_int, name: &str) {
-        if let Some(child) = self.live_child().as_ref()
-            && let Err(e) = send_signal(child, signal)
-        {
-            panic!(
-                "cannot send {name} to redis-server (pid {}): {e}",
-                child.id()
-            );
+    /// [`resume`](Self::resume), returning an error when the signal cannot
+    /// be sent.
+    ///
+    /// # Errors
+    ///
+    /// The error of `kill(2)`, naming the server's pid.
+    pub fn try_resume(&self) -> io::Result<()> {
+        self.signal(libc::SIGCONT)
+    }
+
+    /// Sends `signal` to the server if it runs.
+    fn signal(&self, signal: libc::c_int) -> io::Result<()> {
+        match self.live_child().as_ref() {
+            Some(child) => send_signal(child, signal)
+                .map_err(|e| io::Error::new(e.kind(), format!("pid {}: {e}", child.id()))),
+            None => Ok(()),
         }
     }
 
