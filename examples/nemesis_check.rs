@@ -44,9 +44,11 @@
 //! empty restart one lease later, or at once (data loss: the node may vote
 //! for a second holder while the first is valid). On a cluster (3 masters
 //! with a replica each) and on Sentinel (a master, 2 replicas, 3
-//! sentinels): a master killed, or frozen, until a replica is promoted (a
-//! failover: replication is asynchronous, so it may lose the last grants,
-//! and a frozen Sentinel master answers its old clients until demoted);
+//! sentinels): a master killed until a replica is promoted (a failover:
+//! replication is asynchronous, so it may lose the last grants), or
+//! frozen, on Sentinel until a replica is promoted (it answers its old
+//! clients until demoted), on a cluster for 0.1 to 3 leases (failed over
+//! when longer than the 1 s node timeout);
 //! every client connection killed. On every backend: a worker
 //! killed with SIGKILL (and a new one started), a worker stopped with SIGSTOP for 1
 //! to 2 leases (a GC pause past its lease).
@@ -56,14 +58,16 @@
 //!
 //! - overlapping bodies with no paused worker involved and no data loss
 //!   under them must be 0;
-//! - overlaps involving a worker paused past its lease are reported: no
-//!   lock service can stop a frozen process from carrying on;
+//! - overlaps where the earlier body's worker was paused past its lease
+//!   before the later body began are reported: no lock service can stop a
+//!   frozen process from carrying on;
 //! - overlaps **after data loss** are reported on a line of their own: a
 //!   Redis server restarted empty while leases were valid forgets them and
 //!   grants those locks again. That is a real safety gap of Redis without
 //!   persistence, not a distlock bug, and it is what fencing tokens are
 //!   for: the fenced counter must stay exact through it. A failover of
-//!   asynchronous replication counts as a loss too. Such a run still
+//!   asynchronous replication counts as a loss too, on a cluster for the
+//!   keys of the failed-over master only ([`fault::Forgotten`]). Such a run still
 //!   passes; a run without data-loss faults (`--no-data-loss`, or the
 //!   etcd backend) holds every overlap without a paused worker to 0. A
 //!   loss counts for the bodies that ran within a lease after it (see

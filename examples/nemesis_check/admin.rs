@@ -52,29 +52,39 @@ pub fn serves(url: &str, key: &str) -> Result<bool, Error> {
 }
 
 /// The node's replication role, from `ROLE`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// It serves writes.
     Master,
-    /// A replica; whether its link to its master is up.
-    Replica {
-        connected: bool,
-    },
+    /// A replica, with the state of its link to its master.
+    Replica(Link),
+    /// A sentinel, or a reply this tool does not know.
     Other,
+}
+
+/// A replica's link to its master, from `ROLE`'s fourth field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// `connected`: it copies the master's writes.
+    Connected,
+    /// Connecting, syncing, or an unknown state.
+    Down,
 }
 
 /// `ROLE` of the node at `url`.
 pub fn role(url: &str) -> Result<Role, Error> {
     let reply: Vec<redis::Value> = query(url, &redis::cmd("ROLE"))?;
     let text = |index: usize| match reply.get(index) {
-        Some(redis::Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
-        Some(redis::Value::SimpleString(text)) => text.clone(),
-        _ => String::new(),
+        Some(redis::Value::BulkString(bytes)) => Some(String::from_utf8_lossy(bytes).into_owned()),
+        Some(redis::Value::SimpleString(text)) => Some(text.clone()),
+        _ => None,
     };
-    Ok(match text(0).as_str() {
-        "master" => Role::Master,
-        "slave" => Role::Replica {
-            connected: text(3) == "connected",
-        },
+    Ok(match text(0).as_deref() {
+        Some("master") => Role::Master,
+        Some("slave") => Role::Replica(match text(3).as_deref() {
+            Some("connected") => Link::Connected,
+            _ => Link::Down,
+        }),
         _ => Role::Other,
     })
 }

@@ -35,6 +35,7 @@ impl Backend {
         }
     }
 
+    /// The backend `--backend` names, or an error listing the names.
     pub fn parse(name: &str) -> Result<Backend, String> {
         Backend::ALL
             .into_iter()

@@ -48,8 +48,11 @@ use crate::store::Totals;
 /// How many overlapping pairs of each class, and where each was.
 #[derive(Debug, Default, Clone)]
 pub struct Overlaps {
+    /// Pairs with no excuse: a must of 0.
     pub unexplained: u64,
+    /// Pairs whose earlier body's worker was frozen past its lease.
     pub paused: u64,
+    /// Pairs under a fault that may have lost the key's lease.
     pub data_loss: u64,
     /// Every overlapping pair, for the timeline.
     pub spans: Vec<OverlapSpan>,
@@ -59,26 +62,37 @@ pub struct Overlaps {
 /// later one's start to the first end of the two.
 #[derive(Debug, Clone, Copy)]
 pub struct OverlapSpan {
+    /// The hot key both bodies held.
     pub key: usize,
+    /// When the later body started.
     pub from: u64,
+    /// When the first of the two ended.
     pub to: u64,
 }
 
 /// Everything the report prints.
 #[derive(Debug, Default)]
 pub struct Verdict {
+    /// Overlapping pairs of bodies by class, and where each was.
     pub overlaps: Overlaps,
+    /// The store's counters, all keys together.
     pub totals: Totals,
     /// Keys whose fenced counter differs from its accepted writes.
     pub fenced_mismatches: usize,
+    /// Grants beyond the first of each (key, fencing token).
     pub duplicate_tokens: u64,
+    /// Bodies that completed after the faults stopped.
     pub quiet_bodies: u64,
+    /// Lease keys of the workers' locks left one lease after the stop.
     pub leftover_locks: usize,
+    /// Whether a worker was frozen in this run.
     pub workers_paused: bool,
+    /// Whether a fault may have lost a lease in this run.
     pub data_loss: bool,
 }
 
 impl Verdict {
+    /// Plain-counter writes the counter does not show.
     pub fn lost_updates(&self) -> i64 {
         self.totals.plain_writes - self.totals.plain
     }

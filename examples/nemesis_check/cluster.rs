@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use lock_testkit::RedisCluster;
 
-use crate::admin::{self, Role};
+use crate::admin::{self, Link, Role};
 use crate::body::LEASE;
 use crate::clock::Rng;
 use crate::fault::{Forgotten, Injected, Kind};
@@ -42,10 +42,12 @@ impl Cluster {
         })
     }
 
+    /// The nodes' URLs, for the workers' cluster managers.
     pub fn seed_urls(&self) -> Vec<String> {
         self.topology.seed_urls()
     }
 
+    /// The faults of a cluster.
     pub const KINDS: [Kind; 3] = [Kind::MasterKill, Kind::MasterPause, Kind::ClientKill];
 
     /// Injects `kind` on one master at random and waits until the cluster
@@ -150,7 +152,7 @@ impl Cluster {
     fn whole(&self) -> Result<(), Error> {
         self.masters_up()?;
         let replicas = self
-            .nodes_with(|role| role == &Role::Replica { connected: true })?
+            .nodes_with(|role| role == &Role::Replica(Link::Connected))?
             .len();
         if replicas != MASTERS {
             return Err(format!("{replicas} connected replicas").into());

@@ -51,6 +51,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// What the fault is, for the log and the report.
     pub fn name(self) -> &'static str {
         match self {
             Kind::ServerPause => "lock server paused (SIGSTOP)",

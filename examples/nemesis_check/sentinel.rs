@@ -24,6 +24,7 @@ pub struct Sentinel {
 }
 
 impl Sentinel {
+    /// Starts a master, 2 replicas and 3 sentinels on loopback.
     pub fn start() -> Result<Sentinel, Error> {
         Ok(Sentinel {
             topology: RedisSentinel::try_start(2, 3)?,
@@ -37,6 +38,7 @@ impl Sentinel {
         locks
     }
 
+    /// The faults of a Sentinel topology.
     pub const KINDS: [Kind; 3] = [Kind::MasterKill, Kind::MasterPause, Kind::ClientKill];
 
     /// Injects `kind` and waits until the topology is whole again (the old
