@@ -179,6 +179,7 @@ fn overlaps(run: &Run<'_>) -> Overlaps {
     found
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
     Paused,
     DataLoss,
@@ -244,4 +245,111 @@ fn duplicate_tokens(bodies: &[Body]) -> u64 {
         *seen.entry((body.key, body.token)).or_default() += 1;
     }
     seen.values().map(|n| n - 1).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    //! The classes of an overlap, on hand-made histories: what excuses a
+    //! second holder, and what does not.
+
+    use std::collections::BTreeSet;
+
+    use super::{Class, Run, classify};
+    use crate::fault::{Fault, Forgotten, Kind};
+    use crate::fleet::Instance;
+    use crate::history::{Body, Ending, History};
+
+    /// One second, in the checker's µs.
+    const S: u64 = 1_000_000;
+
+    fn body(instance: usize, key: usize, start: u64, end: u64) -> Body {
+        Body {
+            instance,
+            key,
+            token: start,
+            start,
+            end,
+            ending: Ending::Done,
+        }
+    }
+
+    fn worker(pauses: Vec<(u64, u64)>) -> Instance {
+        Instance {
+            pauses,
+            ..Instance::default()
+        }
+    }
+
+    fn fault(kind: Kind, from: u64, to: u64, forgotten: Forgotten) -> Fault {
+        Fault {
+            kind,
+            from,
+            to,
+            detail: String::new(),
+            forgotten,
+        }
+    }
+
+    /// Body A of worker 0 on `key` from 10 s to 20 s, body B of worker 1
+    /// from 15 s to 25 s: how the checker classes the pair.
+    fn class_of(key: usize, instances: &[Instance], faults: &[Fault]) -> Class {
+        let history = History::default();
+        let run = Run {
+            history: &history,
+            instances,
+            faults,
+            quiet_from: 0,
+            totals: &[],
+            leftover_locks: 0,
+        };
+        classify(
+            &run,
+            &body(0, key, 10 * S, 20 * S),
+            &body(1, key, 15 * S, 25 * S),
+        )
+    }
+
+    #[test]
+    fn the_earlier_holder_frozen_before_the_second_grant_excuses_it() {
+        let instances = [worker(vec![(11 * S, 14 * S)]), worker(vec![])];
+        assert_eq!(class_of(0, &instances, &[]), Class::Paused);
+    }
+
+    #[test]
+    fn a_pause_after_the_second_body_began_excuses_nothing() {
+        let instances = [worker(vec![(16 * S, 18 * S)]), worker(vec![])];
+        assert_eq!(class_of(0, &instances, &[]), Class::Unexplained);
+    }
+
+    #[test]
+    fn a_pause_of_the_later_holder_excuses_nothing() {
+        let instances = [worker(vec![]), worker(vec![(12 * S, 16 * S)])];
+        assert_eq!(class_of(0, &instances, &[]), Class::Unexplained);
+    }
+
+    #[test]
+    fn a_failover_excuses_only_the_keys_of_its_master() {
+        let instances = [worker(vec![]), worker(vec![])];
+        let keys = Forgotten::LeasesOf(BTreeSet::from([1]));
+        let failover = [fault(Kind::MasterKill, 12 * S, 14 * S, keys)];
+        assert_eq!(class_of(1, &instances, &failover), Class::DataLoss);
+        assert_eq!(class_of(0, &instances, &failover), Class::Unexplained);
+    }
+
+    #[test]
+    fn a_fault_that_forgot_nothing_excuses_nothing() {
+        let instances = [worker(vec![]), worker(vec![])];
+        let pause = [fault(Kind::MasterPause, 12 * S, 14 * S, Forgotten::Nothing)];
+        assert_eq!(class_of(0, &instances, &pause), Class::Unexplained);
+    }
+
+    #[test]
+    fn a_loss_more_than_a_lease_before_both_bodies_excuses_nothing() {
+        let instances = [worker(vec![]), worker(vec![])];
+        let empty = Forgotten::AnyLease;
+        let long_ago = [fault(Kind::RestartEmpty, 2 * S, 3 * S, empty.clone())];
+        assert_eq!(class_of(0, &instances, &long_ago), Class::Unexplained);
+        let under = [fault(Kind::RestartEmpty, 9 * S, 9 * S + 1, empty)];
+        assert_eq!(class_of(0, &instances, &under), Class::DataLoss);
+    }
 }
