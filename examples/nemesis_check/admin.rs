@@ -1,7 +1,9 @@
 //! The nemesis's own connections to Redis nodes (never the workers'): each
 //! command bounded in time, so a paused node cannot hang the run.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use lock_testkit::RedisServer;
 
 use redis::FromRedisValue;
 
@@ -21,6 +23,27 @@ pub fn connect(url: &str) -> redis::RedisResult<redis::Connection> {
 /// `cmd` on the node at `url`, on a connection of its own.
 pub fn query<T: FromRedisValue>(url: &str, cmd: &redis::Cmd) -> Result<T, Error> {
     Ok(cmd.query(&mut connect(url)?)?)
+}
+
+/// `SHUTDOWN SAVE` on `server` (it saves and exits, answering nothing more
+/// after the save), then, `down` later, a start on the same port from that
+/// snapshot; what was done.
+pub fn restart_with_data(server: &mut RedisServer, down: Duration) -> Result<String, Error> {
+    // The connection closes without an answer: the server exited.
+    let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN")
+        .arg("SAVE")
+        .query(&mut connect(&server.url())?);
+    let started = Instant::now();
+    while server.is_running() {
+        if started.elapsed() > ADMIN_TIMEOUT {
+            return Err("the server did not exit after SHUTDOWN SAVE".into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let snapshot = std::fs::read(server.snapshot_path())?;
+    std::thread::sleep(down);
+    server.restart_from_snapshot(&snapshot);
+    Ok(format!("down {down:.1?}, {} bytes of data", snapshot.len()))
 }
 
 /// `CLIENT KILL TYPE normal` on the node at `url`: how many connections it

@@ -30,10 +30,13 @@ impl Redlock {
         self.nodes.iter().map(RedisServer::url).collect()
     }
 
-    pub const KINDS: [Kind; 3] = [
+    /// The faults of Redlock, each on one node of three.
+    pub const KINDS: [Kind; 5] = [
         Kind::ServerPause,
+        Kind::RestartWithData,
         Kind::RestartEmptyLate,
         Kind::RestartEmpty,
+        Kind::ClientKill,
     ];
 
     /// Injects `kind` on one node at random and heals it; what was done.
@@ -47,6 +50,14 @@ impl Redlock {
                 std::thread::sleep(pause);
                 node.try_resume()?;
                 Ok(format!("node {i} of {NODES} paused {pause:.1?}"))
+            }
+            Kind::RestartWithData => {
+                let done = admin::restart_with_data(node, rng.leases(LEASE, 0.05, 1.0))?;
+                Ok(format!("node {i} of {NODES} {done}"))
+            }
+            Kind::ClientKill => {
+                let killed = admin::kill_clients(&node.url())?;
+                Ok(format!("node {i} of {NODES}: {killed} connections"))
             }
             Kind::RestartEmptyLate => {
                 node.stop();

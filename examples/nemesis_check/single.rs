@@ -1,11 +1,11 @@
 //! One Redis server as the lock service, behind a `FaultProxy` the workers
 //! connect through, and the faults that apply to it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lock_testkit::{FaultProxy, RedisServer};
 
-use crate::admin::{self, ADMIN_TIMEOUT};
+use crate::admin;
 use crate::body::LEASE;
 use crate::clock::Rng;
 use crate::fault::Kind;
@@ -50,7 +50,9 @@ impl Single {
                 self.server.try_resume()?;
                 Ok(format!("paused {pause:.1?}"))
             }
-            Kind::RestartWithData => self.restart_with_data(rng.leases(LEASE, 0.05, 1.0)),
+            Kind::RestartWithData => {
+                admin::restart_with_data(&mut self.server, rng.leases(LEASE, 0.05, 1.0))
+            }
             Kind::RestartEmptyLate => {
                 self.server.stop();
                 std::thread::sleep(LEASE + Duration::from_millis(100));
@@ -85,26 +87,6 @@ impl Single {
             }
             other => Err(format!("{} does not apply to one server", other.name()).into()),
         }
-    }
-
-    /// `SHUTDOWN SAVE` (the server saves and exits, answering nothing more
-    /// after the save), then a start on the same port from that snapshot.
-    fn restart_with_data(&mut self, down: Duration) -> Result<String, Error> {
-        // The connection closes without an answer: the server exited.
-        let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN")
-            .arg("SAVE")
-            .query(&mut admin::connect(&self.server.url())?);
-        let started = Instant::now();
-        while self.server.is_running() {
-            if started.elapsed() > ADMIN_TIMEOUT {
-                return Err("the lock server did not exit after SHUTDOWN SAVE".into());
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let snapshot = std::fs::read(self.server.snapshot_path())?;
-        std::thread::sleep(down);
-        self.server.restart_from_snapshot(&snapshot);
-        Ok(format!("down {down:.1?}, {} bytes of data", snapshot.len()))
     }
 
     /// The lease keys of the workers' locks still on the server.
