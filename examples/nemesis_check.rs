@@ -40,9 +40,10 @@
 //! once (data loss); `CLIENT KILL TYPE normal`; delays and black holes
 //! through the test kit's `FaultProxy`. On etcd: the leader killed and
 //! restarted with its data; a member paused. On Redlock (three nodes),
-//! always one node, a minority: SIGSTOP 0.1 to 3 leases, a kill and an
-//! empty restart one lease later, or at once (data loss: the node may vote
-//! for a second holder while the first is valid). On a cluster (3 masters
+//! always one node, a minority: SIGSTOP 0.1 to 3 leases, a restart with
+//! its data, its client connections killed, a kill and an empty restart
+//! one lease later, or at once (data loss: the node may vote for a second
+//! holder while the first is valid). On a cluster (3 masters
 //! with a replica each) and on Sentinel (a master, 2 replicas, 3
 //! sentinels): a master killed until a replica is promoted (a failover:
 //! replication is asynchronous, so it may lose the last grants), or
