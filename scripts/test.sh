@@ -27,6 +27,11 @@ if [ "$#" -gt 0 ]; then
 fi
 status=0
 cargo test --workspace --no-fail-fast || status=$?
+# The nemesis checker's own unit tests (how it classes overlaps). An
+# example's tests run when it is named; `test = true` in Cargo.toml would run
+# them by default, but then `cargo test` builds the example as a test harness
+# instead of the binary tests/examples.rs runs.
+cargo test --workspace --no-fail-fast --example nemesis_check || status=$?
 # The suites of one server, run again on each other server below.
 one_server=(--test lock_protocol --test queue --test handoff --test renewal
   --test faults --test lost_lock --test attribute --test context
