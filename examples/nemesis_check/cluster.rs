@@ -99,7 +99,14 @@ impl Cluster {
     /// The hot keys whose leases master `node` serves. A key whose lease
     /// name was never seen counts as served by it: it may be.
     fn keys_served_by(&mut self, node: usize) -> Result<BTreeSet<usize>, Error> {
-        for name in self.lock_keys()? {
+        // A lease's name never changes: once every key's is known, no more
+        // `KEYS` on every master before each fault.
+        let names = if self.lease_names.len() < self.keys {
+            self.lock_keys()?
+        } else {
+            Vec::new()
+        };
+        for name in names {
             let key = name.rsplit(':').next().and_then(|key| key.parse().ok());
             if let Some(key) = key {
                 self.lease_names.insert(key, name);

@@ -69,38 +69,45 @@ fn heading(drawn: &Drawn<'_>) -> Heading {
 /// The bodies as bars, those of one process on one key that follow each
 /// other within a pixel merged into one.
 fn bars(drawn: &Drawn<'_>) -> Vec<Body> {
-    let mut by_lane: BTreeMap<(usize, usize), Vec<(u64, u64)>> = BTreeMap::new();
-    for body in &drawn.history.bodies {
+    let spans = drawn.history.bodies.iter().map(|body| {
         let span = (relative(drawn, body.start), relative(drawn, body.end));
-        by_lane
-            .entry((body.key, body.instance))
-            .or_default()
-            .push(span);
-    }
-    let mut bars = Vec::new();
-    for ((key, process), spans) in by_lane {
-        let merged = merge_within_a_pixel(drawn, spans);
-        bars.extend(merged.into_iter().map(|(start_us, end_us)| Body {
+        ((body.key, body.instance), span)
+    });
+    merged_by_lane(drawn, spans)
+        .into_iter()
+        .map(|((key, process), (start_us, end_us))| Body {
             key,
             process,
             start_us,
             end_us,
-        }));
-    }
-    bars
+        })
+        .collect()
 }
 
-/// `spans` sorted, those less than a pixel apart merged: a run of a
-/// hundred thousand bodies (or, without the lock, overlaps) stays a small
-/// file that draws the same.
-fn merge_within_a_pixel(drawn: &Drawn<'_>, mut spans: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+/// `spans` grouped by lane and sorted, those of a lane less than a pixel
+/// apart merged: a run of a hundred thousand bodies (or, without the lock,
+/// overlaps) stays a small file that draws the same.
+fn merged_by_lane<L: Ord + Copy>(
+    drawn: &Drawn<'_>,
+    spans: impl Iterator<Item = (L, (u64, u64))>,
+) -> Vec<(L, (u64, u64))> {
     let pixel = drawn.end.saturating_sub(drawn.origin) / PIXELS;
-    spans.sort_unstable();
-    let mut merged: Vec<(u64, u64)> = Vec::new();
-    for (start, end) in spans {
-        match merged.last_mut() {
-            Some(last) if start <= last.1.saturating_add(pixel) => last.1 = last.1.max(end),
-            _ => merged.push((start, end)),
+    let mut by_lane: BTreeMap<L, Vec<(u64, u64)>> = BTreeMap::new();
+    for (lane, span) in spans {
+        by_lane.entry(lane).or_default().push(span);
+    }
+    let mut merged: Vec<(L, (u64, u64))> = Vec::new();
+    for (lane, mut spans) in by_lane {
+        spans.sort_unstable();
+        for (start, end) in spans {
+            match merged.last_mut() {
+                Some((last_lane, last))
+                    if *last_lane == lane && start <= last.1.saturating_add(pixel) =>
+                {
+                    last.1 = last.1.max(end);
+                }
+                _ => merged.push((lane, (start, end))),
+            }
         }
     }
     merged
@@ -121,22 +128,18 @@ fn windows(drawn: &Drawn<'_>) -> Vec<FaultWindow> {
 /// Every overlap, whatever its class (the heading says how many of each),
 /// those on one key less than a pixel apart merged.
 fn overlaps(drawn: &Drawn<'_>) -> Vec<Overlap> {
-    let mut by_key: BTreeMap<usize, Vec<(u64, u64)>> = BTreeMap::new();
-    for span in &drawn.verdict.overlaps.spans {
+    let spans = drawn.verdict.overlaps.spans.iter().map(|span| {
         let from = relative(drawn, span.from);
-        let to = relative(drawn, span.to).max(from);
-        by_key.entry(span.key).or_default().push((from, to));
-    }
-    let mut overlaps = Vec::new();
-    for (key, spans) in by_key {
-        let merged = merge_within_a_pixel(drawn, spans);
-        overlaps.extend(merged.into_iter().map(|(start_us, end_us)| Overlap {
+        (span.key, (from, relative(drawn, span.to).max(from)))
+    });
+    merged_by_lane(drawn, spans)
+        .into_iter()
+        .map(|(key, (start_us, end_us))| Overlap {
             key,
             start_us,
             end_us,
-        }));
-    }
-    overlaps
+        })
+        .collect()
 }
 
 fn relative(drawn: &Drawn<'_>, at: u64) -> u64 {
