@@ -15,7 +15,9 @@
 //! `--quiet SECONDS` after them (6), `--seed N` (from the clock; printed at
 //! the start), `--processes N` (3), `--tasks N` per process (4), `--keys N`
 //! (3), `--no-data-loss` (leave out the fault that restarts a Redis server
-//! empty at once, and the failovers), `--unlocked` (the body without its
+//! empty at once, and the failovers), `--no-worker-pause` (leave out the
+//! worker frozen past its lease; with `--no-data-loss`, or on etcd, lost
+//! updates of the plain counter become a must), `--unlocked` (the body without its
 //! lock attribute: the checker must then fail the run, which
 //! `tests/examples.rs` checks), `--timeline FILE` (draw the run as an SVG:
 //! one lane per key, bodies as bars coloured by worker process, fault
@@ -137,6 +139,7 @@ use std::time::Duration;
 
 use backend::Backend;
 use body::Locking;
+use fault::Kind;
 
 /// What to run; see the module docs for the options.
 #[derive(Debug, Clone)]
@@ -161,6 +164,10 @@ pub struct Settings {
     /// that can make the lock service forget a valid lease (an empty
     /// restart at once, a master's failover).
     pub data_loss: bool,
+    /// `--no-worker-pause` clears it: whether the nemesis may freeze a
+    /// worker past its lease. Without worker pauses and data-loss faults,
+    /// plain-counter lost updates must be 0.
+    pub worker_pauses: bool,
     /// `--timeline FILE`: where to write the run's timeline (SVG), if anywhere.
     pub timeline: Option<PathBuf>,
 }
@@ -177,6 +184,7 @@ impl Settings {
             tasks: 4,
             keys: 3,
             data_loss: true,
+            worker_pauses: true,
             timeline: None,
         };
         let mut args = args.into_iter();
@@ -197,12 +205,19 @@ impl Settings {
                 "--tasks" => settings.tasks = number()?.max(1) as usize,
                 "--keys" => settings.keys = number()?.max(1) as usize,
                 "--no-data-loss" => settings.data_loss = false,
+                "--no-worker-pause" => settings.worker_pauses = false,
                 "--unlocked" => settings.locking = Locking::Unlocked,
                 "--timeline" => settings.timeline = Some(PathBuf::from(text()?)),
                 _ => return Err(format!("unknown argument {arg:?}")),
             }
         }
         Ok(settings)
+    }
+
+    /// Whether the nemesis may inject faults of `kind` in this run.
+    pub fn allows(&self, kind: Kind) -> bool {
+        (self.data_loss || !kind.may_lose_data())
+            && (self.worker_pauses || kind != Kind::WorkerPause)
     }
 }
 
@@ -214,7 +229,7 @@ fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!(
-                "{error}\nusage: nemesis_check [--backend single|cluster|redlock|sentinel|etcd] [--duration S] [--quiet S] [--seed N] [--processes N] [--tasks N] [--keys N] [--no-data-loss] [--unlocked] [--timeline FILE]"
+                "{error}\nusage: nemesis_check [--backend single|cluster|redlock|sentinel|etcd] [--duration S] [--quiet S] [--seed N] [--processes N] [--tasks N] [--keys N] [--no-data-loss] [--no-worker-pause] [--unlocked] [--timeline FILE]"
             );
             return ExitCode::from(2);
         }

@@ -467,10 +467,10 @@ async fn nemesis(backend: &str, seconds: u32, extra: &[&str]) -> (bool, String) 
     (output.status.success(), format!("{stdout}\n{stderr}"))
 }
 
-/// Asserts a 30-second mix of faults on `backend` passed every must of the
-/// checker, and returns the output.
-async fn assert_nemesis_passes(backend: &str) -> String {
-    let (passed, output) = nemesis(backend, 30, &[]).await;
+/// Asserts a 30-second mix of faults on `backend` (with `extra`
+/// arguments) passed every must of the checker, and returns the output.
+async fn assert_nemesis_passes(backend: &str, extra: &[&str]) -> String {
+    let (passed, output) = nemesis(backend, 30, extra).await;
     assert!(passed && output.contains("RESULT pass"), "{output}");
     assert!(output.contains("seed 1,"), "{output}");
     assert!(
@@ -497,48 +497,70 @@ fn service_faults(output: &str) -> u64 {
 /// included), killed connections, delays and black holes.
 #[tokio::test]
 async fn nemesis_check_passes_30_s_of_faults_on_one_redis_server() {
-    assert_nemesis_passes("single").await;
+    assert_nemesis_passes("single", &[]).await;
 }
 
 /// A cluster: masters killed and frozen until failed over, killed
 /// connections.
 #[tokio::test]
 async fn nemesis_check_passes_30_s_of_faults_on_a_cluster() {
-    assert_nemesis_passes("cluster").await;
+    assert_nemesis_passes("cluster", &[]).await;
 }
 
 /// Redlock over three servers: a minority paused or restarted empty.
 #[tokio::test]
 async fn nemesis_check_passes_30_s_of_faults_on_redlock() {
-    assert_nemesis_passes("redlock").await;
+    assert_nemesis_passes("redlock", &[]).await;
 }
 
 /// Sentinel: the master killed or frozen until a replica is promoted.
 #[tokio::test]
 async fn nemesis_check_passes_30_s_of_faults_on_sentinel() {
-    assert_nemesis_passes("sentinel").await;
+    assert_nemesis_passes("sentinel", &[]).await;
 }
 
-/// A 3-member etcd cluster: leader kills and member pauses.
+/// A 3-member etcd cluster: leader kills and member pauses. No worker is
+/// frozen and no fault loses data, so the plain counter may lose no update.
 #[tokio::test]
 async fn nemesis_check_passes_30_s_of_faults_on_etcd() {
-    assert_nemesis_passes("etcd").await;
+    let output = assert_nemesis_passes("etcd", &["--no-worker-pause"]).await;
+    let lost_updates = checker_line(&output, "plain counter: lost updates");
+    assert!(lost_updates.contains("MUST be 0"), "{output}");
+    assert!(!output.contains("worker paused"), "{output}");
+}
+
+/// The checker's line starting with `check` (after its indentation).
+fn checker_line<'a>(output: &'a str, check: &str) -> &'a str {
+    output
+        .lines()
+        .find(|line| line.trim_start().starts_with(check))
+        .unwrap_or_else(|| panic!("no line {check:?}: {output}"))
 }
 
 /// The checker can fail: the same body with its lock attribute left out
-/// (`--unlocked`) overlaps, and the run fails on that must; its timeline
-/// (`--timeline`) shows the overlaps.
+/// (`--unlocked`) overlaps and loses updates, and the run fails on both
+/// musts (without worker pauses and data-loss faults, lost updates are
+/// one); its timeline (`--timeline`) shows the overlaps.
 #[tokio::test]
 async fn nemesis_check_fails_a_run_whose_bodies_have_no_lock() {
     let timeline = std::env::temp_dir().join(format!("unlocked-{}.svg", std::process::id()));
     let path = timeline.to_str().expect("a UTF-8 temporary directory");
-    let (passed, output) = nemesis("single", 5, &["--unlocked", "--timeline", path]).await;
+    let arguments = [
+        "--unlocked",
+        "--no-worker-pause",
+        "--no-data-loss",
+        "--timeline",
+        path,
+    ];
+    let (passed, output) = nemesis("single", 5, &arguments).await;
     assert!(!passed && output.contains("RESULT FAIL"), "{output}");
-    let overlaps = output
-        .lines()
-        .find(|line| line.contains("overlapping bodies, no paused process"))
-        .expect("the overlap line");
-    assert!(overlaps.trim_end().ends_with("FAIL"), "{output}");
+    for check in [
+        "overlapping bodies, no paused process",
+        "plain counter: lost updates",
+    ] {
+        let line = checker_line(&output, check);
+        assert!(line.trim_end().ends_with("FAIL"), "{output}");
+    }
     // The run's timeline is drawn even though it failed, with its overlaps
     // in red (the one red of the charts) and their count in its heading.
     let svg = std::fs::read_to_string(&timeline).expect("the timeline was written");

@@ -14,20 +14,21 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const WORKER_KINDS: [Kind; 2] = [Kind::WorkerKill, Kind::WorkerPause];
 
-/// Injects faults for `period`; every fault injected, in order.
+/// Injects faults of the kinds `allowed` for `period`; every fault
+/// injected, in order.
 pub fn run(
     service: &mut Service,
     fleet: &mut Fleet,
     rng: &mut Rng,
     period: Duration,
-    data_loss: bool,
+    allowed: impl Fn(Kind) -> bool,
 ) -> Result<Vec<Fault>, Error> {
     let kinds: Vec<Kind> = service
         .kinds()
         .iter()
         .chain(&WORKER_KINDS)
         .copied()
-        .filter(|kind| data_loss || !kind.may_lose_data())
+        .filter(|kind| allowed(*kind))
         .collect();
     let started = Instant::now();
     let until = started + period;

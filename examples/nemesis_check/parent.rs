@@ -42,7 +42,7 @@ pub fn run(settings: &Settings) -> Result<bool, Error> {
         &mut fleet,
         &mut rng,
         settings.duration,
-        settings.data_loss,
+        |kind| settings.allows(kind),
     )?;
     let quiet_from = now_micros();
     std::thread::sleep(settings.quiet);
