@@ -17,8 +17,8 @@
 //! (3), `--no-data-loss` (leave out the fault that restarts a Redis server
 //! empty at once, and the failovers), `--no-worker-pause` (leave out the
 //! worker frozen past its lease; with `--no-data-loss`, or on etcd, lost
-//! updates of the plain counter become a must), `--unlocked` (the body without its
-//! lock attribute: the checker must then fail the run, which
+//! updates of the plain counter become a must), `--unlocked` (the body
+//! without its lock attribute: the checker must then fail the run, which
 //! `tests/examples.rs` checks), `--timeline FILE` (draw the run as an SVG:
 //! one lane per key, bodies as bars coloured by worker process, fault
 //! windows shaded, overlapping bodies in red; see [`timeline`]).
