@@ -266,13 +266,18 @@ async fn a_process_passes_a_hot_lock_between_its_tasks_at_most_eight_times_in_a_
     let (commands_before, holds_before) = (commands().await, log.lock().unwrap().len());
     // Counted over at least 36 holds (four rounds of 9), so that where the
     // count starts and ends within a round matters little.
-    let holds = loop {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        let holds = log.lock().unwrap().len() - holds_before;
-        if holds >= 36 {
-            break holds;
+    let rounds = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let holds = log.lock().unwrap().len() - holds_before;
+            if holds >= 36 {
+                return holds;
+            }
         }
     };
+    let holds = tokio::time::timeout(Duration::from_secs(30), rounds)
+        .await
+        .expect("36 holds within 30 s");
     let sent = commands().await - commands_before;
     assert!(sent * 2 < holds as u64, "{sent} commands for {holds} holds");
     // While another process waits, the busy one still passes batons, but

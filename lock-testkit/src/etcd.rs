@@ -755,7 +755,7 @@ impl EtcdMember {
         if let Some(child) = self.live_child().as_ref() {
             if let Err(e) = send_signal(child, signal) {
                 panic!(
-                    "cannot send {name} to etcd {} (pid {}): {e}",
+                    "{name} of etcd {} (pid {}) failed: {e}",
                     self.name,
                     child.id()
                 );

@@ -174,12 +174,12 @@ impl RedisServer {
     ///
     /// # Panics
     ///
-    /// Panics if the signal cannot be sent; [`try_pause`](Self::try_pause)
-    /// returns the error instead.
+    /// Panics if the signal cannot be sent or the server has not stopped 5 s
+    /// after it; [`try_pause`](Self::try_pause) returns the error instead.
     #[track_caller]
     pub fn pause(&self) {
         self.try_pause()
-            .unwrap_or_else(|e| panic!("cannot send SIGSTOP to redis-server: {e}"));
+            .unwrap_or_else(|e| panic!("cannot pause redis-server: {e}"));
     }
 
     /// [`pause`](Self::pause), returning an error when the signal cannot
@@ -189,7 +189,8 @@ impl RedisServer {
     /// # Errors
     ///
     /// The error of `kill(2)`, naming the server's pid, or `TimedOut` if
-    /// the server has not stopped 5 s after the signal.
+    /// the server has not stopped 5 s after the signal (it is then
+    /// continued: an error means it is not paused).
     pub fn try_pause(&self) -> io::Result<()> {
         self.signal(libc::SIGSTOP)
     }
@@ -240,19 +241,30 @@ impl RedisServer {
 }
 
 /// Sends `signal` to `child`; `SIGSTOP` returns once every thread of the
-/// child has stopped (see [`wait_until_stopped`]).
+/// child has stopped (see [`wait_until_stopped`]), and on an error leaves
+/// the child continued (`SIGCONT`), so that an error always means "not
+/// paused".
 ///
 /// The child has not been reaped (we own its `Child` and only reap it when
 /// taking it out of the slot), so its pid cannot have been reused.
 pub(crate) fn send_signal(child: &Child, signal: libc::c_int) -> io::Result<()> {
+    kill(child, signal)?;
+    if signal == libc::SIGSTOP
+        && let Err(e) = wait_until_stopped(child.id())
+    {
+        let _ = kill(child, libc::SIGCONT);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// kill(2) of `child` with `signal`.
+fn kill(child: &Child, signal: libc::c_int) -> io::Result<()> {
     let pid = libc::pid_t::try_from(child.id()).map_err(io::Error::other)?;
     // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own
     // unreaped child, so the signal cannot hit an unrelated process.
     if unsafe { libc::kill(pid, signal) } == -1 {
         return Err(io::Error::last_os_error());
-    }
-    if signal == libc::SIGSTOP {
-        wait_until_stopped(child.id())?;
     }
     Ok(())
 }
@@ -270,7 +282,7 @@ fn wait_until_stopped(pid: u32) -> io::Result<()> {
         if Instant::now() >= deadline {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!("pid {pid}: still running {STOP_TIMEOUT:?} after SIGSTOP"),
+                format!("still running {STOP_TIMEOUT:?} after SIGSTOP"),
             ));
         }
         std::thread::sleep(Duration::from_millis(1));
@@ -285,7 +297,9 @@ fn all_threads_stopped(pid: u32) -> io::Result<bool> {
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
         let stat = match std::fs::read_to_string(task?.path().join("stat")) {
             Ok(stat) => stat,
+            // Gone before it was opened (ENOENT), or after (ESRCH).
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => continue,
             Err(e) => return Err(e),
         };
         // The state follows the command name, which may itself hold ")".
@@ -342,4 +356,49 @@ pub fn start_many(n: usize) -> Vec<RedisServer> {
 /// See [`RedisServerBuilder::start`](crate::RedisServerBuilder::start).
 pub fn try_start_many(n: usize) -> io::Result<Vec<RedisServer>> {
     (0..n).map(|_| RedisServer::try_start()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::{Command, Stdio};
+
+    use super::*;
+
+    /// A child killed and reaped when the test ends, passed or failed (a
+    /// stopped child left behind would keep the runner's output open).
+    struct Reaped(Child);
+
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            let _ = kill(&self.0, libc::SIGCONT);
+            kill_and_reap(&mut self.0);
+        }
+    }
+
+    /// A pause returns with the child stopped, not with the signal merely
+    /// queued; a resume makes it runnable again; a dead child counts as
+    /// stopped.
+    #[test]
+    fn sigstop_returns_once_the_child_has_stopped() {
+        let child = Command::new("sleep")
+            .arg("30")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map(Reaped)
+            .expect("a child");
+        let pid = child.0.id();
+        for _ in 0..20 {
+            send_signal(&child.0, libc::SIGSTOP).expect("paused");
+            assert!(all_threads_stopped(pid).expect("its threads"));
+            send_signal(&child.0, libc::SIGCONT).expect("resumed");
+            assert!(!all_threads_stopped(pid).expect("its threads"));
+        }
+        kill(&child.0, libc::SIGKILL).expect("killed");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !all_threads_stopped(pid).expect("a zombie's threads") {
+            assert!(Instant::now() < deadline, "the killed child still runs");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
