@@ -11,23 +11,11 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use distlock::{LockError, distributed_lock};
-use lock_testkit::RedisServer;
+use lock_testkit::{RedisServer, for_process};
 use tokio::sync::OnceCell;
 
-/// The server of this process: started by a thread that lives as long as
-/// the process, since the test kit kills a server when the thread that
-/// started it ends.
-static URL: LazyLock<String> = LazyLock::new(|| {
-    let (url, started) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let server = RedisServer::start();
-        let _ = url.send(server.url());
-        loop {
-            std::thread::park();
-        }
-    });
-    started.recv().expect("the test server started")
-});
+/// The server of this process, kept until it exits.
+static URL: LazyLock<String> = LazyLock::new(|| for_process(RedisServer::start, RedisServer::url));
 
 static INIT: OnceCell<()> = OnceCell::const_new();
 

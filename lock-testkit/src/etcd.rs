@@ -27,6 +27,7 @@ use tempfile::TempDir;
 use crate::launch::{kill_and_reap, kill_when_parent_exits};
 use crate::port::free_port;
 use crate::probe;
+use crate::scratch::scratch_dir;
 use crate::server::send_signal;
 use crate::tls::TlsFiles;
 use crate::unpoisoned;
@@ -505,10 +506,7 @@ impl EtcdMember {
     /// `ports` are its client and peer ports, then, for a member serving
     /// clients over TLS, the kit's plain client port.
     fn new(name: String, ports: &[u16]) -> io::Result<EtcdMember> {
-        let dir = tempfile::Builder::new()
-            .prefix("lock-testkit-etcd-")
-            .tempdir()
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot create a temp dir: {e}")))?;
+        let dir = scratch_dir("etcd")?;
         Ok(EtcdMember {
             name,
             client_port: ports[0],

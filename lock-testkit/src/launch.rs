@@ -11,6 +11,7 @@ use tempfile::TempDir;
 
 use crate::port::free_port;
 use crate::probe::{self, LOG_FILE, STDERR_FILE};
+use crate::scratch::scratch_dir;
 
 /// How many times a start is attempted when the server exits during startup
 /// (usually because another process took the port).
@@ -118,12 +119,7 @@ impl Launcher {
     }
 
     fn attempt(&self, port: u16, files: &[(&str, &[u8])]) -> Result<Launched, Failure> {
-        let dir = tempfile::Builder::new()
-            .prefix("lock-testkit-redis-")
-            .tempdir()
-            .map_err(|e| {
-                Failure::Fatal(context(&e, "cannot create a temp dir for redis-server"))
-            })?;
+        let dir = scratch_dir("redis").map_err(Failure::Fatal)?;
         let stderr = File::create(dir.path().join(STDERR_FILE))
             .map_err(|e| Failure::Fatal(context(&e, "cannot create redis-server's stderr file")))?;
         for (name, bytes) in files {

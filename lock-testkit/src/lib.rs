@@ -2,7 +2,11 @@
 //!
 //! Every [`RedisServer`] is a real `redis-server` child process listening on a
 //! free loopback port, with its own temporary working directory and no
-//! persistence. It is killed (and its directory removed) when dropped.
+//! persistence. It is killed (and its directory removed) when dropped. A
+//! fixture shared by every test of a binary, in a `static`, is kept with
+//! [`for_process`], which tears it down when the process exits; the
+//! directories of a kit process that was killed are removed by the next
+//! one (each directory's name carries the id of the process that made it).
 //!
 //! ```no_run
 //! use lock_testkit::RedisServer;
@@ -58,11 +62,13 @@ mod blackhole;
 mod builder;
 mod cluster;
 mod etcd;
+mod for_process;
 mod launch;
 mod port;
 mod probe;
 mod proxy;
 mod resp;
+mod scratch;
 mod sentinel;
 mod server;
 mod tls;
@@ -72,6 +78,7 @@ pub use blackhole::{BlackHole, Silence};
 pub use builder::RedisServerBuilder;
 pub use cluster::RedisCluster;
 pub use etcd::{EtcdCluster, EtcdMember, EtcdStatus};
+pub use for_process::for_process;
 pub use proxy::FaultProxy;
 pub use sentinel::RedisSentinel;
 pub use server::{RedisServer, start_many, try_start_many};

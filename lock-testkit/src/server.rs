@@ -27,6 +27,9 @@ use crate::unpoisoned;
 /// (e.g. Tokio's `spawn_blocking`) or keep one in a `static` initialised by
 /// whichever test runs first, or it will be killed when that thread ends. The
 /// same applies to [`restart`](Self::restart), which starts a new process.
+/// A server shared by the tests of a binary is kept with
+/// [`for_process`](crate::for_process), which also removes it when the
+/// process exits.
 pub struct RedisServer {
     /// The running process; `None` after [`stop`](Self::stop). Behind a mutex
     /// so `&self` methods can reap a process that died on its own.

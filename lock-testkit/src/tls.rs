@@ -15,6 +15,7 @@ use tempfile::TempDir;
 
 use crate::builder::RedisServerBuilder;
 use crate::port::free_port;
+use crate::scratch::scratch_dir;
 use crate::server::RedisServer;
 
 /// Names the server certificate is valid for: what tests put in their URLs.
@@ -161,9 +162,7 @@ impl TlsFiles {
     /// Generates the certificates and writes them.
     pub(crate) fn write() -> io::Result<TlsFiles> {
         let certificates = TestCertificates::generate()?;
-        let dir = tempfile::Builder::new()
-            .prefix("lock-testkit-tls-")
-            .tempdir()?;
+        let dir = scratch_dir("tls")?;
         let cert = write_file(dir.path(), "server.crt", certificates.server_cert_pem())?;
         let key = write_file(dir.path(), "server.key", certificates.server_key_pem())?;
         let ca = write_file(dir.path(), "ca.crt", certificates.ca_pem())?;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use distlock::{InMemoryStore, LockManager};
-use lock_testkit::{EtcdCluster, RedisCluster, RedisSentinel, RedisServer};
+use lock_testkit::{EtcdCluster, RedisCluster, RedisSentinel, RedisServer, for_process};
 
 /// The backends a test target can run against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,19 +170,10 @@ pub async fn etcd_keys_under(endpoints: &[String], prefix: &str) -> Vec<String> 
     held
 }
 
-/// The etcd cluster of this test target (3 members), started by a thread
-/// that lives as long as the process.
-static SHARED_ETCD: LazyLock<Vec<String>> = LazyLock::new(|| {
-    let (endpoints, started) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let cluster = EtcdCluster::start();
-        let _ = endpoints.send(cluster.endpoints());
-        loop {
-            std::thread::park();
-        }
-    });
-    started.recv().expect("the test etcd cluster started")
-});
+/// The etcd cluster of this test target (3 members), kept until the
+/// process exits.
+static SHARED_ETCD: LazyLock<Vec<String>> =
+    LazyLock::new(|| for_process(EtcdCluster::start, EtcdCluster::endpoints));
 
 /// The Sentinel topology of this test target (1 master, 2 replicas, 3
 /// sentinels), where it is; it never fails over.
@@ -193,35 +184,20 @@ pub struct SharedSentinel {
 }
 
 static SHARED_SENTINEL: LazyLock<SharedSentinel> = LazyLock::new(|| {
-    let (started, topology) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let sentinel = RedisSentinel::start(2, 3);
-        let _ = started.send(SharedSentinel {
+    for_process(
+        || RedisSentinel::start(2, 3),
+        |sentinel| SharedSentinel {
             sentinels: sentinel.sentinel_urls(),
             master_name: sentinel.master_name().to_owned(),
             master: sentinel.master_url(),
-        });
-        loop {
-            std::thread::park();
-        }
-    });
-    topology.recv().expect("the test topology started")
+        },
+    )
 });
 
-/// The cluster of this test target: 3 masters, started by a thread that
-/// lives as long as the process, since the test kit kills a server when the
-/// thread that started it ends.
-static SHARED_CLUSTER: LazyLock<Vec<String>> = LazyLock::new(|| {
-    let (seeds, started) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let cluster = RedisCluster::start(3, 0);
-        let _ = seeds.send(cluster.seed_urls());
-        loop {
-            std::thread::park();
-        }
-    });
-    started.recv().expect("the test cluster started")
-});
+/// The cluster of this test target: 3 masters, kept until the process
+/// exits.
+static SHARED_CLUSTER: LazyLock<Vec<String>> =
+    LazyLock::new(|| for_process(|| RedisCluster::start(3, 0), RedisCluster::seed_urls));
 
 /// Whether this target's backend holds exclusive locks only (etcd): then
 /// `first`, the outcome of a first call of a semaphore or a read-write
