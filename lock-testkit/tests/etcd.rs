@@ -12,17 +12,15 @@ use std::time::{Duration, Instant};
 
 use lock_testkit::EtcdCluster;
 
+#[path = "common/process.rs"]
+mod process;
+use process::process_exists;
+
 /// Held by each test for its whole run.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn one_at_a_time() -> MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn process_exists(pid: u32) -> bool {
-    let pid = libc::pid_t::try_from(pid).unwrap();
-    // SAFETY: signal 0 only checks whether the process exists.
-    unsafe { libc::kill(pid, 0) == 0 }
 }
 
 /// A member other than `except`.

@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 
 use lock_testkit::{RedisServer, for_process};
 
+#[path = "common/process.rs"]
+mod process;
+use process::process_exists;
+
 /// Set in the child's environment.
 const CHILD: &str = "LOCK_TESTKIT_FOR_PROCESS_CHILD";
 
@@ -32,12 +36,6 @@ fn scratch_dirs_of(pid: u32) -> Vec<PathBuf> {
         .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
         .map(|entry| entry.path())
         .collect()
-}
-
-fn process_exists(pid: u32) -> bool {
-    let pid = libc::pid_t::try_from(pid).expect("a pid fits pid_t");
-    // SAFETY: signal 0 only checks whether the process exists.
-    unsafe { libc::kill(pid, 0) == 0 }
 }
 
 #[test]

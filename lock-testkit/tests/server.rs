@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 
 use lock_testkit::{RedisServer, start_many};
 
+#[path = "common/process.rs"]
+mod process;
+use process::process_exists;
+
 /// Sends one inline command and returns the raw RESP reply (one line, plus the
 /// payload for bulk strings), waiting at most `timeout` for it.
 fn command_with_timeout(port: u16, command: &str, timeout: Duration) -> io::Result<String> {
@@ -32,12 +36,6 @@ fn command_with_timeout(port: u16, command: &str, timeout: Duration) -> io::Resu
 fn command(port: u16, command: &str) -> String {
     command_with_timeout(port, command, Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("`{command}` on port {port} failed: {e}"))
-}
-
-fn process_exists(pid: u32) -> bool {
-    let pid = libc::pid_t::try_from(pid).unwrap();
-    // SAFETY: signal 0 only checks whether the process exists.
-    unsafe { libc::kill(pid, 0) == 0 }
 }
 
 #[test]
