@@ -22,6 +22,11 @@ source scripts/ensure-etcd.sh
 # One-off builds gain nothing from incremental caches, which took 3.4 GB of
 # target/ in a fresh run (a caller may still set CARGO_INCREMENTAL).
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+# A cold run writes about 5 GB (target/, the Redis and Valkey builds, the
+# servers' scratch directories); a CI run once failed with a full disk, so
+# the log says what was free.
+echo "scripts/test.sh: free disk space: $(df -h --output=avail . | tail -1 | tr -d ' ') here," \
+  "$(df -h --output=avail "${TMPDIR:-/tmp}" | tail -1 | tr -d ' ') in ${TMPDIR:-/tmp}" >&2
 if [ "$#" -gt 0 ]; then
   exec cargo test --workspace --no-fail-fast "$@"
 fi
