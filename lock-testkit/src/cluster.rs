@@ -27,7 +27,9 @@ const FORM_TIMEOUT: Duration = Duration::from_secs(30);
 /// `REDIS_SERVER_BIN` makes a cluster of, say, Valkey nodes; `scripts/test.sh`
 /// then forms it with Valkey's `valkey-cli` (Debian's `redis-cli` 7.0 works
 /// too).
-/// Dropping the cluster kills every node.
+/// Dropping the cluster kills every node. The thread caveat of
+/// [`RedisServer`] applies: a cluster shared by the tests of a binary is
+/// kept with [`for_process`](crate::for_process).
 ///
 /// ```no_run
 /// use lock_testkit::RedisCluster;

@@ -109,7 +109,9 @@ static CLUSTERS: AtomicUsize = AtomicUsize::new(0);
 ///
 /// As with [`RedisServer`](crate::RedisServer), members are killed when the
 /// *thread* that started them exits: start, restart and drop a cluster in
-/// the same test thread.
+/// the same test thread. A cluster shared by the tests of a binary is kept
+/// with [`for_process`](crate::for_process), which also removes its
+/// members' directories (125 MB each) when the process exits.
 #[derive(Debug)]
 pub struct EtcdCluster {
     /// Dropped (killed) before `tls`, whose files they read.

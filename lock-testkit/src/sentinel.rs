@@ -117,7 +117,8 @@ const TLS_PORT_ATTEMPTS: u32 = 5;
 ///
 /// Dropping the topology kills every process, sentinels first. The thread
 /// caveat of [`RedisServer`] applies: start it, and call the methods that
-/// start processes again, in the thread that drops it.
+/// start processes again, in the thread that drops it, or share it with
+/// [`for_process`](crate::for_process).
 #[derive(Debug)]
 pub struct RedisSentinel {
     /// Dropped (killed) first, so they do not react to the nodes dying.

@@ -1,6 +1,6 @@
 //! A fixture kept with `for_process` is torn down when its process exits:
-//! its server killed and its directory removed, though it lived in a
-//! `static`, which Rust never drops.
+//! its directory removed, though it lived in a `static`, which Rust never
+//! drops. (Its server would die anyway, by the parent-death signal.)
 //!
 //! The test runs itself again as a child process (the test binary, with
 //! [`CHILD`] set), which starts a shared server, prints what the parent
@@ -9,31 +9,26 @@
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::LazyLock;
-use std::time::{Duration, Instant};
 
 use lock_testkit::{RedisServer, for_process};
-
-#[path = "common/process.rs"]
-mod process;
-use process::process_exists;
 
 /// Set in the child's environment.
 const CHILD: &str = "LOCK_TESTKIT_FOR_PROCESS_CHILD";
 
-/// The child's shared server: its process id.
-static SERVER_PID: LazyLock<u32> = LazyLock::new(|| {
-    for_process(RedisServer::start, |server| {
-        server.pid().expect("a started server has a process")
-    })
-});
+/// The child's shared server: its port.
+static SERVER: LazyLock<u16> = LazyLock::new(|| for_process(RedisServer::start, RedisServer::port));
 
-/// The scratch directories in the temp directory made by process `pid`.
+/// The redis scratch directories in the temp directory made by process
+/// `pid` (named `lock-testkit-redis-<pid namespace>-<pid>-<random>`).
 fn scratch_dirs_of(pid: u32) -> Vec<PathBuf> {
-    let prefix = format!("lock-testkit-redis-{pid}-");
+    let pid = pid.to_string();
     std::fs::read_dir(std::env::temp_dir())
         .expect("the temp directory is readable")
         .flatten()
-        .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
+        .filter(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.starts_with("lock-testkit-redis-") && name.rsplit('-').nth(1) == Some(&pid)
+        })
         .map(|entry| entry.path())
         .collect()
 }
@@ -41,9 +36,9 @@ fn scratch_dirs_of(pid: u32) -> Vec<PathBuf> {
 #[test]
 fn a_shared_fixture_is_torn_down_when_the_process_exits() {
     if std::env::var_os(CHILD).is_some() {
-        let server = *SERVER_PID;
+        LazyLock::force(&SERVER);
         let own_dirs = scratch_dirs_of(std::process::id()).len();
-        println!("server={server} dirs={own_dirs}");
+        println!("dirs={own_dirs}");
         return;
     }
     let exe = std::env::current_exe().expect("the test binary's path");
@@ -61,15 +56,10 @@ fn a_shared_fixture_is_torn_down_when_the_process_exits() {
     let output = child.wait_with_output().expect("the child ends");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "the child failed: {stdout}");
-    let line = stdout
+    let dirs = stdout
         .lines()
-        .find(|line| line.starts_with("server="))
-        .unwrap_or_else(|| panic!("the child printed no server: {stdout}"));
-    let (server, dirs) = line
-        .strip_prefix("server=")
-        .and_then(|rest| rest.split_once(" dirs="))
-        .expect("server=<pid> dirs=<count>");
-    let server: u32 = server.parse().expect("a pid");
+        .find_map(|line| line.strip_prefix("dirs="))
+        .unwrap_or_else(|| panic!("the child printed no count: {stdout}"));
     assert_eq!(dirs, "1", "the running child had its server's directory");
 
     assert!(
@@ -77,9 +67,4 @@ fn a_shared_fixture_is_torn_down_when_the_process_exits() {
         "the child's directory outlived it: {:?}",
         scratch_dirs_of(child_pid)
     );
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while process_exists(server) {
-        assert!(Instant::now() < deadline, "the child's server outlived it");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
